@@ -1,0 +1,41 @@
+# Two commands are all a newcomer needs (see README):
+#   make run    set up, then run the main job (distal reward, 1 h simulated)
+#   make test   set up, then run the fast test suite
+PYTHON := $(shell scripts/find-python)
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: setup run test test-long test-targets bench figures lint clean
+
+$(BIN)/python:
+	@test -n "$(PYTHON)" || { echo "no Python >= 3.12 found (see scripts/find-python)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[test]'
+	@touch $@
+
+setup: $(VENV)/.installed
+
+run: setup
+	$(BIN)/dopasim run distal-reward $(ARGS)
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest -q $(ARGS)
+
+test-long: setup
+	$(BIN)/python -m pytest -q -m long $(ARGS)
+
+test-targets: setup
+	$(BIN)/python -m pytest -q -m targets $(ARGS)
+
+bench: setup
+	$(BIN)/python benchmarks/bench_distal_reward.py $(ARGS)
+
+figures: setup
+	$(BIN)/python scripts/make_figures.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""Circuit builders: populations wired into an explicit `brian2.Network`."""

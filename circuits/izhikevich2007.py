@@ -1,0 +1,218 @@
+"""The distal-reward network of Izhikevich (2007), Fig. 1 (SCIENCE.md section 2).
+
+Izhikevich EM (2007) Solving the distal reward problem through linkage of STDP and
+dopamine signaling. Cereb Cortex 17:2443. Author's code: daspnet.m.
+
+800 regular-spiking excitatory and 200 fast-spiking inhibitory Izhikevich neurons. Each
+neuron has 100 outgoing synapses: excitatory ones to any neuron (targets drawn uniformly,
+so autapses and multapses occur as in daspnet.m), inhibitory ones to excitatory neurons
+only. Excitatory synapses are three-factor synapses (`IZHIKEVICH2007_RULE`) that read one
+dopamine pool; inhibitory ones are fixed at -1. Every neuron receives uniform noise
+13*(U(0,1) - 0.5) mV per ms ("thalamic input"), and v is integrated with Izhikevich's two
+0.5 ms half-steps at dt = 1 ms.
+
+One excitatory synapse n1 -> n2, drawn at random, starts at weight 0: the protocol
+rewards its pairings (`dopasim.protocols.distal_reward`).
+
+The ``scale`` parameters (``n_neurons``, ``n_synapses``) build the larger benchmark
+networks; weights are multiplied by 100/n_synapses so that the total input per neuron
+stays the same (0.1 at 1,000 synapses, as in SCIENCE.md).
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from brian2 import Clock, Network, NeuronGroup, Quantity, Synapses, ms, mV
+
+from dopasim.circuits.base import Circuit
+from dopasim.models.dopamine import IZHIKEVICH2007_POOL, DopaminePool
+from dopasim.models.izhikevich import (
+    CLEAR_PULSES,
+    FAST_SPIKING,
+    IZHIKEVICH_HALF_STEPS,
+    IZHIKEVICH_RESET,
+    IZHIKEVICH_THRESHOLD,
+    REGULAR_SPIKING,
+    izhikevich_equations,
+)
+from dopasim.models.three_factor import IZHIKEVICH2007_RULE, ThreeFactorRule, VolumeTransmitter
+
+__all__ = ["Izhikevich2007Params", "build_izhikevich2007"]
+
+
+@dataclass(frozen=True)
+class Izhikevich2007Params:
+    """Network parameters (daspnet.m values unless stated)."""
+
+    n_neurons: int = 1000  # daspnet.m: Ne + Ni = 1000
+    exc_fraction: float = 0.8  # daspnet.m: Ne = 800
+    n_synapses: int = 100  # daspnet.m: M = 100 outgoing synapses per neuron
+    w_exc: float = 1.0  # daspnet.m: initial excitatory weight
+    w_inh: float = -1.0  # daspnet.m: inhibitory weight
+    w_unit: Quantity = field(default_factory=lambda: 1 * mV)  # weight 1 = 1 mV/ms of I
+    noise: Quantity = field(default_factory=lambda: 13 * mV)  # daspnet.m: I = 13*(rand-0.5)
+    delay: Quantity = field(default_factory=lambda: 1 * ms)  # daspnet.m: D = 1
+    v_peak: Quantity = field(default_factory=lambda: 30 * mV)  # Izhikevich 2003
+    dt: Quantity = field(default_factory=lambda: 1 * ms)  # daspnet.m: 1 ms steps
+    method: object = IZHIKEVICH_HALF_STEPS  # or a Brian2 method name, e.g. 'euler'
+    rule: ThreeFactorRule = IZHIKEVICH2007_RULE
+    pool: DopaminePool = IZHIKEVICH2007_POOL
+    plasticity: str = "event"  # 'event' (exact, dopasim) or 'clock' (reference form)
+
+    @property
+    def n_exc(self):
+        return int(round(self.exc_fraction * self.n_neurons))
+
+    @property
+    def weight_scale(self):
+        return 100.0 / self.n_synapses
+
+    def validate(self):
+        if self.n_neurons < 2:
+            raise ValueError(f"n_neurons must be >= 2, got {self.n_neurons}")
+        if not 0 < self.exc_fraction < 1:
+            raise ValueError(f"exc_fraction must be in (0, 1), got {self.exc_fraction}")
+        if self.n_synapses < 1:
+            raise ValueError(f"n_synapses must be >= 1, got {self.n_synapses}")
+        if not float(self.dt) > 0:
+            raise ValueError(f"dt must be > 0, got {self.dt}")
+        if float(self.delay) < 0:
+            raise ValueError(f"delay must be >= 0, got {self.delay}")
+        if self.plasticity not in ("event", "clock"):
+            raise ValueError(f"plasticity must be 'event' or 'clock', got {self.plasticity!r}")
+        self.rule.validate()
+        self.pool.validate()
+
+
+def _clock_driven_model(rule, pool):
+    """The same rule as clock-driven ODEs on every synapse (the costly reference form)."""
+    eqs = """
+dw/dt = sign_da*k_da*elig*(n_tonic + n_pool_post - b_da) : 1 (clock-driven)  # weight
+delig/dt = -elig/tau_c : 1 (clock-driven)                             # eligibility
+dapre/dt = -apre/tau_plus : 1 (event-driven)
+dapost/dt = -apost/tau_minus : 1 (event-driven)
+w_now = clip(w, w_min, w_max) : 1
+"""
+    on_pre = "w = clip(w, w_min, w_max)\n{transmit}\nelig -= A_minus*apost\napre += 1"
+    on_post = "w = clip(w, w_min, w_max)\nelig += A_plus*apre\napost += 1"
+    ns = dict(
+        rule.namespace(),
+        sign_da=rule.sign,
+        k_da=rule.k_da,
+        b_da=rule.b,
+        tau_c=rule.tau_c,
+        n_tonic=pool.tonic,
+    )
+    return eqs, on_pre, on_post, ns
+
+
+def build_izhikevich2007(params: Izhikevich2007Params, rng: np.random.Generator) -> Circuit:
+    """Build the network. ``rng`` draws the connectivity and the rewarded synapse."""
+    params.validate()
+    N, Ne = params.n_neurons, params.n_exc
+    Ni, M = N - Ne, params.n_synapses
+    scale = params.weight_scale
+    rule = params.rule.with_(w_max=params.rule.w_max * scale)
+    clock = Clock(params.dt, name="main_clock")
+
+    # --- connectivity (daspnet.m: post = ceil([N*rand(Ne,M); Ne*rand(Ni,M)]))
+    e_pre = np.repeat(np.arange(Ne), M)
+    e_post = rng.integers(0, N, Ne * M)
+    i_pre = np.repeat(np.arange(Ne, N), M)
+    i_post = rng.integers(0, Ne, Ni * M)
+    rewarded = int(rng.integers(0, Ne * M))  # index of the rewarded synapse
+    n1, n2 = int(e_pre[rewarded]), int(e_post[rewarded])
+
+    # --- dopamine pool and neurons
+    pool = params.pool
+    pool_group = pool.build("da_pool", dt=params.dt)
+    vt = VolumeTransmitter(rule, pool, "da")
+    if params.plasticity == "event":
+        extra = vt.target_equations()
+    else:
+        # synapses cannot read an index-linked variable: copy it every step
+        extra = "n_pool : mmolar  # phasic dopamine of the pool\nn_pool_link : mmolar (linked)\n"
+    neurons = NeuronGroup(
+        N,
+        izhikevich_equations(extra),
+        threshold=IZHIKEVICH_THRESHOLD,
+        reset=IZHIKEVICH_RESET,
+        method=params.method,
+        namespace={"sigma_noise": params.noise, "v_peak": params.v_peak},
+        clock=clock,
+        name="neurons",
+    )
+    for sl, cls in ((slice(0, Ne), REGULAR_SPIKING), (slice(Ne, N), FAST_SPIKING)):
+        neurons.a[sl] = cls.a
+        neurons.b[sl] = cls.b
+        neurons.c[sl] = cls.c
+        neurons.d[sl] = cls.d
+    neurons.v = -65 * mV  # daspnet.m: v = -65
+    neurons.u = "b*v"  # daspnet.m: u = 0.2*v
+    neurons.run_regularly(CLEAR_PULSES, when="after_groups", name="neurons_clear_pulses")
+
+    transmit = "I_syn_post += w*w_unit"
+    if params.plasticity == "event":
+        vt.install(neurons, pool_group)
+        exc = rule.synapses(neurons, neurons, "da", name="exc_syn", transmit=transmit, dt=params.dt)
+    else:
+        from brian2 import linked_var
+
+        neurons.n_pool_link = linked_var(pool_group, "n_ph", index=np.zeros(N, dtype=int))
+        neurons.run_regularly("n_pool = n_pool_link", when="start", name="neurons_copy_da")
+        eqs, on_pre, on_post, ns = _clock_driven_model(rule, pool)
+        exc = Synapses(
+            neurons,
+            neurons,
+            eqs,
+            on_pre=on_pre.format(transmit=transmit),
+            on_post=on_post,
+            namespace=ns,
+            method="euler",  # as the peer benchmark's clock-driven form
+            name="exc_syn",
+            dt=params.dt,
+        )
+    exc.namespace["w_unit"] = params.w_unit
+    exc.connect(i=e_pre, j=e_post)
+    w0 = np.full(Ne * M, params.w_exc * scale)
+    w0[rewarded] = 0.0  # daspnet.m: s(n1,syn) = 0
+    exc.w = w0
+    exc.delay = params.delay
+    if params.plasticity == "event":
+        vt.attach(exc)
+    # (the clock form clips at the synapse's events, as the peer benchmark does)
+
+    inh = Synapses(
+        neurons,
+        neurons,
+        on_pre="I_syn_post += w_inh*w_unit",
+        namespace={"w_inh": params.w_inh * scale, "w_unit": params.w_unit},
+        name="inh_syn",
+        dt=params.dt,
+    )
+    inh.connect(i=i_pre, j=i_post)
+    inh.delay = params.delay
+
+    net = Network(neurons, exc, inh, pool_group, name="izhikevich2007")
+    return Circuit(
+        network=net,
+        groups={
+            "neurons": neurons,
+            "exc_syn": exc,
+            "inh_syn": inh,
+            "da_pool": pool_group,
+            "clock": clock,
+        },
+        params={"circuit": params, "rule": rule, "pool": pool},
+        info={
+            "n_neurons": N,
+            "n_exc": Ne,
+            "n_inh": Ni,
+            "n_synapses_per_neuron": M,
+            "n_exc_synapses": Ne * M,
+            "rewarded_synapse": rewarded,
+            "n1": n1,
+            "n2": n2,
+            "w_max": float(rule.w_max),
+        },
+    )

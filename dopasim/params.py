@@ -1,0 +1,198 @@
+"""Typed protocol parameters: parsing of ``key=value`` strings and validation.
+
+Values with units are written like ``600s``, ``600 s`` or ``5Hz`` and parsed against
+Brian2's unit registry (never with ``eval``). Every error is a `ParamError` that names the
+field, the value and what is allowed; the CLI turns it into exit code 2.
+"""
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import brian2
+from brian2 import Quantity, get_dimensions
+from brian2.units.fundamentalunits import DIMENSIONLESS, DimensionMismatchError
+
+__all__ = ["ParamError", "Param", "parse_quantity", "resolve_params", "did_you_mean"]
+
+
+class ParamError(ValueError):
+    """Bad user input: the message names the field, the value and what is allowed."""
+
+
+def did_you_mean(name, choices, cutoff=0.5):
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or '' if none is close.
+
+    ``cutoff=0`` always names the closest choice.
+    """
+    close = difflib.get_close_matches(name, list(choices), n=1, cutoff=cutoff)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+_QUANTITY_RE = re.compile(
+    r"^\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|[-+]?inf|nan)\s*([A-Za-z_]\w*)?\s*$"
+)
+
+
+def parse_quantity(text, unit, field_name="value"):
+    """Parse ``'600s'`` / ``'600 s'`` / ``'5 Hz'`` into a Quantity with the dimensions of ``unit``.
+
+    A bare number is refused when ``unit`` has dimensions: the unit must be explicit.
+    """
+    if isinstance(text, Quantity):
+        q = text
+    else:
+        m = _QUANTITY_RE.match(str(text))
+        if not m:
+            raise ParamError(f"{field_name}: cannot read '{text}' as a quantity like '10 {unit!s}'")
+        number, unit_name = float(m.group(1)), m.group(2)
+        if unit_name is None:
+            if get_dimensions(unit) is not DIMENSIONLESS:
+                raise ParamError(
+                    f"{field_name}: '{text}' has no unit; write it with a unit, e.g. '{text}{_short(unit)}'"
+                )
+            q = Quantity(number)
+        else:
+            u = _ALIASES.get(unit_name)
+            if u is None:
+                u = getattr(brian2.units, unit_name, None) or getattr(
+                    brian2.units.allunits, unit_name, None
+                )
+            if not isinstance(u, Quantity):
+                raise ParamError(f"{field_name}: unknown unit '{unit_name}' in '{text}'")
+            q = number * u
+    try:
+        brian2.units.fundamentalunits.fail_for_dimension_mismatch(q, unit)
+    except DimensionMismatchError:
+        raise ParamError(
+            f"{field_name}: '{text}' has the wrong unit; expected a quantity in {_short(unit)}"
+        ) from None
+    if not math.isfinite(float(q)):
+        raise ParamError(f"{field_name}: '{text}' is not a finite number")
+    return q
+
+
+#: Short names that Brian2 does not export on their own.
+_ALIASES = {
+    "s": brian2.second,
+    "sec": brian2.second,
+    "min": 60 * brian2.second,
+    "h": 3600 * brian2.second,
+}
+
+
+def _short(unit):
+    names = {"second": "s", "hertz": "Hz", "volt": "V", "metre": "m"}
+    dim = get_dimensions(unit)
+    return names.get(str(brian2.units.fundamentalunits.get_unit(dim)), str(unit))
+
+
+@dataclass(frozen=True)
+class Param:
+    """One protocol parameter.
+
+    ``kind`` is ``'quantity'`` (then ``unit`` is required), ``'int'``, ``'float'``,
+    ``'choice'`` (then ``choices``) or ``'bool'``. ``low``/``high`` bound numbers
+    (inclusive unless ``low_open``/``high_open``).
+    """
+
+    name: str
+    default: Any
+    kind: str
+    help: str
+    unit: Any = None
+    choices: tuple = ()
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    extra: dict = field(default_factory=dict)
+
+    def parse(self, raw):
+        n = self.name
+        if self.kind == "quantity":
+            value = parse_quantity(raw, self.unit, n)
+            number = float(value)
+        elif self.kind == "int":
+            try:
+                value = int(str(raw).strip()) if not isinstance(raw, int) else raw
+            except ValueError:
+                raise ParamError(f"{n}: '{raw}' is not an integer") from None
+            number = value
+        elif self.kind == "float":
+            try:
+                value = float(raw)
+            except (TypeError, ValueError):
+                raise ParamError(f"{n}: '{raw}' is not a number") from None
+            if not math.isfinite(value):
+                raise ParamError(f"{n}: '{raw}' is not a finite number")
+            number = value
+        elif self.kind == "choice":
+            value = str(raw)
+            if value not in self.choices:
+                raise ParamError(
+                    f"{n}: '{raw}' is not one of {', '.join(self.choices)}"
+                    + did_you_mean(value, self.choices)
+                )
+            return value
+        elif self.kind == "bool":
+            s = str(raw).lower()
+            if s in ("1", "true", "yes", "on"):
+                return True
+            if s in ("0", "false", "no", "off"):
+                return False
+            raise ParamError(f"{n}: '{raw}' is not true or false")
+        else:  # pragma: no cover - programming error
+            raise AssertionError(self.kind)
+        self._check_range(number, raw)
+        return value
+
+    def _check_range(self, number, raw):
+        lo, hi = self.low, self.high
+        bad = (lo is not None and (number <= lo if self.low_open else number < lo)) or (
+            hi is not None and (number >= hi if self.high_open else number > hi)
+        )
+        if bad:
+            unit = f" {_short(self.unit)}" if self.kind == "quantity" else ""
+            left = "(" if self.low_open else "["
+            right = ")" if self.high_open else "]"
+            lo_s = "-inf" if lo is None else f"{lo:g}"
+            hi_s = "inf" if hi is None else f"{hi:g}"
+            raise ParamError(
+                f"{self.name}: '{raw}' is outside the allowed range {left}{lo_s}, {hi_s}{right}{unit}"
+            )
+
+
+def resolve_params(specs, overrides):
+    """Merge ``overrides`` (a dict of raw strings or values) into the defaults of ``specs``.
+
+    Unknown keys are errors with a did-you-mean. Returns a dict name -> parsed value.
+    """
+    by_name = {p.name: p for p in specs}
+    values = {p.name: p.default for p in specs}
+    for key, raw in overrides.items():
+        if key not in by_name:
+            raise ParamError(
+                f"unknown parameter '{key}'"
+                + did_you_mean(key, by_name)
+                + f"; known: {', '.join(sorted(by_name))}"
+            )
+        values[key] = by_name[key].parse(raw)
+    return values
+
+
+def to_jsonable(value):
+    """Represent parameter values (Quantities included) as JSON-friendly data."""
+    if isinstance(value, Quantity):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: to_jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
+    if isinstance(value, float | int | str | bool) or value is None:
+        return value
+    return repr(value)

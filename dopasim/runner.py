@@ -1,0 +1,191 @@
+"""The runner: protocol + parameters + seed + device -> a run directory.
+
+A protocol module provides::
+
+    NAME, SUMMARY, PARAMS               # name, one line, list of `Param`
+    build(p, rngs) -> Circuit           # network and monitors, nothing run yet
+    schedule(circuit, p, report)        # the run() calls (portable to standalone)
+    collect(circuit, p) -> dict         # plain arrays read from the monitors
+    metrics(data, p) -> dict            # headline figures (metrics.json)
+    figures(data, p, outdir) -> list    # PNG files
+    build_key(p) -> tuple               # what fixes the compiled code's shape
+
+Everything the user typed is validated before any Brian2 object exists.
+"""
+
+import importlib
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import brian2
+import numpy as np
+
+import dopasim
+from dopasim import rundir
+from dopasim.device import DEVICES, compiler_available, use_device
+from dopasim.params import ParamError, did_you_mean, resolve_params, to_jsonable
+from dopasim.seeding import streams
+
+__all__ = ["PROTOCOLS", "get_protocol", "prepare", "run", "Run"]
+
+#: Registered protocols: CLI name -> module.
+PROTOCOLS = {"distal-reward": "dopasim.protocols.distal_reward"}
+
+
+def get_protocol(name):
+    if name not in PROTOCOLS:
+        raise ParamError(
+            f"protocol: unknown protocol '{name}'"
+            + did_you_mean(name, PROTOCOLS, cutoff=0)
+            + f"; known: {', '.join(PROTOCOLS)}"
+        )
+    return importlib.import_module(PROTOCOLS[name])
+
+
+class Run:
+    """What `run` returns: the data, the metrics and where they were written."""
+
+    def __init__(self, protocol, params, seed, data, metrics, metadata, path):
+        self.protocol = protocol
+        self.params = params
+        self.seed = seed
+        self.data = data
+        self.metrics = metrics
+        self.metadata = metadata
+        self.path = path
+
+
+def prepare(protocol, params=None, seed=1, device="cpp_standalone", out=None, overwrite=False):
+    """Validate everything the user gave; return (module, resolved params, out path).
+
+    Raises `ParamError` (exit code 2 in the CLI) and creates nothing.
+    """
+    module = get_protocol(protocol)
+    try:
+        seed = int(seed)
+    except (TypeError, ValueError):
+        raise ParamError(f"seed: '{seed}' is not a non-negative integer") from None
+    if seed < 0 or seed >= 2**32:
+        raise ParamError(f"seed: {seed} is outside [0, 2**32)")
+    if device not in DEVICES:
+        raise ParamError(
+            f"device: '{device}' is not one of {', '.join(DEVICES)}" + did_you_mean(device, DEVICES)
+        )
+    p = resolve_params(module.PARAMS, dict(params or {}))
+    if hasattr(module, "check"):
+        module.check(p)
+    path = Path(out) if out else rundir.default_run_dir(module.NAME, seed)
+    rundir.check_writable(path, overwrite)
+    return module, p, seed, path
+
+
+def run(
+    protocol,
+    params=None,
+    seed=1,
+    device="cpp_standalone",
+    out=None,
+    overwrite=False,
+    quiet=False,
+    write=True,
+    figures=True,
+):
+    """Run one protocol and write its run directory. Returns a `Run`."""
+    t_start = time.perf_counter()
+    module, p, seed, path = prepare(protocol, params, seed, device, out, overwrite)
+    if device == "cpp_standalone" and not compiler_available():
+        print("dopasim: no C++ compiler found; falling back to the numpy target", file=sys.stderr)
+        device = "numpy"
+    rngs = streams(seed)
+    report = None if quiet else "stderr"
+    timings = {}
+    with use_device(device, build_key=(module.NAME, *module.build_key(p))) as dev:
+        brian2.seed(rngs["brian2_seed"])
+        t0 = time.perf_counter()
+        circuit = module.build(p, rngs)
+        timings["build_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        module.schedule(circuit, p, report)
+        if device == "cpp_standalone":
+            t1 = time.perf_counter()
+            brian2.device.build(
+                directory=dev["directory"], compile=True, run=False, clean=False, with_output=False
+            )
+            t2 = time.perf_counter()
+            brian2.device.run(directory=dev["directory"], with_output=not quiet)
+            timings["codegen_compile_s"] = t2 - t1
+            timings["binary_s"] = time.perf_counter() - t2
+            timings["run_s"] = float(brian2.device._last_run_time)
+        else:
+            timings["run_s"] = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        data = module.collect(circuit, p)
+        timings["collect_s"] = time.perf_counter() - t0
+        resolved = {**p, **circuit.params}
+        info = dict(circuit.info)
+    metrics = module.metrics(data, p)
+    timings["total_s"] = time.perf_counter() - t_start
+    duration = float(p["duration"])
+    metadata = {
+        "protocol": module.NAME,
+        "scenario": "intact",
+        "seed": seed,
+        "status": "complete",
+        "requested_time_s": duration,
+        "reached_time_s": duration,
+        "device": device,
+        "code_target": dev.get("code_target"),
+        "build_cached": dev.get("cached"),
+        "threads": dev.get("threads", 0),
+        "parameters": to_jsonable(resolved),
+        "circuit_info": to_jsonable(info),
+        "versions": {
+            "dopasim": dopasim.__version__,
+            "brian2": brian2.__version__,
+            "numpy": np.__version__,
+            "python": platform.python_version(),
+        },
+        "wall_times_s": timings,
+        "command": sys.argv if sys.argv and sys.argv[0].endswith("dopasim") else None,
+    }
+    result = Run(module.NAME, p, seed, data, metrics, metadata, None)
+    if write:
+        path = rundir.prepare_run_dir(path, overwrite)
+        spikes = {k[len("spikes_") :]: v for k, v in data.items() if k.startswith("spikes_")}
+        arrays = {}
+        for pop, (i, t) in spikes.items():
+            arrays[f"{pop}_i"] = np.asarray(i, dtype=np.int32)
+            arrays[f"{pop}_t"] = np.asarray(t, dtype=np.float64)  # seconds, float64
+        rundir.write_npz(path / "spikes.npz", **arrays)
+        other = {
+            k: v
+            for k, v in data.items()
+            if not k.startswith("spikes_") and isinstance(v, np.ndarray)
+        }
+        rundir.write_npz(path / "data.npz", **other)
+        rundir.write_json(path / "metrics.json", metrics)
+        if figures:
+            metadata["figures"] = [str(Path(f).name) for f in module.figures(data, p, path)]
+        metadata["wall_times_s"]["total_s"] = time.perf_counter() - t_start
+        rundir.write_json(path / "metadata.json", metadata)
+        result.path = path
+    return result
+
+
+def load_run(path):
+    """Load a run directory written by `run` (metadata, metrics and arrays)."""
+    path = Path(path)
+    meta = json.loads((path / "metadata.json").read_text())
+    metrics = json.loads((path / "metrics.json").read_text())
+    data = {}
+    with np.load(path / "data.npz") as f:
+        data.update({k: f[k] for k in f.files})
+    with np.load(path / "spikes.npz") as f:
+        for k in f.files:
+            if k.endswith("_i"):
+                pop = k[:-2]
+                data[f"spikes_{pop}"] = (f[k], f[f"{pop}_t"])
+    return Run(meta["protocol"], meta["parameters"], meta["seed"], data, metrics, meta, path)

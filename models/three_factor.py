@@ -1,0 +1,324 @@
+"""Dopamine-modulated STDP (the three-factor synapse), integrated exactly and event-driven.
+
+Sources: Izhikevich (2007) Cereb Cortex 17:2443 (daspnet.m); Potjans, Morrison & Diesmann
+(2010) Front Comput Neurosci 4:141, NEST ``stdp_dopamine_synapse``. SCIENCE.md section 1.
+
+The rule
+--------
+Pair-based STDP, all-to-all, sets an eligibility trace c::
+
+    pre -> post at dt > 0 :  c += A_plus  * exp(-dt/tau_plus)
+    post -> pre at dt > 0 :  c -= A_minus * exp(-dt/tau_minus)
+    dc/dt = -c/tau_c
+    dw/dt = sign * k_da * c * (n - b)      clipped to [w_min, w_max]
+
+n is the dopamine concentration of a `DopaminePool` and b the baseline: below it the sign
+of learning reverses (NEST semantics). ``sign = -1`` is a D2-type synapse (a dip in
+dopamine below b potentiates it) or a flipped polarity. ``k_da`` converts concentration
+times eligibility into a weight rate (NEST's convention is k_da * release = 1/tau_n).
+
+How it is integrated
+--------------------
+Nothing is updated per synapse per time step. Between two events of a synapse, c decays
+as exp(-t/tau_c) and n follows the pool, so::
+
+    w(t1) = w(t0) + sign*k_da * c(t0) * integral_t0^t1 exp(-(s-t0)/tau_c) (n(s) - b) ds
+
+The integral does not depend on the synapse, only on the pool and on tau_c. Each
+projection therefore owns a `VolumeTransmitter`, a one-element group that keeps, for the
+current epoch starting at T0::
+
+    D(t) = exp(-(t - T0)/tau_c)
+    A(t) = sign*k_da * integral_T0^t D(s) (n(s) - b) ds
+
+advanced once per time step *in closed form* (n_ph decays exponentially within a step,
+and dopamine events fall on step boundaries, so the step integral is exact). A synapse
+stores its eligibility in the epoch frame, ``c_e = c/D``, and the value ``A_last`` of A
+at its last update, and then::
+
+    w <- clip(w + c_e * (A(t) - A_last), w_min, w_max)
+
+at each of its own pre or post events. This costs O(events), not O(synapses x steps).
+To keep D away from underflow and A away from cancellation, every ``epoch`` (default
+4 tau_c) a sweep brings every synapse up to date and the transmitter restarts the epoch
+(A = 0, D = 1): one pass over the synapses per 4 s of simulated time, against one pass
+per step (or per 10 ms in daspnet.m) for a clock-driven rule.
+
+Bounds are applied at every update of the synapse (its pre and post events and the epoch
+sweeps). Because c keeps its sign between two events, this equals the continuously
+clipped solution whenever n - b does not change sign in between, which always holds when
+b does not exceed the tonic level (as in Izhikevich 2007 and for the NEST table of
+SCIENCE.md). NEST also clips at its update points.
+
+Event order within one time step t (all events fall on the grid t = k dt)
+-------------------------------------------------------------------------
+1. ``groups``/``thresholds``: neurons update and spike.
+2. ``synapses``: pre events (Brian2 order -1) before post events (order +1). Each event
+   first brings w up to t (A holds the integral up to t), then changes c. So a pre and a
+   post spike at the same t count as a causal pairing with dt = 0 (c += A_plus), and the
+   pre event does not see that post spike. Dopamine delivered at t raises n from t on; a
+   pairing at t and dopamine at t therefore interact through the whole interval after t,
+   whatever their order.
+3. ``end``: on epoch boundaries the sweep (order 0) and the transmitter reset (order 1);
+   then the transmitter integrates [t, t + dt) (order 2); then the pool decays (order 10).
+
+Delay convention
+----------------
+Brian2 delays are axonal: the pre event of STDP happens when the spike *arrives* at the
+synapse (t_pre + delay), and post spikes act at the soma time. The pairing interval is
+therefore dt = t_post - (t_pre + delay). NEST delays are dendritic: NEST's synapse sees
+the pre spike at t_pre and the post spike at t_post + delay, i.e. dt = t_post + d - t_pre.
+To match a NEST network with delay d, set the Brian2 delay to 0 and shift post spikes, or
+compare intervals with that offset.
+"""
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from brian2 import Quantity, Synapses, linked_var, ms, second, umolar
+
+__all__ = [
+    "current_weights",
+    "ThreeFactorRule",
+    "IZHIKEVICH2007_RULE",
+    "NEST_DEFAULT_RULE",
+    "VolumeTransmitter",
+]
+
+
+@dataclass(frozen=True)
+class ThreeFactorRule:
+    """Parameters of the three-factor rule (shared by all synapses of a projection).
+
+    Parameters
+    ----------
+    A_plus, A_minus : float
+        Eligibility added by a causal pairing and removed by an anti-causal one.
+    tau_plus, tau_minus : Quantity
+        STDP window time constants.
+    tau_c : Quantity
+        Eligibility trace time constant.
+    k_da : Quantity
+        Weight rate per unit eligibility per unit of dopamine above b (1/(molar*second)).
+    b : Quantity
+        Dopamine baseline; below it learning changes sign.
+    w_min, w_max : float
+        Weight bounds.
+    sign : int
+        +1 (D1-type) or -1 (D2-type, or flipped polarity).
+    epoch : Quantity or None
+        Length of one transmitter epoch; None means 4 * tau_c.
+    """
+
+    A_plus: float = 0.1  # Izhikevich 2007 (daspnet.m: STDP = 0.1)
+    A_minus: float = 0.15  # Izhikevich 2007 (daspnet.m: 1.5 * 0.1)
+    tau_plus: Quantity = field(default_factory=lambda: 20 * ms)  # Izhikevich 2007
+    tau_minus: Quantity = field(default_factory=lambda: 20 * ms)  # Izhikevich 2007
+    tau_c: Quantity = field(default_factory=lambda: 1 * second)  # Izhikevich 2007
+    # daspnet.m adds (DA + 0.002) * sd to the weights every 10 ms: 1/(10 ms * uM)
+    k_da: Quantity = field(default_factory=lambda: 1 / (10 * ms * umolar))
+    b: Quantity = field(default_factory=lambda: 0 * umolar)  # daspnet.m: no baseline
+    w_min: float = 0.0  # daspnet.m
+    w_max: float = 4.0  # daspnet.m: sm = 4
+    sign: int = 1
+    epoch: Quantity | None = None
+
+    def with_(self, **changes):
+        """Return a copy with some parameters changed."""
+        return replace(self, **changes)
+
+    @property
+    def epoch_length(self):
+        return self.epoch if self.epoch is not None else 4 * self.tau_c
+
+    def validate(self):
+        """Raise ValueError naming the parameter when a value is out of range."""
+        for name in ("tau_plus", "tau_minus", "tau_c"):
+            value = getattr(self, name)
+            if not float(value) > 0:
+                raise ValueError(f"three-factor rule: {name} must be > 0, got {value}")
+        for name in ("A_plus", "A_minus", "w_min", "w_max", "k_da", "b"):
+            if not np.isfinite(float(getattr(self, name))):
+                raise ValueError(f"three-factor rule: {name} must be finite")
+        if self.w_min > self.w_max:
+            raise ValueError(
+                f"three-factor rule: w_min ({self.w_min}) must not exceed w_max ({self.w_max})"
+            )
+        if self.sign not in (1, -1):
+            raise ValueError(f"three-factor rule: sign must be +1 or -1, got {self.sign}")
+        if not float(self.epoch_length) > 0:
+            raise ValueError(f"three-factor rule: epoch must be > 0, got {self.epoch}")
+
+    # ------------------------------------------------------------------ equations
+    def synapse_model(self, vt):
+        """Equations of the synapse for transmitter variables ``vt``_A / ``vt``_D."""
+        return f"""
+w : 1                        # weight, up to date at the last event of this synapse
+c_e : 1                      # eligibility in the epoch frame: c = c_e * D
+A_last : 1                   # transmitter integral A at the last weight update
+dapre/dt = -apre/tau_plus : 1 (event-driven)     # presynaptic STDP trace
+dapost/dt = -apost/tau_minus : 1 (event-driven)  # postsynaptic STDP trace
+elig = c_e*{vt}_D_post : 1   # eligibility c now
+w_now = clip(w + c_e*({vt}_A_post - A_last), w_min, w_max) : 1  # weight now
+"""
+
+    @staticmethod
+    def _catch_up(vt):
+        return f"w = clip(w + c_e*({vt}_A_post - A_last), w_min, w_max)\nA_last = {vt}_A_post\n"
+
+    def on_pre(self, vt, transmit=""):
+        """Code for a presynaptic spike arriving; ``transmit`` uses the updated ``w``."""
+        return (
+            self._catch_up(vt)
+            + (transmit + "\n" if transmit else "")
+            + f"c_e -= A_minus*apost/{vt}_D_post\napre += 1\n"
+        )
+
+    def on_post(self, vt):
+        """Code for a postsynaptic spike."""
+        return self._catch_up(vt) + f"c_e += A_plus*apre/{vt}_D_post\napost += 1\n"
+
+    def sweep(self, vt):
+        """Code that brings every synapse up to date and moves it to the next epoch."""
+        return f"w = clip(w + c_e*({vt}_A_post - A_last), w_min, w_max)\nA_last = 0\nc_e = c_e*{vt}_D_post\n"
+
+    def namespace(self):
+        return {
+            "A_plus": self.A_plus,
+            "A_minus": self.A_minus,
+            "tau_plus": self.tau_plus,
+            "tau_minus": self.tau_minus,
+            "w_min": self.w_min,
+            "w_max": self.w_max,
+        }
+
+    def synapses(self, source, target, vt, name, transmit="", delay=None, dt=None):
+        """Create the plastic `Synapses` between ``source`` and ``target``.
+
+        ``target`` must carry the transmitter ``vt`` (built with
+        ``vt.target_equations()`` and set up with ``vt.install(target)``). Connect the
+        synapses afterwards, then call ``vt.attach(synapses)`` to add the epoch sweep.
+        """
+        self.validate()
+        return Synapses(
+            source,
+            target,
+            model=self.synapse_model(vt),
+            on_pre=self.on_pre(vt, transmit),
+            on_post=self.on_post(vt),
+            namespace=self.namespace(),
+            delay=delay,
+            name=name,
+            dt=dt,
+        )
+
+
+#: Izhikevich (2007) values, in the units of daspnet.m.
+IZHIKEVICH2007_RULE = ThreeFactorRule()
+
+#: NEST ``stdp_dopamine_synapse`` defaults (A+ = 1, A- = 1.5, tau_c = 1 s, tau_n = 200 ms)
+#: with a pool release of 1 uM: k_da * release = 1/tau_n, as in SCIENCE.md's table.
+NEST_DEFAULT_RULE = ThreeFactorRule(
+    A_plus=1.0,
+    A_minus=1.5,
+    tau_c=1000 * ms,
+    k_da=1 / (200 * ms * umolar),
+    w_min=0.0,
+    w_max=200.0,
+)
+
+
+def current_weights(w, c_e, A_last, A_target, w_min, w_max):
+    """Weights brought up to the present from recorded state (for monitors and results).
+
+    ``A_target`` is the transmitter integral of each synapse's target neuron. The same
+    expression as the synapse's ``w_now``, for use outside Brian2 (a StateMonitor cannot
+    record a synaptic subexpression that reads postsynaptic variables).
+    """
+    return np.clip(
+        np.asarray(w) + np.asarray(c_e) * (np.asarray(A_target) - np.asarray(A_last)), w_min, w_max
+    )
+
+
+class VolumeTransmitter:
+    """Per-projection integral of the dopamine pool (see the module docstring).
+
+    The transmitter's two numbers, ``<name>_A`` and ``<name>_D``, are variables of the
+    postsynaptic group, so that the synapses read them as ``<name>_A_post``. (Brian2
+    gives synapses no access to a linked variable with an index, and a shared variable
+    cannot be advanced from the pool's one-element vector.) Every neuron of the target
+    computes the same two numbers: O(N_target) work per step, like its own state update.
+
+    Parameters
+    ----------
+    rule : ThreeFactorRule
+    pool : DopaminePool
+        Parameters of the pool (tonic level, clearance time).
+    name : str
+        Prefix of the transmitter variables in the target group.
+    """
+
+    def __init__(self, rule, pool, name="da"):
+        rule.validate()
+        pool.validate()
+        self.rule = rule
+        self.pool = pool
+        self.name = name
+
+    def target_equations(self):
+        """Lines to add to the postsynaptic group's equations."""
+        vt = self.name
+        return (
+            f"{vt}_A : 1          # sign*k_da * integral of D*(n - b) over this epoch\n"
+            f"{vt}_D : 1          # exp(-(t - T0)/tau_c), T0 = start of the epoch\n"
+            f"{vt}_n_ph : mmolar (linked)  # phasic dopamine of the pool\n"
+        )
+
+    def install(self, target, pool_group):
+        """Link ``target`` to the pool and add the per-step integration (call once)."""
+        vt = self.name
+        rule, pool = self.rule, self.pool
+        tau_c = rule.tau_c
+        tau_cn = 1 / (1 / tau_c + 1 / pool.tau)
+        setattr(
+            target,
+            f"{vt}_n_ph",
+            linked_var(pool_group, "n_ph", index=np.zeros(len(target), dtype=int)),
+        )
+        setattr(target, f"{vt}_D", 1)
+        ns = target.namespace
+        ns.update(
+            {
+                f"{vt}_g": rule.sign * rule.k_da,
+                f"{vt}_b": rule.b,
+                f"{vt}_n_tonic": pool.tonic,
+                f"{vt}_tau_c": tau_c,
+                f"{vt}_tau_cn": tau_cn,
+            }
+        )
+        # exact integral over [t, t + dt): n_ph decays within the step, n_tonic - b is fixed
+        target.run_regularly(
+            f"{vt}_A += {vt}_D*{vt}_g*(({vt}_n_tonic - {vt}_b)*{vt}_tau_c*(1 - exp(-dt/{vt}_tau_c))"
+            f" + {vt}_n_ph*{vt}_tau_cn*(1 - exp(-dt/{vt}_tau_cn)))\n"
+            f"{vt}_D = {vt}_D*exp(-dt/{vt}_tau_c)",
+            when="end",
+            order=2,
+            name=f"{target.name}_{vt}_advance",
+        )
+        target.run_regularly(
+            f"{vt}_A = 0\n{vt}_D = 1",
+            dt=rule.epoch_length,
+            when="end",
+            order=1,
+            name=f"{target.name}_{vt}_epoch",
+        )
+
+    def attach(self, synapses):
+        """Add the epoch sweep to plastic synapses (call after ``connect``)."""
+        synapses.run_regularly(
+            self.rule.sweep(self.name),
+            dt=self.rule.epoch_length,
+            when="end",
+            order=0,
+            name=f"{synapses.name}_sweep",
+        )

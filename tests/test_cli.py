@@ -1,0 +1,123 @@
+"""The command line: bad input exits with code 2, one line, no traceback, nothing created."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dopasim.cli import main
+
+BAD = [
+    (["run", "nosuch"], "did you mean 'distal-reward'"),
+    (["run", "distal-rewrd"], "did you mean 'distal-reward'"),
+    (["run", "distal-reward", "--duration", "-5s"], "duration"),
+    (["run", "distal-reward", "--duration", "10"], "no unit"),
+    (["run", "distal-reward", "--duration", "10 mV"], "wrong unit"),
+    (["run", "distal-reward", "--duration", "0.5ms"], "multiple of dt"),
+    (["run", "distal-reward", "--seed", "x"], "seed"),
+    (["run", "distal-reward", "--seed", "-1"], "seed"),
+    (["run", "distal-reward", "--param", "nosuch=1"], "unknown parameter 'nosuch'"),
+    (["run", "distal-reward", "--param", "rewrd=none"], "did you mean 'reward'"),
+    (["run", "distal-reward", "--param", "reward=sometimes"], "reward"),
+    (["run", "distal-reward", "--param", "n_neurons=1"], "n_neurons"),
+    (["run", "distal-reward", "--param", "noequals"], "KEY=VALUE"),
+    (["run", "distal-reward", "--device", "gpu"], "device"),
+    (["run", "distal-reward", "--scenario", "parkinson:loss=0.5"], "scenario"),
+    (["run", "distal-reward", "--param", "reward_delay_max=0.5s"], "reward_delay_max"),
+    (["frobnicate"], "invalid choice"),
+]
+
+
+@pytest.mark.parametrize(("argv", "needle"), BAD)
+def test_bad_input_exits_2_with_one_line(argv, needle, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main([*argv, "--out", str(out)] if argv[0] == "run" else argv)
+    err = capsys.readouterr().err
+    assert code == 2
+    assert needle in err, err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_unwritable_out(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    code = main(["run", "distal-reward", "--out", str(blocker / "sub" / "run")])
+    err = capsys.readouterr().err
+    assert code == 2 and "--out" in err and "Traceback" not in err
+    if os.geteuid() != 0:  # root can write anywhere; the check above covers it
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        assert main(["run", "distal-reward", "--out", str(ro / "run")]) == 2
+
+
+def test_existing_run_is_not_overwritten(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text("{}")
+    assert main(["run", "distal-reward", "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (out / "metrics.json").read_text() == "{}"
+
+
+def test_console_script_exit_code_and_no_traceback(tmp_path):
+    """The installed entry point, as a user runs it."""
+    p = subprocess.run(
+        [sys.executable, "-m", "dopasim.cli", "run", "nosuch", "--out", str(tmp_path / "x")],
+        capture_output=True,
+        text=True,
+    )
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and "did you mean" in p.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_list(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "distal-reward" in out and "intact" in out
+
+
+def test_small_run_writes_a_complete_run_directory(tmp_path, capsys):
+    out = tmp_path / "run"
+    argv = [
+        "run",
+        "distal-reward",
+        "--device",
+        "numpy",
+        "--duration",
+        "2s",
+        "--quiet",
+        "--param",
+        "n_neurons=100",
+        "--param",
+        "n_synapses=10",
+        "--out",
+        str(out),
+    ]
+    assert main(argv) == 0
+    meta = json.loads((out / "metadata.json").read_text())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert meta["status"] == "complete" and meta["seed"] == 1 and meta["device"] == "numpy"
+    assert meta["parameters"]["duration"] == "2. s"
+    assert set(meta["versions"]) == {"dopasim", "brian2", "numpy", "python"}
+    for key in (
+        "rewarded_weight",
+        "rewarded_weight_percentile",
+        "time_to_learn_s",
+        "mean_exc_weight",
+        "w_max",
+        "rate_exc_hz",
+        "rate_inh_hz",
+        "n_rewards",
+    ):
+        assert key in metrics
+    for f in ("spikes.npz", "data.npz", "raster.png", "weights.png", "rewarded_weight.png"):
+        assert (out / f).stat().st_size > 0
+    # a second run into the same folder is refused, and the first is intact
+    assert main(argv) == 2
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    # --overwrite replaces it
+    assert main([*argv, "--overwrite"]) == 0

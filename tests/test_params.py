@@ -1,0 +1,79 @@
+"""Quantity parsing and parameter validation."""
+
+import pytest
+from brian2 import Hz, ms, mV, second
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dopasim.params import Param, ParamError, parse_quantity, resolve_params
+
+
+@pytest.mark.parametrize(
+    ("text", "unit", "expected"),
+    [
+        ("600s", second, 600 * second),
+        ("600 s", second, 600 * second),
+        ("5Hz", Hz, 5 * Hz),
+        ("20 ms", second, 20 * ms),
+        ("1e-3 s", second, 1 * ms),
+        ("-65 mV", mV, -65 * mV),
+        ("2 min", second, 120 * second),
+        ("1.5h", second, 5400 * second),
+    ],
+)
+def test_parse_quantity(text, unit, expected):
+    assert float(parse_quantity(text, unit)) == pytest.approx(float(expected))
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("10", "no unit"),
+        ("10 mV", "wrong unit"),
+        ("ten s", "cannot read"),
+        ("5 parsec", "unknown unit"),
+        ("nan s", "finite"),
+        ("inf s", "finite"),
+        ("__import__('os') s", "cannot read"),
+    ],
+)
+def test_parse_quantity_errors_name_the_field(text, needle):
+    with pytest.raises(ParamError, match=needle) as e:
+        parse_quantity(text, second, "duration")
+    assert str(e.value).startswith("duration:")
+
+
+@given(st.floats(min_value=1e-6, max_value=1e6, allow_nan=False))
+def test_parse_quantity_round_trip(x):
+    q = parse_quantity(f"{x!r} s", second)
+    assert float(q) == x
+
+
+SPECS = [
+    Param("duration", 1 * second, "quantity", "t", unit=second, low=0, low_open=True),
+    Param("p", 0.5, "float", "prob", low=0, high=1),
+    Param("n", 3, "int", "count", low=1),
+    Param("mode", "a", "choice", "m", choices=("a", "b")),
+]
+
+
+def test_resolve_params_defaults_and_overrides():
+    v = resolve_params(SPECS, {"p": "0.25", "n": "7", "mode": "b"})
+    assert v == {"duration": 1 * second, "p": 0.25, "n": 7, "mode": "b"}
+
+
+@pytest.mark.parametrize(
+    ("over", "needle"),
+    [
+        ({"durration": "1 s"}, "did you mean 'duration'"),
+        ({"p": "1.5"}, "p: '1.5' is outside"),
+        ({"p": "nan"}, "finite"),
+        ({"n": "0"}, "outside"),
+        ({"n": "2.5"}, "not an integer"),
+        ({"mode": "c"}, "not one of"),
+        ({"duration": "0 s"}, "outside the allowed range (0"),
+    ],
+)
+def test_resolve_params_errors(over, needle):
+    with pytest.raises(ParamError, match=needle.replace("(", r"\(")):
+        resolve_params(SPECS, over)
