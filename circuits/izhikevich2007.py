@@ -30,6 +30,7 @@ from dopasim.models.izhikevich import (
     CLEAR_PULSES,
     FAST_SPIKING,
     IZHIKEVICH_HALF_STEPS,
+    IZHIKEVICH_NAMESPACE,
     IZHIKEVICH_RESET,
     IZHIKEVICH_THRESHOLD,
     REGULAR_SPIKING,
@@ -106,8 +107,14 @@ w_now = clip(w, w_min, w_max) : 1
     return eqs, on_pre, on_post, ns
 
 
-def build_izhikevich2007(params: Izhikevich2007Params, rng: np.random.Generator) -> Circuit:
-    """Build the network. ``rng`` draws the connectivity and the rewarded synapse."""
+def build_izhikevich2007(
+    params: Izhikevich2007Params, rng: np.random.Generator, noise_seed: int = 0
+) -> Circuit:
+    """Build the network.
+
+    ``rng`` draws the connectivity and the rewarded synapse; ``noise_seed`` seeds the
+    neurons' input noise.
+    """
     params.validate()
     N, Ne = params.n_neurons, params.n_exc
     Ni, M = N - Ne, params.n_synapses
@@ -136,9 +143,9 @@ def build_izhikevich2007(params: Izhikevich2007Params, rng: np.random.Generator)
         N,
         izhikevich_equations(extra),
         threshold=IZHIKEVICH_THRESHOLD,
-        reset=IZHIKEVICH_RESET,
+        reset=IZHIKEVICH_RESET + ("\n" + vt.reset_code() if params.plasticity == "event" else ""),
         method=params.method,
-        namespace={"sigma_noise": params.noise, "v_peak": params.v_peak},
+        namespace={**IZHIKEVICH_NAMESPACE, "sigma_noise": params.noise, "v_peak": params.v_peak},
         clock=clock,
         name="neurons",
     )
@@ -147,6 +154,7 @@ def build_izhikevich2007(params: Izhikevich2007Params, rng: np.random.Generator)
         neurons.b[sl] = cls.b
         neurons.c[sl] = cls.c
         neurons.d[sl] = cls.d
+    neurons.noise_seed = int(noise_seed)
     neurons.v = -65 * mV  # daspnet.m: v = -65
     neurons.u = "b*v"  # daspnet.m: u = 0.2*v
     neurons.run_regularly(CLEAR_PULSES, when="after_groups", name="neurons_clear_pulses")

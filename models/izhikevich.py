@@ -10,7 +10,10 @@ The model, with v and u in mV and time in ms::
     du/dt = a (b v - u)
     if v >= 30 mV:  v <- c,  u <- u + d
 
-``I`` has the units of v (a voltage increment per ms of drive). Synaptic input arrives as
+``I`` has the units of v (a voltage increment per ms of drive). The noise is
+``sigma_noise*(U - 0.5)`` with U uniform in [0, 1) redrawn every step, as daspnet.m's
+``I = 13*(rand(N,1) - 0.5)``; U comes from `dopasim.models.noise.counter_uniform`, so it
+is the same on every code target for a given ``noise_seed``. Synaptic input arrives as
 pulses: each presynaptic spike adds its weight to ``I_syn`` for one time step, which is
 cleared after the update, exactly as ``I`` is rebuilt every millisecond in daspnet.m.
 
@@ -27,9 +30,12 @@ import sympy
 from brian2 import Equations, Quantity, ms, mV
 from brian2.parsing.sympytools import str_to_sympy, sympy_to_str
 
+from dopasim.models.noise import counter_uniform
+
 __all__ = [
     "IZHIKEVICH_EQS",
     "IZHIKEVICH_HALF_STEPS",
+    "IZHIKEVICH_NAMESPACE",
     "IzhikevichParams",
     "REGULAR_SPIKING",
     "FAST_SPIKING",
@@ -42,14 +48,18 @@ IZHIKEVICH_EQS = """
 dv/dt = (0.04*v**2/mV + 5*v + 140*mV - u + I_total)/ms : volt  # membrane potential
 du/dt = a*(b*v - u) : volt                                     # recovery variable
 I_total = I_syn + I_noise + I_ext : volt                       # drive (mV per ms)
-I_noise = sigma_noise*(rand() - 0.5) : volt (constant over dt) # uniform thalamic noise
+I_noise = sigma_noise*(counter_uniform(timestep(t, dt), i, noise_seed) - 0.5) : volt (constant over dt)  # uniform noise
 I_syn : volt                     # synaptic pulses of this step, cleared after the update
 I_ext : volt                     # external drive (protocol stimuli)
 a : 1/second (constant)          # recovery rate
 b : 1 (constant)                 # sensitivity of u to v
 c : volt (constant)              # reset potential
 d : volt (constant)              # reset increment of u
+noise_seed : integer (constant, shared)  # seed of the noise stream (models/noise.py)
 """
+
+#: Names the equations need in their namespace (add ``sigma_noise`` and ``v_peak``).
+IZHIKEVICH_NAMESPACE = {"counter_uniform": counter_uniform}
 
 #: Threshold and reset (Izhikevich 2003).
 IZHIKEVICH_THRESHOLD = "v >= v_peak"

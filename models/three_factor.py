@@ -44,6 +44,11 @@ To keep D away from underflow and A away from cancellation, every ``epoch`` (def
 (A = 0, D = 1): one pass over the synapses per 4 s of simulated time, against one pass
 per step (or per 10 ms in daspnet.m) for a clock-driven rule.
 
+The STDP traces: the presynaptic trace is a synaptic variable updated when a spike
+arrives (so it follows the axonal delay); the postsynaptic trace does not depend on the
+synapse, so it is kept once per target neuron (as NEST keeps it in the archiving node),
+raised by the neuron's reset and decayed by an exact factor per step.
+
 Bounds are applied at every update of the synapse (its pre and post events and the epoch
 sweeps). Because c keeps its sign between two events, this equals the continuously
 clipped solution whenever n - b does not change sign in between, which always holds when
@@ -59,7 +64,8 @@ Event order within one time step t (all events fall on the grid t = k dt)
    pre event does not see that post spike. Dopamine delivered at t raises n from t on; a
    pairing at t and dopamine at t therefore interact through the whole interval after t,
    whatever their order.
-3. ``end``: on epoch boundaries the sweep (order 0) and the transmitter reset (order 1);
+3. ``resets``: a post spike raises the neuron's post trace (after the synaptic events).
+4. ``end``: on epoch boundaries the sweep (order 0) and the transmitter reset (order 1);
    then the transmitter integrates [t, t + dt) (order 2); then the pool decays (order 10).
 
 Delay convention
@@ -156,8 +162,7 @@ class ThreeFactorRule:
 w : 1                        # weight, up to date at the last event of this synapse
 c_e : 1                      # eligibility in the epoch frame: c = c_e * D
 A_last : 1                   # transmitter integral A at the last weight update
-dapre/dt = -apre/tau_plus : 1 (event-driven)     # presynaptic STDP trace
-dapost/dt = -apost/tau_minus : 1 (event-driven)  # postsynaptic STDP trace
+dapre/dt = -apre/tau_plus : 1 (event-driven)     # presynaptic STDP trace (at arrival)
 elig = c_e*{vt}_D_post : 1   # eligibility c now
 w_now = clip(w + c_e*({vt}_A_post - A_last), w_min, w_max) : 1  # weight now
 """
@@ -171,12 +176,12 @@ w_now = clip(w + c_e*({vt}_A_post - A_last), w_min, w_max) : 1  # weight now
         return (
             self._catch_up(vt)
             + (transmit + "\n" if transmit else "")
-            + f"c_e -= A_minus*apost/{vt}_D_post\napre += 1\n"
+            + f"c_e -= A_minus*{vt}_apost_post/{vt}_D_post\napre += 1\n"
         )
 
     def on_post(self, vt):
         """Code for a postsynaptic spike."""
-        return self._catch_up(vt) + f"c_e += A_plus*apre/{vt}_D_post\napost += 1\n"
+        return self._catch_up(vt) + f"c_e += A_plus*apre/{vt}_D_post\n"
 
     def sweep(self, vt):
         """Code that brings every synapse up to date and moves it to the next epoch."""
@@ -272,10 +277,18 @@ class VolumeTransmitter:
             f"{vt}_A : 1          # sign*k_da * integral of D*(n - b) over this epoch\n"
             f"{vt}_D : 1          # exp(-(t - T0)/tau_c), T0 = start of the epoch\n"
             f"{vt}_n_ph : mmolar (linked)  # phasic dopamine of the pool\n"
+            f"{vt}_apost : 1      # postsynaptic STDP trace, shared by the neuron's synapses\n"
         )
 
+    def reset_code(self):
+        """Code to append to the target group's reset: a spike raises the post trace."""
+        return f"{self.name}_apost += 1"
+
     def install(self, target, pool_group):
-        """Link ``target`` to the pool and add the per-step integration (call once)."""
+        """Link ``target`` to the pool and add the per-step integration (call once).
+
+        The target's reset must include `reset_code` (its spikes raise the post trace).
+        """
         vt = self.name
         rule, pool = self.rule, self.pool
         tau_c = rule.tau_c
@@ -294,13 +307,15 @@ class VolumeTransmitter:
                 f"{vt}_n_tonic": pool.tonic,
                 f"{vt}_tau_c": tau_c,
                 f"{vt}_tau_cn": tau_cn,
+                f"{vt}_tau_minus": rule.tau_minus,
             }
         )
         # exact integral over [t, t + dt): n_ph decays within the step, n_tonic - b is fixed
         target.run_regularly(
             f"{vt}_A += {vt}_D*{vt}_g*(({vt}_n_tonic - {vt}_b)*{vt}_tau_c*(1 - exp(-dt/{vt}_tau_c))"
             f" + {vt}_n_ph*{vt}_tau_cn*(1 - exp(-dt/{vt}_tau_cn)))\n"
-            f"{vt}_D = {vt}_D*exp(-dt/{vt}_tau_c)",
+            f"{vt}_D = {vt}_D*exp(-dt/{vt}_tau_c)\n"
+            f"{vt}_apost = {vt}_apost*exp(-dt/{vt}_tau_minus)",
             when="end",
             order=2,
             name=f"{target.name}_{vt}_advance",

@@ -62,7 +62,7 @@ def simulate_synapse(
         n_syn,
         vt.target_equations(),
         threshold="post_spike(t, i) > 0.5",
-        reset="",
+        reset=vt.reset_code(),
         namespace={"post_spike": post_spike},
         name="post",
         dt=dt,

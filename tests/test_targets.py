@@ -48,3 +48,35 @@ def test_targets_agree():
         np.testing.assert_allclose(got["w"], ref["w"], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(got["c"], ref["c"], rtol=1e-9, atol=1e-12)
     assert np.ptp(ref["w"]) > 0.1  # the trains did change the weights
+
+
+def _noise(device):
+    import brian2
+    from brian2 import NeuronGroup, StateMonitor
+
+    from dopasim.models.noise import counter_uniform
+
+    with use_device(device, build_key=("targets-noise",)) as dev:
+        g = NeuronGroup(
+            7,
+            "x = counter_uniform(timestep(t, dt), i, seed) : 1 (constant over dt)\n"
+            "seed : integer (shared)",
+            namespace={"counter_uniform": counter_uniform},
+            dt=1 * ms,
+            name="g",
+        )
+        g.seed = 2**31 - 5
+        m = StateMonitor(g, "x", record=True, when="end", name="m")
+        net = brian2.Network(g, m)
+        net.run(50 * ms)
+        if device == "cpp_standalone":
+            brian2.device.build(
+                directory=dev["directory"], compile=True, run=True, with_output=False
+            )
+        return np.asarray(m.x)
+
+
+def test_noise_is_identical_on_every_target():
+    ref = _noise("numpy")
+    for device in ("cython", "cpp_standalone"):
+        assert np.array_equal(_noise(device), ref), device
