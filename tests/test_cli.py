@@ -5,6 +5,7 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from dopasim.cli import main
@@ -121,3 +122,24 @@ def test_small_run_writes_a_complete_run_directory(tmp_path, capsys):
     assert json.loads((out / "metrics.json").read_text()) == metrics
     # --overwrite replaces it
     assert main([*argv, "--overwrite"]) == 0
+
+
+def test_python_api_round_trip(tmp_path):
+    import dopasim
+
+    res = dopasim.run(
+        "distal-reward",
+        params={"duration": "1 s", "n_neurons": "50", "n_synapses": "5"},
+        seed=2,
+        device="numpy",
+        out=tmp_path / "r",
+        quiet=True,
+        figures=False,
+    )
+    back = dopasim.load_run(res.path)
+    assert back.metrics == json.loads(json.dumps(res.metrics))
+    assert back.seed == 2 and back.metadata["status"] == "complete"
+    for pop in ("exc", "inh"):
+        i, t = back.data[f"spikes_{pop}"]
+        assert t.dtype == np.float64 and i.dtype == np.int32
+        assert np.array_equal(t, res.data[f"spikes_{pop}"][1])

@@ -1,0 +1,90 @@
+"""The distal-reward protocol on a tiny network (numpy target): the reward contingency,
+the controls and the metrics, checked against the recorded spikes."""
+
+import numpy as np
+import pytest
+
+from dopasim import runner
+
+T = 8.0
+SMALL = {"n_neurons": "100", "n_synapses": "20", "duration": f"{T} s", "interval": "100 ms"}
+
+
+@pytest.fixture(scope="module")
+def paired():
+    return runner.run(
+        "distal-reward", params=SMALL, seed=3, device="numpy", quiet=True, write=False
+    )
+
+
+def _pairings(data, interval):
+    """n2 spikes within ``interval`` after the last n1 spike (and strictly after it)."""
+    info = data["info"]
+    i, t = data["spikes_exc"]
+    steps = lambda x: np.round(x * 1000).astype(int)  # noqa: E731 - 1 ms grid
+    t1, t2 = steps(t[i == info["n1"]]), steps(t[i == info["n2"]])
+    out = []
+    for s in t2:
+        before = t1[t1 < s]
+        if len(before) and s - before[-1] < interval:
+            out.append(s)
+    return np.array(out) / 1000
+
+
+def test_every_pairing_schedules_one_puff_1_to_3_s_later(paired):
+    d = paired.data
+    expected = _pairings(d, 100)
+    expected = expected[expected < T - 0.001]  # the critic sees a pairing 1 step later
+    assert len(expected) >= 3, "the test needs a few pairings"
+    np.testing.assert_allclose(d["pairing_times"], expected + 0.001, atol=1e-9)
+    rewards = d["reward_times"]
+    due = d["pairing_times"][d["pairing_times"] < T - 3.002]
+    assert len(rewards) >= len(due)
+    # match every delivered puff to its pairing: delays in (1 s, 3 s]
+    delays = np.sort(rewards) - np.sort(d["pairing_times"])[: len(rewards)]
+    assert np.all(delays > 1.0 - 1e-9) and np.all(delays <= 3.0 + 1e-9)
+    assert paired.metrics["n_rewards"] == len(rewards)
+
+
+def test_metrics_are_consistent_with_the_data(paired):
+    m, d = paired.metrics, paired.data
+    w = d["w_final"]
+    k = d["info"]["rewarded_synapse"]
+    assert m["rewarded_weight"] == w[k]
+    assert m["rewarded_weight_percentile"] == pytest.approx(100 * np.mean(np.delete(w, k) < w[k]))
+    assert 0 <= w.min() and w.max() <= m["w_max"] == pytest.approx(4.0 * 100 / 20)
+    counts = d["spike_counts"]
+    assert m["rate_exc_hz"] == pytest.approx(counts[:80].mean() / T)
+    assert d["w_rewarded"][0] == 0.0  # starts at 0 (daspnet.m)
+    assert d["w_rewarded"][-1] == pytest.approx(w[k], abs=0.2)  # last sample 100 ms before the end
+
+
+@pytest.mark.parametrize("reward", ["none", "random"])
+def test_controls(reward):
+    params = {**SMALL, "reward": reward, "random_rate": "0.5 Hz"}
+    res = runner.run(
+        "distal-reward", params=params, seed=3, device="numpy", quiet=True, write=False
+    )
+    if reward == "none":
+        assert res.metrics["n_rewards"] == 0
+        assert np.all(res.data["da_uM"] == pytest.approx(0.002))  # tonic only
+    else:
+        assert 0 < res.metrics["n_rewards"] <= 14  # Poisson(4): P(0) = 2 %, checked for seed 3
+        assert "pairing_times" not in res.data
+
+
+def test_same_seed_same_spikes_other_seed_other_spikes(paired):
+    again = runner.run(
+        "distal-reward", params=SMALL, seed=3, device="numpy", quiet=True, write=False
+    )
+    other = runner.run(
+        "distal-reward", params=SMALL, seed=4, device="numpy", quiet=True, write=False
+    )
+    i, t = paired.data["spikes_exc"]
+    assert np.array_equal(again.data["spikes_exc"][0], i) and np.array_equal(
+        again.data["spikes_exc"][1], t
+    )
+    assert not (
+        len(other.data["spikes_exc"][0]) == len(i)
+        and np.array_equal(other.data["spikes_exc"][1], t)
+    )
