@@ -52,7 +52,12 @@ class Izhikevich2007Params:
     w_inh: float = -1.0  # daspnet.m: inhibitory weight
     w_unit: Quantity = field(default_factory=lambda: 1 * mV)  # weight 1 = 1 mV/ms of I
     noise: Quantity = field(default_factory=lambda: 13 * mV)  # daspnet.m: I = 13*(rand-0.5)
-    delay: Quantity = field(default_factory=lambda: 1 * ms)  # daspnet.m: D = 1
+    # daspnet.m's D = 1 ms: a spike detected at the start of step t (the neuron crossed
+    # in the update of step t-1) adds its weight to I in the update of step t, one
+    # update after the crossing. In Brian2 a neuron crosses in the update of step t, and
+    # a spike delivered with delay 0 in the synapses slot of step t acts in the update
+    # of step t+1: the same one-update lag. A Brian2 delay of 1 ms would add a second.
+    delay: Quantity = field(default_factory=lambda: 0 * ms)
     v_peak: Quantity = field(default_factory=lambda: 30 * mV)  # Izhikevich 2003
     dt: Quantity = field(default_factory=lambda: 1 * ms)  # daspnet.m: 1 ms steps
     method: object = IZHIKEVICH_HALF_STEPS  # or a Brian2 method name, e.g. 'euler'

@@ -270,7 +270,7 @@ def collect(circuit, p):
     exc = circuit["exc_syn"]
     info = circuit.info
     sp = circuit["spikes"]
-    i, t = np.asarray(sp.i[:]), np.asarray(sp.t[:] / second)
+    i, t = np.array(sp.i[:]), np.array(sp.t[:] / second)
     ne = info["n_exc"]
     rule = circuit.params["rule"]
     bounds = (rule.w_min, rule.w_max)
