@@ -88,6 +88,7 @@ __all__ = [
     "ThreeFactorRule",
     "IZHIKEVICH2007_RULE",
     "NEST_DEFAULT_RULE",
+    "SampledPool",
     "VolumeTransmitter",
 ]
 
@@ -128,6 +129,14 @@ class ThreeFactorRule:
     w_max: float = 4.0  # daspnet.m: sm = 4
     sign: int = 1
     epoch: Quantity | None = None
+    tau_r: Quantity | None = None
+
+    @property
+    def kappa_r(self):
+        """tau_c / (tau_c - tau_r): amplitude of the two exponentials of a rising trace."""
+        if self.tau_r is None:
+            return 1.0
+        return float(self.tau_c / (self.tau_c - self.tau_r))
 
     def with_(self, **changes):
         """Return a copy with some parameters changed."""
@@ -152,40 +161,111 @@ class ThreeFactorRule:
             )
         if self.sign not in (1, -1):
             raise ValueError(f"three-factor rule: sign must be +1 or -1, got {self.sign}")
+        if self.tau_r is not None and not 0 < float(self.tau_r) < float(self.tau_c):
+            raise ValueError(
+                f"three-factor rule: tau_r must be in (0, tau_c = {self.tau_c}), got {self.tau_r}"
+            )
         if not float(self.epoch_length) > 0:
             raise ValueError(f"three-factor rule: epoch must be > 0, got {self.epoch}")
 
     # ------------------------------------------------------------------ equations
-    def synapse_model(self, vt):
-        """Equations of the synapse for transmitter variables ``vt``_A / ``vt``_D."""
-        return f"""
+    @property
+    def rises(self):
+        """True when the eligibility has a rise time (``tau_r`` set)."""
+        return self.tau_r is not None
+
+    def _increment(self, vt):
+        """The weight change since the synapse's last update (an expression)."""
+        inc = f"c_e*({vt}_A_post - A_last)"
+        if self.rises:
+            inc += f" + Q_e*({vt}_Ar_post - A_last_r)"
+        return inc
+
+    def synapse_model(self, vt, record_weights=False):
+        """Equations of the synapse for transmitter variables ``vt``_A / ``vt``_D.
+
+        ``record_weights`` adds ``w_rec``, a plain copy of the current weight that
+        `snapshot` refreshes (monitors cannot read ``w_now`` on every device).
+        """
+        extra = ""
+        if record_weights:
+            extra += "w_rec : 1                    # current weight at the last snapshot\n"
+        elig = f"c_e*{vt}_D_post"
+        if self.rises:
+            extra += (
+                "Q_e : 1                      # rising part of the eligibility, epoch frame\n"
+                "A_last_r : 1                 # transmitter integral A_r at the last update\n"
+            )
+            elig += f" + Q_e*{vt}_Dr_post"
+        return (
+            extra
+            + f"""
 w : 1                        # weight, up to date at the last event of this synapse
-c_e : 1                      # eligibility in the epoch frame: c = c_e * D
+c_e : 1                      # eligibility in the epoch frame: c = c_e * D (+ Q_e * D_r)
 A_last : 1                   # transmitter integral A at the last weight update
 dapre/dt = -apre/tau_plus : 1 (event-driven)     # presynaptic STDP trace (at arrival)
-elig = c_e*{vt}_D_post : 1   # eligibility c now
-w_now = clip(w + c_e*({vt}_A_post - A_last), w_min, w_max) : 1  # weight now
+elig = {elig} : 1   # eligibility c now
+w_now = clip(w + {self._increment(vt)}, w_min, w_max) : 1  # weight now
 """
+        )
 
-    @staticmethod
-    def _catch_up(vt):
-        return f"w = clip(w + c_e*({vt}_A_post - A_last), w_min, w_max)\nA_last = {vt}_A_post\n"
+    def _catch_up(self, vt):
+        code = f"w = clip(w + {self._increment(vt)}, w_min, w_max)\nA_last = {vt}_A_post\n"
+        if self.rises:
+            code += f"A_last_r = {vt}_Ar_post\n"
+        return code
 
-    def on_pre(self, vt, transmit=""):
-        """Code for a presynaptic spike arriving; ``transmit`` uses the updated ``w``."""
+    def _tag(self, vt, amount):
+        """Code adding ``amount`` (an expression) to the eligibility tag."""
+        if not self.rises:
+            return f"c_e += {amount}/{vt}_D_post\n"
+        # x jumps by `amount`; c = kappa*x0*(exp(-t/tau_c) - exp(-t/tau_r)) afterwards
+        return f"c_e += kappa_r*({amount})/{vt}_D_post\nQ_e -= kappa_r*({amount})/{vt}_Dr_post\n"
+
+    def on_pre(self, vt, transmit="", ltd_gate=False):
+        """Code for a presynaptic spike arriving; ``transmit`` uses the updated ``w``.
+
+        With ``ltd_gate`` the depression amplitude is multiplied by the target's
+        ``<vt>_ltd`` (a neuromodulator gate, e.g. 5-HT; see `dopasim.models.pools`).
+        """
+        gate = f"*{vt}_ltd_post" if ltd_gate else ""
         return (
             self._catch_up(vt)
             + (transmit + "\n" if transmit else "")
-            + f"c_e -= A_minus*{vt}_apost_post/{vt}_D_post\napre += 1\n"
+            + self._tag(vt, f"-A_minus{gate}*{vt}_apost_post")
+            + "apre += 1\n"
         )
 
     def on_post(self, vt):
         """Code for a postsynaptic spike."""
-        return self._catch_up(vt) + f"c_e += A_plus*apre/{vt}_D_post\n"
+        return self._catch_up(vt) + self._tag(vt, "A_plus*apre")
+
+    def snapshot(self, vt):
+        """Code that stores the current weight in ``w_rec`` (for a `run_regularly`)."""
+        return f"w_rec = clip(w + {self._increment(vt)}, w_min, w_max)"
 
     def sweep(self, vt):
         """Code that brings every synapse up to date and moves it to the next epoch."""
-        return f"w = clip(w + c_e*({vt}_A_post - A_last), w_min, w_max)\nA_last = 0\nc_e = c_e*{vt}_D_post\n"
+        code = (
+            f"w = clip(w + {self._increment(vt)}, w_min, w_max)\nA_last = 0\n"
+            f"c_e = c_e*{vt}_D_post\n"
+        )
+        if self.rises:
+            code += f"A_last_r = 0\nQ_e = Q_e*{vt}_Dr_post\n"
+        return code
+
+    def current_weights(self, syn, target, vt="da"):
+        """Current weights of plastic synapses ``syn`` onto ``target`` as a numpy array.
+
+        Reads plain state only (what every device can give back after a run).
+        """
+        j = np.asarray(syn.j[:])
+        A = np.asarray(getattr(target, f"{vt}_A")[:])[j]
+        w = np.asarray(syn.w[:]) + np.asarray(syn.c_e[:]) * (A - np.asarray(syn.A_last[:]))
+        if self.rises:
+            Ar = np.asarray(getattr(target, f"{vt}_Ar")[:])[j]
+            w = w + np.asarray(syn.Q_e[:]) * (Ar - np.asarray(syn.A_last_r[:]))
+        return np.clip(w, self.w_min, self.w_max)
 
     def namespace(self):
         return {
@@ -195,9 +275,21 @@ w_now = clip(w + c_e*({vt}_A_post - A_last), w_min, w_max) : 1  # weight now
             "tau_minus": self.tau_minus,
             "w_min": self.w_min,
             "w_max": self.w_max,
+            "kappa_r": self.kappa_r,
         }
 
-    def synapses(self, source, target, vt, name, transmit="", delay=None, dt=None):
+    def synapses(
+        self,
+        source,
+        target,
+        vt,
+        name,
+        transmit="",
+        delay=None,
+        dt=None,
+        ltd_gate=False,
+        record_weights=False,
+    ):
         """Create the plastic `Synapses` between ``source`` and ``target``.
 
         ``target`` must carry the transmitter ``vt`` (built with
@@ -208,8 +300,8 @@ w_now = clip(w + c_e*({vt}_A_post - A_last), w_min, w_max) : 1  # weight now
         return Synapses(
             source,
             target,
-            model=self.synapse_model(vt),
-            on_pre=self.on_pre(vt, transmit),
+            model=self.synapse_model(vt, record_weights),
+            on_pre=self.on_pre(vt, transmit, ltd_gate),
             on_post=self.on_post(vt),
             namespace=self.namespace(),
             delay=delay,
@@ -245,6 +337,28 @@ def current_weights(w, c_e, A_last, A_target, w_min, w_max):
     )
 
 
+@dataclass(frozen=True)
+class SampledPool:
+    """A pool with any kinetics, read by a transmitter as constant over each step.
+
+    ``variable`` names the concentration in the pool's group (e.g. ``'da'`` of
+    `dopasim.models.pools.NeuromodulatorPools`). The transmitter then integrates
+    ``(n - b)`` with n held at its value after the step's releases, which is exact for
+    the stepped pool (the pool itself is integrated by its group's own method).
+    ``gate`` optionally names a gate variable of the same group (the LTD gate).
+    ``baseline`` optionally names a variable of the group used as b instead of the
+    rule's constant b (an adaptive baseline, e.g. a running mean of the concentration).
+    """
+
+    variable: str
+    gate: str | None = None
+    baseline: str | None = None
+
+    def validate(self):
+        if not self.variable.isidentifier():
+            raise ValueError(f"sampled pool: variable '{self.variable}' is not a name")
+
+
 class VolumeTransmitter:
     """Per-projection integral of the dopamine pool (see the module docstring).
 
@@ -270,14 +384,36 @@ class VolumeTransmitter:
         self.pool = pool
         self.name = name
 
+    @property
+    def sampled(self):
+        return isinstance(self.pool, SampledPool)
+
     def target_equations(self):
         """Lines to add to the postsynaptic group's equations."""
         vt = self.name
+        rise = ""
+        if self.rule.rises:
+            rise = (
+                f"{vt}_Ar : 1         # the same integral weighted by exp(-(t - T0)/tau_r)\n"
+                f"{vt}_Dr : 1         # exp(-(t - T0)/tau_r)\n"
+            )
+        if self.sampled:
+            pool_line = f"{vt}_n : mmolar (linked)  # concentration of the pool\n"
+            if self.pool.baseline:
+                pool_line += f"{vt}_nb : mmolar (linked)  # adaptive baseline b\n"
+            if self.pool.gate:
+                pool_line += (
+                    f"{vt}_ltd_src : 1 (linked)  # gate on the LTD amplitude (pool)\n"
+                    f"{vt}_ltd : 1  # its copy, readable by synapses (set at the end of each step)\n"
+                )
+        else:
+            pool_line = f"{vt}_n_ph : mmolar (linked)  # phasic dopamine of the pool\n"
         return (
             f"{vt}_A : 1          # sign*k_da * integral of D*(n - b) over this epoch\n"
             f"{vt}_D : 1          # exp(-(t - T0)/tau_c), T0 = start of the epoch\n"
-            f"{vt}_n_ph : mmolar (linked)  # phasic dopamine of the pool\n"
-            f"{vt}_apost : 1      # postsynaptic STDP trace, shared by the neuron's synapses\n"
+            + rise
+            + pool_line
+            + f"{vt}_apost : 1      # postsynaptic STDP trace, shared by the neuron's synapses\n"
         )
 
     def reset_code(self):
@@ -292,36 +428,57 @@ class VolumeTransmitter:
         vt = self.name
         rule, pool = self.rule, self.pool
         tau_c = rule.tau_c
-        tau_cn = 1 / (1 / tau_c + 1 / pool.tau)
-        setattr(
-            target,
-            f"{vt}_n_ph",
-            linked_var(pool_group, "n_ph", index=np.zeros(len(target), dtype=int)),
-        )
+        index = np.zeros(len(target), dtype=int)
         setattr(target, f"{vt}_D", 1)
         ns = target.namespace
         ns.update(
             {
                 f"{vt}_g": rule.sign * rule.k_da,
                 f"{vt}_b": rule.b,
-                f"{vt}_n_tonic": pool.tonic,
                 f"{vt}_tau_c": tau_c,
-                f"{vt}_tau_cn": tau_cn,
                 f"{vt}_tau_minus": rule.tau_minus,
             }
         )
-        # exact integral over [t, t + dt): n_ph decays within the step, n_tonic - b is fixed
+        taus = {"": tau_c}
+        if rule.rises:
+            taus["r"] = rule.tau_r
+            setattr(target, f"{vt}_Dr", 1)
+        if self.sampled:
+            setattr(target, f"{vt}_n", linked_var(pool_group, pool.variable, index=index))
+            if pool.gate:
+                setattr(target, f"{vt}_ltd_src", linked_var(pool_group, pool.gate, index=index))
+                setattr(target, f"{vt}_ltd", 1)
+            if pool.baseline:
+                setattr(target, f"{vt}_nb", linked_var(pool_group, pool.baseline, index=index))
+        else:
+            setattr(target, f"{vt}_n_ph", linked_var(pool_group, "n_ph", index=index))
+            ns[f"{vt}_n_tonic"] = pool.tonic
+        code = f"{vt}_ltd = {vt}_ltd_src\n" if self.sampled and pool.gate else ""
+        reset = ""
+        for suffix, tau in taus.items():
+            A, D, T = f"{vt}_A{suffix}", f"{vt}_D{suffix}", f"{vt}_tau{suffix or '_c'}"
+            ns[T] = tau
+            if self.sampled:
+                # exact for n held constant over [t, t + dt)
+                b = f"{vt}_nb" if pool.baseline else f"{vt}_b"
+                step = f"({vt}_n - {b})*{T}*(1 - exp(-dt/{T}))"
+            else:
+                # exact: n_ph decays within the step, n_tonic - b is fixed
+                ns[f"{T}n"] = 1 / (1 / tau + 1 / pool.tau)
+                step = (
+                    f"({vt}_n_tonic - {vt}_b)*{T}*(1 - exp(-dt/{T}))"
+                    f" + {vt}_n_ph*{T}n*(1 - exp(-dt/{T}n))"
+                )
+            code += f"{A} += {D}*{vt}_g*({step})\n{D} = {D}*exp(-dt/{T})\n"
+            reset += f"{A} = 0\n{D} = 1\n"
         target.run_regularly(
-            f"{vt}_A += {vt}_D*{vt}_g*(({vt}_n_tonic - {vt}_b)*{vt}_tau_c*(1 - exp(-dt/{vt}_tau_c))"
-            f" + {vt}_n_ph*{vt}_tau_cn*(1 - exp(-dt/{vt}_tau_cn)))\n"
-            f"{vt}_D = {vt}_D*exp(-dt/{vt}_tau_c)\n"
-            f"{vt}_apost = {vt}_apost*exp(-dt/{vt}_tau_minus)",
+            code + f"{vt}_apost = {vt}_apost*exp(-dt/{vt}_tau_minus)",
             when="end",
             order=2,
             name=f"{target.name}_{vt}_advance",
         )
         target.run_regularly(
-            f"{vt}_A = 0\n{vt}_D = 1",
+            reset,
             dt=rule.epoch_length,
             when="end",
             order=1,

@@ -101,4 +101,8 @@ def read_state(net, rule):
     j = np.asarray(syn.j[:])
     A, D = np.asarray(post.da_A[:])[j], np.asarray(post.da_D[:])[j]
     w = current_weights(syn.w[:], syn.c_e[:], syn.A_last[:], A, rule.w_min, rule.w_max)
-    return w, np.asarray(syn.c_e[:]) * D
+    c = np.asarray(syn.c_e[:]) * D
+    if rule.rises:
+        w = rule.current_weights(syn, post)
+        c = c + np.asarray(syn.Q_e[:]) * np.asarray(post.da_Dr[:])[j]
+    return w, c
