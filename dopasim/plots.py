@@ -8,7 +8,17 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-__all__ = ["raster_last", "weight_histogram", "rewarded_weight", "savefig"]
+__all__ = [
+    "raster_last",
+    "weight_histogram",
+    "rewarded_weight",
+    "savefig",
+    "circuit_raster",
+    "circuit_psths",
+    "pool_traces",
+    "responses_by_trial",
+    "weights_over_time",
+]
 
 
 def savefig(fig, path):
@@ -74,4 +84,140 @@ def rewarded_weight(data, path):
     ax.set_ylabel("rewarded weight")
     ax.set_ylim(-0.05 * w_max, 1.08 * w_max)
     ax.legend(loc="lower right", fontsize=8)
+    return savefig(fig, path)
+
+
+# ------------------------------------------------------------ trial-based protocols
+_POP_LABELS = {
+    "vta_da": ("VTA DA", "tab:green"),
+    "vta_gaba": ("VTA GABA", "tab:purple"),
+    "drn_5ht": ("DRN 5-HT", "tab:orange"),
+    "str_d1": ("str D1", "tab:blue"),
+    "str_d2": ("str D2", "tab:red"),
+}
+
+
+def _trial_starts(data, p):
+    return np.arange(len(data["trial_cue"])) * float(p["trial_len"])
+
+
+def circuit_raster(data, p, path, n_trials=4):
+    """Raster of every population over the last trials, with CS and outcome markers."""
+    T = float(p["duration"])
+    t0 = max(0.0, T - n_trials * float(p["trial_len"]))
+    pops = list(_POP_LABELS)
+    fig, axes = plt.subplots(len(pops), 1, figsize=(9, 7), sharex=True)
+    starts = _trial_starts(data, p)
+    cs = starts + float(p["cs_time"])
+    us = cs + float(p["us_delay"])
+    for ax, pop in zip(axes, pops, strict=True):
+        i, t = data[f"spikes_{pop}"]
+        n = data["sizes"][pop]
+        m = t >= t0
+        step = max(1, n // 100)  # at most ~100 neurons per panel
+        keep = m & (i % step == 0)
+        ax.plot(t[keep], i[keep] // step, "|", ms=2, color=_POP_LABELS[pop][1], rasterized=True)
+        ax.set_ylabel(_POP_LABELS[pop][0], fontsize=8)
+        ax.set_yticks([])
+        for k in np.nonzero(cs >= t0)[0]:
+            ax.axvline(cs[k], color="k", lw=0.8, ls="--")
+            oc = data["trial_outcome"][k]
+            color = {1: "goldenrod", 2: "crimson"}.get(int(oc), "0.6")
+            ax.axvline(us[k], color=color, lw=1.2)
+    axes[-1].set_xlim(t0, T)
+    axes[-1].set_xlabel("time (s)")
+    axes[0].set_title("Last trials (dashed: CS; gold: reward; red: punishment; grey: none)")
+    return savefig(fig, path)
+
+
+def circuit_psths(data, p, groups, path):
+    """CS-aligned population PSTHs, one panel per population, one curve per trial group."""
+    from dopasim.protocols.pavlovian import psth
+
+    pops = list(_POP_LABELS)
+    fig, axes = plt.subplots(1, len(pops), figsize=(14, 3), sharex=True)
+    for ax, pop in zip(axes, pops, strict=True):
+        for label, mask in groups.items():
+            if not np.any(mask):
+                continue
+            edges, rates = psth(data, p, pop, mask)
+            ax.step(edges[:-1], rates.mean(0), where="post", label=label, lw=1)
+        ax.axvline(0, color="k", ls="--", lw=0.8)
+        ax.axvline(float(p["us_delay"]), color="goldenrod", lw=0.8)
+        ax.set_title(_POP_LABELS[pop][0], fontsize=9)
+        ax.set_xlabel("time from CS (s)")
+    axes[0].set_ylabel("rate (Hz, 50 ms bins)")
+    axes[-1].legend(fontsize=7)
+    return savefig(fig, path)
+
+
+def pool_traces(data, p, path, n_trials=4):
+    """[DA] and [5-HT] in the striatum over the last trials."""
+    T = float(p["duration"])
+    t0 = max(0.0, T - n_trials * float(p["trial_len"]))
+    t = data["pool_t"]
+    m = t >= t0
+    fig, axes = plt.subplots(2, 1, figsize=(9, 4), sharex=True)
+    axes[0].plot(t[m], data["da_nM"][m], color="tab:green", lw=0.8)
+    axes[0].set_ylabel("[DA] (nM)")
+    axes[1].plot(t[m], data["ht_nM"][m], color="tab:orange", lw=0.8)
+    axes[1].set_ylabel("[5-HT] (nM)")
+    cs = _trial_starts(data, p) + float(p["cs_time"])
+    for ax in axes:
+        for c in cs[cs >= t0]:
+            ax.axvline(c, color="k", ls="--", lw=0.8)
+            ax.axvline(c + float(p["us_delay"]), color="goldenrod", lw=0.8)
+    axes[1].set_xlabel("time (s)")
+    axes[1].set_xlim(t0, T)
+    return savefig(fig, path)
+
+
+def responses_by_trial(data, p, path):
+    """DA response to the CS and to the outcome on every trial (rate / pre-CS baseline)."""
+    i, t = data["spikes_vta_da"]
+    n = data["sizes"]["vta_da"]
+    cs = _trial_starts(data, p) + float(p["cs_time"])
+    us = cs + float(p["us_delay"])
+
+    def count(a, b):
+        idx = np.searchsorted(np.sort(t), np.stack([a, b]))
+        return (idx[1] - idx[0]) / n / (b - a)
+
+    base = count(cs - min(1.0, float(p["cs_time"])), cs)
+    base = np.where(base > 0, base, np.nan)
+    cs_r = count(cs, cs + 0.3) / base
+    us_r = count(us, us + 0.3) / base
+    k = np.arange(len(cs))
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.plot(k, cs_r, ".", color="k", label="CS (0-300 ms)")
+    for oc, color, label in (
+        (1, "goldenrod", "reward"),
+        (2, "crimson", "punishment"),
+        (0, "0.5", "no outcome"),
+    ):
+        sel = data["trial_outcome"] == oc
+        if np.any(sel):
+            ax.plot(k[sel], us_r[sel], "o", ms=3, color=color, label=f"outcome: {label}")
+    ax.axhline(1, color="k", lw=0.6, ls=":")
+    ax.set_xlabel("trial")
+    ax.set_ylabel("DA rate / baseline")
+    ax.legend(fontsize=7)
+    return savefig(fig, path)
+
+
+def weights_over_time(data, p, path):
+    """Mean sampled corticostriatal weight per cue, onto D1 and onto D2."""
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
+    for ax, proj, title in ((axes[0], "ctx_d1", "ctx -> D1"), (axes[1], "ctx_d2", "ctx -> D2")):
+        key = f"{proj}_w_samples"
+        if key not in data or not len(data[key]):
+            ax.set_title(f"{title}: not recorded")
+            continue
+        W, t, cue = data[key], data[f"{proj}_w_t"], data[f"{proj}_w_sample_cue"]
+        for c in np.unique(cue):
+            ax.plot(t[1:], W[cue == c, 1:].mean(0), label=f"cue {c}")
+        ax.set_title(title)
+        ax.set_xlabel("time (s)")
+    axes[0].set_ylabel("weight (fraction of w_max)")
+    axes[1].legend(fontsize=7)
     return savefig(fig, path)

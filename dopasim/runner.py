@@ -32,7 +32,10 @@ from dopasim.seeding import streams
 __all__ = ["PROTOCOLS", "get_protocol", "prepare", "run", "Run"]
 
 #: Registered protocols: CLI name -> module.
-PROTOCOLS = {"distal-reward": "dopasim.protocols.distal_reward"}
+PROTOCOLS = {
+    "distal-reward": "dopasim.protocols.distal_reward",
+    "conditioning": "dopasim.protocols.conditioning",
+}
 
 
 def get_protocol(name):

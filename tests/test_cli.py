@@ -11,7 +11,8 @@ import pytest
 from dopasim.cli import main
 
 BAD = [
-    (["run", "nosuch"], "did you mean 'distal-reward'"),
+    (["run", "nosuch"], "unknown protocol 'nosuch'"),
+    (["run", "conditionning"], "did you mean 'conditioning'"),
     (["run", "distal-rewrd"], "did you mean 'distal-reward'"),
     (["run", "distal-reward", "--duration", "-5s"], "duration"),
     (["run", "distal-reward", "--duration", "10"], "no unit"),

@@ -1,0 +1,438 @@
+"""The reward circuit: VTA DA and GABA, raphe 5-HT, striatal D1/D2, and a TD critic.
+
+One base circuit; scenarios change its parameters (`RewardCircuitParams`), never its
+structure. Default size (``scale = 1``): 100 DA, 100 GABA, 100 5-HT, 1000 D1 and
+1000 D2 neurons, plus cortical state neurons (20 per state) and outcome inputs.
+
+How dopamine computes a TD error
+--------------------------------
+Cortex represents the time since each cue with a chain of *state* neurons (a complete
+serial compound: state k of cue c fires during [k, k+1) x ``state_dur`` after the CS
+until the outcome time; Schultz, Dayan & Montague 1997; Suri & Schultz 1999). State
+neurons project to D1 and D2 MSNs through the three-factor synapse
+(`dopasim.models.three_factor`): D1 synapses potentiate when [DA] is above its baseline b
+and D2 synapses when it is below (sign -1; Shen et al. 2008). The critic's value is the
+striatal output V = D1 - D2 (the Go/NoGo "actor" weights of Collins & Frank 2014 read as
+a value). It reaches DA neurons by two paths, as in the spiking actor-critic of Potjans,
+Diesmann & Morrison (2011):
+
+* fast: D1 excites and D2 inhibits DA neurons (an abstraction of disinhibition through
+  the pallidum; tau_e = 5 ms), which carries V(t);
+* slow: D1 drives and D2 suppresses VTA GABA neurons through a slow synaptic current
+  (tau_s = 150 ms), and GABA neurons inhibit DA neurons subtractively (Eshel et al. 2015,
+  Nature 525:243; Cohen et al. 2012: VTA GABA neurons carry the expectation). This carries
+  a low-passed V(t), i.e. the expectation formed a moment ago.
+
+DA neurons therefore receive r(t) + V(t) - V_slow(t): a temporal difference. A new cue
+gives a burst (V jumps, the GABA expectation lags), a predicted reward is cancelled by
+the fall of V when the states end (the GABA expectation still inhibits), and an omitted
+reward leaves that inhibition alone: a pause. ``w_gaba_da`` is set so that a sustained
+change of V gives no net change of DA firing (the two paths balance; see
+``scripts/calibrate_reward_circuit.py``).
+
+Outcomes: reward neurons excite DA neurons; punishment neurons excite VTA GABA neurons
+(Tan et al. 2012, Neuron 73:1173: footshock excites VTA GABA neurons, which pause DA
+neurons) and 5-HT neurons (Cohen, Amoroso & Uchida 2015, eLife 4:e06346). 5-HT and DA
+neurons inhibit each other weakly (Daw, Kakade & Dayan 2002, opponency).
+
+Dopamine and 5-HT reach the striatum by volume transmission into one
+`NeuromodulatorPools` group with Michaelis-Menten transporters. The plastic synapses read
+[DA] through a `VolumeTransmitter`; the 5-HT level gates the LTD amplitude of their
+eligibility (He et al. 2015, Neuron 88:528, simplified: the gate acts when a pairing
+happens).
+
+Stated simplifications: current-based LIF neurons (`dopasim.models.lif`); no
+direct/indirect-pathway motor output here (the selection read-out belongs to the
+probabilistic-selection protocol); D1 and D2 MSNs receive the same cortical states.
+"""
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+from brian2 import (
+    Hz,
+    Network,
+    NeuronGroup,
+    Quantity,
+    Synapses,
+    TimedArray,
+    ms,
+    mV,
+    second,
+    umolar,
+)
+
+from dopasim.circuits.base import Circuit
+from dopasim.models.lif import LIFParams, lif_group
+from dopasim.models.pools import NeuromodulatorPools, release_for
+from dopasim.models.three_factor import SampledPool, ThreeFactorRule, VolumeTransmitter
+
+__all__ = ["RewardCircuitParams", "Stimulus", "build_reward_circuit", "POPULATIONS"]
+
+#: Group names of the spiking populations (the keys of exported data).
+POPULATIONS = (
+    "vta_da",
+    "vta_gaba",
+    "drn_5ht",
+    "str_d1",
+    "str_d2",
+    "ctx_state",
+    "us_reward",
+    "us_punish",
+)
+
+# --- populations ------------------------------------------------------------------------
+#: VTA DA neurons: irregular tonic firing near 4-5 Hz from a noise-driven membrane just
+#: below threshold (Marinelli & White 2000, J Neurosci 20:8876: 4.3-5.4 Hz for bursting
+#: cells [paper]); an AHP keeps intraburst rates at 14-30 Hz (Grace & Bunney 1984).
+DA_NEURON = LIFParams(
+    tau_m=20 * ms,
+    v_rest=-60 * mV,
+    v_th=-45 * mV,
+    v_reset=-60 * mV,
+    t_ref=5 * ms,
+    tau_ahp=60 * ms,
+    b_ahp=3 * mV,
+    sigma=4.5 * mV,
+    i_bias_mean=10 * mV,
+    i_bias_sd=1 * mV,
+)
+#: VTA GABA neurons: tonic, persistently modulated by expectation (Cohen et al. 2012).
+GABA_NEURON = LIFParams(
+    tau_m=10 * ms,
+    v_rest=-60 * mV,
+    v_th=-45 * mV,
+    v_reset=-55 * mV,
+    t_ref=2 * ms,
+    tau_s=150 * ms,
+    sigma=4 * mV,
+    i_bias_mean=8.5 * mV,
+    i_bias_sd=1 * mV,
+)
+#: Dorsal-raphe 5-HT neurons: slow clock-like pacemakers (about 1-3 Hz awake, Lydic et
+#: al. 1984; ISI CV < 0.5 in ~97 % of cells, Mlinar et al. 2016 [paper]): suprathreshold
+#: drive, little noise and a long AHP.
+HT_NEURON = LIFParams(
+    tau_m=20 * ms,
+    v_rest=-60 * mV,
+    v_th=-45 * mV,
+    v_reset=-60 * mV,
+    t_ref=5 * ms,
+    tau_ahp=400 * ms,
+    b_ahp=6 * mV,
+    sigma=1.0 * mV,
+    i_bias_mean=17 * mV,
+    i_bias_sd=0.5 * mV,
+)
+#: Striatal MSNs: nearly silent at rest (Mahon et al. 2006), driven by cortex.
+MSN_NEURON = LIFParams(
+    tau_m=20 * ms,
+    v_rest=-80 * mV,
+    v_th=-50 * mV,
+    v_reset=-70 * mV,
+    t_ref=2 * ms,
+    sigma=4 * mV,
+    i_bias_mean=18 * mV,
+    i_bias_sd=1 * mV,
+)
+
+#: The corticostriatal rule: Pawlak & Kerr 2008 (J Neurosci 28:2435) found LTP and LTD
+#: of similar size (+45 % at +10 ms, -34 % at -30 ms). The window is balanced
+#: (A+ tau+ = A- tau-, 20 ms each) so that uncorrelated firing leaves no net
+#: eligibility; tau_c = 1 s (Izhikevich 2007). The eligibility rises with tau_r = 0.3 s: Yagishita et al. 2014
+#: (Science 345:1616) found DA effective 0.3-2 s after glutamate and not at 0 s. The
+#: rise also keeps a DA transient from acting on the very pairings that caused it.
+STRIATAL_RULE = ThreeFactorRule(
+    A_plus=1.0,
+    A_minus=1.0,
+    tau_plus=20 * ms,
+    tau_minus=20 * ms,
+    tau_c=1 * second,
+    tau_r=0.3 * second,
+    k_da=100.0 / (umolar * second),
+    w_min=0.0,
+    w_max=1.0,
+)
+
+
+@dataclass(frozen=True)
+class Stimulus:
+    """The schedule the circuit's inputs follow (built by a protocol).
+
+    ``state`` holds, on a grid of ``grid`` seconds, the code of the active cortical state
+    (cue * n_states + k) or -1; ``outcome`` holds 1 (reward), 2 (punishment) or 0.
+    ``dopamine`` (optional) holds direct DA-neuron drive pulses (eligibility protocol).
+    """
+
+    n_cues: int
+    n_states: int
+    grid: Quantity
+    state: np.ndarray
+    outcome: np.ndarray
+
+
+@dataclass(frozen=True)
+class RewardCircuitParams:
+    """Every parameter of the base circuit (scenarios override these)."""
+
+    scale: float = 1.0
+    n_da: int = 100
+    n_gaba: int = 100
+    n_5ht: int = 100
+    n_d1: int = 1000
+    n_d2: int = 1000
+    n_per_state: int = 20
+    n_outcome: int = 40
+    dt: Quantity = field(default_factory=lambda: 0.5 * ms)
+    da: LIFParams = DA_NEURON
+    gaba: LIFParams = GABA_NEURON
+    ht: LIFParams = HT_NEURON
+    msn: LIFParams = MSN_NEURON
+    rule: ThreeFactorRule = STRIATAL_RULE
+    pools: NeuromodulatorPools = field(default_factory=NeuromodulatorPools)
+    #: Design tonic rates that set the release per spike (pools at their tonic levels).
+    da_design_rate: Quantity = field(default_factory=lambda: 4.5 * Hz)
+    ht_design_rate: Quantity = field(default_factory=lambda: 2.0 * Hz)
+    # cortical states and outcomes
+    state_rate_on: Quantity = field(default_factory=lambda: 30 * Hz)
+    state_rate_off: Quantity = field(default_factory=lambda: 0.5 * Hz)
+    outcome_rate: Quantity = field(default_factory=lambda: 60 * Hz)
+    # connectivity (probabilities) and weights (PSP jumps)
+    p_ctx_msn: float = 0.25
+    w_init: float = 0.1  # initial corticostriatal weight (fraction of w_max)
+    j_ctx_msn: Quantity = field(default_factory=lambda: 6.0 * mV)
+    p_msn_vta: float = 0.1
+    j_d1_da: Quantity = field(default_factory=lambda: 3.0 * mV)
+    j_d2_da: Quantity = field(default_factory=lambda: 3.0 * mV)
+    j_d1_gaba: Quantity = field(default_factory=lambda: 0.10 * mV)
+    j_d2_gaba: Quantity = field(default_factory=lambda: 0.1 * mV)
+    p_gaba_da: float = 0.2
+    j_gaba_da: Quantity = field(default_factory=lambda: 1.0 * mV)
+    p_outcome: float = 0.25
+    j_reward_da: Quantity = field(default_factory=lambda: 2.0 * mV)
+    j_punish_gaba: Quantity = field(default_factory=lambda: 2.0 * mV)
+    j_punish_5ht: Quantity = field(default_factory=lambda: 3.0 * mV)
+    p_opponent: float = 0.1
+    j_5ht_da: Quantity = field(default_factory=lambda: 0.3 * mV)
+    j_da_5ht: Quantity = field(default_factory=lambda: 0.3 * mV)
+    #: Whether the 5-HT level gates corticostriatal LTD (He et al. 2015).
+    ht_gates_ltd: bool = True
+
+    def with_(self, **changes):
+        return replace(self, **changes)
+
+    def size(self, name):
+        base = getattr(self, name)
+        return max(int(round(base * self.scale)), 0) if name != "n_per_state" else base
+
+    def validate(self):
+        if not self.scale > 0:
+            raise ValueError(f"scale must be > 0, got {self.scale}")
+        for key in ("p_ctx_msn", "p_msn_vta", "p_gaba_da", "p_outcome", "p_opponent", "w_init"):
+            v = getattr(self, key)
+            if not 0 <= v <= 1:
+                raise ValueError(f"{key} must be in [0, 1], got {v}")
+        if not float(self.dt) > 0:
+            raise ValueError(f"dt must be > 0, got {self.dt}")
+        fastest = min(float(self.rule.tau_plus), float(self.da.tau_e), float(self.gaba.tau_m))
+        if float(self.dt) > fastest / 4:
+            raise ValueError(
+                f"dt = {self.dt} is too large for the fastest time constant ({fastest * 1e3:g} ms)"
+            )
+        for neuron in (self.da, self.gaba, self.ht, self.msn):
+            neuron.validate()
+        self.rule.validate()
+        self.pools.validate()
+
+
+def _connect(syn, p, rng, n_pre, n_post):
+    """Connect with probability p from a numpy stream (deterministic per seed)."""
+    mask = rng.random((n_pre, n_post)) < p
+    i, j = np.nonzero(mask)
+    if len(i):
+        syn.connect(i=i, j=j)
+    else:
+        syn.connect(False)  # no synapse: keep the object, so the network's shape is fixed
+    return i, j
+
+
+def build_reward_circuit(params, stimulus, rng):
+    """Build the circuit for one stimulus schedule. Returns a `Circuit` (nothing run).
+
+    Parameters
+    ----------
+    params : RewardCircuitParams
+    stimulus : Stimulus
+    rng : numpy.random.Generator
+        The connectivity stream.
+    """
+    params.validate()
+    P = params
+    dt = P.dt
+    n_da, n_gaba, n_5ht = P.size("n_da"), P.size("n_gaba"), P.size("n_5ht")
+    n_d1, n_d2 = P.size("n_d1"), P.size("n_d2")
+    n_out = P.size("n_outcome")
+    n_ctx = stimulus.n_cues * stimulus.n_states * P.n_per_state
+    circuit = Circuit(Network())
+
+    # --- stimulus schedule (TimedArrays: portable to every device) ---
+    state_ta = TimedArray(stimulus.state.astype(float), dt=stimulus.grid, name="state_ta")
+    outcome_ta = TimedArray(stimulus.outcome.astype(float), dt=stimulus.grid, name="outcome_ta")
+    ctx = NeuronGroup(
+        n_ctx,
+        "code : 1 (constant)",
+        threshold="rand() < (rate_off + rate_on*int(state_ta(t) == code))*dt",
+        namespace={"state_ta": state_ta, "rate_on": P.state_rate_on, "rate_off": P.state_rate_off},
+        name="ctx_state",
+        dt=dt,
+    )
+    ctx.code = np.arange(n_ctx) // P.n_per_state
+    us_reward = NeuronGroup(
+        n_out,
+        "",
+        threshold="rand() < rate*int(outcome_ta(t) == 1)*dt",
+        namespace={"outcome_ta": outcome_ta, "rate": P.outcome_rate},
+        name="us_reward",
+        dt=dt,
+    )
+    us_punish = NeuronGroup(
+        n_out,
+        "",
+        threshold="rand() < rate*int(outcome_ta(t) == 2)*dt",
+        namespace={"outcome_ta": outcome_ta, "rate": P.outcome_rate},
+        name="us_punish",
+        dt=dt,
+    )
+
+    # --- neuromodulator pools ---
+    pools = P.pools.build(name="pools", dt=dt)
+    vmax, km = P.pools.vmax_dat, P.pools.km_dat
+    # DA flux at the design rate = DAT uptake at the tonic level (5-HT's share ignored)
+    release_da = release_for(P.pools.da_tonic, P.da_design_rate, n_da, vmax, km)
+    sert_and_dat = P.pools.sert_uptake_at_tonic() + vmax * (
+        P.pools.ht_tonic / P.pools.km_dat_5ht
+    ) / (1 + P.pools.da_tonic / km + P.pools.ht_tonic / P.pools.km_dat_5ht)
+    release_ht = sert_and_dat / (max(n_5ht, 1) * P.ht_design_rate)
+
+    # --- populations ---
+    da = lif_group(n_da, P.da, "vta_da", rng, dt=dt)
+    gaba = lif_group(n_gaba, P.gaba, "vta_gaba", rng, dt=dt)
+    ht = lif_group(n_5ht, P.ht, "drn_5ht", rng, dt=dt)
+    rule_d1 = P.rule
+    rule_d2 = P.rule.with_(sign=-1)
+    baseline = P.pools.da_tonic
+    pool_view = SampledPool("da", gate="ltd_gate" if P.ht_gates_ltd else None, baseline="da_base")
+    vt1 = VolumeTransmitter(rule_d1.with_(b=baseline), pool_view, "da")
+    vt2 = VolumeTransmitter(rule_d2.with_(b=baseline), pool_view, "da")
+    d1 = lif_group(
+        n_d1,
+        P.msn,
+        "str_d1",
+        rng,
+        extra_eqs=vt1.target_equations(),
+        extra_reset=vt1.reset_code(),
+        dt=dt,
+    )
+    d2 = lif_group(
+        n_d2,
+        P.msn,
+        "str_d2",
+        rng,
+        extra_eqs=vt2.target_equations(),
+        extra_reset=vt2.reset_code(),
+        dt=dt,
+    )
+    vt1.install(d1, pools)
+    vt2.install(d2, pools)
+
+    # --- plastic corticostriatal synapses ---
+    transmit = "g_e_post += j_ctx*w"
+    plastic = {}
+    for name, target, vt in (("ctx_d1", d1, vt1), ("ctx_d2", d2, vt2)):
+        syn = vt.rule.synapses(
+            ctx,
+            target,
+            "da",
+            name,
+            transmit=transmit,
+            dt=dt,
+            ltd_gate=P.ht_gates_ltd,
+            record_weights=True,
+        )
+        syn.namespace["j_ctx"] = P.j_ctx_msn
+        i, j = _connect(syn, P.p_ctx_msn, rng, n_ctx, len(target))
+        if len(i):
+            syn.w = P.w_init * P.rule.w_max
+        vt.attach(syn)
+        plastic[name] = syn
+
+    # --- fixed synapses ---
+    # Sources that scale with `scale` keep each target's mean input: J / scale.
+    def fixed(src, tgt, on_pre, p, name, J):
+        syn = Synapses(src, tgt, on_pre=on_pre, namespace={"J": J / P.scale}, name=name, dt=dt)
+        _connect(syn, p, rng, len(src), len(tgt))
+        return syn
+
+    fixed_syn = [
+        fixed(d1, da, "g_e_post += J", P.p_msn_vta, "d1_da", J=P.j_d1_da),
+        fixed(d2, da, "g_i_post += J", P.p_msn_vta, "d2_da", J=P.j_d2_da),
+        fixed(d1, gaba, "g_s_post += J", P.p_msn_vta, "d1_gaba", J=P.j_d1_gaba),
+        fixed(d2, gaba, "g_s_post -= J", P.p_msn_vta, "d2_gaba", J=P.j_d2_gaba),
+        fixed(gaba, da, "g_i_post += J", P.p_gaba_da, "gaba_da", J=P.j_gaba_da),
+        fixed(us_reward, da, "g_e_post += J", P.p_outcome, "reward_da", J=P.j_reward_da),
+        fixed(us_punish, gaba, "g_e_post += J", P.p_outcome, "punish_gaba", J=P.j_punish_gaba),
+        fixed(us_punish, ht, "g_e_post += J", P.p_outcome, "punish_5ht", J=P.j_punish_5ht),
+        fixed(ht, da, "g_i_post += J", P.p_opponent, "ht_da", J=P.j_5ht_da),
+        fixed(da, ht, "g_i_post += J", P.p_opponent, "da_ht", J=P.j_da_5ht),
+    ]
+    release = [
+        Synapses(
+            da, pools, on_pre="da_post += q", namespace={"q": release_da}, name="da_release", dt=dt
+        ),
+        Synapses(
+            ht, pools, on_pre="ht_post += q", namespace={"q": release_ht}, name="ht_release", dt=dt
+        ),
+    ]
+    for syn in release:
+        syn.connect()
+
+    circuit.add(
+        ctx,
+        us_reward,
+        us_punish,
+        pools,
+        *fixed_syn,
+        *release,
+        vta_da=da,
+        vta_gaba=gaba,
+        drn_5ht=ht,
+        str_d1=d1,
+        str_d2=d2,
+        ctx_state=ctx,
+        us_reward=us_reward,
+        us_punish=us_punish,
+        pools=pools,
+        ctx_d1=plastic["ctx_d1"],
+        ctx_d2=plastic["ctx_d2"],
+    )
+    circuit.info.update(
+        n_ctx=n_ctx,
+        n_cues=stimulus.n_cues,
+        n_states=stimulus.n_states,
+        sizes={k: len(circuit[k]) for k in POPULATIONS},
+        release_da_nM=float(release_da / umolar * 1e3),
+        release_ht_nM=float(release_ht / umolar * 1e3),
+    )
+    circuit.params.update({f"circuit.{k}": v for k, v in _flat(P).items()})
+    return circuit
+
+
+def _flat(P):
+    out = {}
+    for key, value in vars(P).items():
+        if hasattr(value, "__dataclass_fields__"):
+            for k2, v2 in vars(value).items():
+                out[f"{key}.{k2}"] = v2
+        else:
+            out[key] = value
+    return out

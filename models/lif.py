@@ -1,0 +1,126 @@
+"""Leaky integrate-and-fire neurons with current-based synapses, noise and an AHP.
+
+One model serves every population of the reward circuit; the populations differ in
+their parameters (`LIFParams`), each documented where it is defined
+(`dopasim.circuits.reward_circuit`). Potentials are in mV relative to nothing in
+particular (absolute values as in the sources); synaptic inputs are expressed as the
+voltage they add, so a weight is the size of a postsynaptic potential's jump.
+
+The equations::
+
+    tau_m dv/dt = v_rest - v + I_bias + g_e + g_s - g_i - g_ahp + sigma sqrt(2 tau_m) xi
+    dg_e/dt = -g_e/tau_e        fast excitation (AMPA-like)
+    dg_s/dt = -g_s/tau_s        slow excitation (NMDA-like; the delayed value path)
+    dg_i/dt = -g_i/tau_i        inhibition (GABA_A-like)
+    dg_ahp/dt = -g_ahp/tau_ahp  after-hyperpolarisation, += b_ahp at each spike
+
+A spike is emitted at ``v > v_th``; then ``v = v_reset`` and the neuron is refractory for
+``t_ref``. ``sigma`` is the standard deviation of the membrane-potential fluctuations
+that the white-noise current alone would cause. Synaptic inputs may be negative on
+``g_s`` (a slow inhibitory path).
+"""
+
+from dataclasses import dataclass, field, replace
+
+from brian2 import NeuronGroup, Quantity, ms, mV
+
+__all__ = ["LIFParams", "LIF_EQS", "lif_group"]
+
+LIF_EQS = """
+dv/dt = (v_rest - v + I_bias + g_e + g_s - g_i - g_ahp)/tau_m + sigma*sqrt(2/tau_m)*xi : volt (unless refractory)
+dg_e/dt = -g_e/tau_e : volt       # fast excitation
+dg_s/dt = -g_s/tau_s : volt       # slow excitation (or slow inhibition when negative)
+dg_i/dt = -g_i/tau_i : volt       # inhibition
+dg_ahp/dt = -g_ahp/tau_ahp : volt # after-hyperpolarisation
+I_bias : volt (constant)          # tonic drive (heterogeneous across the population)
+"""
+
+
+@dataclass(frozen=True)
+class LIFParams:
+    """Parameters of one LIF population (defaults: a generic cortical-like cell).
+
+    Parameters
+    ----------
+    tau_m : Quantity
+        Membrane time constant.
+    v_rest, v_th, v_reset : Quantity
+        Resting, threshold and reset potentials.
+    t_ref : Quantity
+        Absolute refractory period.
+    tau_e, tau_s, tau_i : Quantity
+        Decay of the fast excitatory, slow excitatory and inhibitory inputs.
+    tau_ahp, b_ahp : Quantity
+        Decay and per-spike increment of the after-hyperpolarisation.
+    sigma : Quantity
+        Membrane noise (standard deviation of the free fluctuations).
+    i_bias_mean, i_bias_sd : Quantity
+        Mean and spread (Gaussian, across neurons) of the tonic drive.
+    """
+
+    tau_m: Quantity = field(default_factory=lambda: 20 * ms)
+    v_rest: Quantity = field(default_factory=lambda: -70 * mV)
+    v_th: Quantity = field(default_factory=lambda: -50 * mV)
+    v_reset: Quantity = field(default_factory=lambda: -60 * mV)
+    t_ref: Quantity = field(default_factory=lambda: 2 * ms)
+    tau_e: Quantity = field(default_factory=lambda: 5 * ms)
+    tau_s: Quantity = field(default_factory=lambda: 100 * ms)
+    tau_i: Quantity = field(default_factory=lambda: 10 * ms)
+    tau_ahp: Quantity = field(default_factory=lambda: 100 * ms)
+    b_ahp: Quantity = field(default_factory=lambda: 0 * mV)
+    sigma: Quantity = field(default_factory=lambda: 3 * mV)
+    i_bias_mean: Quantity = field(default_factory=lambda: 15 * mV)
+    i_bias_sd: Quantity = field(default_factory=lambda: 1 * mV)
+
+    def with_(self, **changes):
+        """A copy with some parameters changed."""
+        return replace(self, **changes)
+
+    def validate(self, name="lif"):
+        """Raise ValueError naming the parameter when a value is out of range."""
+        for key in ("tau_m", "tau_e", "tau_s", "tau_i", "tau_ahp"):
+            if not float(getattr(self, key)) > 0:
+                raise ValueError(f"{name}: {key} must be > 0, got {getattr(self, key)}")
+        for key in ("t_ref", "sigma", "i_bias_sd", "b_ahp"):
+            if float(getattr(self, key)) < 0:
+                raise ValueError(f"{name}: {key} must be >= 0, got {getattr(self, key)}")
+        if not self.v_reset < self.v_th:
+            raise ValueError(f"{name}: v_reset ({self.v_reset}) must be below v_th ({self.v_th})")
+
+    def namespace(self):
+        return {
+            "tau_m": self.tau_m,
+            "v_rest": self.v_rest,
+            "v_th": self.v_th,
+            "v_reset": self.v_reset,
+            "tau_e": self.tau_e,
+            "tau_s": self.tau_s,
+            "tau_i": self.tau_i,
+            "tau_ahp": self.tau_ahp,
+            "b_ahp": self.b_ahp,
+            "sigma": self.sigma,
+        }
+
+
+def lif_group(n, params, name, rng, extra_eqs="", extra_reset="", dt=None):
+    """A `NeuronGroup` of ``n`` LIF neurons with heterogeneous tonic drive.
+
+    ``rng`` (a numpy Generator) draws the drives and initial potentials, so that the
+    group is fully determined by the circuit's connectivity stream.
+    """
+    params.validate(name)
+    group = NeuronGroup(
+        n,
+        LIF_EQS + extra_eqs,
+        threshold="v > v_th",
+        reset="v = v_reset\ng_ahp += b_ahp\n" + extra_reset,
+        refractory=params.t_ref,
+        method="euler",
+        namespace=params.namespace(),
+        name=name,
+        dt=dt,
+    )
+    if n:
+        group.I_bias = params.i_bias_mean + params.i_bias_sd * rng.standard_normal(n)
+        group.v = params.v_reset + (params.v_th - params.v_reset) * rng.uniform(0, 1, n)
+    return group

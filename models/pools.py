@@ -1,0 +1,152 @@
+"""Extracellular dopamine and serotonin in the striatum, cleared by their transporters.
+
+One `NeuromodulatorPools` group (a single element) holds the two concentrations that
+striatal synapses read by volume transmission::
+
+    d[DA]/dt  = release_da  * (DA spikes)  - U_DAT,DA
+    d[5HT]/dt = release_5ht * (5-HT spikes) - U_SERT - U_DAT,5HT
+
+Transport follows Michaelis-Menten kinetics, with 5-HT as a competitive substrate of DAT
+(Zhou et al. 2005, Neuron 46:65: DAT's affinity for 5-HT is about 1/15 of that for DA,
+so ``km_dat_5ht = 15 km_dat``)::
+
+    U_DAT,DA   = vmax_dat ([DA]/km_dat)    / (1 + [DA]/km_dat + [5HT]/km_dat_5ht)
+    U_DAT,5HT  = vmax_dat ([5HT]/km_dat_5ht) / (1 + [DA]/km_dat + [5HT]/km_dat_5ht)
+    U_SERT     = (1 - sert_occupancy) vmax_sert [5HT] / (km_sert + [5HT])
+
+The release per spike is set from the population's design rate so that the tonic steady
+state equals ``da_tonic`` / ``ht_tonic`` whatever the population size (a population of
+N neurons firing at f gives a flux N f q; see `release_for`). The synapses' dopamine
+baseline b is ``da_base``, a running mean of [DA] over ``tau_base``.
+
+``ltd_gate`` is the 5-HT gate of the depression side of the striatal rule
+(He et al. 2015, Neuron 88:528: 5-HT2C converts the LTD eligibility trace): the LTD
+amplitude is multiplied by ``clip(1 + ht_ltd_gain ([5HT]/ht_base - 1), 0, ht_ltd_max)``,
+1 at the running-mean level ``ht_base`` (phasic 5-HT, e.g. after punishment, gates LTD). Here the gate acts when the pairing happens, not on a separate LTD
+trace; that simplification is stated in the circuit docs.
+"""
+
+from dataclasses import dataclass, field, replace
+
+from brian2 import NeuronGroup, Quantity, nmolar, second, umolar
+
+__all__ = ["NeuromodulatorPools", "release_for"]
+
+
+def release_for(tonic, rate, n_neurons, vmax, km):
+    """Release per spike that makes ``n_neurons`` firing at ``rate`` hold ``tonic``.
+
+    At steady state the release flux equals Michaelis-Menten uptake:
+    ``n_neurons * rate * q = vmax * tonic / (km + tonic)``.
+    """
+    if n_neurons <= 0:
+        return 0 * umolar
+    return vmax * tonic / (km + tonic) / (n_neurons * rate)
+
+
+@dataclass(frozen=True)
+class NeuromodulatorPools:
+    """Parameters of the striatal DA and 5-HT pools.
+
+    Parameters
+    ----------
+    vmax_dat, km_dat : Quantity
+        DAT maximal uptake rate and Michaelis constant for DA (rat dorsal striatum).
+    dat_5ht_affinity : float
+        DAT affinity for 5-HT relative to DA (Zhou et al. 2005: 1/15).
+    vmax_sert, km_sert : Quantity
+        SERT maximal uptake rate and Michaelis constant.
+    sert_occupancy : float
+        Fraction of SERT blocked (0 in the intact circuit; an SSRI raises it).
+    da_tonic, ht_tonic : Quantity
+        Design tonic concentrations (they set the release per spike and the baselines).
+    ht_ltd_gain, ht_ltd_max : float
+        Gain and ceiling of the 5-HT gate on LTD (1 at the tonic 5-HT level).
+    """
+
+    # dorsal striatum: 4.0 uM/s (Dreyer et al. 2010, J Neurosci 30:14273, and the authors' code) [2nd]
+    vmax_dat: Quantity = field(default_factory=lambda: 4.0 * umolar / second)
+    # 'near 0.2 uM' in rat striatum in vivo (Michael et al. 2005, J Neurochem 94:1202) [paper]
+    km_dat: Quantity = field(default_factory=lambda: 0.2 * umolar)
+    # Zhou et al. 2005, Neuron 46:65, citing Giros 1991, Pristupa 1994, Eshleman 1999
+    dat_5ht_affinity: float = 1 / 15
+    # Bunin & Wightman 1998 (J Neurosci 18:4854) as used in published 5-HT models: about
+    # 0.4-0.5 uM/s [2nd; not checked in the paper]
+    vmax_sert: Quantity = field(default_factory=lambda: 0.5 * umolar / second)
+    # Bunin & Wightman 1998 via published 5-HT models [2nd]
+    km_sert: Quantity = field(default_factory=lambda: 0.17 * umolar)
+    sert_occupancy: float = 0.0
+    # tonic striatal DA: 10-50 nM in volume-transmission models (Dreyer et al. 2010) [2nd];
+    # microdialysis gives 0.3-15 nM (Seamans & Durstewitz 2008, review) [2nd]
+    da_tonic: Quantity = field(default_factory=lambda: 20 * nmolar)
+    # basal striatal 5-HT: a few nM by microdialysis; no primary value verified here, so
+    # only ratios of [5-HT] are reported as results
+    ht_tonic: Quantity = field(default_factory=lambda: 5 * nmolar)
+    # The synapses' dopamine baseline b is the running mean of [DA] over tau_base: the
+    # modulating signal of reward-modulated STDP must have zero mean, or the weights
+    # drift with any tonic mismatch (Fremaux, Sprekeler & Gerstner 2010, J Neurosci
+    # 30:13326). tau_base spans many trials.
+    tau_base: Quantity = field(default_factory=lambda: 20 * second)
+    ht_ltd_gain: float = 1.0
+    ht_ltd_max: float = 3.0
+
+    def with_(self, **changes):
+        return replace(self, **changes)
+
+    @property
+    def km_dat_5ht(self):
+        return self.km_dat / self.dat_5ht_affinity
+
+    def validate(self):
+        for key in ("vmax_dat", "km_dat", "vmax_sert", "km_sert", "da_tonic", "ht_tonic"):
+            if not float(getattr(self, key)) > 0:
+                raise ValueError(f"pools: {key} must be > 0, got {getattr(self, key)}")
+        if not 0 < self.dat_5ht_affinity:
+            raise ValueError(f"pools: dat_5ht_affinity must be > 0, got {self.dat_5ht_affinity}")
+        if not 0 <= self.sert_occupancy <= 1:
+            raise ValueError(f"pools: sert_occupancy must be in [0, 1], got {self.sert_occupancy}")
+        if self.ht_ltd_gain < 0 or self.ht_ltd_max < 0:
+            raise ValueError("pools: ht_ltd_gain and ht_ltd_max must be >= 0")
+
+    def sert_uptake_at_tonic(self):
+        return self.vmax_sert * self.ht_tonic / (self.km_sert + self.ht_tonic)
+
+    def build(self, name="pools", dt=None):
+        """The one-element group; variables ``da``, ``ht`` (concentrations), ``ltd_gate``."""
+        self.validate()
+        group = NeuronGroup(
+            1,
+            """
+            dda/dt = -vmax_dat*(da/km_dat)/(1 + da/km_dat + ht/km_dat_5ht) : mmolar
+            dht/dt = -(1 - sert_occupancy)*vmax_sert*ht/(km_sert + ht) - vmax_dat*(ht/km_dat_5ht)/(1 + da/km_dat + ht/km_dat_5ht) : mmolar
+            dda_base/dt = (da - da_base)/tau_base : mmolar  # running mean of [DA]: the baseline b
+            dht_base/dt = (ht - ht_base)/tau_base : mmolar  # running mean of [5-HT]
+            ltd_gate : 1      # 5-HT gate of LTD, updated each step
+            """,
+            method="euler",
+            namespace={
+                "vmax_dat": self.vmax_dat,
+                "km_dat": self.km_dat,
+                "km_dat_5ht": self.km_dat_5ht,
+                "vmax_sert": self.vmax_sert,
+                "km_sert": self.km_sert,
+                "sert_occupancy": self.sert_occupancy,
+                "ht_tonic": self.ht_tonic,
+                "ht_ltd_gain": self.ht_ltd_gain,
+                "ht_ltd_max": self.ht_ltd_max,
+                "tau_base": self.tau_base,
+            },
+            name=name,
+            dt=dt,
+        )
+        group.da = self.da_tonic
+        group.da_base = self.da_tonic
+        group.ht_base = self.ht_tonic
+        group.ht = self.ht_tonic
+        group.ltd_gate = 1
+        group.run_regularly(
+            "ltd_gate = clip(1 + ht_ltd_gain*(ht/ht_base - 1), 0, ht_ltd_max)",
+            when="before_synapses",
+            name=f"{name}_gate",
+        )
+        return group

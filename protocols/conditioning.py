@@ -1,0 +1,120 @@
+#!/usr/bin/env python
+"""
+Pavlovian conditioning: dopamine's TD signature
+===============================================
+
+Schultz W, Dayan P, Montague PR (1997) A neural substrate of prediction and reward.
+Science 275:1593. Reproduces Fig. 1: before learning the reward elicits a DA burst;
+after learning the CS does, the predicted reward does not, and an omitted reward
+leaves a pause at the time it was due.
+
+One cue (CS at 1 s into each 3 s trial) predicts a reward 1 s later. Late in training,
+``n_omissions`` probe trials omit the reward. Run it::
+
+    dopasim run conditioning                      # 100 trials, compiled
+    dopasim run conditioning --param n_trials=40
+    python protocols/conditioning.py --seed 2
+
+metrics.json (ratios: population rate in a window / the pre-CS second)
+---------------------------------------------------------------------
+da_tonic_hz, da_intraburst_hz
+    DA rate in the pre-CS baselines; mean intraburst rate of Grace-Bunney bursts
+    (start at an ISI < 80 ms, end at an ISI > 160 ms) over the whole run.
+ht_tonic_hz, ht_cv_below_half_fraction
+    5-HT baseline rate; fraction of 5-HT neurons whose ISI CV is below 0.5.
+early_us_ratio, early_cs_ratio
+    Peak 50 ms bin 0-300 ms after the US (CS) / baseline, first 10 trials.
+late_cs_ratio, late_us_ratio
+    The same over the last 10 rewarded trials.
+omission_ratio
+    Minimum 50 ms bin 0-400 ms after the omitted reward / baseline (probe trials).
+d1_weight_change, d2_weight_change
+    Mean change of the cue's corticostriatal weights onto D1 and D2 (units of w_max).
+"""
+
+import numpy as np
+
+from dopasim.params import Param, ParamError
+from dopasim.protocols import pavlovian as pv
+
+NAME = "conditioning"
+SUMMARY = "Schultz 1997: DA bursts move from the reward to the CS; omission gives a pause"
+
+PARAMS = pv.COMMON_PARAMS + [
+    Param("n_omissions", 5, "int", "omission probes among the last `probe_window` trials", low=0),
+    Param("probe_window", 25, "int", "late trials from which the probes are drawn", low=1),
+]
+
+
+def check(p):
+    pv.check_common(p)
+    if p["n_omissions"] > p["probe_window"]:
+        raise ParamError(
+            f"n_omissions: {p['n_omissions']} exceeds probe_window ({p['probe_window']})"
+        )
+    if p["probe_window"] > p["n_trials"]:
+        raise ParamError(f"probe_window: {p['probe_window']} exceeds n_trials ({p['n_trials']})")
+
+
+def build_key(p):
+    return (p["n_states"], p["scale"], p["weight_samples"], 1)
+
+
+def trials(p, rng):
+    n = p["n_trials"]
+    outcome = np.full(n, pv.REWARD)
+    probe = np.zeros(n, bool)
+    late = np.arange(n - p["probe_window"], n)
+    probes = np.sort(rng.choice(late, size=p["n_omissions"], replace=False))
+    outcome[probes] = pv.NONE
+    probe[probes] = True
+    return {"cue": np.zeros(n, int), "outcome": outcome, "probe": probe}
+
+
+def build(p, rngs):
+    return pv.build(p, rngs, trials(p, rngs["inputs"]), n_cues=1)
+
+
+schedule = pv.schedule
+collect = pv.collect
+
+
+def metrics(data, p):
+    out = pv.da_ht_tonic_metrics(data, p)
+    n = len(data["trial_cue"])
+    us = float(p["us_delay"])
+    rewarded = data["trial_outcome"] == pv.REWARD
+    first = np.arange(n) < min(10, n)
+    late = np.zeros(n, bool)
+    late[np.nonzero(rewarded)[0][-10:]] = True
+    cs_win, us_win = (0.0, 0.3), (us, us + 0.3)
+    out["early_us_ratio"] = pv.ratio(data, p, "vta_da", first & rewarded, us_win)
+    out["early_cs_ratio"] = pv.ratio(data, p, "vta_da", first, cs_win)
+    out["late_cs_ratio"] = pv.ratio(data, p, "vta_da", late, cs_win)
+    out["late_us_ratio"] = pv.ratio(data, p, "vta_da", late, us_win)
+    out["omission_ratio"] = pv.ratio(data, p, "vta_da", data["trial_probe"], (us, us + 0.4), "min")
+    out["n_omissions"] = int(data["trial_probe"].sum())
+    out["d1_weight_change"] = pv.weight_change(data, "ctx_d1", 0)
+    out["d2_weight_change"] = pv.weight_change(data, "ctx_d2", 0)
+    return out
+
+
+def figures(data, p, outdir):
+    n = len(data["trial_cue"])
+    k = min(10, n)
+    idx = np.arange(n)
+    groups = {
+        f"first {k} trials": idx < k,
+        f"last {k} rewarded": np.isin(idx, np.nonzero(data["trial_outcome"] == pv.REWARD)[0][-k:]),
+    }
+    if data["trial_probe"].any():
+        groups["omission probes"] = data["trial_probe"].astype(bool)
+    return pv.figures(data, p, outdir, groups)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from dopasim.cli import main
+
+    sys.exit(main(["run", NAME, *sys.argv[1:]]))
