@@ -48,7 +48,7 @@ IZHIKEVICH_EQS = """
 dv/dt = (0.04*v**2/mV + 5*v + 140*mV - u + I_total)/ms : volt  # membrane potential
 du/dt = a*(b*v - u) : volt                                     # recovery variable
 I_total = I_syn + I_noise + I_ext : volt                       # drive (mV per ms)
-I_noise = sigma_noise*(counter_uniform(timestep(t, dt), i, noise_seed) - 0.5) : volt (constant over dt)  # uniform noise
+I_noise = sigma_noise*(counter_uniform(timestep(t, dt), i, noise_seed) - 0.5) : volt  # uniform noise, one draw per step
 I_syn : volt                     # synaptic pulses of this step, cleared after the update
 I_ext : volt                     # external drive (protocol stimuli)
 a : 1/second (constant)          # recovery rate
@@ -110,7 +110,10 @@ class IzhikevichHalfSteps:
 
     def __call__(self, equations, variables=None, method_options=None):
         v = self.split_variable
-        exprs = dict(equations.get_substituted_expressions(variables))
+        # Unsubstituted right-hand sides: subexpressions (the drive, the noise) stay as
+        # names, which the code generator computes once per neuron and step, inside
+        # this update loop, however often the two half-steps use them.
+        exprs = {name: expr for name, expr in equations.diff_eq_expressions}
         if v not in exprs:
             raise ValueError(f"IzhikevichHalfSteps needs a differential equation for '{v}'")
         f_v = str_to_sympy(exprs[v].code, variables)
