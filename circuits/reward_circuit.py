@@ -12,16 +12,17 @@ until the outcome time; Schultz, Dayan & Montague 1997; Suri & Schultz 1999). St
 neurons project to D1 and D2 MSNs through the three-factor synapse
 (`dopasim.models.three_factor`): D1 synapses potentiate when [DA] is above its baseline b
 and D2 synapses when it is below (sign -1; Shen et al. 2008). The critic's value is the
-striatal output V = D1 - D2 (the Go/NoGo "actor" weights of Collins & Frank 2014 read as
-a value). It reaches DA neurons by two paths, as in the spiking actor-critic of Potjans,
-Diesmann & Morrison (2011):
+striatal D1 population rate (D1-type striosomal MSNs are the striatal neurons that
+project to midbrain DA neurons; Crittenden et al. 2016, PNAS 113:11318). D2 MSNs learn
+with the opposite sign (NoGo) but do not feed the critic. The value reaches DA neurons
+by two paths, as in the spiking actor-critic of Potjans, Diesmann & Morrison (2011):
 
-* fast: D1 excites and D2 inhibits DA neurons (an abstraction of disinhibition through
-  the pallidum; tau_e = 5 ms), which carries V(t);
-* slow: D1 drives and D2 suppresses VTA GABA neurons through a slow synaptic current
-  (tau_s = 150 ms), and GABA neurons inhibit DA neurons subtractively (Eshel et al. 2015,
-  Nature 525:243; Cohen et al. 2012: VTA GABA neurons carry the expectation). This carries
-  a low-passed V(t), i.e. the expectation formed a moment ago.
+* fast: D1 MSNs excite DA neurons (an abstraction of disinhibition through the
+  pallidum; tau_e = 5 ms), which carries V(t);
+* slow: D1 MSNs drive VTA GABA neurons through a slow synaptic current (tau_s = 150 ms),
+  and GABA neurons inhibit DA neurons subtractively (Eshel et al. 2015, Nature 525:243;
+  Cohen et al. 2012: VTA GABA neurons carry the expectation). This carries a low-passed
+  V(t), i.e. the expectation formed a moment ago.
 
 DA neurons therefore receive r(t) + V(t) - V_slow(t): a temporal difference. A new cue
 gives a burst (V jumps, the GABA expectation lags), a predicted reward is cancelled by
@@ -124,7 +125,7 @@ HT_NEURON = LIFParams(
     i_bias_mean=17 * mV,
     i_bias_sd=0.5 * mV,
 )
-#: Striatal MSNs: nearly silent at rest (Mahon et al. 2006), driven by cortex.
+#: Striatal MSNs: nearly silent at rest (about 0.2 Hz here; Mahon et al. 2006), driven by cortex.
 MSN_NEURON = LIFParams(
     tau_m=20 * ms,
     v_rest=-80 * mV,
@@ -132,7 +133,7 @@ MSN_NEURON = LIFParams(
     v_reset=-70 * mV,
     t_ref=2 * ms,
     sigma=4 * mV,
-    i_bias_mean=18 * mV,
+    i_bias_mean=16 * mV,
     i_bias_sd=1 * mV,
 )
 
@@ -149,7 +150,7 @@ STRIATAL_RULE = ThreeFactorRule(
     tau_minus=20 * ms,
     tau_c=1 * second,
     tau_r=0.3 * second,
-    k_da=100.0 / (umolar * second),
+    k_da=200.0 / (umolar * second),
     w_min=0.0,
     w_max=1.0,
 )
@@ -199,13 +200,11 @@ class RewardCircuitParams:
     outcome_rate: Quantity = field(default_factory=lambda: 60 * Hz)
     # connectivity (probabilities) and weights (PSP jumps)
     p_ctx_msn: float = 0.25
-    w_init: float = 0.1  # initial corticostriatal weight (fraction of w_max)
-    j_ctx_msn: Quantity = field(default_factory=lambda: 6.0 * mV)
+    w_init: float = 0.02  # initial corticostriatal weight (fraction of w_max): naive animal
+    j_ctx_msn: Quantity = field(default_factory=lambda: 10.0 * mV)
     p_msn_vta: float = 0.1
     j_d1_da: Quantity = field(default_factory=lambda: 3.0 * mV)
-    j_d2_da: Quantity = field(default_factory=lambda: 3.0 * mV)
-    j_d1_gaba: Quantity = field(default_factory=lambda: 0.10 * mV)
-    j_d2_gaba: Quantity = field(default_factory=lambda: 0.1 * mV)
+    j_d1_gaba: Quantity = field(default_factory=lambda: 0.12 * mV)
     p_gaba_da: float = 0.2
     j_gaba_da: Quantity = field(default_factory=lambda: 1.0 * mV)
     p_outcome: float = 0.25
@@ -375,9 +374,7 @@ def build_reward_circuit(params, stimulus, rng):
 
     fixed_syn = [
         fixed(d1, da, "g_e_post += J", P.p_msn_vta, "d1_da", J=P.j_d1_da),
-        fixed(d2, da, "g_i_post += J", P.p_msn_vta, "d2_da", J=P.j_d2_da),
         fixed(d1, gaba, "g_s_post += J", P.p_msn_vta, "d1_gaba", J=P.j_d1_gaba),
-        fixed(d2, gaba, "g_s_post -= J", P.p_msn_vta, "d2_gaba", J=P.j_d2_gaba),
         fixed(gaba, da, "g_i_post += J", P.p_gaba_da, "gaba_da", J=P.j_gaba_da),
         fixed(us_reward, da, "g_e_post += J", P.p_outcome, "reward_da", J=P.j_reward_da),
         fixed(us_punish, gaba, "g_e_post += J", P.p_outcome, "punish_gaba", J=P.j_punish_gaba),

@@ -94,7 +94,7 @@ class Param:
     """One protocol parameter.
 
     ``kind`` is ``'quantity'`` (then ``unit`` is required), ``'int'``, ``'float'``,
-    ``'choice'`` (then ``choices``) or ``'bool'``. ``low``/``high`` bound numbers
+    ``'choice'`` (then ``choices``), ``'str'`` (checked by the protocol) or ``'bool'``. ``low``/``high`` bound numbers
     (inclusive unless ``low_open``/``high_open``).
     """
 
@@ -137,6 +137,8 @@ class Param:
                     + did_you_mean(value, self.choices)
                 )
             return value
+        elif self.kind == "str":
+            return str(raw)
         elif self.kind == "bool":
             s = str(raw).lower()
             if s in ("1", "true", "yes", "on"):

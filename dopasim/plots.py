@@ -18,6 +18,7 @@ __all__ = [
     "pool_traces",
     "responses_by_trial",
     "weights_over_time",
+    "eligibility_window",
 ]
 
 
@@ -220,4 +221,18 @@ def weights_over_time(data, p, path):
         ax.set_xlabel("time (s)")
     axes[0].set_ylabel("weight (fraction of w_max)")
     axes[1].legend(fontsize=7)
+    return savefig(fig, path)
+
+
+def eligibility_window(metrics, p, path):
+    """Weight change against the DA delay (Yagishita et al. 2014, Fig. 2)."""
+    delays = p["delay_list"]
+    dw = [metrics[f"dw_at_{d:g}s"] for d in delays]
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.plot(delays, dw, "o-", color="tab:blue")
+    ax.axhline(0, color="k", lw=0.6)
+    ax.axvspan(0.3, 2.0, color="goldenrod", alpha=0.15, label="0.3-2 s (Yagishita 2014)")
+    ax.set_xlabel("DA delay after the pairing (s)")
+    ax.set_ylabel("D1 weight change - control")
+    ax.legend(fontsize=7)
     return savefig(fig, path)

@@ -35,6 +35,9 @@ __all__ = ["PROTOCOLS", "get_protocol", "prepare", "run", "Run"]
 PROTOCOLS = {
     "distal-reward": "dopasim.protocols.distal_reward",
     "conditioning": "dopasim.protocols.conditioning",
+    "probability": "dopasim.protocols.probability",
+    "aversive": "dopasim.protocols.aversive",
+    "eligibility-window": "dopasim.protocols.eligibility_window",
 }
 
 

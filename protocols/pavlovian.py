@@ -143,10 +143,10 @@ def circuit_params(p, **overrides):
     return RewardCircuitParams(scale=p["scale"]).with_(**overrides)
 
 
-def build(p, rngs, trials, n_cues, cparams=None):
-    """Circuit + monitors for a trial table."""
+def build(p, rngs, trials, n_cues, cparams=None, stim=None):
+    """Circuit + monitors for a trial table (``stim`` replaces the standard schedule)."""
     cparams = cparams or circuit_params(p)
-    stim = stimulus(p, trials, n_cues)
+    stim = stim if stim is not None else stimulus(p, trials, n_cues)
     circuit = build_reward_circuit(cparams, stim, rngs["connectivity"])
     mons = {f"mon_{k}": SpikeMonitor(circuit[k], name=f"mon_{k}") for k in POPULATIONS}
     mons["mon_pools"] = StateMonitor(

@@ -5,7 +5,7 @@ A step of D1 drive (no cue, no learning) must give a DA transient (the fast path
 then no sustained change (the slow GABA path cancels it): a sustained value carries no
 prediction error. This script steps the D1 (or D2) drive and prints the DA rate before,
 just after and long after the step, for a list of slow-path gains. The chosen gain is
-the default ``j_d1_gaba``/``j_d2_gaba`` in circuits/reward_circuit.py.
+the default ``j_d1_gaba`` in circuits/reward_circuit.py.
 
     python scripts/calibrate_reward_circuit.py [gain_mV ...]
 """
@@ -20,7 +20,7 @@ from dopasim.circuits.reward_circuit import RewardCircuitParams, Stimulus, build
 
 def step_response(gain_mv, pop="str_d1", step_mv=4.0, scale=0.5, seed=1):
     prefs.codegen.target = "numpy"
-    P = RewardCircuitParams(scale=scale).with_(j_d1_gaba=gain_mv * mV, j_d2_gaba=gain_mv * mV)
+    P = RewardCircuitParams(scale=scale).with_(j_d1_gaba=gain_mv * mV)
     T = 6.0
     n = int(T / 0.01) + 1
     stim = Stimulus(1, 10, 10 * ms, -np.ones(n), np.zeros(n))

@@ -141,3 +141,64 @@ def test_pool_validation_names_the_field():
         NeuromodulatorPools(sert_occupancy=1.5).validate()
     with pytest.raises(ValueError, match="km_dat"):
         NeuromodulatorPools(km_dat=0 * umolar).validate()
+
+
+SMALL = {"scale": "0.05", "trial_len": "2s", "cs_time": "0.5s", "weight_samples": "10"}
+
+
+@pytest.mark.parametrize(
+    ("protocol", "params", "keys"),
+    [
+        (
+            "probability",
+            {**SMALL, "us_delay": "0.5s", "n_trials": "10"},
+            [
+                "cs_ratio_p0",
+                "cs_ratio_p25",
+                "cs_ratio_p50",
+                "cs_ratio_p75",
+                "cs_ratio_p100",
+                "cs_spearman_rho",
+            ],
+        ),
+        (
+            "aversive",
+            {**SMALL, "us_delay": "0.5s", "n_trials": "2"},
+            ["ht_punish_ratio", "da_punish_ratio"],
+        ),
+        (
+            "eligibility-window",
+            {**SMALL, "delays": "0.1,0.5", "n_reps": "1"},
+            ["dw_at_0.1s", "dw_at_0.5s", "dw_peak_delay_s", "dw_control"],
+        ),
+    ],
+)
+def test_other_protocols_tiny_runs(protocol, params, keys):
+    res = runner.run(
+        protocol, params=params, seed=2, device="numpy", write=False, figures=False, quiet=True
+    )
+    for key in keys:
+        assert key in res.metrics, key
+    if protocol == "probability":
+        cues, outcome = res.data["trial_cue"], res.data["trial_outcome"]
+        assert outcome[cues == 0].sum() == 0 and np.all(outcome[cues == 4] == 1)  # P = 0 and P = 1
+    if protocol == "eligibility-window":
+        assert res.metrics["dw_peak_delay_s"] in (0.1, 0.5)
+
+
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["probability", "--param", "probabilities=0,1.5"], "probabilities"),
+        (["probability", "--param", "probabilities=0,x"], "probabilities"),
+        (["eligibility-window", "--param", "delays=-1,0.3"], "delays"),
+        (["eligibility-window", "--param", "delays=0.3,20"], "delays"),
+        (["aversive", "--param", "us_delay=5s"], "us_delay"),
+    ],
+)
+def test_other_protocols_bad_input(argv, needle, tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", *argv, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and needle in err and "Traceback" not in err, err
+    assert not out.exists()

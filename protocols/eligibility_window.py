@@ -1,0 +1,163 @@
+#!/usr/bin/env python
+"""
+The eligibility window: how late may dopamine come after a corticostriatal pairing?
+==================================================================================
+
+Yagishita S et al. (2014) A critical time window for dopamine actions on the structural
+plasticity of dendritic spines. Science 345:1616. Reproduces Fig. 2: dopamine promotes
+potentiation only when it arrives about 0.3-2 s after the glutamatergic (pre/post)
+activity; it has no effect at 5 s.
+
+Each trial pairs one cortical ensemble with its striatal targets (the ensemble fires for
+``pairing_dur``), then delivers a reward-driven DA burst ``delay`` after the end of the
+pairing. Each delay has its own ensemble (cue), so its synapses see only their own
+pairings; a control ensemble is paired without any DA. Trials are ``trial_len`` apart,
+long enough for every trace to decay. Run it::
+
+    dopasim run eligibility-window
+    dopasim run eligibility-window --param n_reps=5
+
+metrics.json
+------------
+dw_at_<delay>s
+    Mean change of the D1 weights of that delay's ensemble minus the control ensemble's
+    change (units of w_max), e.g. ``dw_at_0.3s``.
+dw_peak_delay_s
+    The delay with the largest change.
+dw_control
+    The control ensemble's own change (DA noise and unspecific drift).
+"""
+
+import numpy as np
+from brian2 import ms, second
+
+from dopasim.circuits.reward_circuit import Stimulus
+from dopasim.params import Param, ParamError
+from dopasim.protocols import pavlovian as pv
+
+NAME = "eligibility-window"
+SUMMARY = "Yagishita 2014: DA potentiates a pairing only 0.3-2 s after it"
+
+DELAYS = "0.1,0.3,0.6,1,2,3,5"
+
+
+def _q(name, default, help_, **kw):
+    return Param(name, default, "quantity", help_, unit=second, **kw)
+
+
+PARAMS = [
+    Param("delays", DELAYS, "str", "DA delays after the pairing, in seconds (comma-separated)"),
+    Param("n_reps", 3, "int", "pairings per delay", low=1),
+    _q("trial_len", 12 * second, "time between pairings", low=0, low_open=True),
+    _q("cs_time", 1 * second, "pairing onset within the trial", low=0),
+    _q("pairing_dur", 200 * ms, "how long the cortical ensemble fires", low=0, low_open=True),
+    _q("outcome_dur", 100 * ms, "duration of the reward input", low=0, low_open=True),
+    Param(
+        "w_start", 0.5, "float", "initial corticostriatal weight (fraction of w_max)", low=0, high=1
+    ),
+    Param("scale", 1.0, "float", "population sizes relative to the default", low=0, low_open=True),
+    Param("weight_samples", 200, "int", "synapses per projection recorded over time", low=0),
+]
+
+
+def check(p):
+    try:
+        delays = tuple(float(x) for x in str(p["delays"]).split(","))
+    except ValueError:
+        raise ParamError(
+            f"delays: '{p['delays']}' is not a comma-separated list of seconds"
+        ) from None
+    neg = [d for d in delays if not d >= 0 or not np.isfinite(d)]
+    if neg:
+        raise ParamError(f"delays: {neg[0]} s is not allowed; delays must be >= 0 s")
+    for key in ("trial_len", "cs_time", "pairing_dur", "outcome_dur"):
+        pv._on_grid(p[key], key)
+    for d in delays:
+        pv._on_grid(d * second, "delays")
+    latest = p["cs_time"] + p["pairing_dur"] + max(delays) * second + p["outcome_dur"]
+    if latest > p["trial_len"]:
+        raise ParamError(
+            f"delays: the DA for {max(delays):g} s ends at {latest} into the trial, after the "
+            f"trial's end (trial_len = {p['trial_len']})"
+        )
+    if p["cs_time"] < 0.5 * second:
+        raise ParamError(f"cs_time: {p['cs_time']} leaves less than 0.5 s of baseline")
+    p["delay_list"] = delays
+    p["n_states"] = 1
+    p["state_dur"] = p["pairing_dur"]
+    p["us_delay"] = p["pairing_dur"]
+    p["n_trials"] = (len(delays) + 1) * p["n_reps"]
+    p["duration"] = p["n_trials"] * p["trial_len"]
+
+
+def build_key(p):
+    return (p["scale"], p["weight_samples"], len(p["delay_list"]))
+
+
+def trials(p, rng):
+    n_cues = len(p["delay_list"]) + 1  # the last cue is the control (no DA)
+    cues = np.concatenate([rng.permutation(n_cues) for _ in range(p["n_reps"])])
+    outcome = np.where(cues < n_cues - 1, pv.REWARD, pv.NONE)
+    return {"cue": cues, "outcome": outcome, "probe": np.zeros(len(cues), bool)}
+
+
+def stimulus(p, tr):
+    g = float(pv.GRID)
+    n_grid = int(round(float(p["duration"]) / g)) + 1
+    state = -np.ones(n_grid)
+    outcome = np.zeros(n_grid)
+    per_trial = int(round(float(p["trial_len"]) / g))
+    onset = int(round(float(p["cs_time"]) / g))
+    dur = int(round(float(p["pairing_dur"]) / g))
+    out_len = int(round(float(p["outcome_dur"]) / g))
+    for k, (cue, oc) in enumerate(zip(tr["cue"], tr["outcome"], strict=True)):
+        a = k * per_trial + onset
+        state[a : a + dur] = cue
+        if oc == pv.REWARD:
+            b = a + dur + int(round(p["delay_list"][cue] / g))
+            outcome[b : b + out_len] = pv.REWARD
+    return Stimulus(len(p["delay_list"]) + 1, 1, pv.GRID, state, outcome)
+
+
+def build(p, rngs):
+    tr = trials(p, rngs["inputs"])
+    cparams = pv.circuit_params(p).with_(w_init=p["w_start"])
+    return pv.build(
+        p, rngs, tr, n_cues=len(p["delay_list"]) + 1, cparams=cparams, stim=stimulus(p, tr)
+    )
+
+
+schedule = pv.schedule
+collect = pv.collect
+
+
+def metrics(data, p):
+    delays = p["delay_list"]
+    control = pv.weight_change(data, "ctx_d1", len(delays))
+    out = {"dw_control": control}
+    dws = []
+    for c, d in enumerate(delays):
+        dw = pv.weight_change(data, "ctx_d1", c) - control
+        out[f"dw_at_{d:g}s"] = dw
+        dws.append(dw)
+    out["dw_peak_delay_s"] = float(delays[int(np.argmax(dws))])
+    out["da_tonic_hz"] = pv.tonic(data, p, "vta_da")[0]
+    return out
+
+
+def figures(data, p, outdir):
+    from dopasim import plots
+
+    return [
+        plots.circuit_raster(data, p, outdir / "raster.png"),
+        plots.eligibility_window(metrics(data, p), p, outdir / "window.png"),
+        plots.pool_traces(data, p, outdir / "pools.png"),
+    ]
+
+
+if __name__ == "__main__":
+    import sys
+
+    from dopasim.cli import main
+
+    sys.exit(main(["run", NAME, *sys.argv[1:]]))

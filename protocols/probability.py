@@ -1,0 +1,131 @@
+#!/usr/bin/env python
+"""
+Reward probability: the CS response scales with the probability of reward
+=========================================================================
+
+Fiorillo CD, Tobler PN, Schultz W (2003) Discrete coding of reward probability and
+uncertainty by dopamine neurons. Science 299:1898. Reproduces Fig. 2: the phasic DA
+response to a cue rises monotonically with the probability that the cue is rewarded.
+
+Five cues, rewarded with P = 0, 0.25, 0.5, 0.75 and 1, are shown in a random order
+(each cue on ``n_trials / 5`` trials; within a cue, the rewarded trials are a fixed
+fraction P placed at random). Run it::
+
+    dopasim run probability
+    dopasim run probability --param n_trials=300
+
+metrics.json
+------------
+cs_ratio_p0, cs_ratio_p25, cs_ratio_p50, cs_ratio_p75, cs_ratio_p100
+    DA response to each cue over the last half of its trials: peak 50 ms bin 0-300 ms
+    after the CS / pre-CS baseline.
+cs_spearman_rho
+    Spearman correlation between P and the CS ratios.
+d1_weight_change_p<P>, d2_weight_change_p<P>
+    Mean change of each cue's corticostriatal weights.
+"""
+
+import numpy as np
+
+from dopasim import analysis
+from dopasim.params import Param, ParamError
+from dopasim.protocols import pavlovian as pv
+
+NAME = "probability"
+SUMMARY = "Fiorillo 2003: the DA response to a cue rises with its reward probability"
+
+PROBS = (0.0, 0.25, 0.5, 0.75, 1.0)
+LABELS = ("p0", "p25", "p50", "p75", "p100")
+
+PARAMS = [
+    *(
+        Param(p.name, 250, "int", p.help, low=1) if p.name == "n_trials" else p
+        for p in pv.COMMON_PARAMS
+    ),
+    Param("probabilities", "0,0.25,0.5,0.75,1", "str", "reward probability of each cue"),
+]
+
+
+def check(p):
+    pv.check_common(p)
+    try:
+        probs = tuple(float(x) for x in str(p["probabilities"]).split(","))
+    except ValueError:
+        raise ParamError(
+            f"probabilities: '{p['probabilities']}' is not a comma-separated list of numbers"
+        ) from None
+    bad = [x for x in probs if not 0.0 <= x <= 1.0]
+    if bad or not probs:
+        raise ParamError(
+            f"probabilities: {bad[0] if bad else 'nothing'} is not a probability; allowed: numbers in [0, 1]"
+        )
+    if p["n_trials"] < 2 * len(probs):
+        raise ParamError(
+            f"n_trials: {p['n_trials']} gives fewer than 2 trials per cue ({len(probs)} cues)"
+        )
+    p["probs"] = probs
+
+
+def build_key(p):
+    return (p["n_states"], p["scale"], p["weight_samples"], len(p["probs"]))
+
+
+def trials(p, rng):
+    n, probs = p["n_trials"], p["probs"]
+    cues = np.arange(n) % len(probs)
+    rng.shuffle(cues)
+    outcome = np.zeros(n, int)
+    for c, prob in enumerate(probs):
+        idx = np.nonzero(cues == c)[0]
+        k = int(round(prob * len(idx)))
+        outcome[rng.choice(idx, size=k, replace=False)] = pv.REWARD
+    return {"cue": cues, "outcome": outcome, "probe": np.zeros(n, bool)}
+
+
+def build(p, rngs):
+    return pv.build(p, rngs, trials(p, rngs["inputs"]), n_cues=len(p["probs"]))
+
+
+schedule = pv.schedule
+collect = pv.collect
+
+
+def _label(prob):
+    return f"p{int(round(prob * 100))}"
+
+
+def metrics(data, p):
+    out = pv.da_ht_tonic_metrics(data, p)
+    cues = data["trial_cue"]
+    ratios = []
+    for c, prob in enumerate(p["probs"]):
+        idx = np.nonzero(cues == c)[0]
+        late = np.zeros(len(cues), bool)
+        late[idx[len(idx) // 2 :]] = True
+        r = pv.ratio(data, p, "vta_da", late, (0.0, 0.3))
+        out[f"cs_ratio_{_label(prob)}"] = r
+        out[f"d1_weight_change_{_label(prob)}"] = pv.weight_change(data, "ctx_d1", c)
+        out[f"d2_weight_change_{_label(prob)}"] = pv.weight_change(data, "ctx_d2", c)
+        ratios.append(r)
+    out["cs_spearman_rho"] = float(analysis.spearman_rho(np.array(p["probs"]), np.array(ratios)))
+    return out
+
+
+def figures(data, p, outdir):
+    cues = data["trial_cue"]
+    n = len(cues)
+    groups = {}
+    for c, prob in enumerate(p["probs"]):
+        idx = np.nonzero(cues == c)[0]
+        mask = np.zeros(n, bool)
+        mask[idx[len(idx) // 2 :]] = True
+        groups[f"P = {prob:g} (late)"] = mask
+    return pv.figures(data, p, outdir, groups)
+
+
+if __name__ == "__main__":
+    import sys
+
+    from dopasim.cli import main
+
+    sys.exit(main(["run", NAME, *sys.argv[1:]]))
