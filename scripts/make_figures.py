@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def main():
+    (ROOT / "figures").mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         res = runner.run("distal-reward", seed=1, out=Path(tmp) / "run", quiet=True)
         for name in ("raster", "weights", "rewarded_weight"):
