@@ -17,7 +17,8 @@ so ``km_dat_5ht = 15 km_dat``)::
 The release per spike is set from the population's design rate so that the tonic steady
 state equals ``da_tonic`` / ``ht_tonic`` whatever the population size (a population of
 N neurons firing at f gives a flux N f q; see `release_for`). The synapses' dopamine
-baseline b is ``da_base``, a running mean of [DA] over ``tau_base``.
+baseline b is ``da_base``, a robust running mean of [DA] over ``tau_base``: it follows
+the tonic level, and phasic excursions count at most ``base_clip``.
 
 ``ltd_gate`` is the 5-HT gate of the depression side of the striatal rule
 (He et al. 2015, Neuron 88:528: 5-HT2C converts the LTD eligibility trace): the LTD
@@ -87,6 +88,10 @@ class NeuromodulatorPools:
     # drift with any tonic mismatch (Fremaux, Sprekeler & Gerstner 2010, J Neurosci
     # 30:13326). tau_base spans many trials.
     tau_base: Quantity = field(default_factory=lambda: 20 * second)
+    # The baseline follows the tonic level only: each sample counts at most base_clip
+    # away from the current baseline, so phasic bursts and pauses (the prediction
+    # errors themselves) barely move it (a Huber-type running mean).
+    base_clip: Quantity = field(default_factory=lambda: 5 * nmolar)
     ht_ltd_gain: float = 1.0
     ht_ltd_max: float = 3.0
 
@@ -119,7 +124,7 @@ class NeuromodulatorPools:
             """
             dda/dt = -vmax_dat*(da/km_dat)/(1 + da/km_dat + ht/km_dat_5ht) : mmolar
             dht/dt = -(1 - sert_occupancy)*vmax_sert*ht/(km_sert + ht) - vmax_dat*(ht/km_dat_5ht)/(1 + da/km_dat + ht/km_dat_5ht) : mmolar
-            dda_base/dt = (da - da_base)/tau_base : mmolar  # running mean of [DA]: the baseline b
+            dda_base/dt = (clip(da, da_base - base_clip, da_base + base_clip) - da_base)/tau_base : mmolar  # robust running mean of [DA]: the baseline b
             dht_base/dt = (ht - ht_base)/tau_base : mmolar  # running mean of [5-HT]
             ltd_gate : 1      # 5-HT gate of LTD, updated each step
             """,
@@ -135,6 +140,7 @@ class NeuromodulatorPools:
                 "ht_ltd_gain": self.ht_ltd_gain,
                 "ht_ltd_max": self.ht_ltd_max,
                 "tau_base": self.tau_base,
+                "base_clip": self.base_clip,
             },
             name=name,
             dt=dt,

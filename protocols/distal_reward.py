@@ -67,6 +67,11 @@ SUMMARY = "Izhikevich 2007 Fig. 1: one rewarded synapse among 80,000 learns from
 #: 1 h runs it stays below 10, and the long tests check that it stays below QUEUE.
 QUEUE = 64
 
+#: Brian2 warns that the critic's synaptic code "may depend on the order of execution".
+#: It does not: ``critic_n2`` has one synapse, and ``critic_schedule`` writes each queue
+#: slot j from at most one synapse (one source, ``int(j == ptr_pre)``).
+QUIET_WARNINGS = ("hit_post = int(", "t_fire_post +=")
+
 PARAMS = [
     Param(
         "duration", 3600 * second, "quantity", "simulated time", unit=second, low=0, low_open=True
