@@ -61,15 +61,7 @@ PARAMS = [
 
 
 def check(p):
-    try:
-        delays = tuple(float(x) for x in str(p["delays"]).split(","))
-    except ValueError:
-        raise ParamError(
-            f"delays: '{p['delays']}' is not a comma-separated list of seconds"
-        ) from None
-    neg = [d for d in delays if not d >= 0 or not np.isfinite(d)]
-    if neg:
-        raise ParamError(f"delays: {neg[0]} s is not allowed; delays must be >= 0 s")
+    delays = pv.float_list(p, "delays", 0.0, float("inf"), "delays in seconds")
     for key in ("trial_len", "cs_time", "pairing_dur", "outcome_dur"):
         pv._on_grid(p[key], key)
     for d in delays:

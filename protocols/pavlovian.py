@@ -83,6 +83,20 @@ COMMON_PARAMS = [
 ]
 
 
+def float_list(p, key, low, high, what):
+    """Parse ``p[key]`` ('0,0.25,1') into a tuple of floats in [low, high]."""
+    try:
+        values = tuple(float(x) for x in str(p[key]).split(","))
+    except ValueError:
+        raise ParamError(f"{key}: '{p[key]}' is not a comma-separated list of {what}") from None
+    bad = [x for x in values if not (low <= x <= high)]  # NaN fails too
+    if bad:
+        raise ParamError(
+            f"{key}: {bad[0]:g} is out of range; allowed: {what} in [{low:g}, {high:g}]"
+        )
+    return values
+
+
 def _on_grid(value, name, grid=GRID):
     steps = float(value / grid)
     if abs(steps - round(steps)) > 1e-6:

@@ -48,17 +48,7 @@ PARAMS = [
 
 def check(p):
     pv.check_common(p)
-    try:
-        probs = tuple(float(x) for x in str(p["probabilities"]).split(","))
-    except ValueError:
-        raise ParamError(
-            f"probabilities: '{p['probabilities']}' is not a comma-separated list of numbers"
-        ) from None
-    bad = [x for x in probs if not 0.0 <= x <= 1.0]
-    if bad or not probs:
-        raise ParamError(
-            f"probabilities: {bad[0] if bad else 'nothing'} is not a probability; allowed: numbers in [0, 1]"
-        )
+    probs = pv.float_list(p, "probabilities", 0.0, 1.0, "probabilities")
     if p["n_trials"] < 2 * len(probs):
         raise ParamError(
             f"n_trials: {p['n_trials']} gives fewer than 2 trials per cue ({len(probs)} cues)"
