@@ -154,7 +154,7 @@ STRIATAL_RULE = ThreeFactorRule(
     tau_minus=20 * ms,
     tau_c=1 * second,
     tau_r=0.3 * second,
-    k_da=200.0 / (umolar * second),
+    k_da=400.0 / (umolar * second),
     w_min=0.0,
     w_max=1.0,
 )
@@ -200,7 +200,9 @@ class RewardCircuitParams:
     ht_design_rate: Quantity = field(default_factory=lambda: 2.0 * Hz)
     # cortical states and outcomes
     state_rate_on: Quantity = field(default_factory=lambda: 30 * Hz)
-    state_rate_off: Quantity = field(default_factory=lambda: 0.5 * Hz)
+    # time cells are sparse: nearly silent outside their field, so a reward does not
+    # reach the eligibility of cues that were not shown
+    state_rate_off: Quantity = field(default_factory=lambda: 0.05 * Hz)
     outcome_rate: Quantity = field(default_factory=lambda: 60 * Hz)
     # connectivity (probabilities) and weights (PSP jumps)
     p_ctx_msn: float = 0.25
