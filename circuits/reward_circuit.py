@@ -314,21 +314,16 @@ def build_reward_circuit(params, stimulus, rng):
     vmax, km = P.pools.vmax_dat, P.pools.km_dat
     # DA flux at the design rate = DAT uptake at the tonic level (5-HT's share ignored)
     release_da = release_for(P.pools.da_tonic, P.da_design_rate, n_da, vmax, km)
-    sert_and_dat = P.pools.sert_uptake_at_tonic() + vmax * (
-        P.pools.ht_tonic / P.pools.km_dat_5ht
-    ) / (1 + P.pools.da_tonic / km + P.pools.ht_tonic / P.pools.km_dat_5ht)
-    release_ht = sert_and_dat / (max(n_5ht, 1) * P.ht_design_rate)
+    release_ht = P.pools.ht_uptake_at_tonic() / (max(n_5ht, 1) * P.ht_design_rate)
 
     # --- populations ---
     da = lif_group(n_da, P.da, "vta_da", rng, dt=dt)
     gaba = lif_group(n_gaba, P.gaba, "vta_gaba", rng, dt=dt)
     ht = lif_group(n_5ht, P.ht, "drn_5ht", rng, dt=dt)
-    rule_d1 = P.rule
-    rule_d2 = P.rule.with_(sign=-1)
-    baseline = P.pools.da_tonic
+    # b is the pool's adaptive tonic baseline `da_base`, not the rule's constant b
     pool_view = SampledPool("da", gate="ltd_gate" if P.ht_gates_ltd else None, baseline="da_base")
-    vt1 = VolumeTransmitter(rule_d1.with_(b=baseline), pool_view, "da")
-    vt2 = VolumeTransmitter(rule_d2.with_(b=baseline), pool_view, "da")
+    vt1 = VolumeTransmitter(P.rule, pool_view, "da")
+    vt2 = VolumeTransmitter(P.rule.with_(sign=-1), pool_view, "da")
     d1 = lif_group(
         n_d1,
         P.msn,

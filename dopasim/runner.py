@@ -54,14 +54,12 @@ def _quiet(substrings):
     def keep(record):
         return not any(s in record.getMessage() for s in substrings)
 
-    loggers = [logging.getLogger("brian2.codegen.generators.base")]
-    for lg in loggers:
-        lg.addFilter(keep)
+    logger = logging.getLogger("brian2.codegen.generators.base")
+    logger.addFilter(keep)
     try:
         yield
     finally:
-        for lg in loggers:
-            lg.removeFilter(keep)
+        logger.removeFilter(keep)
 
 
 def get_protocol(name):

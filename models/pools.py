@@ -114,7 +114,14 @@ class NeuromodulatorPools:
             raise ValueError("pools: ht_ltd_gain and ht_ltd_max must be >= 0")
 
     def sert_uptake_at_tonic(self):
+        """SERT uptake of 5-HT at the tonic levels, without any SSRI."""
         return self.vmax_sert * self.ht_tonic / (self.km_sert + self.ht_tonic)
+
+    def ht_uptake_at_tonic(self):
+        """All 5-HT uptake at the tonic levels (SERT plus DAT's competitive share)."""
+        occupancy = self.da_tonic / self.km_dat + self.ht_tonic / self.km_dat_5ht
+        dat = self.vmax_dat * (self.ht_tonic / self.km_dat_5ht) / (1 + occupancy)
+        return self.sert_uptake_at_tonic() + dat
 
     def build(self, name="pools", dt=None):
         """The one-element group; variables ``da``, ``ht`` (concentrations), ``ltd_gate``."""

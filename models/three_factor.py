@@ -260,12 +260,12 @@ w_now = clip(w + {self._increment(vt)}, w_min, w_max) : 1  # weight now
         Reads plain state only (what every device can give back after a run).
         """
         j = np.asarray(syn.j[:])
-        A = np.asarray(getattr(target, f"{vt}_A")[:])[j]
-        w = np.asarray(syn.w[:]) + np.asarray(syn.c_e[:]) * (A - np.asarray(syn.A_last[:]))
-        if self.rises:
+        w = np.asarray(syn.w[:])
+        if self.rises:  # the rising part first; the clip comes once, at the end
             Ar = np.asarray(getattr(target, f"{vt}_Ar")[:])[j]
             w = w + np.asarray(syn.Q_e[:]) * (Ar - np.asarray(syn.A_last_r[:]))
-        return np.clip(w, self.w_min, self.w_max)
+        A = np.asarray(getattr(target, f"{vt}_A")[:])[j]
+        return current_weights(w, syn.c_e[:], syn.A_last[:], A, self.w_min, self.w_max)
 
     def namespace(self):
         return {

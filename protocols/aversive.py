@@ -48,7 +48,7 @@ def check(p):
 
 
 def build_key(p):
-    return (p["n_states"], p["scale"], p["weight_samples"], 1)
+    return pv.build_key(p, 1)
 
 
 def trials(p, rng):

@@ -280,8 +280,7 @@ def collect(circuit, p):
     rule = circuit.params["rule"]
     bounds = (rule.w_min, rule.w_max)
     if p["plasticity"] == "event":
-        A = np.asarray(neurons.da_A[:])[np.asarray(exc.j[:])]
-        w = current_weights(exc.w[:], exc.c_e[:], exc.A_last[:], A, *bounds)
+        w = rule.current_weights(exc, neurons)
         mon, tmon = circuit["w_rewarded"], circuit["w_rewarded_target"]
         w_rew = current_weights(mon.w[0], mon.c_e[0], mon.A_last[0], tmon.da_A[0], *bounds)
     else:

@@ -133,7 +133,7 @@ def metrics(data, p):
         out[f"dw_at_{d:g}s"] = dw
         dws.append(dw)
     out["dw_peak_delay_s"] = float(delays[int(np.argmax(dws))])
-    out["da_tonic_hz"] = pv.tonic(data, p, "vta_da")[0]
+    out["da_tonic_hz"] = pv.tonic(data, p, "vta_da")
     return out
 
 

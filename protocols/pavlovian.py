@@ -97,10 +97,16 @@ def float_list(p, key, low, high, what):
     return values
 
 
+def _count(value, step, message):
+    """``value / step`` as an int; ParamError(``message``) when it is not whole."""
+    n = float(value / step)
+    if abs(n - round(n)) > 1e-6:
+        raise ParamError(message)
+    return int(round(n))
+
+
 def _on_grid(value, name, grid=GRID):
-    steps = float(value / grid)
-    if abs(steps - round(steps)) > 1e-6:
-        raise ParamError(f"{name}: {value} is not a multiple of {grid}")
+    return _count(value, grid, f"{name}: {value} is not a multiple of {grid}")
 
 
 def check_common(p):
@@ -115,20 +121,22 @@ def check_common(p):
             f"us_delay: the outcome ends at {us_end} into the trial, after the trial's end "
             f"(trial_len = {p['trial_len']}); allowed: cs_time + us_delay + outcome_dur <= trial_len"
         )
-    n_states = float(p["us_delay"] / p["state_dur"])
-    if abs(n_states - round(n_states)) > 1e-6:
-        raise ParamError(
-            f"state_dur: us_delay ({p['us_delay']}) is not a whole number of states of {p['state_dur']}"
-        )
-    p["n_states"] = int(round(n_states))
+    p["n_states"] = _count(
+        p["us_delay"],
+        p["state_dur"],
+        f"state_dur: us_delay ({p['us_delay']}) is not a whole number of states of {p['state_dur']}",
+    )
     if p["duration"] > 0 * second:
-        n = float(p["duration"] / p["trial_len"])
-        if abs(n - round(n)) > 1e-6 or round(n) < 1:
-            raise ParamError(
-                f"duration: {p['duration']} is not a whole number of trials of {p['trial_len']}"
-            )
-        p["n_trials"] = int(round(n))
+        msg = f"duration: {p['duration']} is not a whole number of trials of {p['trial_len']}"
+        p["n_trials"] = _count(p["duration"], p["trial_len"], msg)
+        if p["n_trials"] < 1:
+            raise ParamError(msg)
     p["duration"] = p["n_trials"] * p["trial_len"]
+
+
+def build_key(p, n_cues):
+    """What fixes the shape of the compiled code of a trial protocol."""
+    return (p["n_states"], p["scale"], p["weight_samples"], n_cues)
 
 
 def stimulus(p, trials, n_cues):
@@ -208,7 +216,6 @@ def collect(circuit, p):
     data["da_nM"] = np.array(pm.da[0] / nmolar)
     data["ht_nM"] = np.array(pm.ht[0] / nmolar)
     cparams = circuit.params["circuit"]
-    n_ctx = circuit.info["n_ctx"]
     for proj in ("ctx_d1", "ctx_d2"):
         syn = circuit[proj]
         i = np.array(syn.i[:])
@@ -225,7 +232,6 @@ def collect(circuit, p):
     for k, v in circuit.info["trials"].items():
         data[f"trial_{k}"] = v
     data["sizes"] = circuit.info["sizes"]
-    data["n_ctx"] = n_ctx
     return data
 
 
@@ -256,17 +262,13 @@ def ratio(data, p, pop, trials_mask, window, stat="max"):
 
 
 def tonic(data, p, pop):
-    """Rate and ISI statistics over the pre-CS baselines of all trials."""
-    i, t = data[f"spikes_{pop}"]
+    """Mean rate (Hz per neuron) over the pre-CS periods [trial start, CS) of all trials."""
+    t = np.sort(data[f"spikes_{pop}"][1])
     cs = trial_times(data, p)
-    start = cs - float(p["cs_time"])
-    keep = np.zeros(len(t), bool)
-    for a, b in zip(start, cs, strict=True):
-        keep |= (t >= a) & (t < b)
+    count = np.sum(np.searchsorted(t, cs) - np.searchsorted(t, cs - float(p["cs_time"])))
     n = data["sizes"][pop]
     total = len(cs) * float(p["cs_time"])
-    rate = float(keep.sum() / n / total) if n and total else float("nan")
-    return rate, i[keep], t[keep]
+    return float(count / n / total) if n and total else float("nan")
 
 
 def weight_change(data, proj, cue):
@@ -279,14 +281,12 @@ def da_ht_tonic_metrics(data, p):
     """DA tonic rate and intraburst rate; 5-HT tonic rate and regularity (whole run)."""
     T = float(p["duration"])
     out = {}
-    rate, _, _ = tonic(data, p, "vta_da")
-    out["da_tonic_hz"] = rate
+    out["da_tonic_hz"] = tonic(data, p, "vta_da")
     i, t = data["spikes_vta_da"]
     bursts = analysis.burst_analysis(i, t, data["sizes"]["vta_da"])
     out["da_intraburst_hz"] = float(bursts["intraburst_hz"])
     out["da_burst_spike_fraction"] = float(bursts["fraction_spikes_in_bursts"])
-    rate, hi, ht_t = tonic(data, p, "drn_5ht")
-    out["ht_tonic_hz"] = rate
+    out["ht_tonic_hz"] = tonic(data, p, "drn_5ht")
     i, t = data["spikes_drn_5ht"]
     cvs = analysis.isi_cv(i, t, data["sizes"]["drn_5ht"])
     out["ht_cv_below_half_fraction"] = float(analysis.cv_below_fraction(cvs, 0.5))

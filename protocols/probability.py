@@ -57,7 +57,7 @@ def check(p):
 
 
 def build_key(p):
-    return (p["n_states"], p["scale"], p["weight_samples"], len(p["probs"]))
+    return pv.build_key(p, len(p["probs"]))
 
 
 def trials(p, rng):

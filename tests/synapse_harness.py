@@ -16,7 +16,7 @@ from brian2 import (
 )
 
 from dopasim.models.dopamine import DopaminePool
-from dopasim.models.three_factor import ThreeFactorRule, VolumeTransmitter, current_weights
+from dopasim.models.three_factor import ThreeFactorRule, VolumeTransmitter
 
 
 def _steps(times, dt):
@@ -99,10 +99,7 @@ def read_state(net, rule):
     every device)."""
     syn, post = net["syn"], net["post"]
     j = np.asarray(syn.j[:])
-    A, D = np.asarray(post.da_A[:])[j], np.asarray(post.da_D[:])[j]
-    w = current_weights(syn.w[:], syn.c_e[:], syn.A_last[:], A, rule.w_min, rule.w_max)
-    c = np.asarray(syn.c_e[:]) * D
+    c = np.asarray(syn.c_e[:]) * np.asarray(post.da_D[:])[j]
     if rule.rises:
-        w = rule.current_weights(syn, post)
         c = c + np.asarray(syn.Q_e[:]) * np.asarray(post.da_Dr[:])[j]
-    return w, c
+    return rule.current_weights(syn, post), c
