@@ -4,6 +4,7 @@
 PYTHON := $(shell scripts/find-python)
 VENV   := .venv
 BIN    := $(VENV)/bin
+JOBS   ?= 2
 
 .PHONY: setup run test test-long test-targets bench figures lint clean
 
@@ -26,7 +27,7 @@ test: setup
 	$(BIN)/python -m pytest -q $(ARGS)
 
 test-long: setup
-	$(BIN)/python -m pytest -q -m long $(ARGS)
+	$(BIN)/python -m pytest -q -m long -n $(JOBS) -rA $(ARGS)
 
 test-targets: setup
 	$(BIN)/python -m pytest -q -m targets $(ARGS)

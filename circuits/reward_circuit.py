@@ -19,21 +19,31 @@ by two paths, as in the spiking actor-critic of Potjans, Diesmann & Morrison (20
 
 * fast: D1 MSNs excite DA neurons (an abstraction of disinhibition through the
   pallidum; tau_e = 5 ms), which carries V(t);
-* slow: D1 MSNs drive VTA GABA neurons through a slow synaptic current (tau_s = 150 ms),
-  and GABA neurons inhibit DA neurons subtractively (Eshel et al. 2015, Nature 525:243;
-  Cohen et al. 2012: VTA GABA neurons carry the expectation). This carries a low-passed
-  V(t), i.e. the expectation formed a moment ago.
+* delayed: D1 MSNs drive VTA GABA neurons after a latency ``d_d1_gaba`` (90 ms, filtered
+  by a 20 ms synaptic current and the GABA membrane: about one 100 ms state in all), and
+  GABA neurons inhibit DA neurons subtractively (Eshel et al. 2015, Nature 525:243;
+  Cohen et al. 2012, Nature 482:85: VTA GABA neurons carry the expectation). This
+  carries V(t - Delta), the value one TD step ago. Potjans et al. (2011) use the same
+  fast-excitatory / delayed-inhibitory pair; the delay stands for the lumped latency
+  of the indirect (multi-synaptic) path and is the TD time step.
 
-DA neurons therefore receive r(t) + V(t) - V_slow(t): a temporal difference. A new cue
-gives a burst (V jumps, the GABA expectation lags), a predicted reward is cancelled by
-the fall of V when the states end (the GABA expectation still inhibits), and an omitted
-reward leaves that inhibition alone: a pause. The slow-path gain ``j_d1_gaba`` balances
-the fast path: ``scripts/calibrate_reward_circuit.py`` steps the D1 drive and shows the
-balance near 0.04 x ``j_d1_da`` for a step (the DA rate returns to baseline); in
-conditioning, where D1 ramps during the delay, 0.032 x ``j_d1_da`` keeps the DA rate at
-baseline through the CS-US delay (calibrated on seed 1 of the conditioning protocol;
-the long tests use seeds 1-3). The reward amplitude ``j_reward_da`` is set so that an
-unpredicted reward gives a DA burst of about 2.5x the tonic rate.
+DA neurons therefore receive r(t) + V(t) - V(t - Delta): a temporal difference with
+gamma = 1. A new cue gives a burst for about Delta (V jumps, the delayed expectation
+has not arrived), a predicted reward is cancelled by the fall of V when the states end
+(for Delta the delayed expectation still inhibits, while the reward excites), and an
+omitted reward leaves that inhibition alone: a pause of about Delta. The delayed path's
+gain ``j_d1_gaba`` balances the fast path: ``scripts/calibrate_reward_circuit.py``
+steps the D1 drive and shows that 2.2-2.5 mV returns the DA rate to baseline after the
+transient (2.35 mV, the middle, is the default). An earlier design used a slow
+(150 ms) undelayed GABA current; its exponential tail could not match the shape of the
+reward input, so a predicted reward still gave a burst followed by a dip (late US ratio
+1.5-1.6, recorded in the issue 3 notes). The reward amplitude ``j_reward_da`` gives an
+unpredicted reward a DA burst of about 2.5x the tonic rate.
+
+Learning speed. The learning rate ``k_da`` is slow enough that the naive animal shows
+no CS response over its first 10 trials (as in Schultz et al. 1997) and fast enough
+that the TD signature is complete within the default 800 conditioning trials. With
+k_da = 200-400 /(uM s) the CS response already appeared within 5-10 trials.
 
 Outcomes: reward neurons excite DA neurons; punishment neurons excite VTA GABA neurons
 (Tan et al. 2012, Neuron 73:1173: footshock excites VTA GABA neurons, which pause DA
@@ -109,7 +119,7 @@ GABA_NEURON = LIFParams(
     v_th=-45 * mV,
     v_reset=-55 * mV,
     t_ref=2 * ms,
-    tau_s=150 * ms,
+    tau_s=20 * ms,  # filter of the delayed value input (the D1 -> GABA path)
     sigma=4 * mV,
     i_bias_mean=8.5 * mV,
     i_bias_sd=1 * mV,
@@ -154,7 +164,7 @@ STRIATAL_RULE = ThreeFactorRule(
     tau_minus=20 * ms,
     tau_c=1 * second,
     tau_r=0.3 * second,
-    k_da=400.0 / (umolar * second),
+    k_da=100.0 / (umolar * second),
     w_min=0.0,
     w_max=1.0,
 )
@@ -209,8 +219,10 @@ class RewardCircuitParams:
     w_init: float = 0.02  # initial corticostriatal weight (fraction of w_max): naive animal
     j_ctx_msn: Quantity = field(default_factory=lambda: 10.0 * mV)
     p_msn_vta: float = 0.1
-    j_d1_da: Quantity = field(default_factory=lambda: 5.0 * mV)
-    j_d1_gaba: Quantity = field(default_factory=lambda: 0.16 * mV)
+    j_d1_da: Quantity = field(default_factory=lambda: 8.0 * mV)
+    j_d1_gaba: Quantity = field(default_factory=lambda: 2.35 * mV)
+    #: Latency of the critic's inhibitory (D1 -> GABA) path: the TD time step.
+    d_d1_gaba: Quantity = field(default_factory=lambda: 90 * ms)
     p_gaba_da: float = 0.2
     j_gaba_da: Quantity = field(default_factory=lambda: 1.0 * mV)
     p_outcome: float = 0.25
@@ -368,14 +380,18 @@ def build_reward_circuit(params, stimulus, rng):
 
     # --- fixed synapses ---
     # Sources that scale with `scale` keep each target's mean input: J / scale.
-    def fixed(src, tgt, on_pre, p, name, J):
+    def fixed(src, tgt, on_pre, p, name, J, delay=None):
         syn = Synapses(src, tgt, on_pre=on_pre, namespace={"J": J / P.scale}, name=name, dt=dt)
-        _connect(syn, p, rng, len(src), len(tgt))
+        i, _ = _connect(syn, p, rng, len(src), len(tgt))
+        if delay is not None and len(i):
+            syn.delay = delay
         return syn
 
     fixed_syn = [
         fixed(d1, da, "g_e_post += J", P.p_msn_vta, "d1_da", J=P.j_d1_da),
-        fixed(d1, gaba, "g_s_post += J", P.p_msn_vta, "d1_gaba", J=P.j_d1_gaba),
+        fixed(
+            d1, gaba, "g_s_post += J", P.p_msn_vta, "d1_gaba", J=P.j_d1_gaba, delay=P.d_d1_gaba
+        ),
         fixed(gaba, da, "g_i_post += J", P.p_gaba_da, "gaba_da", J=P.j_gaba_da),
         fixed(us_reward, da, "g_e_post += J", P.p_outcome, "reward_da", J=P.j_reward_da),
         fixed(us_punish, gaba, "g_e_post += J", P.p_outcome, "punish_gaba", J=P.j_punish_gaba),

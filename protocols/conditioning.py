@@ -11,7 +11,7 @@ leaves a pause at the time it was due.
 One cue (CS at 1 s into each 3 s trial) predicts a reward 1 s later. Late in training,
 ``n_omissions`` probe trials omit the reward. Run it::
 
-    dopasim run conditioning                      # 200 trials, compiled
+    dopasim run conditioning                      # 800 trials, compiled
     dopasim run conditioning --param n_trials=40
     python protocols/conditioning.py --seed 2
 
@@ -42,7 +42,7 @@ SUMMARY = "Schultz 1997: DA bursts move from the reward to the CS; omission give
 
 PARAMS = [
     *(
-        Param(p.name, 200, "int", p.help, low=1) if p.name == "n_trials" else p
+        Param(p.name, 800, "int", p.help, low=1) if p.name == "n_trials" else p
         for p in pv.COMMON_PARAMS
     ),
     Param("n_omissions", 5, "int", "omission probes among the last `probe_window` trials", low=0),

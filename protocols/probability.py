@@ -12,7 +12,7 @@ Five cues, rewarded with P = 0, 0.25, 0.5, 0.75 and 1, are shown in a random ord
 fraction P placed at random). Run it::
 
     dopasim run probability
-    dopasim run probability --param n_trials=300
+    dopasim run probability --param n_trials=500
 
 metrics.json
 ------------
@@ -39,7 +39,7 @@ LABELS = ("p0", "p25", "p50", "p75", "p100")
 
 PARAMS = [
     *(
-        Param(p.name, 250, "int", p.help, low=1) if p.name == "n_trials" else p
+        Param(p.name, 1000, "int", p.help, low=1) if p.name == "n_trials" else p
         for p in pv.COMMON_PARAMS
     ),
     Param("probabilities", "0,0.25,0.5,0.75,1", "str", "reward probability of each cue"),
