@@ -228,6 +228,15 @@ class RewardCircuitParams:
     p_outcome: float = 0.25
     j_reward_da: Quantity = field(default_factory=lambda: 1.6 * mV)
     j_punish_gaba: Quantity = field(default_factory=lambda: 2.0 * mV)
+    #: Punishment's direct excitatory route to DA neurons, used in proportion to the need
+    #: state ``hunger`` (0 sated: the route is off; scenario 'hunger', a hypothesis).
+    j_punish_da: Quantity = field(default_factory=lambda: 1.6 * mV)
+    hunger: float = 0.0
+    #: Parkinsonian loss (scenario 'parkinson'): fraction of DA neurons removed, and the
+    #: survivors' compensation (release per spike x 1/(1 - loss), at most the ceiling).
+    da_loss: float = 0.0
+    da_compensation: bool = True
+    da_comp_ceiling: float = 4.0
     j_punish_5ht: Quantity = field(default_factory=lambda: 3.0 * mV)
     p_opponent: float = 0.1
     j_5ht_da: Quantity = field(default_factory=lambda: 0.3 * mV)
@@ -245,10 +254,21 @@ class RewardCircuitParams:
     def validate(self):
         if not self.scale > 0:
             raise ValueError(f"scale must be > 0, got {self.scale}")
-        for key in ("p_ctx_msn", "p_msn_vta", "p_gaba_da", "p_outcome", "p_opponent", "w_init"):
+        for key in (
+            "p_ctx_msn",
+            "p_msn_vta",
+            "p_gaba_da",
+            "p_outcome",
+            "p_opponent",
+            "w_init",
+            "hunger",
+            "da_loss",
+        ):
             v = getattr(self, key)
             if not 0 <= v <= 1:
                 raise ValueError(f"{key} must be in [0, 1], got {v}")
+        if not self.da_comp_ceiling >= 1:
+            raise ValueError(f"da_comp_ceiling must be >= 1, got {self.da_comp_ceiling}")
         if not float(self.dt) > 0:
             raise ValueError(f"dt must be > 0, got {self.dt}")
         fastest = min(float(self.rule.tau_plus), float(self.da.tau_e), float(self.gaba.tau_m))
@@ -273,7 +293,25 @@ def _connect(syn, p, rng, n_pre, n_post):
     return i, j
 
 
-def build_reward_circuit(params, stimulus, rng):
+def lesion_order(n_da, lesion_rng):
+    """The order in which DA neurons are removed (nested lesions: cut it at round(f N))."""
+    return lesion_rng.permutation(n_da)
+
+
+def lesioned_indices(n_da, loss, lesion_rng):
+    """Indices of the DA neurons removed by ``loss`` (a superset for a larger loss)."""
+    k = int(round(loss * n_da))
+    return np.sort(lesion_order(n_da, lesion_rng)[:k])
+
+
+def release_factor(params):
+    """Release per spike of surviving DA neurons, relative to the intact circuit."""
+    if not params.da_compensation or params.da_loss >= 1:
+        return 1.0
+    return min(1.0 / (1.0 - params.da_loss), params.da_comp_ceiling)
+
+
+def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
     """Build the circuit for one stimulus schedule. Returns a `Circuit` (nothing run).
 
     Parameters
@@ -282,6 +320,9 @@ def build_reward_circuit(params, stimulus, rng):
     stimulus : Stimulus
     rng : numpy.random.Generator
         The connectivity stream.
+    lesion_rng : numpy.random.Generator, optional
+        The lesion stream (which DA neurons a Parkinsonian loss removes); required when
+        ``params.da_loss > 0``.
     """
     params.validate()
     P = params
@@ -322,14 +363,30 @@ def build_reward_circuit(params, stimulus, rng):
     )
 
     # --- neuromodulator pools ---
-    pools = P.pools.build(name="pools", dt=dt)
     vmax, km = P.pools.vmax_dat, P.pools.km_dat
-    # DA flux at the design rate = DAT uptake at the tonic level (5-HT's share ignored)
+    # DA flux at the design rate = DAT uptake at the tonic level (5-HT's share ignored);
+    # the release per spike of the intact population (survivors scale it, below)
     release_da = release_for(P.pools.da_tonic, P.da_design_rate, n_da, vmax, km)
-    release_ht = P.pools.ht_uptake_at_tonic() / (max(n_5ht, 1) * P.ht_design_rate)
+    # 5-HT: SERT plus the part of DAT's 5-HT uptake that is degraded (the rest is
+    # co-released by DA terminals, see dopasim.models.pools)
+    release_ht = P.pools.ht_clearance_at_tonic() / (max(n_5ht, 1) * P.ht_design_rate)
+    pools = P.pools.build(name="pools", dt=dt, da_release_flux=release_da * n_da * P.da_design_rate)
 
     # --- populations ---
     da = lif_group(n_da, P.da, "vta_da", rng, dt=dt)
+    # Parkinsonian loss: lesioned DA neurons stay in the group (indices are kept in the
+    # exported data) but never fire; survivors release more per spike
+    if P.da_loss > 0:
+        if lesion_rng is None:
+            raise ValueError("da_loss > 0 needs the lesion stream (lesion_rng)")
+        removed = lesioned_indices(n_da, P.da_loss, lesion_rng)
+    else:
+        removed = np.zeros(0, dtype=int)
+    if n_da:
+        alive = np.ones(n_da, dtype=bool)
+        alive[removed] = False
+        da.alive = alive
+    factor = release_factor(P)
     gaba = lif_group(n_gaba, P.gaba, "vta_gaba", rng, dt=dt)
     ht = lif_group(n_5ht, P.ht, "drn_5ht", rng, dt=dt)
     # b is the pool's adaptive tonic baseline `da_base`, not the rule's constant b
@@ -380,28 +437,57 @@ def build_reward_circuit(params, stimulus, rng):
 
     # --- fixed synapses ---
     # Sources that scale with `scale` keep each target's mean input: J / scale.
-    def fixed(src, tgt, on_pre, p, name, J, delay=None):
-        syn = Synapses(src, tgt, on_pre=on_pre, namespace={"J": J / P.scale}, name=name, dt=dt)
+    # ``gain`` makes J a per-synapse variable (J x gain): data, not code, so that the
+    # scenarios that change it (hunger) share one compiled build.
+    def fixed(src, tgt, on_pre, p, name, J, delay=None, gain=None):
+        if gain is None:
+            syn = Synapses(src, tgt, on_pre=on_pre, namespace={"J": J / P.scale}, name=name, dt=dt)
+        else:
+            syn = Synapses(src, tgt, "J : volt (constant)", on_pre=on_pre, name=name, dt=dt)
         i, _ = _connect(syn, p, rng, len(src), len(tgt))
         if delay is not None and len(i):
             syn.delay = delay
+        if gain is not None and len(i):
+            syn.J = np.full(len(i), float(J / P.scale * gain / mV)) * mV
         return syn
 
     fixed_syn = [
         fixed(d1, da, "g_e_post += J", P.p_msn_vta, "d1_da", J=P.j_d1_da),
-        fixed(
-            d1, gaba, "g_s_post += J", P.p_msn_vta, "d1_gaba", J=P.j_d1_gaba, delay=P.d_d1_gaba
-        ),
+        fixed(d1, gaba, "g_s_post += J", P.p_msn_vta, "d1_gaba", J=P.j_d1_gaba, delay=P.d_d1_gaba),
         fixed(gaba, da, "g_i_post += J", P.p_gaba_da, "gaba_da", J=P.j_gaba_da),
         fixed(us_reward, da, "g_e_post += J", P.p_outcome, "reward_da", J=P.j_reward_da),
-        fixed(us_punish, gaba, "g_e_post += J", P.p_outcome, "punish_gaba", J=P.j_punish_gaba),
+        # the need state routes the punishment: via GABA x (1 - hunger), direct x hunger
+        fixed(
+            us_punish,
+            gaba,
+            "g_e_post += J",
+            P.p_outcome,
+            "punish_gaba",
+            J=P.j_punish_gaba,
+            gain=1 - P.hunger,
+        ),
         fixed(us_punish, ht, "g_e_post += J", P.p_outcome, "punish_5ht", J=P.j_punish_5ht),
         fixed(ht, da, "g_i_post += J", P.p_opponent, "ht_da", J=P.j_5ht_da),
         fixed(da, ht, "g_i_post += J", P.p_opponent, "da_ht", J=P.j_da_5ht),
+        fixed(
+            us_punish, da, "g_e_post += J", P.p_outcome, "punish_da", J=P.j_punish_da, gain=P.hunger
+        ),
     ]
     release = [
         Synapses(
-            da, pools, on_pre="da_post += q", namespace={"q": release_da}, name="da_release", dt=dt
+            da,
+            pools,
+            "q : mmolar (constant)  # release per spike of this DA neuron",
+            on_pre="""
+            da_post += q*(1 - phi_post)
+            da_released_post += q*(1 - phi_post)
+            ht_post += q*phi_post
+            ht_term_post -= q*phi_post
+            """,
+            # phi_post is the pools' subexpression; its constant must resolve here too
+            namespace={"term_half": P.pools.term_half},
+            name="da_release",
+            dt=dt,
         ),
         Synapses(
             ht, pools, on_pre="ht_post += q", namespace={"q": release_ht}, name="ht_release", dt=dt
@@ -409,6 +495,8 @@ def build_reward_circuit(params, stimulus, rng):
     ]
     for syn in release:
         syn.connect()
+    if n_da:
+        release[0].q = np.full(n_da, float(release_da * factor / umolar)) * umolar
 
     circuit.add(
         ctx,
@@ -436,7 +524,15 @@ def build_reward_circuit(params, stimulus, rng):
         sizes={k: len(circuit[k]) for k in POPULATIONS},
         release_da_nM=float(release_da / umolar * 1e3),
         release_ht_nM=float(release_ht / umolar * 1e3),
+        release_factor=factor,
+        lesioned_da=removed.tolist(),
+        n_da_alive=int(n_da - len(removed)),
     )
+    if n_da - len(removed) == 0:
+        circuit.info["notes"] = [
+            "no surviving DA neuron: DA release, the DA-driven TD signal and DA-modulated "
+            "plasticity are absent (the pool only decays)"
+        ]
     circuit.params.update({f"circuit.{k}": v for k, v in _flat(P).items()})
     return circuit
 

@@ -1,7 +1,7 @@
 """The ``dopasim`` command.
 
-Exit codes: 0 done, 2 bad input (one line on stderr, nothing created), 3 numerical
-failure, 130 interrupted.
+Exit codes: 0 done, 1 some runs of a comparison failed (the others are written), 2 bad
+input (one line on stderr, nothing created), 3 numerical failure, 130 interrupted.
 """
 
 import argparse
@@ -28,7 +28,10 @@ def _parser():
     r = sub.add_parser("run", help="run one protocol")
     r.add_argument("protocol", help="protocol name (see 'dopasim list')")
     r.add_argument(
-        "--scenario", action="append", default=[], help="scenario SPEC (only 'intact' so far)"
+        "--scenario",
+        action="append",
+        default=[],
+        help="scenario SPEC, e.g. parkinson:loss=0.75 (repeat or join with + to compose)",
     )
     r.add_argument("--seed", default="1", help="master seed (integer, default 1)")
     r.add_argument("--duration", help="simulated time, with a unit, e.g. 600s")
@@ -44,6 +47,22 @@ def _parser():
     r.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
     r.add_argument("--quiet", action="store_true", help="no progress on stderr")
     r.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    c = sub.add_parser("compare", help="one protocol under several scenarios, paired seeds")
+    c.add_argument("protocol", help="protocol name (see 'dopasim list')")
+    c.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        help="scenario SPEC (repeat; the first is the reference)",
+    )
+    c.add_argument("--seeds", default="3", help="number of paired seeds, 1..N (default 3)")
+    c.add_argument("--jobs", default="1", help="parallel worker processes (default 1)")
+    c.add_argument("--out", help="output folder (default: runs/compare/<protocol>-<time>)")
+    c.add_argument("--device", default="cpp_standalone", help=f"one of {', '.join(DEVICES)}")
+    c.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    c.add_argument("--duration", help="simulated time per run, with a unit, e.g. 600s")
+    c.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    c.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return ap
 
 
@@ -65,19 +84,21 @@ def _cmd_list():
     print("protocols:")
     for name in PROTOCOLS:
         print(f"  {name:18s} {get_protocol(name).SUMMARY}")
+    from dopasim.circuits.scenarios import SCENARIOS
+
     print("scenarios:")
-    print(f"  {'intact':18s} the base circuit")
+    for name, sc in SCENARIOS.items():
+        keys = ",".join(f"{k}=..." for k in sc.keys)
+        print(f"  {name + (':' + keys if keys else ''):38s} {sc.summary}")
     return 0
 
 
 def _cmd_run(args):
     from dopasim import runner
 
-    for spec in args.scenario:
-        if spec != "intact":
-            raise ParamError(f"--scenario: '{spec}' is not available yet; known: intact")
     res = runner.run(
         args.protocol,
+        scenario="+".join(args.scenario) or "intact",
         params=_params(args),
         seed=args.seed,
         device=args.device,
@@ -93,6 +114,28 @@ def _cmd_run(args):
     return 0
 
 
+def _cmd_compare(args):
+    from dopasim.compare import compare
+
+    res = compare(
+        args.protocol,
+        args.scenario,
+        seeds=args.seeds,
+        jobs=args.jobs,
+        out=args.out,
+        params=_params(args),
+        device=args.device,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+    )
+    print(f"comparison folder: {res['out']}")
+    print((res["out"] / "comparison.md").read_text())
+    if res["failures"]:
+        print(f"dopasim: {len(res['failures'])} run(s) failed; see failures.csv", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -101,6 +144,8 @@ def main(argv=None):
             return _cmd_list()
         if args.command == "run":
             return _cmd_run(args)
+        if args.command == "compare":
+            return _cmd_compare(args)
         _parser().print_help()
         return EXIT_BAD_INPUT
     except ParamError as e:

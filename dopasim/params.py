@@ -46,7 +46,9 @@ def parse_quantity(text, unit, field_name="value"):
     else:
         m = _QUANTITY_RE.match(str(text))
         if not m:
-            raise ParamError(f"{field_name}: cannot read '{text}' as a quantity like '10 {unit!s}'")
+            raise ParamError(
+                f"{field_name}: cannot read {str(text)!r} as a quantity like '10 {unit!s}'"
+            )
         number, unit_name = float(m.group(1)), m.group(2)
         if unit_name is None:
             if get_dimensions(unit) is not DIMENSIONLESS:

@@ -27,6 +27,7 @@ import numpy as np
 
 import dopasim
 from dopasim import rundir
+from dopasim.circuits.scenarios import apply_scenarios, describe, is_hypothesis, parse_scenarios
 from dopasim.device import DEVICES, compiler_available, use_device
 from dopasim.params import ParamError, did_you_mean, resolve_params, to_jsonable
 from dopasim.seeding import streams
@@ -85,12 +86,26 @@ class Run:
         self.path = path
 
 
-def prepare(protocol, params=None, seed=1, device="cpp_standalone", out=None, overwrite=False):
-    """Validate everything the user gave; return (module, resolved params, out path).
+def prepare(
+    protocol,
+    params=None,
+    seed=1,
+    device="cpp_standalone",
+    out=None,
+    overwrite=False,
+    scenario="intact",
+):
+    """Validate everything the user gave; return (module, resolved params, seed, out path).
 
     Raises `ParamError` (exit code 2 in the CLI) and creates nothing.
     """
     module = get_protocol(protocol)
+    parsed = parse_scenarios(scenario or "intact")
+    if parsed and not getattr(module, "SCENARIOS", False):
+        raise ParamError(
+            f"scenario: protocol '{module.NAME}' runs the Izhikevich 2007 network and takes "
+            f"no scenario; scenarios act on the reward circuit ({', '.join(scenario_protocols())})"
+        )
     try:
         seed = int(seed)
     except (TypeError, ValueError):
@@ -104,9 +119,26 @@ def prepare(protocol, params=None, seed=1, device="cpp_standalone", out=None, ov
     p = resolve_params(module.PARAMS, dict(params or {}))
     if hasattr(module, "check"):
         module.check(p)
+    if getattr(module, "SCENARIOS", False):
+        p["scenario"] = describe(parsed)
+        # build the circuit's parameters now: a bad combination fails before any output
+        try:
+            apply_scenarios(parsed, module_circuit_defaults(module, p)).validate()
+        except ValueError as e:
+            raise ParamError(f"scenario: {e}") from None
     path = Path(out) if out else rundir.default_run_dir(module.NAME, seed)
     rundir.check_writable(path, overwrite)
     return module, p, seed, path
+
+
+def scenario_protocols():
+    return [n for n in PROTOCOLS if getattr(get_protocol(n), "SCENARIOS", False)]
+
+
+def module_circuit_defaults(module, p):
+    from dopasim.protocols import pavlovian
+
+    return pavlovian.RewardCircuitParams(scale=p.get("scale", 1.0))
 
 
 def run(
@@ -119,10 +151,17 @@ def run(
     quiet=False,
     write=True,
     figures=True,
+    scenario="intact",
+    build_slot=0,
 ):
-    """Run one protocol and write its run directory. Returns a `Run`."""
+    """Run one protocol under a scenario and write its run directory. Returns a `Run`.
+
+    ``scenario`` is a SPEC (``'parkinson:loss=0.75+ssri:occupancy=0.8'``, see
+    `dopasim.circuits.scenarios`). ``build_slot`` separates the compiled-build caches of
+    parallel workers (``dopasim compare --jobs``).
+    """
     t_start = time.perf_counter()
-    module, p, seed, path = prepare(protocol, params, seed, device, out, overwrite)
+    module, p, seed, path = prepare(protocol, params, seed, device, out, overwrite, scenario)
     if device == "cpp_standalone" and not compiler_available():
         print("dopasim: no C++ compiler found; falling back to the numpy target", file=sys.stderr)
         device = "numpy"
@@ -131,7 +170,7 @@ def run(
     timings = {}
     with (
         _quiet(getattr(module, "QUIET_WARNINGS", ())),
-        use_device(device, build_key=(module.NAME, *module.build_key(p))) as dev,
+        use_device(device, build_key=(module.NAME, *module.build_key(p), build_slot)) as dev,
     ):
         brian2.seed(rngs["brian2_seed"])
         t0 = time.perf_counter()
@@ -161,7 +200,8 @@ def run(
     duration = float(p["duration"])
     metadata = {
         "protocol": module.NAME,
-        "scenario": "intact",
+        "scenario": p.get("scenario", "intact"),
+        "hypothesis": bool(is_hypothesis(parse_scenarios(p.get("scenario", "intact")))),
         "seed": seed,
         "status": "complete",
         "requested_time_s": duration,

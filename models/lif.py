@@ -22,6 +22,7 @@ that the white-noise current alone would cause. Synaptic inputs may be negative 
 
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 from brian2 import NeuronGroup, Quantity, ms, mV
 
 __all__ = ["LIFParams", "LIF_EQS", "lif_group"]
@@ -33,6 +34,7 @@ dg_s/dt = -g_s/tau_s : volt       # slow excitation (or slow inhibition when neg
 dg_i/dt = -g_i/tau_i : volt       # inhibition
 dg_ahp/dt = -g_ahp/tau_ahp : volt # after-hyperpolarisation
 I_bias : volt (constant)          # tonic drive (heterogeneous across the population)
+alive : boolean (constant)        # False for a lesioned neuron (it never fires)
 """
 
 
@@ -112,7 +114,7 @@ def lif_group(n, params, name, rng, extra_eqs="", extra_reset="", dt=None):
     group = NeuronGroup(
         n,
         LIF_EQS + extra_eqs,
-        threshold="v > v_th",
+        threshold="v > v_th and alive",
         reset="v = v_reset\ng_ahp += b_ahp\n" + extra_reset,
         refractory=params.t_ref,
         method="euler",
@@ -121,6 +123,7 @@ def lif_group(n, params, name, rng, extra_eqs="", extra_reset="", dt=None):
         dt=dt,
     )
     if n:
+        group.alive = np.ones(n, dtype=bool)
         group.I_bias = params.i_bias_mean + params.i_bias_sd * rng.standard_normal(n)
         group.v = params.v_reset + (params.v_th - params.v_reset) * rng.uniform(0, 1, n)
     return group

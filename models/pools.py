@@ -20,6 +20,23 @@ N neurons firing at f gives a flux N f q; see `release_for`). The synapses' dopa
 baseline b is ``da_base``, a robust running mean of [DA] over ``tau_base``: it follows
 the tonic level, and phasic excursions count at most ``base_clip``.
 
+DA terminals and 5-HT (Zhou et al. 2005). The 5-HT that DAT takes up enters the DA
+terminals: the fraction ``term_sequestered`` is loaded into vesicles (``ht_term``, in
+units of extracellular concentration) and the rest is degraded by MAO. Vesicles carry
+DA and 5-HT together, so the 5-HT share of each DA spike's release is ``phi = ht_term /
+(ht_term + term_half)``; a DA spike releases ``q (1 - phi)`` DA and ``q phi`` 5-HT
+(co-release), and ``da_released`` counts the DA actually released. At steady state the
+5-HT released by DA terminals equals what they sequester, so ``phi`` is the ratio of
+the sequestered 5-HT flux to the total DA-terminal release flux: the dilution of the
+DA signal is bounded by DAT's 5-HT uptake, whatever ``term_half`` is (that value only
+sets the stock). ``term_sequestered`` and ``term_half`` are hypotheses: no measured
+values were found (SCIENCE.md section 5 asks for the direction and a monotonic
+dose-response, and for the size as a model prediction).
+
+What the striatal synapses read is ``da_seen = max(da + drug_tonic, dip_floor da_base)``:
+the endogenous DA plus a medication's tonic level, with dips floored (both 0 in the
+intact circuit).
+
 ``ltd_gate`` is the 5-HT gate of the depression side of the striatal rule
 (He et al. 2015, Neuron 88:528: 5-HT2C converts the LTD eligibility trace): the LTD
 amplitude is multiplied by ``clip(1 + ht_ltd_gain ([5HT]/ht_base - 1), 0, ht_ltd_max)``,
@@ -29,6 +46,7 @@ trace; that simplification is stated in the circuit docs.
 
 from dataclasses import dataclass, field, replace
 
+import numpy as np
 from brian2 import NeuronGroup, Quantity, nmolar, second, umolar
 
 __all__ = ["NeuromodulatorPools", "release_for"]
@@ -94,6 +112,13 @@ class NeuromodulatorPools:
     base_clip: Quantity = field(default_factory=lambda: 5 * nmolar)
     ht_ltd_gain: float = 1.0
     ht_ltd_max: float = 3.0
+    # 5-HT in DA terminals [hyp]: VMAT2 and MAO compete for the 5-HT that DAT brings
+    # in; an even split is assumed. term_half scales the vesicular stock only.
+    term_sequestered: float = 0.5
+    term_half: Quantity = field(default_factory=lambda: 100 * nmolar)
+    # medication (scenario 'medicated'): extra tonic DA at the synapses, floor on dips
+    drug_tonic: Quantity = field(default_factory=lambda: 0 * nmolar)
+    dip_floor: float = 0.0
 
     def with_(self, **changes):
         return replace(self, **changes)
@@ -112,28 +137,70 @@ class NeuromodulatorPools:
             raise ValueError(f"pools: sert_occupancy must be in [0, 1], got {self.sert_occupancy}")
         if self.ht_ltd_gain < 0 or self.ht_ltd_max < 0:
             raise ValueError("pools: ht_ltd_gain and ht_ltd_max must be >= 0")
+        if not 0 <= self.term_sequestered <= 1:
+            raise ValueError(
+                f"pools: term_sequestered must be in [0, 1], got {self.term_sequestered}"
+            )
+        for key in ("term_half", "tau_base", "base_clip"):
+            if not float(getattr(self, key)) > 0:
+                raise ValueError(f"pools: {key} must be > 0, got {getattr(self, key)}")
+        if not float(self.drug_tonic) >= 0:
+            raise ValueError(f"pools: drug_tonic must be >= 0, got {self.drug_tonic}")
+        if not 0 <= self.dip_floor <= 1:
+            raise ValueError(f"pools: dip_floor must be in [0, 1], got {self.dip_floor}")
 
     def sert_uptake_at_tonic(self):
         """SERT uptake of 5-HT at the tonic levels, without any SSRI."""
         return self.vmax_sert * self.ht_tonic / (self.km_sert + self.ht_tonic)
 
-    def ht_uptake_at_tonic(self):
-        """All 5-HT uptake at the tonic levels (SERT plus DAT's competitive share)."""
+    def dat_ht_uptake_at_tonic(self):
+        """DAT's uptake of 5-HT at the tonic levels (into DA terminals)."""
         occupancy = self.da_tonic / self.km_dat + self.ht_tonic / self.km_dat_5ht
-        dat = self.vmax_dat * (self.ht_tonic / self.km_dat_5ht) / (1 + occupancy)
-        return self.sert_uptake_at_tonic() + dat
+        return self.vmax_dat * (self.ht_tonic / self.km_dat_5ht) / (1 + occupancy)
 
-    def build(self, name="pools", dt=None):
-        """The one-element group; variables ``da``, ``ht`` (concentrations), ``ltd_gate``."""
+    def ht_clearance_at_tonic(self):
+        """Net 5-HT clearance at the tonic levels, without any SSRI.
+
+        SERT, plus the part of DAT's uptake that MAO degrades (the sequestered part is
+        released again by DA terminals). The 5-HT release per spike is set from this.
+        """
+        return (
+            self.sert_uptake_at_tonic()
+            + (1 - self.term_sequestered) * self.dat_ht_uptake_at_tonic()
+        )
+
+    def ht_term_at_tonic(self, da_release_flux):
+        """Steady vesicular 5-HT stock when DA terminals release ``da_release_flux``."""
+        inflow = self.term_sequestered * self.dat_ht_uptake_at_tonic()
+        if float(da_release_flux) <= 0 or float(inflow) >= float(da_release_flux):
+            return 0 * umolar if float(inflow) == 0 else self.term_half * 1e3
+        phi = float(inflow / da_release_flux)
+        return self.term_half * phi / (1 - phi)
+
+    def build(self, name="pools", dt=None, da_release_flux=None):
+        """The one-element group; variables ``da``, ``ht`` (concentrations), ``ltd_gate``...
+
+        The scenario-dependent values (``sert_occupancy``, ``drug_tonic``, ``dip_floor``)
+        are variables of the group, not constants of the code, so that one compiled
+        build serves every scenario.
+        """
         self.validate()
         group = NeuronGroup(
             1,
             """
+            u_dat_ht = vmax_dat*(ht/km_dat_5ht)/(1 + da/km_dat + ht/km_dat_5ht) : mmolar/second  # DAT uptake of 5-HT
             dda/dt = -vmax_dat*(da/km_dat)/(1 + da/km_dat + ht/km_dat_5ht) : mmolar
-            dht/dt = -(1 - sert_occupancy)*vmax_sert*ht/(km_sert + ht) - vmax_dat*(ht/km_dat_5ht)/(1 + da/km_dat + ht/km_dat_5ht) : mmolar
+            dht/dt = -(1 - sert_occupancy)*vmax_sert*ht/(km_sert + ht) - u_dat_ht : mmolar
+            dht_term/dt = term_sequestered*u_dat_ht : mmolar  # 5-HT in DA vesicles (released by DA spikes)
+            phi = ht_term/(ht_term + term_half) : 1  # 5-HT share of a DA spike's release
             dda_base/dt = (clip(da, da_base - base_clip, da_base + base_clip) - da_base)/tau_base : mmolar  # robust running mean of [DA]: the baseline b
             dht_base/dt = (ht - ht_base)/tau_base : mmolar  # running mean of [5-HT]
             ltd_gate : 1      # 5-HT gate of LTD, updated each step
+            da_seen : mmolar  # what the synapses read (medication, floored dips)
+            da_released : mmolar  # cumulative DA actually released
+            sert_occupancy : 1 (constant)
+            drug_tonic : mmolar (constant)
+            dip_floor : 1 (constant)
             """,
             method="euler",
             namespace={
@@ -142,7 +209,8 @@ class NeuromodulatorPools:
                 "km_dat_5ht": self.km_dat_5ht,
                 "vmax_sert": self.vmax_sert,
                 "km_sert": self.km_sert,
-                "sert_occupancy": self.sert_occupancy,
+                "term_sequestered": self.term_sequestered,
+                "term_half": self.term_half,
                 "ht_tonic": self.ht_tonic,
                 "ht_ltd_gain": self.ht_ltd_gain,
                 "ht_ltd_max": self.ht_ltd_max,
@@ -157,6 +225,20 @@ class NeuromodulatorPools:
         group.ht_base = self.ht_tonic
         group.ht = self.ht_tonic
         group.ltd_gate = 1
+        flux = 0 * umolar / second if da_release_flux is None else da_release_flux
+        group.ht_term = self.ht_term_at_tonic(flux)
+        group.da_seen = self.da_tonic
+        group.da_released = 0 * umolar
+        # arrays, not scalars: the values live in data files, not in the compiled code
+        group.sert_occupancy = [self.sert_occupancy]
+        group.drug_tonic = np.array([float(self.drug_tonic / umolar)]) * umolar
+        group.dip_floor = [self.dip_floor]
+        group.run_regularly(
+            # max(da + drug_tonic, dip_floor*da_base)
+            "da_seen = 0.5*(da + drug_tonic + dip_floor*da_base + abs(da + drug_tonic - dip_floor*da_base))",
+            when="after_synapses",
+            name=f"{name}_seen",
+        )
         group.run_regularly(
             "ltd_gate = clip(1 + ht_ltd_gain*(ht/ht_base - 1), 0, ht_ltd_max)",
             when="before_synapses",

@@ -25,6 +25,11 @@ ht_tonic_hz, da_tonic_hz, ...
     As in the conditioning protocol.
 d1_weight_change, d2_weight_change
     Mean change of the aversive cue's corticostriatal weights (D2 should grow).
+go_nogo_cue
+    d1_weight_change - d2_weight_change.
+ht_steady_nM, ht_terminal_content, da_released_per_spike, reward_da_peak_nM,
+da_reward_ratio, da_aversive_ratio
+    What the scenarios act on (see ``pavlovian.scenario_metrics``).
 """
 
 import numpy as np
@@ -32,6 +37,16 @@ import numpy as np
 from dopasim.params import Param
 from dopasim.protocols import pavlovian as pv
 
+SCENARIOS = True  # runs under any scenario (dopasim.circuits.scenarios)
+#: The metrics that `dopasim compare` plots.
+HEADLINE_METRICS = (
+    "da_aversive_ratio",
+    "ht_punish_ratio",
+    "go_nogo_cue",
+    "d1_weight_change",
+    "d2_weight_change",
+    "ht_steady_nM",
+)
 NAME = "aversive"
 SUMMARY = "Cohen 2015 / Tan 2012: punishment excites 5-HT neurons and pauses DA neurons"
 
@@ -76,6 +91,8 @@ def metrics(data, p):
     out["da_punish_ratio"] = pv.ratio(data, p, "vta_da", every, (us, us + 0.3), "mean")
     out["d1_weight_change"] = pv.weight_change(data, "ctx_d1", 0)
     out["d2_weight_change"] = pv.weight_change(data, "ctx_d2", 0)
+    out["go_nogo_cue"] = out["d1_weight_change"] - out["d2_weight_change"]
+    out.update(pv.scenario_metrics(data, p, data["trial_outcome"]))
     return out
 
 

@@ -30,6 +30,11 @@ omission_ratio
     Minimum 50 ms bin 0-400 ms after the omitted reward / baseline (probe trials).
 d1_weight_change, d2_weight_change
     Mean change of the cue's corticostriatal weights onto D1 and D2 (units of w_max).
+go_nogo_cue
+    d1_weight_change - d2_weight_change.
+ht_steady_nM, ht_terminal_content, da_released_per_spike, reward_da_peak_nM,
+da_reward_ratio, da_aversive_ratio
+    What the scenarios act on (see ``pavlovian.scenario_metrics``).
 """
 
 import numpy as np
@@ -37,6 +42,18 @@ import numpy as np
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
 
+SCENARIOS = True  # runs under any scenario (dopasim.circuits.scenarios)
+#: The metrics that `dopasim compare` plots.
+HEADLINE_METRICS = (
+    "late_cs_ratio",
+    "late_us_ratio",
+    "omission_ratio",
+    "d1_weight_change",
+    "reward_da_peak_nM",
+    "da_released_per_spike",
+    "ht_steady_nM",
+    "ht_terminal_content",
+)
 NAME = "conditioning"
 SUMMARY = "Schultz 1997: DA bursts move from the reward to the CS; omission gives a pause"
 
@@ -100,6 +117,8 @@ def metrics(data, p):
     out["n_omissions"] = int(data["trial_probe"].sum())
     out["d1_weight_change"] = pv.weight_change(data, "ctx_d1", 0)
     out["d2_weight_change"] = pv.weight_change(data, "ctx_d2", 0)
+    out["go_nogo_cue"] = out["d1_weight_change"] - out["d2_weight_change"]
+    out.update(pv.scenario_metrics(data, p, data["trial_outcome"]))
     return out
 
 

@@ -35,6 +35,7 @@ from dopasim.circuits.reward_circuit import Stimulus
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
 
+SCENARIOS = True  # runs under any scenario (dopasim.circuits.scenarios)
 NAME = "eligibility-window"
 SUMMARY = "Yagishita 2014: DA potentiates a pairing only 0.3-2 s after it"
 

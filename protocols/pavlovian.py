@@ -20,6 +20,7 @@ from dopasim.circuits.reward_circuit import (
     Stimulus,
     build_reward_circuit,
 )
+from dopasim.circuits.scenarios import apply_scenarios, parse_scenarios
 from dopasim.params import Param, ParamError
 
 __all__ = [
@@ -162,17 +163,23 @@ def stimulus(p, trials, n_cues):
 
 
 def circuit_params(p, **overrides):
-    return RewardCircuitParams(scale=p["scale"]).with_(**overrides)
+    """The base circuit at the run's scale, with the run's scenario applied."""
+    base = RewardCircuitParams(scale=p["scale"]).with_(**overrides)
+    return apply_scenarios(parse_scenarios(p.get("scenario", "intact")), base)
 
 
 def build(p, rngs, trials, n_cues, cparams=None, stim=None):
     """Circuit + monitors for a trial table (``stim`` replaces the standard schedule)."""
     cparams = cparams or circuit_params(p)
     stim = stim if stim is not None else stimulus(p, trials, n_cues)
-    circuit = build_reward_circuit(cparams, stim, rngs["connectivity"])
+    circuit = build_reward_circuit(cparams, stim, rngs["connectivity"], rngs["lesion"])
     mons = {f"mon_{k}": SpikeMonitor(circuit[k], name=f"mon_{k}") for k in POPULATIONS}
     mons["mon_pools"] = StateMonitor(
-        circuit["pools"], ["da", "ht"], record=[0], dt=5 * ms, name="mon_pools"
+        circuit["pools"],
+        ["da", "ht", "ht_term", "da_seen"],
+        record=[0],
+        dt=5 * ms,
+        name="mon_pools",
     )
     rng = rngs["inputs"]
     snap_dt = p["trial_len"]
@@ -215,6 +222,10 @@ def collect(circuit, p):
     data["pool_t"] = np.array(pm.t / second)
     data["da_nM"] = np.array(pm.da[0] / nmolar)
     data["ht_nM"] = np.array(pm.ht[0] / nmolar)
+    data["ht_term_nM"] = np.array(pm.ht_term[0] / nmolar)
+    data["da_seen_nM"] = np.array(pm.da_seen[0] / nmolar)
+    data["da_released_nM"] = np.array(float(circuit["pools"].da_released[0] / nmolar))
+    data["lesioned_da"] = np.asarray(circuit.info.get("lesioned_da", []), dtype=np.int32)
     cparams = circuit.params["circuit"]
     for proj in ("ctx_d1", "ctx_d2"):
         syn = circuit[proj]
@@ -299,6 +310,56 @@ def da_ht_tonic_metrics(data, p):
     out["d2_rate_hz"] = float(
         analysis.mean_rate(*data["spikes_str_d2"], data["sizes"]["str_d2"], 0, T)
     )
+    return out
+
+
+def _trace_peak(data, p, trials_mask, window):
+    """Peak of the trial-averaged [DA] trace (nM) in ``window`` after the CS."""
+    t, da = data["pool_t"], data["da_nM"]
+    if not np.any(trials_mask) or len(t) < 2:
+        return float("nan")
+    step = t[1] - t[0]
+    lo, hi = (int(round(w / step)) for w in window)
+    starts = trial_times(data, p)[trials_mask]
+    idx = np.searchsorted(t, starts)
+    ok = idx + hi < len(t)
+    if not np.any(ok):
+        return float("nan")
+    segs = np.stack([da[i + lo : i + hi] for i in idx[ok]])
+    return float(segs.mean(axis=0).max())
+
+
+def scenario_metrics(data, p, outcome):
+    """What the scenarios change (issue 4): pools, DA release and outcome responses.
+
+    ht_steady_nM, ht_terminal_content
+        Mean extracellular [5-HT] and DA-terminal 5-HT stock (nM) over the run's second
+        half (the pools are at their steady state by then).
+    da_released_per_spike
+        DA actually released per DA spike (nM; co-released 5-HT excluded). NaN with no spike.
+    reward_da_peak_nM
+        Peak of the [DA] trace averaged over rewarded trials, 0-300 ms after the outcome.
+    da_reward_ratio, da_aversive_ratio
+        DA population rate in 0-300 ms after a reward (punishment) / pre-CS baseline,
+        over all such trials (NaN when the protocol has none).
+    """
+    out = {}
+    t = data["pool_t"]
+    half = t >= t[-1] / 2 if len(t) else np.zeros(0, bool)
+    out["ht_steady_nM"] = float(np.mean(data["ht_nM"][half])) if np.any(half) else float("nan")
+    out["ht_terminal_content"] = (
+        float(np.mean(data["ht_term_nM"][half])) if np.any(half) else float("nan")
+    )
+    n_spikes = len(data["spikes_vta_da"][1])
+    released = float(data["da_released_nM"])
+    out["da_released_per_spike"] = released / n_spikes if n_spikes else float("nan")
+    us = float(p["us_delay"])
+    window = (us, us + 0.3)
+    rewarded = outcome == REWARD
+    punished = outcome == PUNISH
+    out["reward_da_peak_nM"] = _trace_peak(data, p, rewarded, window)
+    out["da_reward_ratio"] = ratio(data, p, "vta_da", rewarded, window, "mean")
+    out["da_aversive_ratio"] = ratio(data, p, "vta_da", punished, window, "mean")
     return out
 
 

@@ -31,6 +31,9 @@ from dopasim import analysis
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
 
+SCENARIOS = True  # runs under any scenario (dopasim.circuits.scenarios)
+#: The metrics that `dopasim compare` plots.
+HEADLINE_METRICS = ("cs_spearman_rho", "cs_ratio_p0", "cs_ratio_p50", "cs_ratio_p100")
 NAME = "probability"
 SUMMARY = "Fiorillo 2003: the DA response to a cue rises with its reward probability"
 

@@ -14,7 +14,7 @@ chosen gain is the default ``j_d1_gaba`` in circuits/reward_circuit.py.
 import sys
 
 import numpy as np
-from brian2 import SpikeMonitor, mV, ms, prefs, second
+from brian2 import SpikeMonitor, ms, mV, prefs, second
 
 from dopasim.circuits.reward_circuit import RewardCircuitParams, Stimulus, build_reward_circuit
 

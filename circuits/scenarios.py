@@ -1,0 +1,243 @@
+"""Scenarios: named sets of parameter overrides on the one base reward circuit.
+
+A scenario never copies a model; it returns a changed `RewardCircuitParams`. Scenarios
+compose with ``+`` (applied left to right). The SPEC syntax (shared/DESIGN.md)::
+
+    intact
+    parkinson:loss=0.75
+    parkinson:loss=0.75,compensation=off
+    ssri:occupancy=0.8
+    hunger:level=1
+    medicated:tonic=10nM,dip_floor=0.8
+    parkinson:loss=0.75+medicated:tonic=10nM
+
+Every scenario key is parsed and range-checked before any Brian2 object exists; errors
+are `ParamError` (exit code 2 in the CLI) naming the field, the value and what is
+allowed. The overrides act on variables that the compiled code reads at run time (the
+DA neurons' ``alive`` flag, the release per spike, the pools' occupancy...), so every
+scenario of one protocol shares one compiled build.
+
+Scenarios
+---------
+intact
+    The base circuit.
+parkinson:loss=f[,compensation=on|off][,ceiling=c]
+    Removes the fraction f of VTA DA neurons (SCIENCE.md section 6). The lesioned
+    neurons stay in the population, marked ``lesioned`` and silent, so exported data keep
+    their indices. The choice is a random order drawn from the run's ``lesion`` stream
+    and cut at round(f N): for one seed, a larger loss removes a superset. Survivors
+    compensate by releasing more DA per spike, 1/(1 - f) up to ``ceiling`` times the
+    normal release (default 4: full compensation up to 75 % loss; Zigmond et al. 1990,
+    Trends Neurosci 13:290, review of compensatory DA turnover after partial lesions
+    [2nd]). f = 1 leaves no DA neuron: no DA is released, the DA-dependent plasticity
+    sees only the pool's decay, and the run's metadata says so.
+ssri:occupancy=x
+    Blocks the fraction x of SERT (Meyer et al. 2001: about 0.8 at therapeutic doses).
+    DAT then carries more of the 5-HT clearance into DA terminals, which co-release it
+    with DA (Zhou et al. 2005; see `dopasim.models.pools`).
+hunger:level=h   [hypothesis; SCIENCE.md section 7]
+    A need state from 0 (sated) to 1 (fasted). It moves the punishment's drive to the DA
+    neurons from the inhibitory route (via VTA GABA neurons: a pause, a reward-PE code)
+    to a direct excitatory route (a burst: an aversive-PE code), in proportion h. Reward
+    inputs are unchanged. The fasted end point flips the sign of DA's response to
+    aversive outcomes.
+medicated:tonic=c,dip_floor=q
+    Dopaminergic medication as in Frank et al. 2004 / Frank 2005: the striatal synapses
+    see an extra tonic DA concentration c, and DA dips are floored at the fraction q of
+    the baseline, so pauses can no longer drive NoGo (D2) learning.
+"""
+
+import math
+from dataclasses import dataclass
+
+from brian2 import nmolar
+
+from dopasim.params import ParamError, did_you_mean, parse_quantity
+
+__all__ = ["SCENARIOS", "Scenario", "parse_scenarios", "apply_scenarios", "describe"]
+
+
+@dataclass(frozen=True)
+class _Key:
+    kind: str  # 'fraction', 'float', 'onoff', 'quantity'
+    default: object
+    low: float = 0.0
+    high: float = 1.0
+    unit: object = None
+    help: str = ""
+
+    def parse(self, scenario, key, raw):
+        where = f"scenario {scenario}:{key}"
+        if self.kind == "onoff":
+            value = str(raw).strip().lower()
+            if value not in ("on", "off"):
+                raise ParamError(f"{where}: {raw!r} is not allowed; allowed: on or off")
+            return value == "on"
+        if self.kind == "quantity":
+            q = parse_quantity(raw, self.unit, where)
+            number = float(q / self.unit)
+        else:
+            try:
+                number = float(raw)
+            except (TypeError, ValueError):
+                raise ParamError(f"{where}: {raw!r} is not a number") from None
+        if not math.isfinite(number) or not (self.low <= number <= self.high):
+            unit = f" {self.unit!s}" if self.unit is not None else ""
+            raise ParamError(
+                f"{where}: {raw!r} is out of range; allowed: {self.low:g}{unit} to {self.high:g}{unit}"
+            )
+        return q if self.kind == "quantity" else number
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One named scenario: its keys and what it does."""
+
+    name: str
+    summary: str
+    keys: dict
+    hypothesis: bool = False
+
+
+SCENARIOS = {
+    s.name: s
+    for s in (
+        Scenario("intact", "the base circuit", {}),
+        Scenario(
+            "parkinson",
+            "loss of a fraction of VTA DA neurons, with compensation by the survivors",
+            {
+                "loss": _Key("fraction", 0.0, help="fraction of DA neurons removed"),
+                "compensation": _Key("onoff", True, help="survivors raise their release"),
+                "ceiling": _Key("float", 4.0, low=1.0, high=100.0, help="max release factor"),
+            },
+        ),
+        Scenario(
+            "ssri",
+            "SERT blocked; DAT carries 5-HT into DA terminals, which co-release it",
+            {"occupancy": _Key("fraction", 0.0, help="fraction of SERT blocked")},
+        ),
+        Scenario(
+            "hunger",
+            "need state: DA's response to aversive outcomes flips sign when fasted [hypothesis]",
+            {"level": _Key("fraction", 0.0, help="0 sated ... 1 fasted")},
+            hypothesis=True,
+        ),
+        Scenario(
+            "medicated",
+            "dopaminergic medication: raised tonic DA, floored dips (Frank 2004)",
+            {
+                "tonic": _Key(
+                    "quantity", 10 * nmolar, low=0, high=1000, unit=nmolar, help="extra tonic DA"
+                ),
+                "dip_floor": _Key("fraction", 0.8, help="dips floored at this fraction of b"),
+            },
+        ),
+    )
+}
+
+
+def _parse_one(text):
+    name, _, rest = text.partition(":")
+    name = name.strip()
+    if name not in SCENARIOS:
+        raise ParamError(
+            f"scenario: unknown scenario {name!r}; known: {', '.join(SCENARIOS)}"
+            + did_you_mean(name, SCENARIOS, cutoff=0.4)
+        )
+    sc = SCENARIOS[name]
+    values = {k: spec.default for k, spec in sc.keys.items()}
+    seen = set()
+    if rest.strip():
+        for item in rest.split(","):
+            key, eq, raw = item.partition("=")
+            key = key.strip()
+            if not eq or not key:
+                raise ParamError(f"scenario {name}: {item!r} is not KEY=VALUE")
+            if key not in sc.keys:
+                allowed = ", ".join(sc.keys) or "none"
+                raise ParamError(
+                    f"scenario {name}: unknown key {key!r}; allowed: {allowed}"
+                    + did_you_mean(key, sc.keys)
+                )
+            if key in seen:
+                raise ParamError(f"scenario {name}: key '{key}' is given twice")
+            seen.add(key)
+            values[key] = sc.keys[key].parse(name, key, raw.strip())
+    return name, values
+
+
+def parse_scenarios(specs):
+    """Parse SPEC strings (each may compose with ``+``) into a tuple of (name, values).
+
+    ``intact`` alone (or nothing) gives ``()``. A scenario named twice is an error.
+    """
+    if isinstance(specs, str):
+        specs = [specs]
+    parts = []
+    for spec in specs or ():
+        if not str(spec).strip():
+            raise ParamError("scenario: empty SPEC")
+        parts.extend(p for p in str(spec).split("+"))
+    parsed, names = [], set()
+    for part in parts:
+        name, values = _parse_one(part)
+        if name in names:
+            raise ParamError(f"scenario: '{name}' is given twice in one composition")
+        names.add(name)
+        if name != "intact":
+            parsed.append((name, values))
+    return tuple(parsed)
+
+
+def describe(parsed):
+    """The canonical SPEC of a parsed composition (``'intact'`` when empty).
+
+    Keys at their default are left out, except each scenario's first key.
+    """
+    if not parsed:
+        return "intact"
+    out = []
+    for name, values in parsed:
+        items = []
+        keys = SCENARIOS[name].keys
+        for pos, (k, v) in enumerate(values.items()):
+            if pos > 0 and _same(v, keys[k].default):
+                continue  # defaults are left out (the first key is always shown)
+            if isinstance(v, bool):
+                v = "on" if v else "off"
+            elif hasattr(v, "dim"):
+                v = f"{float(v / nmolar):g}nM"
+            else:
+                v = f"{v:g}"
+            items.append(f"{k}={v}")
+        out.append(f"{name}:{','.join(items)}" if items else name)
+    return "+".join(out)
+
+
+def _same(a, b):
+    if hasattr(a, "dim") or hasattr(b, "dim"):
+        return bool(a == b)
+    return a == b
+
+
+def is_hypothesis(parsed):
+    return any(SCENARIOS[name].hypothesis for name, _ in parsed)
+
+
+def apply_scenarios(parsed, params):
+    """Return ``params`` (a `RewardCircuitParams`) with the composition's overrides."""
+    for name, v in parsed:
+        if name == "parkinson":
+            params = params.with_(
+                da_loss=v["loss"], da_compensation=v["compensation"], da_comp_ceiling=v["ceiling"]
+            )
+        elif name == "ssri":
+            params = params.with_(pools=params.pools.with_(sert_occupancy=v["occupancy"]))
+        elif name == "hunger":
+            params = params.with_(hunger=v["level"])
+        elif name == "medicated":
+            params = params.with_(
+                pools=params.pools.with_(drug_tonic=v["tonic"], dip_floor=v["dip_floor"])
+            )
+    return params

@@ -1,0 +1,390 @@
+"""``dopasim compare``: one protocol under several scenarios, with paired seeds.
+
+Seed k is the same master seed in every scenario, so connectivity, inputs and (for the
+Parkinson scenario) the lesion order are shared: differences between scenarios are
+paired. Every (scenario, seed) run writes its own run directory under ``OUT/runs``;
+then ``OUT`` receives
+
+* ``per_seed.csv``: scenario, seed, metric, value (one row per number);
+* ``comparison.csv``: scenario, metric, mean, ci_low, ci_high, n, and against the first
+  scenario the paired difference (``diff_mean``, ``diff_ci_low``, ``diff_ci_high``), its
+  standardized effect size ``effect_dz`` (mean / SD of the paired differences, Cohen's
+  d_z) and ``n_pairs``; the intervals are 95 % Student-t intervals;
+* ``comparison.md``: the same as a readable table, plus any failed run;
+* ``<metric>.png``: one figure per headline metric (per-seed points joined across
+  scenarios, and the means with their intervals);
+* ``failures.csv`` when a run failed (the others are kept), and ``compare.json`` (the
+  command's inputs, versions, wall time).
+
+The compiled build is shared: every run of one protocol uses the same build folder, in
+which make recompiles only ``main.cpp`` (the seed and the scenario's values) and the
+changed data. With ``--jobs J``, J worker processes each keep their own build folder
+(``build_slot``), so each compiles once.
+"""
+
+import csv
+import io
+import math
+import os
+import sys
+import time
+import traceback
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+
+from dopasim import rundir
+from dopasim.circuits.scenarios import describe, parse_scenarios
+from dopasim.params import ParamError
+
+__all__ = ["compare", "summarize", "t_quantile_975"]
+
+# two-sided 95 % Student-t quantiles for df = 1..30 (standard tables)
+_T975 = (
+    12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+    2.201, 2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+    2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042,
+)  # fmt: skip
+
+
+def t_quantile_975(df):
+    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom."""
+    if df < 1:
+        return float("nan")
+    if df <= len(_T975):
+        return _T975[df - 1]
+    # Cornish-Fisher expansion around the normal quantile (error < 1e-3 for df > 30)
+    z = 1.959964
+    return z + (z**3 + z) / (4 * df) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * df**2)
+
+
+def _mean_ci(x):
+    x = np.asarray([v for v in x if v is not None and np.isfinite(v)], dtype=float)
+    n = len(x)
+    if n == 0:
+        return float("nan"), float("nan"), float("nan"), 0
+    m = float(x.mean())
+    if n == 1:
+        return m, float("nan"), float("nan"), 1
+    half = t_quantile_975(n - 1) * float(x.std(ddof=1)) / math.sqrt(n)
+    return m, m - half, m + half, n
+
+
+def summarize(per_seed, scenarios):
+    """Rows of comparison.csv from ``per_seed`` {(scenario, seed): {metric: value}}."""
+    rows = []
+    ref = scenarios[0]
+    metrics = []
+    for values in per_seed.values():
+        for k, v in values.items():
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k not in metrics:
+                metrics.append(k)
+    for sc in scenarios:
+        seeds = sorted(s for (name, s) in per_seed if name == sc)
+        for metric in metrics:
+            vals = [per_seed[(sc, s)].get(metric, float("nan")) for s in seeds]
+            mean, lo, hi, n = _mean_ci(vals)
+            row = {
+                "scenario": sc,
+                "metric": metric,
+                "mean": mean,
+                "ci_low": lo,
+                "ci_high": hi,
+                "n": n,
+            }
+            pairs = [
+                per_seed[(sc, s)].get(metric, float("nan"))
+                - per_seed[(ref, s)].get(metric, float("nan"))
+                for s in seeds
+                if (ref, s) in per_seed
+            ]
+            pairs = [d for d in pairs if np.isfinite(d)]
+            dm, dlo, dhi, npairs = _mean_ci(pairs)
+            sd = float(np.std(pairs, ddof=1)) if npairs > 1 else float("nan")
+            if npairs > 1 and sd > 0:
+                dz = dm / sd
+            elif npairs > 1 and dm == 0:
+                dz = 0.0
+            else:
+                dz = float("nan")
+            row.update(
+                diff_mean=dm, diff_ci_low=dlo, diff_ci_high=dhi, effect_dz=dz, n_pairs=npairs
+            )
+            rows.append(row)
+    return rows
+
+
+def _slug(spec):
+    return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in spec)
+
+
+def _one(job):
+    """Run one (scenario, seed); never raises (a failure is returned)."""
+    from dopasim import runner
+
+    t0 = time.perf_counter()
+    try:
+        res = runner.run(
+            job["protocol"],
+            params=job["params"],
+            seed=job["seed"],
+            device=job["device"],
+            out=job["out"],
+            overwrite=job["overwrite"],
+            quiet=True,
+            figures=False,
+            scenario=job["scenario"],
+            build_slot=job.get("slot", 0),
+        )
+        return {**job, "metrics": res.metrics, "wall_s": time.perf_counter() - t0}
+    except Exception as e:  # a failed seed is reported, the others are kept
+        return {
+            **job,
+            "error": f"{type(e).__name__}: {e}",
+            "traceback": traceback.format_exc(),
+            "wall_s": time.perf_counter() - t0,
+        }
+
+
+def _worker_init(counter, lock):
+    with lock:
+        counter.value += 1
+        os.environ["DOPASIM_BUILD_SLOT"] = str(counter.value)
+
+
+def _one_in_worker(job):
+    return _one({**job, "slot": int(os.environ.get("DOPASIM_BUILD_SLOT", "0"))})
+
+
+def compare(
+    protocol,
+    scenarios,
+    seeds=3,
+    jobs=1,
+    out=None,
+    params=None,
+    device="cpp_standalone",
+    overwrite=False,
+    quiet=False,
+    headline=None,
+):
+    """Run ``protocol`` under each scenario for seeds 1..``seeds``; write the tables.
+
+    Returns a dict with ``out`` (the folder), ``rows`` (comparison.csv), ``per_seed`` and
+    ``failures``. Every input is validated before anything runs or is created.
+    """
+    from dopasim import runner
+
+    t_start = time.perf_counter()
+    try:
+        seeds = int(seeds)
+    except (TypeError, ValueError):
+        raise ParamError(f"--seeds: '{seeds}' is not a whole number >= 1") from None
+    if seeds < 1:
+        raise ParamError(f"--seeds: {seeds} is not allowed; allowed: a whole number >= 1")
+    try:
+        jobs = int(jobs)
+    except (TypeError, ValueError):
+        raise ParamError(f"--jobs: '{jobs}' is not a whole number >= 1") from None
+    if jobs < 1:
+        raise ParamError(f"--jobs: {jobs} is not allowed; allowed: a whole number >= 1")
+    if not scenarios:
+        raise ParamError("--scenario: give at least one scenario (the first is the reference)")
+    specs = [describe(parse_scenarios(s)) for s in scenarios]
+    if len(set(specs)) != len(specs):
+        dup = next(s for s in specs if specs.count(s) > 1)
+        raise ParamError(f"--scenario: '{dup}' is given twice")
+    # validate the protocol, its parameters and each scenario without creating anything
+    for spec in specs:
+        runner.prepare(protocol, params, 1, device, None, False, spec)
+    module = runner.get_protocol(protocol)
+    out = (
+        Path(out)
+        if out
+        else Path("runs")
+        / "compare"
+        / (f"{module.NAME}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
+    )
+    rundir.check_writable(out, overwrite)
+    out = rundir.prepare_run_dir(out, overwrite)
+
+    todo = [
+        {
+            "protocol": module.NAME,
+            "params": dict(params or {}),
+            "seed": seed,
+            "device": device,
+            "scenario": spec,
+            "out": str(out / "runs" / _slug(spec) / f"seed{seed}"),
+            "overwrite": overwrite,
+        }
+        for spec in specs
+        for seed in range(1, seeds + 1)
+    ]
+    results = []
+
+    def progress(r):
+        results.append(r)
+        if quiet:
+            return
+        state = "ok" if "error" not in r else f"FAILED ({r['error']})"
+        print(
+            f"[{len(results)}/{len(todo)}] {r['scenario']} seed {r['seed']}: {state} "
+            f"({r['wall_s']:.0f} s; {time.perf_counter() - t_start:.0f} s elapsed)",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    if jobs == 1:
+        for job in todo:
+            progress(_one(job))
+    else:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("spawn")
+        counter, lock = ctx.Value("i", 0), ctx.Lock()
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(counter, lock)
+        ) as pool:
+            futures = [pool.submit(_one_in_worker, job) for job in todo]
+            for f in as_completed(futures):
+                progress(f.result())
+
+    per_seed = {(r["scenario"], r["seed"]): r["metrics"] for r in results if "metrics" in r}
+    failures = sorted(
+        (r for r in results if "error" in r), key=lambda r: (specs.index(r["scenario"]), r["seed"])
+    )
+    rows = summarize(per_seed, specs) if per_seed else []
+    _write_tables(out, specs, seeds, per_seed, rows, failures)
+    figures = _figures(out, module, specs, per_seed, rows, headline)
+    rundir.write_json(
+        out / "compare.json",
+        {
+            "protocol": module.NAME,
+            "scenarios": specs,
+            "seeds": list(range(1, seeds + 1)),
+            "params": {k: str(v) for k, v in (params or {}).items()},
+            "device": device,
+            "jobs": jobs,
+            "n_runs": len(todo),
+            "n_failed": len(failures),
+            "wall_s": time.perf_counter() - t_start,
+            "run_wall_s": {f"{r['scenario']}/seed{r['seed']}": r["wall_s"] for r in results},
+            "figures": figures,
+            "versions": _versions(),
+        },
+    )
+    return {"out": out, "rows": rows, "per_seed": per_seed, "failures": failures}
+
+
+def _versions():
+    import brian2
+
+    import dopasim
+
+    return {"dopasim": dopasim.__version__, "brian2": brian2.__version__, "numpy": np.__version__}
+
+
+def _csv_bytes(header, rows):
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for r in rows:
+        w.writerow([_fmt(v) for v in r])
+    return buf.getvalue().encode()
+
+
+def _fmt(v):
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else repr(v)
+    return v
+
+
+def _write_tables(out, specs, seeds, per_seed, rows, failures):
+    flat = [
+        (sc, seed, k, v)
+        for sc in specs
+        for seed in range(1, seeds + 1)
+        for k, v in per_seed.get((sc, seed), {}).items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool)
+    ]
+    rundir.atomic_write_bytes(
+        out / "per_seed.csv", _csv_bytes(("scenario", "seed", "metric", "value"), flat)
+    )
+    header = (
+        "scenario", "metric", "mean", "ci_low", "ci_high", "n",
+        "diff_mean", "diff_ci_low", "diff_ci_high", "effect_dz", "n_pairs",
+    )  # fmt: skip
+    rundir.atomic_write_bytes(
+        out / "comparison.csv", _csv_bytes(header, [[r[h] for h in header] for r in rows])
+    )
+    if failures:
+        rundir.atomic_write_bytes(
+            out / "failures.csv",
+            _csv_bytes(
+                ("scenario", "seed", "error"),
+                [(f["scenario"], f["seed"], f["error"]) for f in failures],
+            ),
+        )
+    lines = [
+        f"# Comparison: {', '.join(specs)}",
+        "",
+        f"Paired seeds 1-{seeds}; mean [95 % CI] (n); the difference is paired against "
+        f"`{specs[0]}`, with Cohen's d_z.",
+        "",
+        "| metric | scenario | mean [95 % CI] | n | diff vs first [95 % CI] | d_z |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in sorted(rows, key=lambda r: (r["metric"], specs.index(r["scenario"]))):
+        lines.append(
+            f"| {r['metric']} | {r['scenario']} | {r['mean']:.4g} "
+            f"[{r['ci_low']:.4g}, {r['ci_high']:.4g}] | {r['n']} | "
+            + (
+                "- | - |"
+                if r["scenario"] == specs[0]
+                else f"{r['diff_mean']:+.4g} [{r['diff_ci_low']:.4g}, {r['diff_ci_high']:.4g}]"
+                f" | {r['effect_dz']:.3g} |"
+            )
+        )
+    if failures:
+        lines += ["", "## Failed runs", ""]
+        lines += [f"- {f['scenario']} seed {f['seed']}: {f['error']}" for f in failures]
+    rundir.atomic_write_bytes(out / "comparison.md", ("\n".join(lines) + "\n").encode())
+
+
+def _figures(out, module, specs, per_seed, rows, headline):
+    if not per_seed:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = headline or getattr(module, "HEADLINE_METRICS", None)
+    available = {r["metric"] for r in rows}
+    names = [m for m in (names or sorted(available)) if m in available]
+    seeds = sorted({s for (_, s) in per_seed})
+    made = []
+    x = np.arange(len(specs))
+    for metric in names:
+        fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(specs), 3.6))
+        for s in seeds:
+            ys = [per_seed.get((sc, s), {}).get(metric, np.nan) for sc in specs]
+            ax.plot(x, ys, "-o", color="0.75", lw=0.8, ms=3, zorder=1)
+        stats = {r["scenario"]: r for r in rows if r["metric"] == metric}
+        means = [stats[sc]["mean"] for sc in specs]
+        lo = [stats[sc]["mean"] - stats[sc]["ci_low"] for sc in specs]
+        hi = [stats[sc]["ci_high"] - stats[sc]["mean"] for sc in specs]
+        ax.errorbar(x, means, yerr=[lo, hi], fmt="s", color="C3", capsize=4, zorder=2)
+        ax.set_xticks(x, specs, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel(metric)
+        ax.set_title(f"{metric} (grey: paired seeds; red: mean, 95 % CI)", fontsize=9)
+        fig.tight_layout()
+        path = out / f"{metric}.png"
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        plt.close(fig)
+        rundir.atomic_write_bytes(path, buf.getvalue())
+        made.append(path.name)
+    return made

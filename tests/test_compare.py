@@ -1,0 +1,164 @@
+"""`dopasim compare` (issue 4): paired statistics, files, failures and bad input."""
+
+import csv
+import math
+
+import numpy as np
+import pytest
+from test_reward_circuit import TINY
+
+from dopasim import compare as cmp
+from dopasim import runner
+from dopasim.cli import main
+
+
+def test_t_quantiles():
+    assert cmp.t_quantile_975(1) == pytest.approx(12.706)
+    assert cmp.t_quantile_975(4) == pytest.approx(2.776)
+    assert cmp.t_quantile_975(30) == pytest.approx(2.042)
+    assert cmp.t_quantile_975(60) == pytest.approx(2.000, abs=2e-3)
+    assert cmp.t_quantile_975(10_000) == pytest.approx(1.960, abs=1e-3)
+    assert math.isnan(cmp.t_quantile_975(0))
+
+
+def test_summary_statistics_are_paired():
+    per_seed = {
+        ("a", 1): {"m": 1.0},
+        ("a", 2): {"m": 2.0},
+        ("a", 3): {"m": 3.0},
+        ("b", 1): {"m": 2.0},
+        ("b", 2): {"m": 4.0},
+        ("b", 3): {"m": 5.0},
+    }
+    rows = {r["scenario"]: r for r in cmp.summarize(per_seed, ["a", "b"])}
+    a, b = rows["a"], rows["b"]
+    half = 4.303 * 1.0 / math.sqrt(3)  # sd of (1, 2, 3) is 1
+    assert a["mean"] == pytest.approx(2.0)
+    assert (a["ci_low"], a["ci_high"]) == pytest.approx((2 - half, 2 + half), rel=1e-4)
+    assert a["n"] == 3 and a["diff_mean"] == 0 and a["effect_dz"] == 0
+    d = np.array([1.0, 2.0, 2.0])  # paired differences b - a
+    assert b["diff_mean"] == pytest.approx(d.mean())
+    assert b["effect_dz"] == pytest.approx(d.mean() / d.std(ddof=1))
+    half_d = 4.303 * d.std(ddof=1) / math.sqrt(3)
+    assert b["diff_ci_low"] == pytest.approx(d.mean() - half_d, rel=1e-4)
+    assert b["n_pairs"] == 3
+
+
+def test_summary_ignores_nan_and_missing_seeds():
+    per_seed = {("a", 1): {"m": 1.0}, ("a", 2): {"m": float("nan")}, ("b", 1): {"m": 3.0}}
+    rows = {r["scenario"]: r for r in cmp.summarize(per_seed, ["a", "b"])}
+    assert rows["a"]["n"] == 1 and math.isnan(rows["a"]["ci_low"])
+    assert rows["b"]["n_pairs"] == 1 and math.isnan(rows["b"]["effect_dz"])
+
+
+class _Fake:
+    def __init__(self, metrics):
+        self.metrics = metrics
+
+
+def test_a_failed_seed_is_reported_and_the_others_are_kept(tmp_path, monkeypatch):
+    def fake_run(protocol, params=None, seed=1, scenario="intact", **kw):
+        if scenario.startswith("ssri") and seed == 2:
+            raise FloatingPointError("blew up")
+        bump = 1.0 if scenario.startswith("ssri") else 0.0
+        return _Fake({"x": float(seed) + bump, "label": "not a number"})
+
+    monkeypatch.setattr(runner, "run", fake_run)
+    out = tmp_path / "cmp"
+    code = main(
+        [
+            "compare",
+            "conditioning",
+            "--scenario",
+            "intact",
+            "--scenario",
+            "ssri:occupancy=0.8",
+            "--seeds",
+            "3",
+            "--out",
+            str(out),
+            "--quiet",
+        ]
+    )
+    assert code == 1
+    rows = list(csv.DictReader(open(out / "per_seed.csv")))
+    assert {(r["scenario"], r["seed"]) for r in rows} == {
+        ("intact", "1"),
+        ("intact", "2"),
+        ("intact", "3"),
+        ("ssri:occupancy=0.8", "1"),
+        ("ssri:occupancy=0.8", "3"),
+    }
+    fails = list(csv.DictReader(open(out / "failures.csv")))
+    assert fails == [
+        {"scenario": "ssri:occupancy=0.8", "seed": "2", "error": "FloatingPointError: blew up"}
+    ]
+    comp = {r["scenario"]: r for r in csv.DictReader(open(out / "comparison.csv"))}
+    assert float(comp["ssri:occupancy=0.8"]["diff_mean"]) == pytest.approx(1.0)
+    assert comp["ssri:occupancy=0.8"]["n_pairs"] == "2"
+    md = (out / "comparison.md").read_text()
+    assert "Failed runs" in md and "blew up" in md
+    assert (out / "compare.json").exists()  # x is no headline metric: no figure
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--scenario", "intact", "--seeds", "0"], ["--seeds", "0", ">= 1"]),
+        (["--scenario", "intact", "--seeds", "two"], ["--seeds", "two"]),
+        (["--scenario", "intact", "--jobs", "0"], ["--jobs", "0"]),
+        ([], ["at least one scenario"]),
+        (["--scenario", "ssri:occupancy=0.8", "--scenario", "ssri:occupancy=0.8"], ["twice"]),
+        (
+            ["--scenario", "intact", "--scenario", "parkinson:loss=1.5"],
+            ["parkinson:loss", "0 to 1"],
+        ),
+        (["--scenario", "hungr"], ["did you mean 'hunger'"]),
+        (["--scenario", "intact", "--param", "n_trials=-3"], ["n_trials"]),
+    ],
+)
+def test_compare_bad_input_exits_2_and_creates_nothing(args, words, tmp_path, capsys):
+    out = tmp_path / "never"
+    code = main(["compare", "conditioning", *args, "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert "Traceback" not in err
+    for w in words:
+        assert w in err
+    assert not out.exists()
+
+
+def test_compare_refuses_an_existing_folder(tmp_path, capsys):
+    out = tmp_path / "done"
+    out.mkdir()
+    (out / "per_seed.csv").write_text("keep me\n")
+    code = main(["compare", "conditioning", "--scenario", "intact", "--out", str(out)])
+    assert code == 2 and "--overwrite" in capsys.readouterr().err
+    assert (out / "per_seed.csv").read_text() == "keep me\n"
+
+
+def test_real_tiny_comparison_in_two_workers(tmp_path):
+    """Two worker processes, a real (numpy) circuit: paired seeds give paired lesions."""
+    res = cmp.compare(
+        "conditioning",
+        ["intact", "parkinson:loss=0.6"],
+        seeds=1,
+        jobs=2,
+        out=tmp_path / "cmp",
+        params=TINY,
+        device="numpy",
+        quiet=True,
+    )
+    assert not res["failures"]
+    pk = res["per_seed"][("parkinson:loss=0.6", 1)]
+    intact = res["per_seed"][("intact", 1)]
+    assert pk["da_tonic_hz"] < intact["da_tonic_hz"]
+    for name in (
+        "per_seed.csv",
+        "comparison.csv",
+        "comparison.md",
+        "compare.json",
+        "late_cs_ratio.png",
+        "da_released_per_spike.png",
+    ):
+        assert (tmp_path / "cmp" / name).exists()
