@@ -153,10 +153,36 @@ class NeuromodulatorPools:
         """SERT uptake of 5-HT at the tonic levels, without any SSRI."""
         return self.vmax_sert * self.ht_tonic / (self.km_sert + self.ht_tonic)
 
-    def dat_ht_uptake_at_tonic(self):
-        """DAT's uptake of 5-HT at the tonic levels (into DA terminals)."""
-        occupancy = self.da_tonic / self.km_dat + self.ht_tonic / self.km_dat_5ht
-        return self.vmax_dat * (self.ht_tonic / self.km_dat_5ht) / (1 + occupancy)
+    def dat_ht_uptake_at_tonic(self, ht=None):
+        """DAT's uptake of 5-HT (into DA terminals) at tonic DA and ``ht`` (default tonic)."""
+        ht = self.ht_tonic if ht is None else ht
+        occupancy = self.da_tonic / self.km_dat + ht / self.km_dat_5ht
+        return self.vmax_dat * (ht / self.km_dat_5ht) / (1 + occupancy)
+
+    def ht_steady(self):
+        """Steady extracellular [5-HT] under this SERT occupancy, at the design release.
+
+        Net clearance (SERT with the occupancy, plus DAT's degraded share) equals the
+        release flux that holds ``ht_tonic`` without any SSRI; solved by bisection. The
+        pools start here: a scenario describes a chronic state, not a drug's first minute.
+        """
+        target = float(self.ht_clearance_at_tonic() / (umolar / second))
+
+        def clearance(ht_um):
+            ht = ht_um * umolar
+            sert = (1 - self.sert_occupancy) * self.vmax_sert * ht / (self.km_sert + ht)
+            dat = (1 - self.term_sequestered) * self.dat_ht_uptake_at_tonic(ht)
+            return float((sert + dat) / (umolar / second))
+
+        lo, hi = 0.0, float(self.ht_tonic / umolar)
+        while clearance(hi) < target:
+            hi *= 2
+            if hi > 1e6:  # nothing clears 5-HT (full block, no degradation)
+                return hi * umolar
+        for _ in range(100):
+            mid = 0.5 * (lo + hi)
+            lo, hi = (mid, hi) if clearance(mid) < target else (lo, mid)
+        return 0.5 * (lo + hi) * umolar
 
     def ht_clearance_at_tonic(self):
         """Net 5-HT clearance at the tonic levels, without any SSRI.
@@ -171,7 +197,7 @@ class NeuromodulatorPools:
 
     def ht_term_at_tonic(self, da_release_flux):
         """Steady vesicular 5-HT stock when DA terminals release ``da_release_flux``."""
-        inflow = self.term_sequestered * self.dat_ht_uptake_at_tonic()
+        inflow = self.term_sequestered * self.dat_ht_uptake_at_tonic(self.ht_steady())
         if float(da_release_flux) <= 0 or float(inflow) >= float(da_release_flux):
             return 0 * umolar if float(inflow) == 0 else self.term_half * 1e3
         phi = float(inflow / da_release_flux)
@@ -222,8 +248,9 @@ class NeuromodulatorPools:
         )
         group.da = self.da_tonic
         group.da_base = self.da_tonic
-        group.ht_base = self.ht_tonic
-        group.ht = self.ht_tonic
+        ht0 = self.ht_steady()
+        group.ht_base = ht0
+        group.ht = ht0
         group.ltd_gate = 1
         flux = 0 * umolar / second if da_release_flux is None else da_release_flux
         group.ht_term = self.ht_term_at_tonic(flux)
