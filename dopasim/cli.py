@@ -19,50 +19,39 @@ class _Parser(argparse.ArgumentParser):
         raise ParamError(message)
 
 
-def _parser():
+def _common(p, scenario_help):
+    """The arguments shared by ``run`` and ``compare``."""
     from dopasim.device import DEVICES
 
-    ap = _Parser(prog="dopasim", description="Simulate the brain's reward system (Brian2).")
-    sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.add_parser("list", help="protocols and scenarios, one line each")
-    r = sub.add_parser("run", help="run one protocol")
-    r.add_argument("protocol", help="protocol name (see 'dopasim list')")
-    r.add_argument(
-        "--scenario",
-        action="append",
-        default=[],
-        help="scenario SPEC, e.g. parkinson:loss=0.75 (repeat or join with + to compose)",
-    )
-    r.add_argument("--seed", default="1", help="master seed (integer, default 1)")
-    r.add_argument("--duration", help="simulated time, with a unit, e.g. 600s")
-    r.add_argument("--out", help="run directory (default: runs/<protocol>/<time>-seed<k>)")
-    r.add_argument("--device", default="cpp_standalone", help=f"one of {', '.join(DEVICES)}")
-    r.add_argument(
+    p.add_argument("protocol", help="protocol name (see 'dopasim list')")
+    p.add_argument("--scenario", action="append", default=[], help=scenario_help)
+    p.add_argument("--duration", help="simulated time (per run), with a unit, e.g. 600s")
+    p.add_argument("--device", default="cpp_standalone", help=f"one of {', '.join(DEVICES)}")
+    p.add_argument(
         "--param",
         action="append",
         default=[],
         metavar="KEY=VALUE",
         help="protocol parameter (repeatable)",
     )
-    r.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
-    r.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
+def _parser():
+    ap = _Parser(prog="dopasim", description="Simulate the brain's reward system (Brian2).")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.add_parser("list", help="protocols and scenarios, one line each")
+    r = sub.add_parser("run", help="run one protocol")
+    _common(r, "scenario SPEC, e.g. parkinson:loss=0.75 (repeat or join with + to compose)")
+    r.add_argument("--seed", default="1", help="master seed (integer, default 1)")
+    r.add_argument("--out", help="run directory (default: runs/<protocol>/<time>-seed<k>)")
     r.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     c = sub.add_parser("compare", help="one protocol under several scenarios, paired seeds")
-    c.add_argument("protocol", help="protocol name (see 'dopasim list')")
-    c.add_argument(
-        "--scenario",
-        action="append",
-        default=[],
-        help="scenario SPEC (repeat; the first is the reference)",
-    )
+    _common(c, "scenario SPEC (repeat; the first is the reference)")
     c.add_argument("--seeds", default="3", help="number of paired seeds, 1..N (default 3)")
     c.add_argument("--jobs", default="1", help="parallel worker processes (default 1)")
     c.add_argument("--out", help="output folder (default: runs/compare/<protocol>-<time>)")
-    c.add_argument("--device", default="cpp_standalone", help=f"one of {', '.join(DEVICES)}")
-    c.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
-    c.add_argument("--duration", help="simulated time per run, with a unit, e.g. 600s")
-    c.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    c.add_argument("--quiet", action="store_true", help="no progress on stderr")
     return ap
 
 
