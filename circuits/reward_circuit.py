@@ -389,8 +389,11 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
     factor = release_factor(P)
     gaba = lif_group(n_gaba, P.gaba, "vta_gaba", rng, dt=dt)
     ht = lif_group(n_5ht, P.ht, "drn_5ht", rng, dt=dt)
-    # b is the pool's adaptive tonic baseline `da_base`, not the rule's constant b
-    pool_view = SampledPool("da", gate="ltd_gate" if P.ht_gates_ltd else None, baseline="da_base")
+    # the synapses read da_seen (= da unless a medication acts); b is the adaptive
+    # tonic baseline da_base, not the rule's constant b
+    pool_view = SampledPool(
+        "da_seen", gate="ltd_gate" if P.ht_gates_ltd else None, baseline="da_base"
+    )
     vt1 = VolumeTransmitter(P.rule, pool_view, "da")
     vt2 = VolumeTransmitter(P.rule.with_(sign=-1), pool_view, "da")
     d1 = lif_group(

@@ -264,3 +264,20 @@ def test_medication_adds_tonic_da_and_floors_the_dips(tmp_path):
     assert np.any(seen > da + 10 + 1e-3)  # some dips were floored at the baseline
     plain = _tiny(tmp_path, "intact", name="plain").data
     assert np.allclose(plain["da_seen_nM"][1:], plain["da_nM"][1:])
+
+
+def test_the_synapses_read_the_medicated_dopamine(tmp_path):
+    """The transmitters integrate da_seen; raised tonic DA then favours D1 (Go) learning."""
+    from brian2 import ms
+
+    from dopasim.circuits.reward_circuit import Stimulus, build_reward_circuit
+
+    n = 11
+    stim = Stimulus(1, 1, 10 * ms, -np.ones(n), np.zeros(n))
+    P = RewardCircuitParams(scale=0.05)
+    c = build_reward_circuit(P, stim, np.random.default_rng(1), np.random.default_rng(2))
+    for pop in ("str_d1", "str_d2"):
+        assert c[pop].variables["da_n"] is c["pools"].variables["da_seen"]
+    plain = _tiny(tmp_path, "intact", name="plain").metrics
+    med = _tiny(tmp_path, "medicated:tonic=50nM,dip_floor=0", name="med").metrics
+    assert med["d1_weight_change"] > plain["d1_weight_change"]
