@@ -26,6 +26,9 @@ early_us_ratio, early_cs_ratio
     Peak 50 ms bin 0-300 ms after the US (CS) / baseline, first 10 trials.
 late_cs_ratio, late_us_ratio
     The same over the last 10 rewarded trials.
+late_us_mean_ratio
+    Mean rate 0-300 ms after the US / baseline, last 10 rewarded trials: a pause that the
+    peak bin hides (a value that over-predicts the reward) shows here as a ratio < 1.
 omission_ratio
     Minimum 50 ms bin 0-400 ms after the omitted reward / baseline (probe trials).
 d1_weight_change, d2_weight_change
@@ -113,6 +116,7 @@ def metrics(data, p):
     out["early_cs_ratio"] = pv.ratio(data, p, "vta_da", first, cs_win)
     out["late_cs_ratio"] = pv.ratio(data, p, "vta_da", late, cs_win)
     out["late_us_ratio"] = pv.ratio(data, p, "vta_da", late, us_win)
+    out["late_us_mean_ratio"] = pv.ratio(data, p, "vta_da", late, us_win, "mean")
     out["omission_ratio"] = pv.ratio(data, p, "vta_da", data["trial_probe"], (us, us + 0.4), "min")
     out["n_omissions"] = int(data["trial_probe"].sum())
     out["d1_weight_change"] = pv.weight_change(data, "ctx_d1", 0)
