@@ -39,6 +39,7 @@ def test_conditioning_tiny_run_end_to_end(tmp_path):
         "early_cs_ratio",
         "late_cs_ratio",
         "late_us_ratio",
+        "late_us_mean_ratio",
         "omission_ratio",
         "d1_weight_change",
         "d2_weight_change",
