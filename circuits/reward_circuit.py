@@ -293,15 +293,13 @@ def _connect(syn, p, rng, n_pre, n_post):
     return i, j
 
 
-def lesion_order(n_da, lesion_rng):
-    """The order in which DA neurons are removed (nested lesions: cut it at round(f N))."""
-    return lesion_rng.permutation(n_da)
-
-
 def lesioned_indices(n_da, loss, lesion_rng):
-    """Indices of the DA neurons removed by ``loss`` (a superset for a larger loss)."""
+    """Indices of the DA neurons removed by ``loss``.
+
+    One random order per seed, cut at round(loss N): a larger loss removes a superset.
+    """
     k = int(round(loss * n_da))
-    return np.sort(lesion_order(n_da, lesion_rng)[:k])
+    return np.sort(lesion_rng.permutation(n_da)[:k])
 
 
 def release_factor(params):

@@ -202,7 +202,7 @@ def describe(parsed):
         items = []
         keys = SCENARIOS[name].keys
         for pos, (k, v) in enumerate(values.items()):
-            if pos > 0 and _same(v, keys[k].default):
+            if pos > 0 and bool(v == keys[k].default):
                 continue  # defaults are left out (the first key is always shown)
             if isinstance(v, bool):
                 v = "on" if v else "off"
@@ -213,12 +213,6 @@ def describe(parsed):
             items.append(f"{k}={v}")
         out.append(f"{name}:{','.join(items)}" if items else name)
     return "+".join(out)
-
-
-def _same(a, b):
-    if hasattr(a, "dim") or hasattr(b, "dim"):
-        return bool(a == b)
-    return a == b
 
 
 def is_hypothesis(parsed):

@@ -206,7 +206,6 @@ def compare(
         / "compare"
         / (f"{module.NAME}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
     )
-    rundir.check_writable(out, overwrite)
     out = rundir.prepare_run_dir(out, overwrite)
 
     todo = [

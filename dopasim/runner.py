@@ -27,7 +27,7 @@ import numpy as np
 
 import dopasim
 from dopasim import rundir
-from dopasim.circuits.scenarios import apply_scenarios, describe, is_hypothesis, parse_scenarios
+from dopasim.circuits.scenarios import describe, is_hypothesis, parse_scenarios
 from dopasim.device import DEVICES, compiler_available, use_device
 from dopasim.params import ParamError, did_you_mean, resolve_params, to_jsonable
 from dopasim.seeding import streams
@@ -122,8 +122,10 @@ def prepare(
     if getattr(module, "SCENARIOS", False):
         p["scenario"] = describe(parsed)
         # build the circuit's parameters now: a bad combination fails before any output
+        from dopasim.protocols import pavlovian
+
         try:
-            apply_scenarios(parsed, module_circuit_defaults(module, p)).validate()
+            pavlovian.circuit_params(p).validate()
         except ValueError as e:
             raise ParamError(f"scenario: {e}") from None
     path = Path(out) if out else rundir.default_run_dir(module.NAME, seed)
@@ -133,12 +135,6 @@ def prepare(
 
 def scenario_protocols():
     return [n for n in PROTOCOLS if getattr(get_protocol(n), "SCENARIOS", False)]
-
-
-def module_circuit_defaults(module, p):
-    from dopasim.protocols import pavlovian
-
-    return pavlovian.RewardCircuitParams(scale=p.get("scale", 1.0))
 
 
 def run(

@@ -197,10 +197,15 @@ class NeuromodulatorPools:
 
     def ht_term_at_tonic(self, da_release_flux):
         """Steady vesicular 5-HT stock when DA terminals release ``da_release_flux``."""
+        if float(da_release_flux) <= 0:
+            return 0 * umolar  # no DA terminal releases (no DA neuron): the stock starts empty
         inflow = self.term_sequestered * self.dat_ht_uptake_at_tonic(self.ht_steady())
-        if float(da_release_flux) <= 0 or float(inflow) >= float(da_release_flux):
-            return 0 * umolar if float(inflow) == 0 else self.term_half * 1e3
         phi = float(inflow / da_release_flux)
+        if phi >= 1:
+            raise ValueError(
+                f"pools: DAT's 5-HT uptake ({inflow}) exceeds the DA release flux "
+                f"({da_release_flux}); no steady vesicular 5-HT stock exists"
+            )
         return self.term_half * phi / (1 - phi)
 
     def build(self, name="pools", dt=None, da_release_flux=None):
