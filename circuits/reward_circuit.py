@@ -71,13 +71,16 @@ from brian2 import (
     Quantity,
     Synapses,
     TimedArray,
+    linked_var,
     ms,
     mV,
     second,
     umolar,
 )
 
+from dopasim.circuits import selection
 from dopasim.circuits.base import Circuit
+from dopasim.circuits.selection import SelectionTask
 from dopasim.models.lif import LIFParams, lif_group
 from dopasim.models.pools import NeuromodulatorPools, release_for
 from dopasim.models.three_factor import SampledPool, ThreeFactorRule, VolumeTransmitter
@@ -176,7 +179,10 @@ class Stimulus:
 
     ``state`` holds, on a grid of ``grid`` seconds, the code of the active cortical state
     (cue * n_states + k) or -1; ``outcome`` holds 1 (reward), 2 (punishment) or 0.
-    ``dopamine`` (optional) holds direct DA-neuron drive pulses (eligibility protocol).
+    ``state2`` (optional) holds a second state shown at the same time (two stimuli on
+    the screen); ``task`` (optional) is a choice task: the basal-ganglia read-out of
+    `dopasim.circuits.selection` is built, the cortical input follows the choice, and the
+    outcomes come from the choice (``outcome`` is then ignored).
     """
 
     n_cues: int
@@ -184,6 +190,8 @@ class Stimulus:
     grid: Quantity
     state: np.ndarray
     outcome: np.ndarray
+    state2: np.ndarray | None = None
+    task: SelectionTask | None = None
 
 
 @dataclass(frozen=True)
@@ -216,6 +224,15 @@ class RewardCircuitParams:
     outcome_rate: Quantity = field(default_factory=lambda: 60 * Hz)
     # connectivity (probabilities) and weights (PSP jumps)
     p_ctx_msn: float = 0.25
+    #: 0: every cortical state may contact every MSN. k > 0: the MSNs are split into k
+    #: channels (contiguous blocks) and cue c's states contact only channel c
+    #: (topographic loops; the action channels of the selection read-out).
+    msn_channels: int = 0
+    #: Tonic DA modulates MSN excitability: D1 MSNs get + j (da/da_tonic - 1) and D2 MSNs
+    #: - j (...), clipped to +-j (D1 receptors raise and D2 receptors lower MSN
+    #: excitability; Gerfen & Surmeier 2011, Annu Rev Neurosci 34:441; the mechanism of
+    #: Frank 2005). 0 mV (off) in the Pavlovian protocols, whose calibration predates it.
+    j_da_msn: Quantity = field(default_factory=lambda: 0 * mV)
     w_init: float = 0.02  # initial corticostriatal weight (fraction of w_max): naive animal
     j_ctx_msn: Quantity = field(default_factory=lambda: 10.0 * mV)
     p_msn_vta: float = 0.1
@@ -236,7 +253,7 @@ class RewardCircuitParams:
     #: survivors' compensation (release per spike x 1/(1 - loss), at most the ceiling).
     da_loss: float = 0.0
     da_compensation: bool = True
-    da_comp_ceiling: float = 4.0
+    da_comp_ceiling: float = 2.5
     j_punish_5ht: Quantity = field(default_factory=lambda: 3.0 * mV)
     p_opponent: float = 0.1
     j_5ht_da: Quantity = field(default_factory=lambda: 0.3 * mV)
@@ -267,6 +284,8 @@ class RewardCircuitParams:
             v = getattr(self, key)
             if not 0 <= v <= 1:
                 raise ValueError(f"{key} must be in [0, 1], got {v}")
+        if not (isinstance(self.msn_channels, int) and self.msn_channels >= 0):
+            raise ValueError(f"msn_channels must be an integer >= 0, got {self.msn_channels!r}")
         if not self.da_comp_ceiling >= 1:
             raise ValueError(f"da_comp_ceiling must be >= 1, got {self.da_comp_ceiling}")
         if not float(self.dt) > 0:
@@ -282,9 +301,14 @@ class RewardCircuitParams:
         self.pools.validate()
 
 
-def _connect(syn, p, rng, n_pre, n_post):
-    """Connect with probability p from a numpy stream (deterministic per seed)."""
+def _connect(syn, p, rng, n_pre, n_post, allowed=None):
+    """Connect with probability p from a numpy stream (deterministic per seed).
+
+    ``allowed`` (boolean, n_pre x n_post) restricts the pairs that may connect.
+    """
     mask = rng.random((n_pre, n_post)) < p
+    if allowed is not None:
+        mask &= allowed
     i, j = np.nonzero(mask)
     if len(i):
         syn.connect(i=i, j=j)
@@ -334,31 +358,62 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
     # --- stimulus schedule (TimedArrays: portable to every device) ---
     state_ta = TimedArray(stimulus.state.astype(float), dt=stimulus.grid, name="state_ta")
     outcome_ta = TimedArray(stimulus.outcome.astype(float), dt=stimulus.grid, name="outcome_ta")
+    state_ns = {"state_ta": state_ta}
+    on = "int(state_ta(t) == code)"
+    if stimulus.state2 is not None:
+        state_ns["state2_ta"] = TimedArray(
+            stimulus.state2.astype(float), dt=stimulus.grid, name="state2_ta"
+        )
+        on = "(int(state_ta(t) == code) + int(state2_ta(t) == code))"
+    task = stimulus.task
+    ctx_eqs = "code : 1 (constant)"
+    reward_on, punish_on, task_ns = "int(outcome_ta(t) == 1)", "int(outcome_ta(t) == 2)", {}
+    if task is not None:
+        if stimulus.n_states != 1:
+            raise ValueError("a choice task needs one cortical state per stimulus (n_states = 1)")
+        ctl, task_ns = selection.controller(task, stimulus.grid, dt)
+        # closed loop: the stimuli on the screen and the feedback follow the choice
+        ctx_eqs += """
+        show_all : 1 (linked)
+        show_chosen : 1 (linked)
+        choice : 1 (linked)
+        """
+        on = f"{on}*(show_all + show_chosen*int(choice == code))"
+        reward_on, punish_on = "reward_on", "punish_on"
     ctx = NeuronGroup(
         n_ctx,
-        "code : 1 (constant)",
-        threshold="rand() < (rate_off + rate_on*int(state_ta(t) == code))*dt",
-        namespace={"state_ta": state_ta, "rate_on": P.state_rate_on, "rate_off": P.state_rate_off},
+        ctx_eqs,
+        threshold=f"rand() < (rate_off + rate_on*{on})*dt",
+        namespace={**state_ns, "rate_on": P.state_rate_on, "rate_off": P.state_rate_off},
         name="ctx_state",
         dt=dt,
     )
     ctx.code = np.arange(n_ctx) // P.n_per_state
+    outcome_eqs = "" if task is None else f"{reward_on} : 1 (linked)\n{punish_on} : 1 (linked)"
     us_reward = NeuronGroup(
         n_out,
-        "",
-        threshold="rand() < rate*int(outcome_ta(t) == 1)*dt",
+        outcome_eqs,
+        threshold=f"rand() < rate*{reward_on}*dt",
         namespace={"outcome_ta": outcome_ta, "rate": P.outcome_rate},
         name="us_reward",
         dt=dt,
     )
     us_punish = NeuronGroup(
         n_out,
-        "",
-        threshold="rand() < rate*int(outcome_ta(t) == 2)*dt",
+        outcome_eqs,
+        threshold=f"rand() < rate*{punish_on}*dt",
         namespace={"outcome_ta": outcome_ta, "rate": P.outcome_rate},
         name="us_punish",
         dt=dt,
     )
+    if task is not None:
+        for group, names in (
+            (ctx, ("show_all", "show_chosen", "choice")),
+            (us_reward, ("reward_on", "punish_on")),
+            (us_punish, ("reward_on", "punish_on")),
+        ):
+            for name in names:
+                setattr(group, name, linked_var(ctl, name, index=np.zeros(len(group), dtype=int)))
 
     # --- neuromodulator pools ---
     vmax, km = P.pools.vmax_dat, P.pools.km_dat
@@ -389,29 +444,33 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
     ht = lif_group(n_5ht, P.ht, "drn_5ht", rng, dt=dt)
     # the synapses read da_seen (= da unless a medication acts); b is the adaptive
     # tonic baseline da_base, not the rule's constant b
-    pool_view = SampledPool(
-        "da_seen", gate="ltd_gate" if P.ht_gates_ltd else None, baseline="da_base"
-    )
-    vt1 = VolumeTransmitter(P.rule, pool_view, "da")
-    vt2 = VolumeTransmitter(P.rule.with_(sign=-1), pool_view, "da")
-    d1 = lif_group(
-        n_d1,
-        P.msn,
-        "str_d1",
-        rng,
-        extra_eqs=vt1.target_equations(),
-        extra_reset=vt1.reset_code(),
-        dt=dt,
-    )
-    d2 = lif_group(
-        n_d2,
-        P.msn,
-        "str_d2",
-        rng,
-        extra_eqs=vt2.target_equations(),
-        extra_reset=vt2.reset_code(),
-        dt=dt,
-    )
+    gate = "ltd_gate" if P.ht_gates_ltd else None
+    view_d1 = SampledPool("da_seen", gate=gate, baseline="da_base")
+    view_d2 = SampledPool("da_seen_d2", gate=gate, baseline="da_base")
+    vt1 = VolumeTransmitter(P.rule, view_d1, "da")
+    vt2 = VolumeTransmitter(P.rule.with_(sign=-1), view_d2, "da")
+    # tonic DA's effect on MSN excitability (j_da_msn; off unless set): da_n is the [DA]
+    # that the volume transmitter "da" links into each MSN
+    extra = {"str_d1": (vt1, 1), "str_d2": (vt2, -1)}
+    msns = {}
+    for name, (vt, sign) in extra.items():
+        eqs, current = vt.target_equations(), None
+        if float(P.j_da_msn) != 0:
+            eqs += "I_da = j_da_msn*clip(da_n/da_ref - 1, -1, 1) : volt\n"
+            current = "I_da"
+        msns[name] = lif_group(
+            n_d1 if name == "str_d1" else n_d2,
+            P.msn,
+            name,
+            rng,
+            extra_eqs=eqs,
+            extra_reset=vt.reset_code(),
+            extra_current=current,
+            dt=dt,
+        )
+        if current:
+            msns[name].namespace.update(j_da_msn=sign * P.j_da_msn, da_ref=P.pools.da_tonic)
+    d1, d2 = msns["str_d1"], msns["str_d2"]
     vt1.install(d1, pools)
     vt2.install(d2, pools)
 
@@ -430,11 +489,25 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
             record_weights=True,
         )
         syn.namespace["j_ctx"] = P.j_ctx_msn
-        i, j = _connect(syn, P.p_ctx_msn, rng, n_ctx, len(target))
+        allowed = None
+        if P.msn_channels:
+            # cue c's states reach only MSN channel c (contiguous blocks of MSNs)
+            cue = np.arange(n_ctx) // P.n_per_state // stimulus.n_states
+            channel = np.arange(len(target)) // max(len(target) // P.msn_channels, 1)
+            allowed = cue[:, None] == channel[None, :]
+        i, j = _connect(syn, P.p_ctx_msn, rng, n_ctx, len(target), allowed)
         if len(i):
             syn.w = P.w_init * P.rule.w_max
         vt.attach(syn)
         plastic[name] = syn
+
+    # --- the basal-ganglia read-out of a choice task ---
+    task_objects = []
+    if task is not None:
+        _, task_objects = selection.readout(
+            task, ctl, task_ns, d1, d2, P.msn_channels, state_ns, dt
+        )
+        task_objects.append(ctl)
 
     # --- fixed synapses ---
     # Sources that scale with `scale` keep each target's mean input: J / scale.
@@ -506,6 +579,7 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         pools,
         *fixed_syn,
         *release,
+        *task_objects,
         vta_da=da,
         vta_gaba=gaba,
         drn_5ht=ht,
@@ -518,6 +592,8 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         ctx_d1=plastic["ctx_d1"],
         ctx_d2=plastic["ctx_d2"],
     )
+    if task is not None:
+        circuit.groups.update(bg_controller=ctl, bg_thalamus=task_objects[0])
     circuit.info.update(
         n_ctx=n_ctx,
         n_cues=stimulus.n_cues,

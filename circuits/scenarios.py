@@ -27,9 +27,12 @@ parkinson:loss=f[,compensation=on|off][,ceiling=c]
     their indices. The choice is a random order drawn from the run's ``lesion`` stream
     and cut at round(f N): for one seed, a larger loss removes a superset. Survivors
     compensate by releasing more DA per spike, 1/(1 - f) up to ``ceiling`` times the
-    normal release (default 4: full compensation up to 75 % loss; Zigmond et al. 1990,
-    Trends Neurosci 13:290, review of compensatory DA turnover after partial lesions
-    [2nd]). f = 1 leaves no DA neuron: no DA is released, the DA-dependent plasticity
+    normal release (Zigmond et al. 1990, Trends Neurosci 13:290, review of compensatory
+    DA synthesis and release after partial lesions [2nd]). The default 2.5 gives full
+    compensation up to 60 % loss and a decline beyond: SCIENCE.md section 6 places
+    normal function up to roughly 50-60 % loss and the steep decline between 60 and
+    80 % (the ceiling was 4 until the selection protocol existed; it was set from that
+    published shape before the Parkinson sweep was run). f = 1 leaves no DA neuron: no DA is released, the DA-dependent plasticity
     sees only the pool's decay, and the run's metadata says so.
 ssri:occupancy=x
     Blocks the fraction x of SERT (Meyer et al. 2001: about 0.8 at therapeutic doses).
@@ -109,7 +112,7 @@ SCENARIOS = {
             {
                 "loss": _Key("fraction", 0.0, help="fraction of DA neurons removed"),
                 "compensation": _Key("onoff", True, help="survivors raise their release"),
-                "ceiling": _Key("float", 4.0, low=1.0, high=100.0, help="max release factor"),
+                "ceiling": _Key("float", 2.5, low=1.0, high=100.0, help="max release factor"),
             },
         ),
         Scenario(

@@ -236,3 +236,63 @@ def eligibility_window(metrics, p, path):
     ax.set_ylabel("D1 weight change - control")
     ax.legend(fontsize=7)
     return savefig(fig, path)
+
+
+def selection_summary(data, p, metrics, path):
+    """Probabilistic selection: learning curve, test choices, Go - NoGo per stimulus."""
+    letters = "ABCDEF"
+    prob = np.array((0.8, 0.2, 0.7, 0.3, 0.6, 0.4))
+    cue, cue2, choice = data["trial_cue"], data["trial_cue2"], data["trial_choice"]
+    train = data["trial_train"]
+    better = np.where(prob[cue] >= prob[cue2], cue, cue2)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+    ax = axes[0]
+    idx = np.nonzero(train)[0]
+    block = 30
+    for pair, color in (((0, 1), "tab:blue"), ((2, 3), "tab:orange"), ((4, 5), "tab:green")):
+        sel = idx[np.isin(cue[idx], pair)]
+        ok = (choice[sel] == better[sel]).astype(float)
+        ok[choice[sel] < 0] = np.nan
+        nb = len(sel) // (block // 3)
+        if nb:
+            k = block // 3
+            y = [np.nanmean(ok[j * k : (j + 1) * k]) for j in range(nb)]
+            ax.plot(
+                np.arange(nb) * block + block,
+                y,
+                "o-",
+                color=color,
+                label=letters[pair[0]] + letters[pair[1]],
+            )
+    frozen = np.array([np.mean(choice[idx[j : j + block]] < 0) for j in range(0, len(idx), block)])
+    ax.plot(np.arange(len(frozen)) * block + block, frozen, "k:", label="freeze")
+    ax.axhline(0.5, color="0.6", lw=0.6)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("training trial")
+    ax.set_ylabel("fraction choosing the better stimulus")
+    ax.set_title("Training")
+    ax.legend(fontsize=7)
+    ax = axes[1]
+    names = ["choose A", "avoid B", "test (all)", "freeze (test)"]
+    vals = [
+        metrics["choose_a_accuracy"],
+        metrics["avoid_b_accuracy"],
+        metrics["test_accuracy"],
+        metrics["freeze_fraction_test"],
+    ]
+    ax.bar(names, vals, color=["tab:blue", "tab:red", "0.5", "k"])
+    ax.axhline(0.5, color="0.6", lw=0.6, ls=":")
+    ax.set_ylim(0, 1)
+    ax.set_title("Test (no feedback)")
+    ax.tick_params(axis="x", labelsize=8)
+    ax = axes[2]
+    gng = [metrics[f"go_nogo_{s}"] for s in letters]
+    ax.bar(
+        list(letters), gng, color=["tab:green" if k % 2 == 0 else "tab:purple" for k in range(6)]
+    )
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_ylabel("Go - NoGo (D1 - D2 rate, Hz)")
+    ax.set_title(f"good {metrics['go_nogo_good']:+.2f}, bad {metrics['go_nogo_bad']:+.2f} Hz")
+    scen = p.get("scenario", "intact")
+    fig.suptitle(f"Probabilistic selection ({scen})", fontsize=10)
+    return savefig(fig, path)

@@ -41,6 +41,7 @@ PROTOCOLS = {
     "probability": "dopasim.protocols.probability",
     "aversive": "dopasim.protocols.aversive",
     "eligibility-window": "dopasim.protocols.eligibility_window",
+    "probabilistic-selection": "dopasim.protocols.probabilistic_selection",
 }
 
 
@@ -125,7 +126,7 @@ def prepare(
         from dopasim.protocols import pavlovian
 
         try:
-            pavlovian.circuit_params(p).validate()
+            getattr(module, "circuit_params", pavlovian.circuit_params)(p).validate()
         except ValueError as e:
             raise ParamError(f"scenario: {e}") from None
     path = Path(out) if out else rundir.default_run_dir(module.NAME, seed)

@@ -104,16 +104,20 @@ class LIFParams:
         }
 
 
-def lif_group(n, params, name, rng, extra_eqs="", extra_reset="", dt=None):
+def lif_group(n, params, name, rng, extra_eqs="", extra_reset="", extra_current=None, dt=None):
     """A `NeuronGroup` of ``n`` LIF neurons with heterogeneous tonic drive.
 
     ``rng`` (a numpy Generator) draws the drives and initial potentials, so that the
-    group is fully determined by the circuit's connectivity stream.
+    group is fully determined by the circuit's connectivity stream. ``extra_current``
+    names a voltage-valued variable of ``extra_eqs`` added to the membrane's input.
     """
     params.validate(name)
+    eqs = LIF_EQS
+    if extra_current:
+        eqs = eqs.replace("- g_ahp)/tau_m", f"- g_ahp + {extra_current})/tau_m")
     group = NeuronGroup(
         n,
-        LIF_EQS + extra_eqs,
+        eqs + extra_eqs,
         threshold="v > v_th and alive",
         reset="v = v_reset\ng_ahp += b_ahp\n" + extra_reset,
         refractory=params.t_ref,

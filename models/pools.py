@@ -37,6 +37,15 @@ What the striatal synapses read is ``da_seen = max(da + drug_tonic, dip_floor da
 the endogenous DA plus a medication's tonic level, with dips floored (both 0 in the
 intact circuit).
 
+D2 receptors have a high affinity for DA (EC50 of order 10 nM, near the tonic level) and
+D1 receptors a low one (of order 1 uM; Richfield, Penney & Young 1989, Neuroscience
+30:767 [2nd]), so D2 receptors sense dips and saturate in bursts (Dreyer, Herrik & Berg
+2010, J Neurosci 30:14273 [2nd]). ``da_seen_d2`` is what D2 synapses read when
+``d2_ec50 > 0``: D2 occupancy g(c) = c/(c + K), mapped back to a concentration by
+linearising at the baseline b, ``b + (g(da_seen) - g(b))/g'(b) = b + (da_seen - b)(b +
+K)/(da_seen + K)``. It equals da_seen near b, compresses bursts (at most b + K above b)
+and deepens dips. With ``d2_ec50 = 0`` (the default) D2 synapses read da_seen itself.
+
 ``ltd_gate`` is the 5-HT gate of the depression side of the striatal rule
 (He et al. 2015, Neuron 88:528: 5-HT2C converts the LTD eligibility trace): the LTD
 amplitude is multiplied by ``clip(1 + ht_ltd_gain ([5HT]/ht_base - 1), 0, ht_ltd_max)``,
@@ -119,6 +128,8 @@ class NeuromodulatorPools:
     # medication (scenario 'medicated'): extra tonic DA at the synapses, floor on dips
     drug_tonic: Quantity = field(default_factory=lambda: 0 * nmolar)
     dip_floor: float = 0.0
+    #: EC50 of the D2 receptors' occupancy (0: D2 synapses read [DA] linearly, as D1).
+    d2_ec50: Quantity = field(default_factory=lambda: 0 * nmolar)
 
     def with_(self, **changes):
         return replace(self, **changes)
@@ -144,6 +155,8 @@ class NeuromodulatorPools:
         for key in ("term_half", "tau_base", "base_clip"):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"pools: {key} must be > 0, got {getattr(self, key)}")
+        if not float(self.d2_ec50) >= 0:
+            raise ValueError(f"pools: d2_ec50 must be >= 0, got {self.d2_ec50}")
         if not float(self.drug_tonic) >= 0:
             raise ValueError(f"pools: drug_tonic must be >= 0, got {self.drug_tonic}")
         if not 0 <= self.dip_floor <= 1:
@@ -228,6 +241,7 @@ class NeuromodulatorPools:
             dht_base/dt = (ht - ht_base)/tau_base : mmolar  # running mean of [5-HT]
             ltd_gate : 1      # 5-HT gate of LTD, updated each step
             da_seen : mmolar  # what the synapses read (medication, floored dips)
+            da_seen_d2 : mmolar  # what D2 synapses read (their occupancy; = da_seen if d2_ec50 = 0)
             da_released : mmolar  # cumulative DA actually released
             sert_occupancy : 1 (constant)
             drug_tonic : mmolar (constant)
@@ -247,6 +261,7 @@ class NeuromodulatorPools:
                 "ht_ltd_max": self.ht_ltd_max,
                 "tau_base": self.tau_base,
                 "base_clip": self.base_clip,
+                "d2_ec50": self.d2_ec50,
             },
             name=name,
             dt=dt,
@@ -260,6 +275,7 @@ class NeuromodulatorPools:
         flux = 0 * umolar / second if da_release_flux is None else da_release_flux
         group.ht_term = self.ht_term_at_tonic(flux)
         group.da_seen = self.da_tonic
+        group.da_seen_d2 = self.da_tonic
         group.da_released = 0 * umolar
         # arrays, not scalars: the values live in data files, not in the compiled code
         group.sert_occupancy = [self.sert_occupancy]
@@ -267,7 +283,12 @@ class NeuromodulatorPools:
         group.dip_floor = [self.dip_floor]
         group.run_regularly(
             # max(da + drug_tonic, dip_floor*da_base)
-            "da_seen = 0.5*(da + drug_tonic + dip_floor*da_base + abs(da + drug_tonic - dip_floor*da_base))",
+            "da_seen = 0.5*(da + drug_tonic + dip_floor*da_base + abs(da + drug_tonic - dip_floor*da_base))\n"
+            + (
+                "da_seen_d2 = da_base + (da_seen - da_base)*(da_base + d2_ec50)/(da_seen + d2_ec50)"
+                if float(self.d2_ec50) > 0
+                else "da_seen_d2 = da_seen"
+            ),
             when="after_synapses",
             name=f"{name}_seen",
         )

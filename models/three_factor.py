@@ -130,6 +130,11 @@ class ThreeFactorRule:
     sign: int = 1
     epoch: Quantity | None = None
     tau_r: Quantity | None = None
+    #: "hard": w + dw clipped to [w_min, w_max]. "soft": weight-dependent bounds (Leabra's
+    #: soft bounding, O'Reilly & Munakata 2000, used by Frank 2005): an increase is scaled
+    #: by (w_max - w) and a decrease by (w - w_min), both / (w_max - w_min), applied to the
+    #: change accumulated since the synapse's last update (an event, a sweep or a snapshot).
+    bounds: str = "hard"
 
     @property
     def kappa_r(self):
@@ -155,6 +160,12 @@ class ThreeFactorRule:
         for name in ("A_plus", "A_minus", "w_min", "w_max", "k_da", "b"):
             if not np.isfinite(float(getattr(self, name))):
                 raise ValueError(f"three-factor rule: {name} must be finite")
+        if self.bounds not in ("hard", "soft"):
+            raise ValueError(
+                f"three-factor rule: bounds must be 'hard' or 'soft', got {self.bounds!r}"
+            )
+        if self.bounds == "soft" and not self.w_min < self.w_max:
+            raise ValueError("three-factor rule: soft bounds need w_min < w_max")
         if self.w_min > self.w_max:
             raise ValueError(
                 f"three-factor rule: w_min ({self.w_min}) must not exceed w_max ({self.w_max})"
@@ -205,12 +216,20 @@ c_e : 1                      # eligibility in the epoch frame: c = c_e * D (+ Q_
 A_last : 1                   # transmitter integral A at the last weight update
 dapre/dt = -apre/tau_plus : 1 (event-driven)     # presynaptic STDP trace (at arrival)
 elig = {elig} : 1   # eligibility c now
-w_now = clip(w + {self._increment(vt)}, w_min, w_max) : 1  # weight now
+w_now = {self._bounded(vt)} : 1  # weight now
 """
         )
 
+    def _bounded(self, vt):
+        """The weight after the change accumulated since the last update, bounded."""
+        inc = f"({self._increment(vt)})"
+        if self.bounds == "hard":
+            return f"clip(w + {inc}, w_min, w_max)"
+        room = f"(int({inc} > 0)*(w_max - w) + int({inc} <= 0)*(w - w_min))/(w_max - w_min)"
+        return f"clip(w + {inc}*{room}, w_min, w_max)"
+
     def _catch_up(self, vt):
-        code = f"w = clip(w + {self._increment(vt)}, w_min, w_max)\nA_last = {vt}_A_post\n"
+        code = f"w = {self._bounded(vt)}\nA_last = {vt}_A_post\n"
         if self.rises:
             code += f"A_last_r = {vt}_Ar_post\n"
         return code
@@ -242,14 +261,11 @@ w_now = clip(w + {self._increment(vt)}, w_min, w_max) : 1  # weight now
 
     def snapshot(self, vt):
         """Code that stores the current weight in ``w_rec`` (for a `run_regularly`)."""
-        return f"w_rec = clip(w + {self._increment(vt)}, w_min, w_max)"
+        return f"w_rec = {self._bounded(vt)}"
 
     def sweep(self, vt):
         """Code that brings every synapse up to date and moves it to the next epoch."""
-        code = (
-            f"w = clip(w + {self._increment(vt)}, w_min, w_max)\nA_last = 0\n"
-            f"c_e = c_e*{vt}_D_post\n"
-        )
+        code = f"w = {self._bounded(vt)}\nA_last = 0\nc_e = c_e*{vt}_D_post\n"
         if self.rises:
             code += f"A_last_r = 0\nQ_e = Q_e*{vt}_Dr_post\n"
         return code
@@ -261,11 +277,14 @@ w_now = clip(w + {self._increment(vt)}, w_min, w_max) : 1  # weight now
         """
         j = np.asarray(syn.j[:])
         w = np.asarray(syn.w[:])
-        if self.rises:  # the rising part first; the clip comes once, at the end
+        extra = 0.0
+        if self.rises:  # the rising part too; the bound comes once, at the end
             Ar = np.asarray(getattr(target, f"{vt}_Ar")[:])[j]
-            w = w + np.asarray(syn.Q_e[:]) * (Ar - np.asarray(syn.A_last_r[:]))
+            extra = np.asarray(syn.Q_e[:]) * (Ar - np.asarray(syn.A_last_r[:]))
         A = np.asarray(getattr(target, f"{vt}_A")[:])[j]
-        return current_weights(w, syn.c_e[:], syn.A_last[:], A, self.w_min, self.w_max)
+        return current_weights(
+            w, syn.c_e[:], syn.A_last[:], A, self.w_min, self.w_max, extra, self.bounds
+        )
 
     def namespace(self):
         return {
@@ -325,16 +344,20 @@ NEST_DEFAULT_RULE = ThreeFactorRule(
 )
 
 
-def current_weights(w, c_e, A_last, A_target, w_min, w_max):
+def current_weights(w, c_e, A_last, A_target, w_min, w_max, extra=0.0, bounds="hard"):
     """Weights brought up to the present from recorded state (for monitors and results).
 
-    ``A_target`` is the transmitter integral of each synapse's target neuron. The same
-    expression as the synapse's ``w_now``, for use outside Brian2 (a StateMonitor cannot
-    record a synaptic subexpression that reads postsynaptic variables).
+    ``A_target`` is the transmitter integral of each synapse's target neuron; ``extra``
+    the rising part's change, if any. The same expression as the synapse's ``w_now``,
+    for use outside Brian2 (a StateMonitor cannot record a synaptic subexpression that
+    reads postsynaptic variables).
     """
-    return np.clip(
-        np.asarray(w) + np.asarray(c_e) * (np.asarray(A_target) - np.asarray(A_last)), w_min, w_max
-    )
+    w = np.asarray(w, dtype=float)
+    inc = np.asarray(c_e) * (np.asarray(A_target) - np.asarray(A_last)) + extra
+    if bounds == "soft":
+        room = np.where(inc > 0, w_max - w, w - w_min) / (w_max - w_min)
+        inc = inc * room
+    return np.clip(w + inc, w_min, w_max)
 
 
 @dataclass(frozen=True)

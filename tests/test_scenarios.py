@@ -37,7 +37,7 @@ def test_intact_is_the_empty_composition():
 def test_defaults_and_composition():
     parsed = parse_scenarios("parkinson:loss=0.75+ssri:occupancy=0.8")
     assert parsed == (
-        ("parkinson", {"loss": 0.75, "compensation": True, "ceiling": 4.0}),
+        ("parkinson", {"loss": 0.75, "compensation": True, "ceiling": 2.5}),
         ("ssri", {"occupancy": 0.8}),
     )
     P = apply_scenarios(parsed, RewardCircuitParams())

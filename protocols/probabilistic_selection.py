@@ -1,0 +1,404 @@
+#!/usr/bin/env python
+"""
+Probabilistic selection: learning from positive and from negative outcomes
+==========================================================================
+
+Frank MJ, Seeberger LC, O'Reilly RC (2004) By carrot or by stick: cognitive
+reinforcement learning in parkinsonism. Science 306:1940. Frank MJ (2005) Dynamic
+dopamine modulation in the basal ganglia. J Cogn Neurosci 17:51.
+
+Six stimuli A-F form three training pairs, AB (A rewarded with P = 0.8, B with 0.2),
+CD (0.7 / 0.3) and EF (0.6 / 0.4). On each training trial one pair is shown, the
+circuit chooses one stimulus through its basal-ganglia read-out
+(`dopasim.circuits.selection`), and feedback follows: positive feedback drives the DA
+neurons' reward input (a burst), negative feedback the punishment input (a pause through
+VTA GABA neurons). The test phase shows all 15 pairs, ``n_test_reps`` times each,
+without feedback. Run it::
+
+    dopasim run probabilistic-selection
+    dopasim run probabilistic-selection --scenario parkinson:loss=0.75
+    dopasim compare probabilistic-selection --scenario intact \\
+        --scenario parkinson:loss=0.75 --scenario medicated --seeds 3
+
+The circuit is the base reward circuit with the settings of this task (``TASK_CIRCUIT``):
+
+* the striatum is split into one channel per stimulus (``msn_per_channel`` D1 and D2
+  MSNs each), and stimulus s's cortical neurons contact all MSNs of channel s;
+* tonic DA modulates MSN excitability (D1 up, D2 down; ``j_da_msn``), Frank's (2005)
+  mechanism by which DA depletion favours NoGo and medication favours Go;
+* the stimuli are familiar objects that already drive the striatum (``w_init`` 0.5, as
+  Frank's networks start from random mid-range weights);
+* the critic's D1 -> DA/GABA paths are off: as in Frank (2005), the DA neurons respond to
+  the feedback, not to a learned value of the stimuli (a learned critic would shrink the
+  feedback responses of well-predicted choices, a different experiment).
+
+metrics.json
+------------
+choose_a_accuracy
+    Test trials pairing A with C, D, E or F: fraction of responses that choose A.
+avoid_b_accuracy
+    Test trials pairing B with C, D, E or F: fraction of responses that avoid B.
+test_accuracy, train_accuracy_last
+    Fraction of responses choosing the more often rewarded stimulus: all test pairs
+    with unequal probabilities; the last third of training.
+go_nogo_<s>, go_nogo_good, go_nogo_bad, value_discrimination
+    Go - NoGo of stimulus s: mean rate of its D1 channel minus its D2 channel (Hz per
+    neuron) in the first ``readout_window`` after onset on test trials that show s.
+    ``good`` averages A, C, E and ``bad`` B, D, F; value_discrimination = good - bad.
+go_nogo_w_good, go_nogo_w_bad
+    The same contrast in the final corticostriatal weights (D1 - D2, units of w_max).
+freeze_fraction, freeze_fraction_test
+    Fraction of trials (all, test) with no action in the response window.
+selection_latency_ms
+    Median time from stimulus onset to the choice (responded trials).
+da_phasic_ratio
+    Striatal [DA] response to positive feedback: mean [DA] (as the synapses see it) in
+    0-300 ms after feedback onset minus the pre-stimulus mean, in units of the intact
+    circuit's tonic level (``pools.da_tonic``). It falls with the number of DA neurons
+    whose bursts reach the striatum, so it compares scenarios directly.
+da_burst_ratio
+    DA population rate 0-300 ms after positive feedback / pre-stimulus rate.
+da_tonic_hz
+    Pre-stimulus firing rate per surviving DA neuron (NaN when none survives).
+"""
+
+import numpy as np
+from brian2 import SpikeMonitor, mV, nmolar, second
+
+from dopasim.circuits.reward_circuit import STRIATAL_RULE, Stimulus
+from dopasim.circuits.selection import (
+    PHASE_CLOSED,
+    PHASE_OPEN,
+    PHASE_RESET,
+    SelectionParams,
+    SelectionTask,
+)
+from dopasim.models.pools import NeuromodulatorPools
+from dopasim.params import Param, ParamError
+from dopasim.protocols import pavlovian as pv
+
+SCENARIOS = True
+HEADLINE_METRICS = (
+    "choose_a_accuracy",
+    "avoid_b_accuracy",
+    "go_nogo_good",
+    "go_nogo_bad",
+    "value_discrimination",
+    "freeze_fraction",
+    "da_phasic_ratio",
+    "selection_latency_ms",
+)
+#: Brian2 warns that the selection synapse (thalamus -> controller) "may depend on the
+#: order of execution". It does, by design, only when two actions cross the threshold in
+#: the same 0.5 ms step: one of them is taken (the first on compiled devices, the last on
+#: numpy), a tie-break that is deterministic for a seed and device.
+QUIET_WARNINGS = ("choice_post = (choice_post * decided_post)",)
+NAME = "probabilistic-selection"
+SUMMARY = "Frank 2004: choose A / avoid B after probabilistic training on AB, CD, EF"
+
+STIMULI = "ABCDEF"
+#: Reward probability of choosing each stimulus (Frank et al. 2004).
+P_REWARD = (0.8, 0.2, 0.7, 0.3, 0.6, 0.4)
+TRAIN_PAIRS = ((0, 1), (2, 3), (4, 5))
+TEST_PAIRS = tuple((a, b) for a in range(6) for b in range(a + 1, 6))
+GOOD, BAD = (0, 2, 4), (1, 3, 5)
+
+#: Circuit settings of this task (see the module docstring).
+TASK_CIRCUIT = {
+    "msn_channels": len(STIMULI),
+    "pools": NeuromodulatorPools(d2_ec50=10 * nmolar),
+    "rule": STRIATAL_RULE.with_(bounds="soft"),
+    "w_init": 0.5,
+    "j_da_msn": 3.0 * mV,
+    "j_d1_da": 0.0 * mV,
+    "j_d1_gaba": 0.0 * mV,
+}
+
+
+def _q(name, default, help_, **kw):
+    return Param(name, default, "quantity", help_, unit=second, **kw)
+
+
+PARAMS = [
+    Param("n_train", 180, "int", "training trials (AB, CD, EF in shuffled blocks of 3)", low=3),
+    Param("n_test_reps", 4, "int", "test presentations of each of the 15 pairs", low=1),
+    _q("trial_len", 2.5 * second, "length of one trial", low=0, low_open=True),
+    _q("cs_time", 0.5 * second, "stimulus onset within the trial (pre-onset: baseline)", low=0),
+    _q("window", 0.8 * second, "response window after onset", low=0, low_open=True),
+    _q("fb_delay", 0.5 * second, "feedback onset after the choice", low=0),
+    _q("outcome_dur", 0.1 * second, "duration of the feedback input", low=0, low_open=True),
+    _q(
+        "readout_window", 0.3 * second, "window after onset for Go/NoGo rates", low=0, low_open=True
+    ),
+    Param(
+        "scale",
+        1.0,
+        "float",
+        "DA, GABA, 5-HT and outcome population sizes relative to the default",
+        low=0,
+        low_open=True,
+    ),
+    Param("msn_per_channel", 50, "int", "D1 and D2 MSNs per stimulus channel", low=1),
+    Param("weight_samples", 300, "int", "synapses per projection recorded over time", low=0),
+]
+
+
+def check(p):
+    for key in ("trial_len", "cs_time", "window", "fb_delay", "outcome_dur", "readout_window"):
+        pv._on_grid(p[key], key)
+    if p["cs_time"] < 0.2 * second:
+        raise ParamError(f"cs_time: {p['cs_time']} leaves less than 0.2 s of pre-onset baseline")
+    end = p["cs_time"] + p["window"] + p["fb_delay"] + p["outcome_dur"]
+    if end > p["trial_len"]:
+        raise ParamError(
+            f"trial_len: a choice at the end of the window gets feedback until {end} into the "
+            f"trial, after its end ({p['trial_len']}); allowed: "
+            "cs_time + window + fb_delay + outcome_dur <= trial_len"
+        )
+    if p["readout_window"] > p["window"]:
+        raise ParamError(
+            f"readout_window: {p['readout_window']} is longer than the response window "
+            f"({p['window']})"
+        )
+    if p["n_train"] % len(TRAIN_PAIRS):
+        raise ParamError(f"n_train: {p['n_train']} is not a multiple of 3 (pairs AB, CD, EF)")
+    p["n_trials"] = p["n_train"] + p["n_test_reps"] * len(TEST_PAIRS)
+    p["duration"] = p["n_trials"] * p["trial_len"]
+    p["n_states"] = 1
+    p["us_delay"] = p["window"]  # for the shared figures: the latest possible choice
+
+
+def circuit_params(p, **overrides):
+    per = p["msn_per_channel"] * len(STIMULI)
+    return pv.circuit_params(
+        p,
+        **TASK_CIRCUIT,
+        n_d1=per / p["scale"],
+        n_d2=per / p["scale"],
+        **overrides,
+    )
+
+
+def build_key(p):
+    return (NAME, p["scale"], p["msn_per_channel"], p["weight_samples"])
+
+
+def trials(p, rng):
+    """Trial table: the two stimuli, training or test, and the outcome draw."""
+    first, second_, train = [], [], []
+    for _ in range(p["n_train"] // len(TRAIN_PAIRS)):
+        for k in rng.permutation(len(TRAIN_PAIRS)):
+            a, b = TRAIN_PAIRS[k]
+            first.append(a)
+            second_.append(b)
+            train.append(True)
+    test = [pair for _ in range(p["n_test_reps"]) for pair in TEST_PAIRS]
+    for k in rng.permutation(len(test)):
+        a, b = test[k]
+        first.append(a)
+        second_.append(b)
+        train.append(False)
+    n = len(first)
+    # which stimulus is listed first carries no meaning (the circuit has no sides)
+    swap = rng.random(n) < 0.5
+    a, b = np.array(first), np.array(second_)
+    cue = np.where(swap, b, a)
+    cue2 = np.where(swap, a, b)
+    return {
+        "cue": cue,
+        "cue2": cue2,
+        "train": np.array(train),
+        "draw": rng.random(n),
+        "outcome": np.zeros(n, int),  # filled from the choices after the run
+        "probe": np.zeros(n, bool),
+    }
+
+
+def stimulus(p, table):
+    g = float(pv.GRID)
+    n_grid = int(round(float(p["duration"]) / g)) + 1
+    per_trial = int(round(float(p["trial_len"]) / g))
+    onset = int(round(float(p["cs_time"]) / g))
+    win = int(round(float(p["window"]) / g))
+    shown = int(round(float(p["window"] + p["fb_delay"] + p["outcome_dur"]) / g))
+    state, state2 = -np.ones(n_grid), -np.ones(n_grid)
+    phase, ramp = np.zeros(n_grid), np.zeros(n_grid)
+    feedback, draw = np.zeros(n_grid), np.ones(n_grid)
+    for k in range(len(table["cue"])):
+        base = k * per_trial
+        a = base + onset
+        state[a : a + shown] = table["cue"][k]
+        state2[a : a + shown] = table["cue2"][k]
+        phase[a] = PHASE_RESET
+        phase[a + 1 : a + win] = PHASE_OPEN
+        phase[a + win : a + shown] = PHASE_CLOSED
+        ramp[a : a + win] = np.arange(win) / max(win - 1, 1)
+        feedback[base : base + per_trial] = float(table["train"][k])
+        draw[base : base + per_trial] = table["draw"][k]
+    sel = SelectionParams(fb_delay=p["fb_delay"], fb_dur=p["outcome_dur"])
+    task = SelectionTask(phase, ramp, feedback, draw, P_REWARD, sel)
+    return Stimulus(len(STIMULI), 1, pv.GRID, state, np.zeros(n_grid), state2=state2, task=task)
+
+
+def build(p, rngs):
+    table = trials(p, rngs["inputs"])
+    cparams = circuit_params(p)
+    circuit = pv.build(p, rngs, table, len(STIMULI), cparams=cparams, stim=stimulus(p, table))
+    mon = SpikeMonitor(
+        circuit["bg_controller"], variables=["choice", "t_choice"], name="mon_choice"
+    )
+    circuit.add(mon_choice=mon)
+    return circuit
+
+
+schedule = pv.schedule
+
+
+def collect(circuit, p):
+    data = pv.collect(circuit, p)
+    m = circuit["mon_choice"]
+    data["choice_event_t"] = np.array(m.t[:] / second)
+    data["choice_stim"] = np.array(m.choice[:]).astype(int)
+    data["choice_time"] = np.array(m.t_choice[:] / second)
+    data["da_tonic_design_nM"] = np.array(float(circuit.params["circuit"].pools.da_tonic / nmolar))
+    data["n_da_alive"] = np.array(circuit.info["n_da_alive"])
+    _choices(data, p)
+    return data
+
+
+def _choices(data, p):
+    """Per-trial choice (-1: freeze), latency and outcome, from the choice events."""
+    n = len(data["trial_cue"])
+    T = float(p["trial_len"])
+    choice = -np.ones(n, int)
+    latency = np.full(n, np.nan)
+    k = np.floor(data["choice_time"] / T).astype(int)
+    for trial, stim, tc in zip(k, data["choice_stim"], data["choice_time"], strict=True):
+        if 0 <= trial < n and choice[trial] < 0:
+            choice[trial] = stim
+            latency[trial] = tc - trial * T - float(p["cs_time"])
+    data["trial_choice"] = choice
+    data["trial_latency"] = latency
+    prob = np.array(P_REWARD)
+    rewarded = (choice >= 0) & (data["trial_draw"] < prob[np.maximum(choice, 0)])
+    outcome = np.where(rewarded, pv.REWARD, pv.PUNISH)
+    outcome[(choice < 0) | ~data["trial_train"]] = pv.NONE
+    data["trial_outcome"] = outcome
+
+
+def _fraction(chosen_ok, mask):
+    return float(np.mean(chosen_ok[mask])) if np.any(mask) else float("nan")
+
+
+def _channel_rate(data, pop, stim, starts, window, per):
+    i, t = data[f"spikes_{pop}"]
+    sel = (i >= stim * per) & (i < (stim + 1) * per)
+    ts = np.sort(t[sel])
+    count = np.searchsorted(ts, starts + window) - np.searchsorted(ts, starts)
+    return float(np.mean(count) / per / window) if len(starts) else float("nan")
+
+
+def metrics(data, p):
+    out = {}
+    cue, cue2 = data["trial_cue"], data["trial_cue2"]
+    choice, train = data["trial_choice"], data["trial_train"]
+    test = ~train
+    responded = choice >= 0
+    prob = np.array(P_REWARD)
+    better = np.where(prob[cue] >= prob[cue2], cue, cue2)
+    # test: A (B) against C-F
+    has = lambda s: (cue == s) | (cue2 == s)  # noqa: E731
+    vs_cf = lambda s: test & responded & has(s) & ~has(1 - s)  # noqa: E731
+    out["choose_a_accuracy"] = _fraction(choice == 0, vs_cf(0))
+    out["avoid_b_accuracy"] = _fraction(choice != 1, vs_cf(1))
+    unequal = prob[cue] != prob[cue2]
+    out["test_accuracy"] = _fraction(choice == better, test & responded & unequal)
+    train_idx = np.nonzero(train)[0]
+    last = np.zeros(len(cue), bool)
+    last[train_idx[2 * len(train_idx) // 3 :]] = True
+    out["train_accuracy_last"] = _fraction(choice == better, last & responded)
+    # Go - NoGo per stimulus, from the channel rates on test trials that show it
+    per = data["sizes"]["str_d1"] // len(STIMULI)
+    starts = np.arange(len(cue)) * float(p["trial_len"]) + float(p["cs_time"])
+    w = float(p["readout_window"])
+    gng = {}
+    for s, name in enumerate(STIMULI):
+        mask = test & has(s)
+        go = _channel_rate(data, "str_d1", s, starts[mask], w, per)
+        nogo = _channel_rate(data, "str_d2", s, starts[mask], w, per)
+        gng[s] = go - nogo
+        out[f"go_nogo_{name}"] = gng[s]
+    out["go_nogo_good"] = float(np.mean([gng[s] for s in GOOD]))
+    out["go_nogo_bad"] = float(np.mean([gng[s] for s in BAD]))
+    out["value_discrimination"] = out["go_nogo_good"] - out["go_nogo_bad"]
+    wd = {}
+    for s in range(len(STIMULI)):
+        wd[s] = pv.weight_change(data, "ctx_d1", s) - pv.weight_change(data, "ctx_d2", s)
+    out["go_nogo_w_good"] = float(np.mean([wd[s] for s in GOOD]))
+    out["go_nogo_w_bad"] = float(np.mean([wd[s] for s in BAD]))
+    out["freeze_fraction"] = float(np.mean(~responded))
+    out["freeze_fraction_test"] = float(np.mean(~responded[test]))
+    lat = data["trial_latency"][responded]
+    out["selection_latency_ms"] = float(np.median(lat) * 1e3) if len(lat) else float("nan")
+    out.update(_da_metrics(data, p))
+    return out
+
+
+def _da_metrics(data, p):
+    out = {}
+    rewarded = data["trial_outcome"] == pv.REWARD
+    T, cs = float(p["trial_len"]), float(p["cs_time"])
+    fb = (np.arange(len(rewarded)) * T + cs + data["trial_latency"] + float(p["fb_delay"]))[
+        rewarded
+    ]
+    pre = np.arange(len(rewarded)) * T
+    t, da = data["pool_t"], data["da_seen_nM"]
+
+    def mean_in(starts, length):
+        if len(starts) == 0 or len(t) < 2:
+            return float("nan")
+        lo = np.searchsorted(t, starts)
+        hi = np.searchsorted(t, starts + length)
+        vals = [da[a:b].mean() for a, b in zip(lo, hi, strict=True) if b > a]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    response = mean_in(fb, 0.3) - mean_in(pre[rewarded], cs)
+    out["da_phasic_ratio"] = response / float(data["da_tonic_design_nM"])
+    # rate ratio of the DA population (surviving neurons' burst)
+    i, ts = data["spikes_vta_da"]
+    ts = np.sort(ts)
+    n_alive = int(data["n_da_alive"])
+    if n_alive and np.any(rewarded):
+        burst = np.mean(np.searchsorted(ts, fb + 0.3) - np.searchsorted(ts, fb)) / 0.3
+        base_starts = pre[rewarded]
+        base = np.mean(np.searchsorted(ts, base_starts + cs) - np.searchsorted(ts, base_starts))
+        base /= cs
+        out["da_burst_ratio"] = float(burst / base) if base > 0 else float("nan")
+        all_pre = np.arange(len(rewarded)) * T
+        n_pre = np.sum(np.searchsorted(ts, all_pre + cs) - np.searchsorted(ts, all_pre))
+        out["da_tonic_hz"] = float(n_pre / n_alive / (len(all_pre) * cs))
+    else:
+        out["da_burst_ratio"] = float("nan")
+        out["da_tonic_hz"] = float("nan")
+    return out
+
+
+def figures(data, p, outdir):
+    from dopasim import plots
+
+    groups = {
+        "positive feedback": data["trial_outcome"] == pv.REWARD,
+        "negative feedback": data["trial_outcome"] == pv.PUNISH,
+        "test": ~data["trial_train"],
+    }
+    files = pv.figures(data, p, outdir, groups)
+    files.append(plots.selection_summary(data, p, metrics(data, p), outdir / "selection.png"))
+    return files
+
+
+if __name__ == "__main__":
+    import sys
+
+    from dopasim.cli import main
+
+    sys.exit(main(["run", NAME, *sys.argv[1:]]))

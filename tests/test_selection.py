@@ -1,0 +1,179 @@
+"""The probabilistic-selection protocol: the closed loop on a tiny network, its metrics on
+hand-made data, its schedule, and bad input.
+
+The scientific acceptance (Parkinson sweep, Frank's sign pattern, medication) is in the
+long tier (tests/test_selection_long.py).
+"""
+
+import numpy as np
+import pytest
+
+from dopasim import runner
+from dopasim.circuits.selection import PHASE_CLOSED, PHASE_OPEN, PHASE_RESET, SelectionParams
+from dopasim.cli import main
+from dopasim.models.three_factor import ThreeFactorRule, current_weights
+from dopasim.params import ParamError
+from dopasim.protocols import probabilistic_selection as ps
+
+TINY = {
+    "n_train": "6",
+    "n_test_reps": "1",
+    "trial_len": "0.6s",
+    "cs_time": "0.2s",
+    "window": "0.2s",
+    "fb_delay": "0.1s",
+    "outcome_dur": "0.1s",
+    "readout_window": "0.1s",
+    "scale": "0.1",
+    "msn_per_channel": "5",
+    "weight_samples": "10",
+}
+
+
+def _p(**changes):
+    return runner.prepare(ps.NAME, {**TINY, **changes}, 1, "numpy", None, False)[1]
+
+
+def test_closed_loop_tiny_run(tmp_path):
+    """Choices are among the shown pair; feedback follows the choice, on training trials."""
+    res = runner.run(ps.NAME, TINY, seed=2, device="numpy", out=tmp_path / "run", quiet=True)
+    d, p, m = res.data, res.params, res.metrics
+    n = len(d["trial_cue"])
+    assert n == 6 + 15
+    choice = d["trial_choice"]
+    ok = choice >= 0
+    assert np.all((choice[ok] == d["trial_cue"][ok]) | (choice[ok] == d["trial_cue2"][ok]))
+    lat = d["trial_latency"][ok]
+    assert np.all((lat > 0) & (lat <= float(p["window"]) + 1e-9))
+    # reward-input spikes fall only in the feedback windows of rewarded training trials
+    T, cs = float(p["trial_len"]), float(p["cs_time"])
+    fb0 = np.arange(n) * T + cs + d["trial_latency"] + float(p["fb_delay"])
+    _, t_rew = d["spikes_us_reward"]
+    _, t_pun = d["spikes_us_punish"]
+    for times, code in ((t_rew, 1), (t_pun, 2)):
+        k = np.floor(times / T).astype(int)
+        assert np.all(d["trial_outcome"][k] == code)
+        assert np.all(d["trial_train"][k])
+        rel = times - fb0[k]
+        assert np.all((rel >= -1e-9) & (rel < float(p["outcome_dur"]) + 1e-3))
+    # with 40 x 0.1 outcome neurons at 60 Hz for 100 ms, every feedback gives spikes
+    for code, times in ((1, t_rew), (2, t_pun)):
+        k = np.unique(np.floor(times / T).astype(int))
+        assert set(k) == set(np.nonzero(d["trial_outcome"] == code)[0])
+    # the outcome is the pre-drawn one for the chosen stimulus
+    prob = np.array(ps.P_REWARD)
+    trained = ok & d["trial_train"]
+    expect = np.where(d["trial_draw"] < prob[np.maximum(choice, 0)], 1, 2)
+    assert np.array_equal(d["trial_outcome"][trained], expect[trained])
+    assert np.all(d["trial_outcome"][~d["trial_train"]] == 0)
+    for key in ps.HEADLINE_METRICS + ("da_tonic_hz", "test_accuracy"):
+        assert key in m
+    assert m["freeze_fraction"] == pytest.approx(np.mean(~ok))
+    assert (tmp_path / "run" / "selection.png").exists()
+
+
+def _fake(choices, cue, cue2, train):
+    n = len(cue)
+    data = {
+        "trial_cue": np.array(cue),
+        "trial_cue2": np.array(cue2),
+        "trial_train": np.array(train),
+        "trial_draw": np.zeros(n),
+        "choice_stim": np.array([c for c in choices if c >= 0], int),
+        "choice_time": np.array(
+            [k * 2.5 + 0.5 + 0.2 for k, c in enumerate(choices) if c >= 0], float
+        ),
+    }
+    return data
+
+
+def test_choices_and_accuracies_on_hand_made_data():
+    p = {"trial_len": 2.5 * ps.second, "cs_time": 0.5 * ps.second}
+    # test trials: A-C (A chosen), A-D (D chosen), B-C (C chosen), B-E (B chosen),
+    # B-F (frozen), C-D (C chosen)
+    cue = [0, 0, 1, 1, 1, 2]
+    cue2 = [2, 3, 2, 4, 5, 3]
+    choices = [0, 3, 2, 1, -1, 2]
+    data = _fake(choices, cue, cue2, [False] * 6)
+    ps._choices(data, p)
+    assert data["trial_choice"].tolist() == choices
+    assert np.allclose(data["trial_latency"][[0, 1, 2, 3, 5]], 0.2)
+    assert np.isnan(data["trial_latency"][4])
+    assert data["trial_outcome"].tolist() == [0] * 6  # no feedback in the test
+    # choose A: 1 of 2; avoid B: 1 of 2 responded (the frozen trial does not count)
+    ch, c1, c2 = (data[k] for k in ("trial_choice", "trial_cue", "trial_cue2"))
+    assert ps._fraction(ch == 0, (c1 == 0) | (c2 == 0)) == 0.5
+    # the training outcome follows the draw: draw 0 < any P, so rewarded
+    data = _fake([0, 1, -1], [0, 0, 2], [1, 1, 3], [True, True, True])
+    ps._choices(data, p)
+    assert data["trial_outcome"].tolist() == [1, 1, 0]
+
+
+def test_trials_and_schedule():
+    p = _p()
+    table = ps.trials(p, np.random.default_rng(0))
+    train = table["train"]
+    assert train.sum() == 6 and (~train).sum() == 15
+    pairs = {tuple(sorted(x)) for x in zip(table["cue"][train], table["cue2"][train], strict=True)}
+    assert pairs == set(ps.TRAIN_PAIRS)
+    tests = sorted(
+        tuple(sorted(x)) for x in zip(table["cue"][~train], table["cue2"][~train], strict=True)
+    )
+    assert tests == sorted(ps.TEST_PAIRS)
+    stim = ps.stimulus(p, table)
+    task = stim.task
+    per = int(round(0.6 / 0.01))
+    onset = 20
+    assert task.phase[onset] == PHASE_RESET
+    assert np.all(task.phase[onset + 1 : onset + 20] == PHASE_OPEN)
+    assert np.all(task.phase[onset + 20 : onset + 40] == PHASE_CLOSED)
+    assert np.all(task.phase[:onset] == 0)
+    assert task.ramp[onset] == 0 and task.ramp[onset + 19] == 1
+    assert stim.state[onset] == table["cue"][0] and stim.state2[onset] == table["cue2"][0]
+    assert stim.state[per + onset - 1] == -1
+    assert np.all(task.feedback[: 6 * per] == 1) and np.all(task.feedback[6 * per : 21 * per] == 0)
+
+
+@pytest.mark.parametrize(
+    "changes, field",
+    [
+        ({"trial_len": "0.5s"}, "trial_len"),
+        ({"n_train": "7"}, "n_train"),
+        ({"readout_window": "0.3s"}, "readout_window"),
+        ({"cs_time": "0.1s"}, "cs_time"),
+        ({"window": "0.205s"}, "window"),
+        ({"window": "-0.2s"}, "window"),
+        ({"n_test_reps": "0"}, "n_test_reps"),
+    ],
+)
+def test_bad_input_names_the_field(changes, field):
+    with pytest.raises(ParamError, match=field):
+        _p(**changes)
+
+
+def test_cli_bad_input_exits_2_without_output(tmp_path, capsys):
+    out = tmp_path / "run"
+    code = main(["run", ps.NAME, "--param", "n_train=7", "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "n_train" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_selection_params_validate():
+    with pytest.raises(ValueError, match="theta"):
+        SelectionParams(theta=0 * ps.second**-1).validate()
+
+
+def test_soft_bounds_scale_the_change_by_the_room_left():
+    w = np.array([0.2, 0.2, 0.9, 0.9])
+    c_e = np.ones(4)
+    inc = np.array([0.5, -0.1, 0.5, -0.5])
+    got = current_weights(w, c_e, np.zeros(4), inc, 0.0, 1.0, bounds="soft")
+    assert np.allclose(got, [0.2 + 0.5 * 0.8, 0.2 - 0.1 * 0.2, 0.9 + 0.5 * 0.1, 0.9 - 0.5 * 0.9])
+    hard = current_weights(w, c_e, np.zeros(4), inc, 0.0, 1.0)
+    assert np.allclose(hard, [0.7, 0.1, 1.0, 0.4])
+    with pytest.raises(ValueError, match="bounds"):
+        ThreeFactorRule(bounds="sticky").validate()
+    with pytest.raises(ValueError, match="w_min < w_max"):
+        ThreeFactorRule(bounds="soft", w_min=1.0, w_max=1.0).validate()
