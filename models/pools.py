@@ -35,7 +35,10 @@ dose-response, and for the size as a model prediction).
 
 What the striatal synapses read is ``da_seen = max(da + drug_tonic, dip_floor da_base)``:
 the endogenous DA plus a medication's tonic level, with dips floored (both 0 in the
-intact circuit).
+intact circuit). The baseline b follows the medicated tonic level (da + drug_tonic):
+a steady drug level is not a prediction error, so medication acts through the floored
+dips and through tonic DA's effect on MSN excitability, not through a permanent
+positive error (which would drive every active synapse to its bound).
 
 D2 receptors have a high affinity for DA (EC50 of order 10 nM, near the tonic level) and
 D1 receptors a low one (of order 1 uM; Richfield, Penney & Young 1989, Neuroscience
@@ -237,7 +240,7 @@ class NeuromodulatorPools:
             dht/dt = -(1 - sert_occupancy)*vmax_sert*ht/(km_sert + ht) - u_dat_ht : mmolar
             dht_term/dt = term_sequestered*u_dat_ht : mmolar  # 5-HT in DA vesicles (released by DA spikes)
             phi = ht_term/(ht_term + term_half) : 1  # 5-HT share of a DA spike's release
-            dda_base/dt = (clip(da, da_base - base_clip, da_base + base_clip) - da_base)/tau_base : mmolar  # robust running mean of [DA]: the baseline b
+            dda_base/dt = (clip(da + drug_tonic, da_base - base_clip, da_base + base_clip) - da_base)/tau_base : mmolar  # robust running mean of the tonic [DA] (drug included): the baseline b
             dht_base/dt = (ht - ht_base)/tau_base : mmolar  # running mean of [5-HT]
             ltd_gate : 1      # 5-HT gate of LTD, updated each step
             da_seen : mmolar  # what the synapses read (medication, floored dips)
@@ -267,7 +270,7 @@ class NeuromodulatorPools:
             dt=dt,
         )
         group.da = self.da_tonic
-        group.da_base = self.da_tonic
+        group.da_base = self.da_tonic + self.drug_tonic
         ht0 = self.ht_steady()
         group.ht_base = ht0
         group.ht = ht0

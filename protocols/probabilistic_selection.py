@@ -63,7 +63,7 @@ da_tonic_hz
 """
 
 import numpy as np
-from brian2 import SpikeMonitor, mV, nmolar, second
+from brian2 import SpikeMonitor, mV, nmolar, second, umolar
 
 from dopasim.circuits.reward_circuit import STRIATAL_RULE, Stimulus
 from dopasim.circuits.selection import (
@@ -106,12 +106,19 @@ GOOD, BAD = (0, 2, 4), (1, 3, 5)
 #: Circuit settings of this task (see the module docstring).
 TASK_CIRCUIT = {
     "msn_channels": len(STIMULI),
-    "pools": NeuromodulatorPools(d2_ec50=10 * nmolar),
-    "rule": STRIATAL_RULE.with_(bounds="soft"),
     "w_init": 0.5,
     "j_da_msn": 3.0 * mV,
     "j_d1_da": 0.0 * mV,
     "j_d1_gaba": 0.0 * mV,
+    # "incorrect" is an error signal, not a primary punisher: it pauses DA neurons
+    # through VTA GABA neurons but does not excite the raphe
+    "j_punish_5ht": 0.0 * mV,
+    "pools": NeuromodulatorPools(d2_ec50=10 * nmolar),
+    # Pawlak & Kerr 2008's amplitudes (+45 % LTP, -34 % LTD: A- = 0.75 A+), so that
+    # eligibility follows activity; a learning rate at which one outcome moves a weight
+    # by a few % of its range (the Pavlovian k_da of 100 /(uM s) moved it by up to 40 %
+    # at this task's MSN rates, and single outcomes then decided the values)
+    "rule": STRIATAL_RULE.with_(A_minus=0.75, k_da=20 / (umolar * second)),
 }
 
 
@@ -121,11 +128,11 @@ def _q(name, default, help_, **kw):
 
 PARAMS = [
     Param("n_train", 180, "int", "training trials (AB, CD, EF in shuffled blocks of 3)", low=3),
-    Param("n_test_reps", 4, "int", "test presentations of each of the 15 pairs", low=1),
-    _q("trial_len", 2.5 * second, "length of one trial", low=0, low_open=True),
+    Param("n_test_reps", 3, "int", "test presentations of each of the 15 pairs", low=1),
+    _q("trial_len", 3 * second, "length of one trial", low=0, low_open=True),
     _q("cs_time", 0.5 * second, "stimulus onset within the trial (pre-onset: baseline)", low=0),
     _q("window", 0.8 * second, "response window after onset", low=0, low_open=True),
-    _q("fb_delay", 0.5 * second, "feedback onset after the choice", low=0),
+    _q("fb_delay", 1 * second, "feedback onset after the choice", low=0),
     _q("outcome_dur", 0.1 * second, "duration of the feedback input", low=0, low_open=True),
     _q(
         "readout_window", 0.3 * second, "window after onset for Go/NoGo rates", low=0, low_open=True
