@@ -27,13 +27,16 @@ Pavlovian protocols do not build it. It follows the action-selection scheme of F
   akinesia with DA depletion).
 
 After the choice only the chosen stimulus stays on the screen until the feedback ends
-(the unchosen one disappears): the chosen channel's corticostriatal synapses collect
-more eligibility than the unchosen one's, and the feedback's DA burst or dip credits
-mostly the chosen action. Feedback comes ``fb_delay`` after the choice, on training
-trials only: reward ("correct") drives the DA neurons' reward input, and negative
+(the unchosen one disappears). Feedback comes ``fb_delay`` (1 s) after the choice, on
+training trials only: reward ("correct") drives the DA neurons' reward input, and negative
 feedback ("incorrect") the punishment input, which pauses DA neurons through VTA GABA
-neurons. Whether a choice is rewarded is pre-drawn per trial (``draw`` < P(chosen)),
-so the schedule is fixed before the run and the choice alone decides the outcome.
+neurons. Because the eligibility trace rises over 0.3 s and decays over 1 s
+(`dopasim.circuits.reward_circuit.STRIATAL_RULE`), the chosen stimulus' pairings of the
+second before the feedback carry most of the credit; with the feedback 0.5 s after the
+choice, the unchosen stimulus' pairings before the choice still got about half of it
+(measured: its D1 weights rose with the chosen one's rewards). Whether a choice is
+rewarded is pre-drawn per trial (``draw`` < P(chosen)), so the schedule is fixed before
+the run and the choice alone decides the outcome.
 
 Everything lives in the network (TimedArrays and one controller neuron), so the
 closed loop runs on every Brian2 device, standalone included.
@@ -69,7 +72,7 @@ class SelectionParams:
     tau_acc: Quantity = field(default_factory=lambda: 50 * ms)
     theta: Quantity = field(default_factory=lambda: 4 * Hz)
     urgency: Quantity = field(default_factory=lambda: 10 * Hz)
-    fb_delay: Quantity = field(default_factory=lambda: 500 * ms)
+    fb_delay: Quantity = field(default_factory=lambda: 1000 * ms)
     fb_dur: Quantity = field(default_factory=lambda: 100 * ms)
 
     def with_(self, **changes):
@@ -168,6 +171,7 @@ def readout(task, ctl, ns, d1, d2, n_channels, state_ns, dt):
         shown = int(state_ta(t) == i) + int(state2_ta(t) == i) : 1
         """,
         threshold="phase_ta(t) == 2 and shown > 0 and x + urgency*ramp_ta(t) > theta",
+        reset="",
         namespace={
             **ns,
             **state_ns,

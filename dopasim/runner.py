@@ -14,6 +14,7 @@ Everything the user typed is validated before any Brian2 object exists.
 """
 
 import contextlib
+import gc
 import importlib
 import json
 import logging
@@ -171,6 +172,11 @@ def run(
     ):
         brian2.seed(rngs["brian2_seed"])
         t0 = time.perf_counter()
+        # Brian2 suffixes a name (``x_1``) while an object of that name is alive; the
+        # previous run's objects live in reference cycles until collected. Collect them,
+        # so that a second run in this process generates the same code and reuses the
+        # compiled build (otherwise every file is renamed and recompiled).
+        gc.collect()
         circuit = module.build(p, rngs)
         timings["build_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
@@ -191,7 +197,13 @@ def run(
         data = module.collect(circuit, p)
         timings["collect_s"] = time.perf_counter() - t0
         resolved = {**p, **circuit.params}
-        info = dict(circuit.info)
+        # arrays (trial tables, sampled synapse indices) are in data.npz, not in the metadata
+        info = {
+            k: v
+            for k, v in circuit.info.items()
+            if not isinstance(v, np.ndarray)
+            and not (isinstance(v, dict) and any(isinstance(x, np.ndarray) for x in v.values()))
+        }
     metrics = module.metrics(data, p)
     timings["total_s"] = time.perf_counter() - t_start
     duration = float(p["duration"])

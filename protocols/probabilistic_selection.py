@@ -23,14 +23,26 @@ without feedback. Run it::
 The circuit is the base reward circuit with the settings of this task (``TASK_CIRCUIT``):
 
 * the striatum is split into one channel per stimulus (``msn_per_channel`` D1 and D2
-  MSNs each), and stimulus s's cortical neurons contact all MSNs of channel s;
-* tonic DA modulates MSN excitability (D1 up, D2 down; ``j_da_msn``), Frank's (2005)
-  mechanism by which DA depletion favours NoGo and medication favours Go;
+  MSNs each), and stimulus s's cortical neurons contact only the MSNs of channel s;
+* tonic DA modulates MSN excitability (D1 up, D2 down; ``j_da_msn`` 3 mV at most),
+  Frank's (2005) mechanism by which DA depletion favours NoGo and medication favours Go;
+* D2 synapses read DA through their high-affinity occupancy (EC50 10 nM), so they sense
+  dips and saturate in bursts (`dopasim.models.pools`);
 * the stimuli are familiar objects that already drive the striatum (``w_init`` 0.5, as
   Frank's networks start from random mid-range weights);
 * the critic's D1 -> DA/GABA paths are off: as in Frank (2005), the DA neurons respond to
   the feedback, not to a learned value of the stimuli (a learned critic would shrink the
-  feedback responses of well-predicted choices, a different experiment).
+  feedback responses of well-predicted choices, a different experiment);
+* "incorrect" pauses DA neurons (through VTA GABA) but does not excite the raphe: it is
+  an error signal, not a primary punisher. In development runs with the raphe
+  response, its 5-HT-gated LTD (He et al. 2015) let one error drop the chosen
+  stimulus' D1 weights by about 0.4 of their range (0.13 without it, same settings);
+* the STDP window has Pawlak & Kerr's (2008) amplitudes (A- = 0.75 A+), so eligibility
+  follows activity, and the learning rate is 20 /(uM s): at the Pavlovian 100 /(uM s),
+  one outcome moved a weight by up to 40 % of its range at this task's MSN rates.
+
+These settings were chosen while developing the protocol, after seeing runs (issue 4
+notes give the variants); they were fixed before the acceptance sweep.
 
 metrics.json
 ------------

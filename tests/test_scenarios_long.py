@@ -11,7 +11,8 @@ run through `dopasim.compare` (two worker processes).
   sated and > 1 fasted; the learning downstream of the aversive cue (go_nogo_cue =
   d1 - d2 weight change) changes sign with it.
 
-The Parkinson sweep needs the probabilistic-selection protocol (not built yet).
+The Parkinson sweep and the medication contrast (probabilistic selection) are in
+tests/test_selection_long.py.
 """
 
 import numpy as np
