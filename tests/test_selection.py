@@ -5,8 +5,11 @@ The scientific acceptance (Parkinson sweep, Frank's sign pattern, medication) is
 long tier (tests/test_selection_long.py).
 """
 
+import gc
+
 import numpy as np
 import pytest
+from brian2.core.names import find_name
 
 from dopasim import runner
 from dopasim.circuits.selection import PHASE_CLOSED, PHASE_OPEN, PHASE_RESET, SelectionParams
@@ -70,6 +73,12 @@ def test_closed_loop_tiny_run(tmp_path):
         assert key in m
     assert m["freeze_fraction"] == pytest.approx(np.mean(~ok))
     assert (tmp_path / "run" / "selection.png").exists()
+    # nothing keeps the run's Brian2 objects alive once collected: the next run in this
+    # process gets the same names (hence the same code and the cached build)
+    del res
+    gc.collect()
+    assert find_name("bg_thalamus") == "bg_thalamus"
+    assert find_name("str_d1") == "str_d1"
 
 
 def _fake(choices, cue, cue2, train):

@@ -28,7 +28,9 @@ import pytest
 from dopasim import analysis
 from dopasim.compare import compare
 
-pytestmark = pytest.mark.long
+# one worker runs the whole module (its sweep fixture is module-scoped, and compare
+# itself uses both cores); `make test-long` passes --dist loadgroup
+pytestmark = [pytest.mark.long, pytest.mark.xdist_group("selection")]
 SEEDS = 3
 LOSSES = (0, 0.25, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1)
 PROTOCOL = "probabilistic-selection"
