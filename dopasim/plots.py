@@ -178,11 +178,15 @@ def responses_by_trial(data, p, path):
     i, t = data["spikes_vta_da"]
     n = data["sizes"]["vta_da"]
     cs = _trial_starts(data, p) + float(p["cs_time"])
-    us = cs + float(p["us_delay"])
+    # a choice task's feedback time varies per trial (NaN: no outcome)
+    us = cs + data.get("trial_outcome_delay", float(p["us_delay"]))
 
     def count(a, b):
-        idx = np.searchsorted(np.sort(t), np.stack([a, b]))
-        return (idx[1] - idx[0]) / n / (b - a)
+        ok = np.isfinite(a)
+        idx = np.searchsorted(np.sort(t), np.stack([a[ok], b[ok]]))
+        out = np.full(len(a), np.nan)
+        out[ok] = (idx[1] - idx[0]) / n / (b[ok] - a[ok])
+        return out
 
     base = count(cs - min(1.0, float(p["cs_time"])), cs)
     base = np.where(base > 0, base, np.nan)
@@ -241,10 +245,8 @@ def eligibility_window(metrics, p, path):
 def selection_summary(data, p, metrics, path):
     """Probabilistic selection: learning curve, test choices, Go - NoGo per stimulus."""
     letters = "ABCDEF"
-    prob = np.array((0.8, 0.2, 0.7, 0.3, 0.6, 0.4))
-    cue, cue2, choice = data["trial_cue"], data["trial_cue2"], data["trial_choice"]
+    cue, choice, better = data["trial_cue"], data["trial_choice"], data["trial_better"]
     train = data["trial_train"]
-    better = np.where(prob[cue] >= prob[cue2], cue, cue2)
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     ax = axes[0]
     idx = np.nonzero(train)[0]

@@ -276,7 +276,6 @@ schedule = pv.schedule
 def collect(circuit, p):
     data = pv.collect(circuit, p)
     m = circuit["mon_choice"]
-    data["choice_event_t"] = np.array(m.t[:] / second)
     data["choice_stim"] = np.array(m.choice[:]).astype(int)
     data["choice_time"] = np.array(m.t_choice[:] / second)
     data["da_tonic_design_nM"] = np.array(float(circuit.params["circuit"].pools.da_tonic / nmolar))
@@ -298,7 +297,11 @@ def _choices(data, p):
             latency[trial] = tc - trial * T - float(p["cs_time"])
     data["trial_choice"] = choice
     data["trial_latency"] = latency
+    # feedback time after onset (NaN when frozen), for the analyses and figures
+    data["trial_outcome_delay"] = latency + float(p["fb_delay"])
     prob = np.array(P_REWARD)
+    cue, cue2 = data["trial_cue"], data["trial_cue2"]
+    data["trial_better"] = np.where(prob[cue] >= prob[cue2], cue, cue2)
     rewarded = (choice >= 0) & (data["trial_draw"] < prob[np.maximum(choice, 0)])
     outcome = np.where(rewarded, pv.REWARD, pv.PUNISH)
     outcome[(choice < 0) | ~data["trial_train"]] = pv.NONE
@@ -324,7 +327,7 @@ def metrics(data, p):
     test = ~train
     responded = choice >= 0
     prob = np.array(P_REWARD)
-    better = np.where(prob[cue] >= prob[cue2], cue, cue2)
+    better = data["trial_better"]
     # test: A (B) against C-F
     has = lambda s: (cue == s) | (cue2 == s)  # noqa: E731
     vs_cf = lambda s: test & responded & has(s) & ~has(1 - s)  # noqa: E731
@@ -367,9 +370,7 @@ def _da_metrics(data, p):
     out = {}
     rewarded = data["trial_outcome"] == pv.REWARD
     T, cs = float(p["trial_len"]), float(p["cs_time"])
-    fb = (np.arange(len(rewarded)) * T + cs + data["trial_latency"] + float(p["fb_delay"]))[
-        rewarded
-    ]
+    fb = (np.arange(len(rewarded)) * T + cs + data["trial_outcome_delay"])[rewarded]
     pre = np.arange(len(rewarded)) * T
     t, da = data["pool_t"], data["da_seen_nM"]
 

@@ -97,7 +97,7 @@ def _fake(choices, cue, cue2, train):
 
 
 def test_choices_and_accuracies_on_hand_made_data():
-    p = {"trial_len": 2.5 * ps.second, "cs_time": 0.5 * ps.second}
+    p = {"trial_len": 2.5 * ps.second, "cs_time": 0.5 * ps.second, "fb_delay": 1 * ps.second}
     # test trials: A-C (A chosen), A-D (D chosen), B-C (C chosen), B-E (B chosen),
     # B-F (frozen), C-D (C chosen)
     cue = [0, 0, 1, 1, 1, 2]
