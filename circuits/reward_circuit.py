@@ -81,7 +81,7 @@ from brian2 import (
 from dopasim.circuits import selection
 from dopasim.circuits.base import Circuit
 from dopasim.circuits.selection import SelectionTask
-from dopasim.models.lif import LIFParams, lif_group
+from dopasim.models.lif import NOISE_SOURCES, LIFParams, lif_group
 from dopasim.models.pools import NeuromodulatorPools, release_for
 from dopasim.models.three_factor import SampledPool, ThreeFactorRule, VolumeTransmitter
 
@@ -223,6 +223,14 @@ class RewardCircuitParams:
     state_rate_off: Quantity = field(default_factory=lambda: 0.05 * Hz)
     outcome_rate: Quantity = field(default_factory=lambda: 60 * Hz)
     # connectivity (probabilities) and weights (PSP jumps)
+    #: 'bernoulli': each pair connects with probability p (the calibrated default).
+    #: 'fixed_indegree': each neuron gets exactly round(p N) inputs; the synapse
+    #: counts then do not depend on the seed, so one compiled build serves every seed.
+    connectivity: str = "bernoulli"
+    #: Membrane noise: 'xi' (Brian2's white noise; the calibrated default) or 'counter'
+    #: (the same Euler-Maruyama increment from a counter-based hash, ~3x cheaper per
+    #: draw; `dopasim.models.lif`).
+    membrane_noise: str = "xi"
     p_ctx_msn: float = 0.25
     #: 0: every cortical state may contact every MSN. k > 0: the MSNs are split into k
     #: channels (contiguous blocks) and cue c's states contact only channel c
@@ -284,6 +292,15 @@ class RewardCircuitParams:
             v = getattr(self, key)
             if not 0 <= v <= 1:
                 raise ValueError(f"{key} must be in [0, 1], got {v}")
+        if self.membrane_noise not in NOISE_SOURCES:
+            raise ValueError(
+                f"membrane_noise must be one of {', '.join(NOISE_SOURCES)}, "
+                f"got {self.membrane_noise!r}"
+            )
+        if self.connectivity not in ("bernoulli", "fixed_indegree"):
+            raise ValueError(
+                f"connectivity must be 'bernoulli' or 'fixed_indegree', got {self.connectivity!r}"
+            )
         if not (isinstance(self.msn_channels, int) and self.msn_channels >= 0):
             raise ValueError(f"msn_channels must be an integer >= 0, got {self.msn_channels!r}")
         if not self.da_comp_ceiling >= 1:
@@ -301,14 +318,28 @@ class RewardCircuitParams:
         self.pools.validate()
 
 
-def _connect(syn, p, rng, n_pre, n_post, allowed=None):
-    """Connect with probability p from a numpy stream (deterministic per seed).
+def _connect(syn, p, rng, n_pre, n_post, allowed=None, rule="bernoulli"):
+    """Connect from a numpy stream (deterministic per seed).
 
     ``allowed`` (boolean, n_pre x n_post) restricts the pairs that may connect.
+    ``rule`` is ``'bernoulli'`` (each allowed pair with probability p) or
+    ``'fixed_indegree'`` (each target gets exactly round(p x its allowed sources),
+    chosen at random without replacement; NEST's ``fixed_indegree``, Brunel 2000). The
+    second gives synapse counts that do not depend on the seed, so a compiled
+    standalone build is reused across seeds unchanged. Both draw the same numbers.
     """
-    mask = rng.random((n_pre, n_post)) < p
-    if allowed is not None:
-        mask &= allowed
+    keys = rng.random((n_pre, n_post))
+    if rule == "bernoulli":
+        mask = keys < p
+        if allowed is not None:
+            mask &= allowed
+    else:
+        if allowed is not None:
+            keys = np.where(allowed, keys, np.inf)
+        n_allowed = np.full(n_post, n_pre) if allowed is None else allowed.sum(axis=0)
+        k = np.rint(p * n_allowed).astype(int)
+        rank = np.argsort(np.argsort(keys, axis=0, kind="stable"), axis=0, kind="stable")
+        mask = rank < k[None, :]
     i, j = np.nonzero(mask)
     if len(i):
         syn.connect(i=i, j=j)
@@ -426,7 +457,8 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
     pools = P.pools.build(name="pools", dt=dt, da_release_flux=release_da * n_da * P.da_design_rate)
 
     # --- populations ---
-    da = lif_group(n_da, P.da, "vta_da", rng, dt=dt)
+    noise = P.membrane_noise
+    da = lif_group(n_da, P.da, "vta_da", rng, dt=dt, noise=noise)
     # Parkinsonian loss: lesioned DA neurons stay in the group (indices are kept in the
     # exported data) but never fire; survivors release more per spike
     if P.da_loss > 0:
@@ -440,8 +472,8 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         alive[removed] = False
         da.alive = alive
     factor = release_factor(P)
-    gaba = lif_group(n_gaba, P.gaba, "vta_gaba", rng, dt=dt)
-    ht = lif_group(n_5ht, P.ht, "drn_5ht", rng, dt=dt)
+    gaba = lif_group(n_gaba, P.gaba, "vta_gaba", rng, dt=dt, noise=noise)
+    ht = lif_group(n_5ht, P.ht, "drn_5ht", rng, dt=dt, noise=noise)
     # the synapses read da_seen (= da unless a medication acts); b is the adaptive
     # tonic baseline da_base, not the rule's constant b
     gate = "ltd_gate" if P.ht_gates_ltd else None
@@ -467,6 +499,7 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
             extra_reset=vt.reset_code(),
             extra_current=current,
             dt=dt,
+            noise=noise,
         )
         if current:
             msns[name].namespace.update(j_da_msn=sign * P.j_da_msn, da_ref=P.pools.da_tonic)
@@ -495,7 +528,7 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
             cue = np.arange(n_ctx) // P.n_per_state // stimulus.n_states
             channel = np.arange(len(target)) // max(len(target) // P.msn_channels, 1)
             allowed = cue[:, None] == channel[None, :]
-        i, j = _connect(syn, P.p_ctx_msn, rng, n_ctx, len(target), allowed)
+        i, j = _connect(syn, P.p_ctx_msn, rng, n_ctx, len(target), allowed, P.connectivity)
         if len(i):
             syn.w = P.w_init * P.rule.w_max
         vt.attach(syn)
@@ -518,7 +551,7 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
             syn = Synapses(src, tgt, on_pre=on_pre, namespace={"J": J / P.scale}, name=name, dt=dt)
         else:
             syn = Synapses(src, tgt, "J : volt (constant)", on_pre=on_pre, name=name, dt=dt)
-        i, _ = _connect(syn, p, rng, len(src), len(tgt))
+        i, _ = _connect(syn, p, rng, len(src), len(tgt), rule=P.connectivity)
         if delay is not None and len(i):
             syn.delay = delay
         if gain is not None and len(i):

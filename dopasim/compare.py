@@ -147,6 +147,49 @@ def _one(job):
         }
 
 
+def _compile_once(module, job, jobs, quiet):
+    """Compile the comparison's code once (slot 0) and clone it to the workers' slots.
+
+    Scenarios and seeds are data (run arguments and data files), so every run of the
+    comparison uses this one build. If it fails here, the workers compile for
+    themselves (and a real error is reported per run).
+    """
+    from dopasim import runner
+    from dopasim.device import clone_build, compiler_available
+
+    if not compiler_available():
+        return
+    t0 = time.perf_counter()
+    if not quiet:
+        print("compiling once for all runs ...", file=sys.stderr, flush=True)
+    try:
+        _, p, _, _ = runner.prepare(
+            job["protocol"], job["params"], job["seed"], job["device"], None, True, job["scenario"]
+        )
+        runner.run(
+            job["protocol"],
+            params=job["params"],
+            seed=job["seed"],
+            device=job["device"],
+            out=None,
+            overwrite=True,
+            quiet=True,
+            write=False,
+            scenario=job["scenario"],
+            build_slot=0,
+            compile_only=True,
+        )
+    except Exception as e:  # the runs will report it
+        if not quiet:
+            print(f"compiling once failed ({type(e).__name__}: {e})", file=sys.stderr)
+        return
+    src = runner.build_key(module, p, 0)
+    for slot in range(1, jobs + 1):
+        clone_build(src, runner.build_key(module, p, slot))
+    if not quiet:
+        print(f"compiled in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+
+
 def _worker_init(counter, lock):
     with lock:
         counter.value += 1
@@ -240,6 +283,9 @@ def compare(
             progress(_one(job))
     else:
         import multiprocessing as mp
+
+        if device == "cpp_standalone":
+            _compile_once(module, todo[0], jobs, quiet)
 
         ctx = mp.get_context("spawn")
         counter, lock = ctx.Value("i", 0), ctx.Lock()

@@ -17,11 +17,21 @@ import hashlib
 import os
 import shutil
 import tempfile
+import zlib
 from pathlib import Path
 
 import brian2
+import numpy as np
 
-__all__ = ["DEVICES", "cache_root", "use_device", "compiler_available"]
+__all__ = [
+    "DEVICES",
+    "SeedAtStart",
+    "build_directory",
+    "cache_root",
+    "clone_build",
+    "compiler_available",
+    "use_device",
+]
 
 DEVICES = ("cpp_standalone", "cython", "numpy")
 
@@ -42,6 +52,46 @@ def _build_key(key_parts):
     return h
 
 
+def build_directory(build_key):
+    """The cached cpp_standalone build folder of ``build_key``."""
+    return cache_root() / "standalone" / _build_key(build_key)
+
+
+def clone_build(src_key, dst_key):
+    """Copy a compiled build folder to another key's folder (file times kept).
+
+    Code generated for the destination is then byte-identical to what is there, and
+    make finds nothing to recompile: parallel workers share one compilation. Returns
+    False (and copies nothing) when the destination is in use by another run.
+    """
+    src, dst = build_directory(src_key), build_directory(dst_key)
+    if not src.is_dir() or src == dst:
+        return False
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(dst.parent / f"{dst.name}.lock", "w") as lock_file:
+        try:
+            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        tmp = Path(tempfile.mkdtemp(prefix=f"{dst.name}.", dir=dst.parent))
+        # the results folder's files belong to the last run; the folder itself stays
+        shutil.copytree(
+            src, tmp / "b", ignore=lambda d, names: names if Path(d).name == "results" else []
+        )
+        if dst.exists():
+            shutil.rmtree(dst)
+        os.replace(tmp / "b", dst)
+        tmp.rmdir()
+    return True
+
+
+def _stable_clock_hash(clock):
+    name = clock.__dict__.get("_name")
+    # before the name exists (Brian2's instance tracker hashes a weakref at creation,
+    # and the weakref keeps that value), fall back to the identity hash
+    return zlib.crc32(name.encode()) if name else object.__hash__(clock)
+
+
 @contextlib.contextmanager
 def use_device(device, build_key=("default",), threads=0):
     """Activate ``device`` for the block; yield a dict describing the choice.
@@ -56,12 +106,12 @@ def use_device(device, build_key=("default",), threads=0):
     saved_target = brian2.prefs.codegen.target
     lock_file = None
     tmp_dir = None
+    saved_hash = None
     try:
         if device == "cpp_standalone":
-            base = cache_root() / "standalone"
-            base.mkdir(parents=True, exist_ok=True)
-            directory = base / _build_key(build_key)
-            lock_path = base / f"{directory.name}.lock"
+            directory = build_directory(build_key)
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            lock_path = directory.parent / f"{directory.name}.lock"
             lock_file = open(lock_path, "w")  # noqa: SIM115 - held for the whole block
             try:
                 fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -73,6 +123,12 @@ def use_device(device, build_key=("default",), threads=0):
                 directory = Path(tmp_dir)
                 info["cached"] = False
             brian2.set_device("cpp_standalone", directory=str(directory), build_on_run=False)
+            # Brian2 collects the clocks in sets and writes them to main.cpp in set
+            # order, which follows the objects' ids: every process wrote a different
+            # main.cpp and recompiled it (~15 s). A hash from the (unique) name makes the
+            # order, and the generated code, the same in every process.
+            saved_hash = brian2.Clock.__dict__.get("__hash__")
+            brian2.Clock.__hash__ = _stable_clock_hash
             if threads:
                 brian2.prefs.devices.cpp_standalone.openmp_threads = threads
             info["directory"] = str(directory)
@@ -84,6 +140,11 @@ def use_device(device, build_key=("default",), threads=0):
         yield info
     finally:
         if device == "cpp_standalone":
+            if saved_hash is None:
+                with contextlib.suppress(AttributeError):
+                    del brian2.Clock.__hash__
+            else:
+                brian2.Clock.__hash__ = saved_hash
             brian2.device.reinit()
             brian2.device.activate()
             brian2.set_device("runtime")
@@ -93,3 +154,67 @@ def use_device(device, build_key=("default",), threads=0):
             lock_file.close()
         if tmp_dir is not None:
             shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+# Seeds Brian2's C++ generators once, at the first time step, from a run argument.
+_RESEED_CPP = """
+static inline int32_t _dopasim_reseed(const int64_t seed)
+{
+    static bool _dopasim_seeded = false;
+    if (!_dopasim_seeded)
+    {
+        for (size_t _k = 0; _k < brian::_random_generators.size(); _k++)
+            brian::_random_generators[_k].seed((unsigned long)seed + _k);
+        _dopasim_seeded = true;
+    }
+    return 0;
+}
+"""
+
+
+def _reseed_numpy(seed):  # runtime targets are seeded by brian2.seed; never called there
+    return np.zeros_like(seed, dtype=np.int32)
+
+
+_reseed = brian2.Function(
+    _reseed_numpy,
+    arg_units=[1],
+    arg_types=["integer"],
+    return_unit=1,
+    return_type="integer",
+    stateless=False,
+    auto_vectorise=False,
+)
+_reseed.implementations.add_implementation("cpp", _RESEED_CPP, name="_dopasim_reseed")
+
+
+class SeedAtStart:
+    """cpp_standalone: the seed of Brian2's generators as data, not code.
+
+    ``brian2.seed(s)`` writes s into main.cpp, so every new seed recompiles it (about
+    15 s here). Instead the generators are seeded at the first time step (slot
+    ``start``, before anything draws) from a one-element variable that the binary reads
+    from its command line (Brian2's ``run_args``): every seed runs the same binary. The
+    streams are the ones ``brian2.seed(s)`` gives (generator k gets s + k) as long as
+    nothing draws random numbers before the run, which dopasim's builders never do
+    (initial values come from numpy streams).
+
+    Usage: ``seeder = SeedAtStart(network)`` after the build, then
+    ``device.run(..., run_args=seeder.run_args(s))``.
+    """
+
+    def __init__(self, network, name="dopasim_seed"):
+        self.group = brian2.NeuronGroup(
+            1, "rng_seed : integer", name=name, namespace={"reseed": _reseed}
+        )
+        self.group.run_regularly(
+            "rng_seed = rng_seed + reseed(rng_seed)",
+            dt=1 * brian2.second,
+            when="start",
+            order=-1000,
+            name=f"{name}_reseed",
+        )
+        network.add(self.group)
+
+    def run_args(self, seed):
+        return {self.group.rng_seed: int(seed)}

@@ -29,11 +29,11 @@ import numpy as np
 import dopasim
 from dopasim import rundir
 from dopasim.circuits.scenarios import describe, is_hypothesis, parse_scenarios
-from dopasim.device import DEVICES, compiler_available, use_device
+from dopasim.device import DEVICES, SeedAtStart, compiler_available, use_device
 from dopasim.params import ParamError, did_you_mean, resolve_params, to_jsonable
 from dopasim.seeding import streams
 
-__all__ = ["PROTOCOLS", "get_protocol", "prepare", "run", "Run"]
+__all__ = ["PROTOCOLS", "build_key", "get_protocol", "prepare", "run", "Run"]
 
 #: Registered protocols: CLI name -> module.
 PROTOCOLS = {
@@ -139,6 +139,11 @@ def scenario_protocols():
     return [n for n in PROTOCOLS if getattr(get_protocol(n), "SCENARIOS", False)]
 
 
+def build_key(module, p, build_slot=0):
+    """What names a run's compiled build: the protocol, the code's shape, the slot."""
+    return (module.NAME, *module.build_key(p), build_slot)
+
+
 def run(
     protocol,
     params=None,
@@ -151,12 +156,15 @@ def run(
     figures=True,
     scenario="intact",
     build_slot=0,
+    compile_only=False,
 ):
     """Run one protocol under a scenario and write its run directory. Returns a `Run`.
 
     ``scenario`` is a SPEC (``'parkinson:loss=0.75+ssri:occupancy=0.8'``, see
     `dopasim.circuits.scenarios`). ``build_slot`` separates the compiled-build caches of
-    parallel workers (``dopasim compare --jobs``).
+    parallel workers (``dopasim compare --jobs``). ``compile_only`` (cpp_standalone)
+    generates and compiles the build of this run, then returns None without running it
+    or writing anything (``compare`` compiles once and clones the build for its workers).
     """
     t_start = time.perf_counter()
     module, p, seed, path = prepare(protocol, params, seed, device, out, overwrite, scenario)
@@ -168,9 +176,10 @@ def run(
     timings = {}
     with (
         _quiet(getattr(module, "QUIET_WARNINGS", ())),
-        use_device(device, build_key=(module.NAME, *module.build_key(p), build_slot)) as dev,
+        use_device(device, build_key=build_key(module, p, build_slot)) as dev,
     ):
-        brian2.seed(rngs["brian2_seed"])
+        if device != "cpp_standalone":
+            brian2.seed(rngs["brian2_seed"])
         t0 = time.perf_counter()
         # Brian2 suffixes a name (``x_1``) while an object of that name is alive; the
         # previous run's objects live in reference cycles until collected. Collect them,
@@ -178,6 +187,8 @@ def run(
         # compiled build (otherwise every file is renamed and recompiled).
         gc.collect()
         circuit = module.build(p, rngs)
+        # standalone: the seed is a run argument, so every seed runs the same binary
+        seeder = SeedAtStart(circuit.network) if device == "cpp_standalone" else None
         timings["build_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         module.schedule(circuit, p, report)
@@ -187,7 +198,13 @@ def run(
                 directory=dev["directory"], compile=True, run=False, clean=False, with_output=False
             )
             t2 = time.perf_counter()
-            brian2.device.run(directory=dev["directory"], with_output=not quiet)
+            if compile_only:
+                return None
+            brian2.device.run(
+                directory=dev["directory"],
+                with_output=not quiet,
+                run_args=seeder.run_args(rngs["brian2_seed"]),
+            )
             timings["codegen_compile_s"] = t2 - t1
             timings["binary_s"] = time.perf_counter() - t2
             timings["run_s"] = float(brian2.device._last_run_time)

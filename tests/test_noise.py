@@ -53,3 +53,74 @@ def test_in_brian2_numpy_target():
     run(4 * ms)
     want = [[_oracle(s, i, 42) for s in range(4)] for i in range(5)]
     assert np.array_equal(m.x, want)
+
+
+def _oracle_normal(step, i, seed):
+    x = (seed + (step * (1 << 32) + i + 1) * 0x9E3779B97F4A7C15) & MASK
+    z = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK
+    z ^= z >> 31
+    s = sum((z >> k) & 0xFFFF for k in (0, 16, 32, 48))
+    return (s / 65536.0 - 2.0) * np.sqrt(3.0)
+
+
+def test_counter_normal_matches_oracle_and_moments():
+    from dopasim.models.noise import splitmix64_normal
+
+    steps = np.array([0, 1, 5, 3_600_000])
+    for seed in (0, 99, 2**31 - 2):
+        got = splitmix64_normal(steps, 3, seed)
+        assert np.allclose(got, [_oracle_normal(int(s), 3, seed) for s in steps], atol=1e-15)
+    z = splitmix64_normal(np.repeat(np.arange(400), 500), np.tile(np.arange(500), 400), 5)
+    # n = 2e5: SE of the mean 0.0022, of the variance 0.003 (margins ~5 SE)
+    assert abs(z.mean()) < 0.011 and abs(z.var() - 1) < 0.015
+    assert abs(((z - z.mean()) ** 4).mean() / z.var() ** 2 - 3 + 0.3) < 0.05  # Irwin-Hall(4)
+    a = z.reshape(400, 500)
+    assert abs(np.corrcoef(a[:-1].ravel(), a[1:].ravel())[0, 1]) < 0.012
+
+
+def _membrane(noise, seed=3):
+    from brian2 import Network, SpikeMonitor, mV
+
+    from dopasim.models.lif import LIFParams, lif_group
+
+    start_scope()
+    p = LIFParams(sigma=4 * mV, i_bias_mean=17 * mV, i_bias_sd=0 * mV)
+    g = lif_group(400, p, f"g_{noise}", np.random.default_rng(seed), dt=0.5 * ms, noise=noise)
+    quiet = lif_group(
+        400,
+        p.with_(v_th=0 * mV),
+        f"q_{noise}",
+        np.random.default_rng(seed),
+        dt=0.5 * ms,
+        noise=noise,
+    )
+    sm = SpikeMonitor(g)
+    m = StateMonitor(quiet, "v", record=True, dt=5 * ms)
+    net = Network(g, quiet, sm, m)
+    net.run(2000 * ms)
+    v = np.asarray(m.v)[:, 40:] / float(mV)  # after 200 ms
+    return sm.num_spikes / 400 / 2.0, v.std(axis=1).mean(), v.mean()
+
+
+def test_counter_membrane_noise_matches_xi():
+    """Free fluctuations of sd sigma, and the same firing rate, with either source.
+
+    Margins fixed before the run: sd within 5 % of sigma = 4 mV (Euler's bias is
+    +0.6 %), mean potential within 0.2 mV, rates within 10 % of each other.
+    """
+    rate_xi, sd_xi, mean_xi = _membrane("xi")
+    rate_c, sd_c, mean_c = _membrane("counter")
+    for sd in (sd_xi, sd_c):
+        assert abs(sd - 4.0) < 0.2
+    assert abs(mean_xi - mean_c) < 0.2
+    assert rate_xi > 2 and abs(rate_c - rate_xi) < 0.1 * rate_xi
+
+
+def test_noise_source_is_validated():
+    import pytest
+
+    from dopasim.models.lif import LIFParams, lif_group
+
+    with pytest.raises(ValueError, match="noise must be one of xi, counter"):
+        lif_group(2, LIFParams(), "bad", np.random.default_rng(0), noise="white")

@@ -203,3 +203,62 @@ def test_other_protocols_bad_input(argv, needle, tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and needle in err and "Traceback" not in err, err
     assert not out.exists()
+
+
+class _FakeSyn:
+    def connect(self, *args, **kw):
+        self.args = (args, kw)
+
+
+def test_fixed_indegree_counts_do_not_depend_on_the_seed():
+    from dopasim.circuits.reward_circuit import _connect
+
+    allowed = np.zeros((60, 40), dtype=bool)
+    allowed[:30, :20] = True
+    allowed[30:, 20:] = True
+    counts = set()
+    for seed in range(5):
+        i, j = _connect(
+            _FakeSyn(), 0.25, np.random.default_rng(seed), 60, 40, allowed, "fixed_indegree"
+        )
+        assert allowed[i, j].all()
+        assert len(set(zip(i.tolist(), j.tolist(), strict=True))) == len(i)  # no multapses
+        assert np.array_equal(np.bincount(j, minlength=40), np.full(40, 8))  # round(.25 * 30)
+        counts.add(len(i))
+    assert counts == {320}
+    # different seeds pick different partners
+    a = _connect(_FakeSyn(), 0.25, np.random.default_rng(1), 60, 40, allowed, "fixed_indegree")
+    b = _connect(_FakeSyn(), 0.25, np.random.default_rng(2), 60, 40, allowed, "fixed_indegree")
+    assert not np.array_equal(a[0], b[0])
+
+
+def test_bernoulli_connectivity_is_unchanged():
+    """The default rule draws exactly what the calibrated circuit drew (rng.random < p)."""
+    from dopasim.circuits.reward_circuit import _connect
+
+    i, j = _connect(_FakeSyn(), 0.1, np.random.default_rng(3), 50, 70)
+    ref = np.nonzero(np.random.default_rng(3).random((50, 70)) < 0.1)
+    assert np.array_equal(i, ref[0]) and np.array_equal(j, ref[1])
+
+
+def test_connectivity_rule_is_validated():
+    from dopasim.circuits.reward_circuit import RewardCircuitParams
+
+    with pytest.raises(ValueError, match="connectivity must be 'bernoulli' or 'fixed_indegree'"):
+        RewardCircuitParams(connectivity="fixed_outdegree").validate()
+
+
+def test_standalone_clock_hash_is_patched_and_restored():
+    import brian2
+
+    from dopasim.device import use_device
+
+    c0 = brian2.Clock(dt=1 * ms, name="hash_probe_a")
+    before = hash(c0)
+    with use_device("cpp_standalone", build_key=("hash-probe",)):
+        c1 = brian2.Clock(dt=1 * ms, name="hash_probe_b")
+        import zlib
+
+        assert hash(c1) == zlib.crc32(b"hash_probe_b")  # the same in every process
+    assert hash(c0) == before == object.__hash__(c0)
+    assert "__hash__" not in brian2.Clock.__dict__

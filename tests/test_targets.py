@@ -1,5 +1,7 @@
 """numpy, Cython and cpp_standalone give the same synapse (marker: targets; compiles)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from brian2 import ms, umolar
@@ -50,18 +52,17 @@ def test_targets_agree():
     assert np.ptp(ref["w"]) > 0.1  # the trains did change the weights
 
 
-def _noise(device):
+def _noise(device, fn="counter_uniform"):
     import brian2
     from brian2 import NeuronGroup, StateMonitor
 
-    from dopasim.models.noise import counter_uniform
+    from dopasim.models import noise
 
-    with use_device(device, build_key=("targets-noise",)) as dev:
+    with use_device(device, build_key=("targets-noise", fn)) as dev:
         g = NeuronGroup(
             7,
-            "x = counter_uniform(timestep(t, dt), i, seed) : 1 (constant over dt)\n"
-            "seed : integer (shared)",
-            namespace={"counter_uniform": counter_uniform},
+            f"x = {fn}(timestep(t, dt), i, seed) : 1 (constant over dt)\nseed : integer (shared)",
+            namespace={fn: getattr(noise, fn)},
             dt=1 * ms,
             name="g",
         )
@@ -77,6 +78,44 @@ def _noise(device):
 
 
 def test_noise_is_identical_on_every_target():
-    ref = _noise("numpy")
-    for device in ("cython", "cpp_standalone"):
-        assert np.array_equal(_noise(device), ref), device
+    for fn in ("counter_uniform", "counter_normal"):
+        ref = _noise("numpy", fn)
+        for device in ("cython", "cpp_standalone"):
+            assert np.array_equal(_noise(device, fn), ref), (fn, device)
+
+
+def _seeded_noise(seed):
+    """A tiny noisy group on cpp_standalone through `SeedAtStart`; (main.cpp, trace)."""
+    import gc
+
+    import brian2
+    from brian2 import NeuronGroup
+
+    from dopasim.device import SeedAtStart
+
+    gc.collect()  # the previous call's objects, so that the names (and code) repeat
+    with use_device("cpp_standalone", build_key=("targets-seed",)) as dev:
+        g = NeuronGroup(3, "dx/dt = -x/(10*ms) + xi/sqrt(10*ms) : 1", dt=1 * ms, name="g")
+        m = brian2.StateMonitor(g, "x", record=True, name="m")
+        net = brian2.Network(g, m)
+        seeder = SeedAtStart(net)
+        net.run(20 * ms)
+        brian2.device.build(
+            directory=dev["directory"], compile=True, run=False, clean=False, with_output=False
+        )
+        brian2.device.run(
+            directory=dev["directory"], with_output=False, run_args=seeder.run_args(seed)
+        )
+        main = (Path(dev["directory"]) / "main.cpp").read_text()
+        return main, np.asarray(m.x).copy()
+
+
+def test_the_seed_is_a_run_argument(tmp_path, monkeypatch):
+    """Same seed: same noise; new seed: new noise, from the same compiled code."""
+    monkeypatch.setenv("DOPASIM_CACHE", str(tmp_path))
+    main1, x1 = _seeded_noise(11)
+    main2, x2 = _seeded_noise(12)
+    _, x1b = _seeded_noise(11)
+    assert main1 == main2  # the seed is not in the code: nothing recompiles
+    assert np.array_equal(x1, x1b)
+    assert not np.array_equal(x1, x2)
