@@ -144,3 +144,20 @@ def test_python_api_round_trip(tmp_path):
         i, t = back.data[f"spikes_{pop}"]
         assert t.dtype == np.float64 and i.dtype == np.int32
         assert np.array_equal(t, res.data[f"spikes_{pop}"][1])
+
+
+def test_atomic_writes_get_the_usual_file_mode(tmp_path):
+    """Result files are readable by the group/others as umask allows (mkstemp's 0600 is not)."""
+    import os
+    import stat
+
+    from dopasim import rundir
+
+    old = os.umask(0o022)
+    try:
+        rundir.write_json(tmp_path / "m.json", {"a": 1})
+        mode = stat.S_IMODE(os.stat(tmp_path / "m.json").st_mode)
+    finally:
+        os.umask(old)
+    assert mode == 0o644
+    assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
