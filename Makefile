@@ -27,7 +27,7 @@ test: setup
 	$(BIN)/python -m pytest -q $(ARGS)
 
 test-long: setup
-	$(BIN)/python -m pytest -q -m long -n $(JOBS) --dist loadgroup -rA $(ARGS)
+	$(BIN)/python -m pytest -q -m long -n $(JOBS) --dist loadfile -rA $(ARGS)
 
 test-targets: setup
 	$(BIN)/python -m pytest -q -m targets $(ARGS)

@@ -2,8 +2,8 @@
 SCIENCE.md section 6). Marker: long.
 
 Margins are the issue's, fixed before any run; paired seeds 1-3, default size, compiled,
-run through `dopasim.compare` with two worker processes (one build per worker). Values
-are seed means.
+run through `dopasim.compare` with two worker processes (one compilation, cloned to both
+workers). Values are seed means.
 
 * Sweep, loss in {0, 0.25, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1}:
   - da_phasic_ratio and value_discrimination stay >= 80 % of intact up to 0.5 and are
@@ -29,8 +29,9 @@ from dopasim import analysis
 from dopasim.compare import compare
 
 # one worker runs the whole module (its sweep fixture is module-scoped, and compare
-# itself uses both cores); `make test-long` passes --dist loadgroup
-pytestmark = [pytest.mark.long, pytest.mark.xdist_group("selection")]
+# itself uses both cores): `make test-long` passes --dist loadfile. For the sweep's wall
+# time, run this file alone: `make test-long JOBS=1 ARGS="tests/test_selection_long.py -s"`
+pytestmark = pytest.mark.long
 SEEDS = 3
 LOSSES = (0, 0.25, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1)
 PROTOCOL = "probabilistic-selection"
