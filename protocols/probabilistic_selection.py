@@ -42,7 +42,14 @@ The circuit is the base reward circuit with the settings of this task (``TASK_CI
   one outcome moved a weight by up to 40 % of its range at this task's MSN rates.
 
 These settings were chosen while developing the protocol, after seeing runs (issue 4
-notes give the variants); they were fixed before the acceptance sweep.
+notes give the variants); they were fixed before the acceptance sweep. Two more are for
+speed (issue 4 asks for the 27-run Parkinson sweep in minutes):
+
+* fixed in-degree connectivity (each MSN gets exactly its share of cortical inputs), so
+  that the synapse counts, and the compiled code, do not depend on the seed;
+* the membrane noise from a counter-based hash (`dopasim.models.lif`, ``counter``):
+  the same Euler-Maruyama increments' mean, variance and firing rates as Brian2's
+  ``xi`` (tests/test_noise.py), at half the run time of this circuit.
 
 metrics.json
 ------------
