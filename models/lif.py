@@ -111,8 +111,11 @@ class LIFParams:
 #: data, not by the compiled code).
 NOISE_SOURCES = ("xi", "counter")
 
+# The draw sits in the equation itself (the function is stateless, and Euler evaluates
+# the right-hand side once per step, at the step's start): one code object instead of a
+# separate 'constant over dt' subexpression update, with bit-identical results (the run
+# time is the same: the cost is the hash, not the extra loop).
 _COUNTER_NOISE = """
-z_noise = counter_normal(timestep(t, dt), i, noise_seed) : 1 (constant over dt)
 noise_seed : integer (constant)  # per group (drawn from the connectivity stream)
 """
 
@@ -144,7 +147,10 @@ def lif_group(
     if noise == "counter":
         from dopasim.models.noise import counter_normal
 
-        eqs = eqs.replace("sigma*sqrt(2/tau_m)*xi", "sigma*sqrt(2/(tau_m*dt))*z_noise")
+        eqs = eqs.replace(
+            "sigma*sqrt(2/tau_m)*xi",
+            "sigma*sqrt(2/(tau_m*dt))*counter_normal(timestep(t, dt), i, noise_seed)",
+        )
         eqs += _COUNTER_NOISE
         namespace["counter_normal"] = counter_normal
     if extra_current:
