@@ -9,7 +9,7 @@ The Python API mirrors the command line::
 """
 
 __version__ = "0.1.0"
-__all__ = ["run", "load_run", "__version__"]
+__all__ = ["run", "load_run", "to_neo", "__version__"]
 
 
 def run(protocol, **kwargs):
@@ -24,3 +24,10 @@ def load_run(path):
     from dopasim.runner import load_run as _load
 
     return _load(path)
+
+
+def to_neo(run_or_path):
+    """A `neo.Block` of a run (or runs); see `dopasim.export.to_neo` (neo is imported then)."""
+    from dopasim.export import to_neo as _to_neo
+
+    return _to_neo(run_or_path)

@@ -1,7 +1,8 @@
 """The ``dopasim`` command.
 
-Exit codes: 0 done, 1 some runs of a comparison failed (the others are written), 2 bad
-input (one line on stderr, nothing created), 3 numerical failure, 130 interrupted.
+Exit codes: 0 done, 1 some runs of a comparison failed (the others are written) or an
+export failed while writing (disk full...; completed files are kept), 2 bad input (one
+line on stderr, nothing created), 3 numerical failure, 130 interrupted.
 """
 
 import argparse
@@ -47,11 +48,27 @@ def _parser():
     r.add_argument("--seed", default="1", help="master seed (integer, default 1)")
     r.add_argument("--out", help="run directory (default: runs/<protocol>/<time>-seed<k>)")
     r.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+    r.add_argument(
+        "--export",
+        metavar="FORMAT,...",
+        help="also write the spikes as nwb, sonata, csv and/or npz (comma-separated)",
+    )
     c = sub.add_parser("compare", help="one protocol under several scenarios, paired seeds")
     _common(c, "scenario SPEC (repeat; the first is the reference)")
     c.add_argument("--seeds", default="3", help="number of paired seeds, 1..N (default 3)")
     c.add_argument("--jobs", default="1", help="parallel worker processes (default 1)")
     c.add_argument("--out", help="output folder (default: runs/compare/<protocol>-<time>)")
+    x = sub.add_parser("export", help="write a run's spike raster as NWB, SONATA, CSV or npz")
+    x.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'dopasim run'")
+    x.add_argument(
+        "--format", help="nwb, sonata, csv or npz; several comma-separated, e.g. csv,sonata"
+    )
+    x.add_argument(
+        "--out",
+        help="output file (default: spikes.nwb, spikes.sonata.h5, spikes.csv or "
+        "spikes_export.npz in RUN_DIR); an existing folder takes the default names",
+    )
+    x.add_argument("--overwrite", action="store_true", help="replace an existing export")
     return ap
 
 
@@ -85,6 +102,11 @@ def _cmd_list():
 def _cmd_run(args):
     from dopasim import runner
 
+    formats = None
+    if args.export is not None:  # checked before anything is simulated
+        from dopasim.export import check_formats
+
+        formats = check_formats(args.export)
     res = runner.run(
         args.protocol,
         scenario="+".join(args.scenario) or "intact",
@@ -100,6 +122,24 @@ def _cmd_run(args):
     print(f"run directory: {res.path}")
     for k, v in m.items():
         print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
+    if formats:
+        return _export(res.path, formats, None, args.overwrite)
+    return 0
+
+
+def _export(run_dir, formats, out, overwrite):
+    from dopasim.export import ExportError, export_runs
+
+    try:
+        paths = export_runs(run_dir, formats, out=out, overwrite=overwrite)
+    except ExportError as e:  # a write failed (disk full...): not bad input
+        done = f"; completed before it: {', '.join(map(str, e.written))}" if e.written else ""
+        print(
+            f"dopasim: error: export: {e} (nothing written under that name){done}", file=sys.stderr
+        )
+        return 1
+    for p in paths:
+        print(f"wrote {p}")
     return 0
 
 
@@ -125,6 +165,16 @@ def _cmd_compare(args):
     return 0
 
 
+def _cmd_export(args):
+    from dopasim.export import FORMATS
+
+    if args.format is None:
+        raise ParamError(
+            f"--format: missing; allowed: {', '.join(FORMATS)} (comma-separated for several)"
+        )
+    return _export(args.run_dir, args.format, args.out, args.overwrite)
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -135,6 +185,8 @@ def main(argv=None):
             return _cmd_run(args)
         if args.command == "compare":
             return _cmd_compare(args)
+        if args.command == "export":
+            return _cmd_export(args)
         _parser().print_help()
         return EXIT_BAD_INPUT
     except ParamError as e:
