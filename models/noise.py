@@ -23,8 +23,8 @@ _M1 = np.uint64(0xBF58476D1CE4E5B9)
 _M2 = np.uint64(0x94D049BB133111EB)
 
 
-def splitmix64_uniform(step, i, seed):
-    """NumPy reference implementation (vectorised; uint64 arithmetic wraps)."""
+def _splitmix64(step, i, seed):
+    """The SplitMix64 word of (step, i, seed), vectorised (uint64 arithmetic wraps)."""
     step = np.asarray(step).astype(np.uint64)
     i = np.asarray(i).astype(np.uint64)
     seed = np.asarray(seed).astype(np.uint64)
@@ -32,49 +32,58 @@ def splitmix64_uniform(step, i, seed):
         x = seed + (step * np.uint64(0x100000000) + i + np.uint64(1)) * _GOLDEN
         z = (x ^ (x >> np.uint64(30))) * _M1
         z = (z ^ (z >> np.uint64(27))) * _M2
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(11)).astype(np.float64) * (1.0 / 9007199254740992.0)
+        return z ^ (z >> np.uint64(31))
 
 
-_CPP = """
-static inline double _dopasim_counter_uniform(const int64_t step, const int64_t i, const int64_t seed)
-{
+def splitmix64_uniform(step, i, seed):
+    """NumPy reference implementation of `counter_uniform` (vectorised)."""
+    return (_splitmix64(step, i, seed) >> np.uint64(11)).astype(np.float64) * (
+        1.0 / 9007199254740992.0
+    )
+
+
+# The hash, in C++ and Cython, and what each function makes of its word z.
+_HASH_CPP = """
     uint64_t x = (uint64_t)seed + ((uint64_t)step * 0x100000000ULL + (uint64_t)i + 1ULL) * 0x9E3779B97F4A7C15ULL;
     uint64_t z = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z = z ^ (z >> 31);
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
-}
-"""
-
-_CYTHON = """
-cdef inline double _dopasim_counter_uniform(long step, long i, long seed) noexcept nogil:
+    z = z ^ (z >> 31);"""
+_HASH_CYTHON = """
     cdef unsigned long long x = <unsigned long long>seed + (<unsigned long long>step * 0x100000000ULL + <unsigned long long>i + 1ULL) * 0x9E3779B97F4A7C15ULL
     cdef unsigned long long z = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
-    z = z ^ (z >> 31)
-    return <double>(z >> 11) * (1.0 / 9007199254740992.0)
-"""
+    z = z ^ (z >> 31)"""
 
 
-def _numpy_impl(step, i, seed):
-    return splitmix64_uniform(step, i, seed)
+def _counter_function(name, numpy_impl, cpp_body, cython_body):
+    """A stateless Brian2 Function f(step, i, seed) -> float on every target."""
+    cpp = (
+        f"\nstatic inline double {name}(const int64_t step, const int64_t i, const int64_t seed)"
+        f"\n{{{_HASH_CPP}\n{cpp_body}\n}}\n"
+    )
+    cython = (
+        f"\ncdef inline double {name}(long step, long i, long seed) noexcept nogil:"
+        f"{_HASH_CYTHON}\n{cython_body}\n"
+    )
+    fn = Function(
+        numpy_impl,
+        arg_units=[1, 1, 1],
+        arg_types=["integer", "integer", "integer"],
+        return_unit=1,
+        return_type="float",
+        stateless=True,
+        auto_vectorise=False,
+    )
+    fn.implementations.add_implementation("cpp", cpp, name=name, dependencies={})
+    fn.implementations.add_implementation("cython", cython, name=name, dependencies={})
+    return fn
 
 
-counter_uniform = Function(
-    _numpy_impl,
-    arg_units=[1, 1, 1],
-    arg_types=["integer", "integer", "integer"],
-    return_unit=1,
-    return_type="float",
-    stateless=True,
-    auto_vectorise=False,
-)
-counter_uniform.implementations.add_implementation(
-    "cpp", _CPP, name="_dopasim_counter_uniform", dependencies={}
-)
-counter_uniform.implementations.add_implementation(
-    "cython", _CYTHON, name="_dopasim_counter_uniform", dependencies={}
+counter_uniform = _counter_function(
+    "_dopasim_counter_uniform",
+    splitmix64_uniform,
+    "    return (double)(z >> 11) * (1.0 / 9007199254740992.0);",
+    "    return <double>(z >> 11) * (1.0 / 9007199254740992.0)",
 )
 
 
@@ -91,54 +100,19 @@ _SQRT3 = np.sqrt(3.0)
 
 def splitmix64_normal(step, i, seed):
     """NumPy reference implementation of `counter_normal` (vectorised)."""
-    step = np.asarray(step).astype(np.uint64)
-    i = np.asarray(i).astype(np.uint64)
-    seed = np.asarray(seed).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        x = seed + (step * np.uint64(0x100000000) + i + np.uint64(1)) * _GOLDEN
-        z = (x ^ (x >> np.uint64(30))) * _M1
-        z = (z ^ (z >> np.uint64(27))) * _M2
-        z = z ^ (z >> np.uint64(31))
+    z = _splitmix64(step, i, seed)
     m = np.uint64(0xFFFF)
     s = sum(((z >> np.uint64(k)) & m).astype(np.float64) for k in (0, 16, 32, 48))
     return (s * (1.0 / 65536.0) - 2.0) * _SQRT3
 
 
-_CPP_NORMAL = """
-static inline double _dopasim_counter_normal(const int64_t step, const int64_t i, const int64_t seed)
-{
-    uint64_t x = (uint64_t)seed + ((uint64_t)step * 0x100000000ULL + (uint64_t)i + 1ULL) * 0x9E3779B97F4A7C15ULL;
-    uint64_t z = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    z = z ^ (z >> 31);
-    const double s = (double)(z & 0xFFFFULL) + (double)((z >> 16) & 0xFFFFULL)
-                   + (double)((z >> 32) & 0xFFFFULL) + (double)(z >> 48);
-    return (s * (1.0 / 65536.0) - 2.0) * 1.7320508075688772;
-}
-"""
-
-_CYTHON_NORMAL = """
-cdef inline double _dopasim_counter_normal(long step, long i, long seed) noexcept nogil:
-    cdef unsigned long long x = <unsigned long long>seed + (<unsigned long long>step * 0x100000000ULL + <unsigned long long>i + 1ULL) * 0x9E3779B97F4A7C15ULL
-    cdef unsigned long long z = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL
-    z = z ^ (z >> 31)
-    cdef double s = <double>(z & 0xFFFFULL) + <double>((z >> 16) & 0xFFFFULL) + <double>((z >> 32) & 0xFFFFULL) + <double>(z >> 48)
-    return (s * (1.0 / 65536.0) - 2.0) * 1.7320508075688772
-"""
-
-counter_normal = Function(
+counter_normal = _counter_function(
+    "_dopasim_counter_normal",
     splitmix64_normal,
-    arg_units=[1, 1, 1],
-    arg_types=["integer", "integer", "integer"],
-    return_unit=1,
-    return_type="float",
-    stateless=True,
-    auto_vectorise=False,
-)
-counter_normal.implementations.add_implementation(
-    "cpp", _CPP_NORMAL, name="_dopasim_counter_normal", dependencies={}
-)
-counter_normal.implementations.add_implementation(
-    "cython", _CYTHON_NORMAL, name="_dopasim_counter_normal", dependencies={}
+    "    const double s = (double)(z & 0xFFFFULL) + (double)((z >> 16) & 0xFFFFULL)\n"
+    "                   + (double)((z >> 32) & 0xFFFFULL) + (double)(z >> 48);\n"
+    "    return (s * (1.0 / 65536.0) - 2.0) * 1.7320508075688772;",
+    "    cdef double s = <double>(z & 0xFFFFULL) + <double>((z >> 16) & 0xFFFFULL)"
+    " + <double>((z >> 32) & 0xFFFFULL) + <double>(z >> 48)\n"
+    "    return (s * (1.0 / 65536.0) - 2.0) * 1.7320508075688772",
 )

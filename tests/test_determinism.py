@@ -10,19 +10,11 @@ import subprocess
 import sys
 
 import numpy as np
+from tiny import TINY_CONDITIONING
 
 from dopasim import runner
 
-TINY = {
-    "scale": "0.05",
-    "n_trials": "2",
-    "trial_len": "2s",
-    "cs_time": "0.5s",
-    "us_delay": "0.5s",
-    "n_omissions": "1",
-    "probe_window": "1",
-    "weight_samples": "20",
-}
+TINY = TINY_CONDITIONING
 
 
 def _spikes(seed, scenario="intact"):

@@ -16,22 +16,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tiny import TINY_CONDITIONING
 
 from dopasim import export, runner
 from dopasim.cli import main
 from dopasim.export import FORMATS, ExportError, export_run, export_runs, to_neo
 from dopasim.params import ParamError
 
-TINY = {
-    "scale": "0.05",
-    "n_trials": "2",
-    "trial_len": "2s",
-    "cs_time": "0.5s",
-    "us_delay": "0.5s",
-    "n_omissions": "1",
-    "probe_window": "1",
-    "weight_samples": "20",
-}
+TINY = TINY_CONDITIONING
 
 
 def _tiny_run(root, scenario):

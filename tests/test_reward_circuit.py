@@ -8,21 +8,13 @@ runs on the numpy target, so only structure and plumbing are checked.
 import numpy as np
 import pytest
 from brian2 import ms, nmolar, second, umolar
+from tiny import TINY_CONDITIONING
 
 from dopasim import runner
 from dopasim.cli import main
 from dopasim.models.pools import NeuromodulatorPools, release_for
 
-TINY = {
-    "scale": "0.05",
-    "n_trials": "2",
-    "trial_len": "2s",
-    "cs_time": "0.5s",
-    "us_delay": "0.5s",
-    "n_omissions": "1",
-    "probe_window": "1",
-    "weight_samples": "20",
-}
+TINY = TINY_CONDITIONING
 
 
 def test_conditioning_tiny_run_end_to_end(tmp_path):
