@@ -1,11 +1,15 @@
 """The ``dopasim`` command.
 
+Subcommands: list, run, compare, export, validate (a TOML config, see `dopasim.config`)
+and doctor (versions, compiler, devices, caches).
+
 Exit codes: 0 done, 1 some runs of a comparison failed (the others are written) or an
 export failed while writing (disk full...; completed files are kept), 2 bad input (one
 line on stderr, nothing created), 3 numerical failure, 130 interrupted.
 """
 
 import argparse
+import contextlib
 import sys
 
 from dopasim.params import ParamError
@@ -24,10 +28,16 @@ def _common(p, scenario_help):
     """The arguments shared by ``run`` and ``compare``."""
     from dopasim.device import DEVICES
 
-    p.add_argument("protocol", help="protocol name (see 'dopasim list')")
+    p.add_argument("protocol", nargs="?", help="protocol name (see 'dopasim list')")
+    p.add_argument(
+        "--config",
+        metavar="FILE",
+        help="take the settings from a TOML file (see the README, 'Config files'); only --out, "
+        "--overwrite, --quiet (and for run --no-figures, --export) may be added",
+    )
     p.add_argument("--scenario", action="append", default=[], help=scenario_help)
     p.add_argument("--duration", help="simulated time (per run), with a unit, e.g. 600s")
-    p.add_argument("--device", default="cpp_standalone", help=f"one of {', '.join(DEVICES)}")
+    p.add_argument("--device", help=f"one of {', '.join(DEVICES)} (default cpp_standalone)")
     p.add_argument(
         "--param",
         action="append",
@@ -45,7 +55,7 @@ def _parser():
     sub.add_parser("list", help="protocols and scenarios, one line each")
     r = sub.add_parser("run", help="run one protocol")
     _common(r, "scenario SPEC, e.g. parkinson:loss=0.75 (repeat or join with + to compose)")
-    r.add_argument("--seed", default="1", help="master seed (integer, default 1)")
+    r.add_argument("--seed", help="master seed (integer, default 1)")
     r.add_argument("--out", help="run directory (default: runs/<protocol>/<time>-seed<k>)")
     r.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     r.add_argument(
@@ -55,8 +65,8 @@ def _parser():
     )
     c = sub.add_parser("compare", help="one protocol under several scenarios, paired seeds")
     _common(c, "scenario SPEC (repeat; the first is the reference)")
-    c.add_argument("--seeds", default="3", help="number of paired seeds, 1..N (default 3)")
-    c.add_argument("--jobs", default="1", help="parallel worker processes (default 1)")
+    c.add_argument("--seeds", help="number of paired seeds, 1..N (default 3)")
+    c.add_argument("--jobs", help="parallel worker processes (default 1)")
     c.add_argument("--out", help="output folder (default: runs/compare/<protocol>-<time>)")
     x = sub.add_parser("export", help="write a run's spike raster as NWB, SONATA, CSV or npz")
     x.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'dopasim run'")
@@ -69,7 +79,77 @@ def _parser():
         "spikes_export.npz in RUN_DIR); an existing folder takes the default names",
     )
     x.add_argument("--overwrite", action="store_true", help="replace an existing export")
+    v = sub.add_parser("validate", help="check a TOML config file without simulating")
+    v.add_argument("file", metavar="FILE", help="a config file (see the README, 'Config files')")
+    d = sub.add_parser("doctor", help="versions, compiler, usable devices and caches")
+    d.add_argument(
+        "--clear-cache",
+        action="store_true",
+        help="remove dopasim's compiled cpp_standalone builds (rebuilt when needed)",
+    )
+    d.add_argument(
+        "--clear-cython-cache",
+        action="store_true",
+        help="remove Brian2's compiled Cython extensions (shared by every Brian2 project "
+        "of this user; needs --yes)",
+    )
+    d.add_argument("--yes", action="store_true", help="confirm --clear-cython-cache")
     return ap
+
+
+#: Options that a config file replaces (dest -> option as typed); see `_from_config`.
+_FILE_SETTINGS = {
+    "protocol": "PROTOCOL",
+    "scenario": "--scenario",
+    "seed": "--seed",
+    "seeds": "--seeds",
+    "jobs": "--jobs",
+    "duration": "--duration",
+    "device": "--device",
+    "param": "--param",
+}
+
+
+def _from_config(args, kind):
+    """Validate ``args.config`` in full (with --out etc. from the command line).
+
+    Returns the config, or None after printing every error (one line each).
+    """
+    from dopasim.config import validate_config
+
+    given = [
+        opt for dest, opt in _FILE_SETTINGS.items() if getattr(args, dest, None) not in (None, [])
+    ]
+    if given:
+        raise ParamError(
+            f"--config: {', '.join(given)} cannot be combined with --config (put "
+            f"{'it' if len(given) == 1 else 'them'} in '{args.config}'); allowed with "
+            "--config: --out, --overwrite, --quiet"
+            + (", --no-figures, --export" if kind == "run" else "")
+        )
+    overrides = {
+        "out": args.out,
+        "overwrite": True if args.overwrite else None,
+        "quiet": True if args.quiet else None,
+    }
+    if kind == "run":
+        overrides.update(figures=False if args.no_figures else None, export=args.export)
+    config, errors = validate_config(args.config, overrides)
+    if not errors and config["kind"] != kind:
+        raise ParamError(
+            f"--config: '{args.config}' describes a {config['kind']}; "
+            f"run it with 'dopasim {config['kind']} --config {args.config}'"
+        )
+    for e in errors:
+        print(e.format(args.config), file=sys.stderr)
+    return None if errors else config
+
+
+def _need_protocol(args):
+    if not args.protocol:
+        raise ParamError(
+            "PROTOCOL: missing; give a protocol name (see 'dopasim list') or --config FILE"
+        )
 
 
 def _params(args):
@@ -102,28 +182,40 @@ def _cmd_list():
 def _cmd_run(args):
     from dopasim import runner
 
+    if args.config:
+        config = _from_config(args, "run")
+        if config is None:
+            return EXIT_BAD_INPUT
+        from dopasim.config import run_kwargs
+
+        args.export = config["export"]
+        kwargs = run_kwargs(config)
+        protocol = config["protocol"]
+    else:
+        _need_protocol(args)
+        protocol = args.protocol
+        kwargs = dict(
+            scenario="+".join(args.scenario) or "intact",
+            params=_params(args),
+            seed="1" if args.seed is None else args.seed,
+            device=args.device or "cpp_standalone",
+            out=args.out,
+            overwrite=args.overwrite,
+            quiet=args.quiet,
+            figures=not args.no_figures,
+        )
     formats = None
     if args.export is not None:  # checked before anything is simulated
         from dopasim.export import check_formats
 
         formats = check_formats(args.export)
-    res = runner.run(
-        args.protocol,
-        scenario="+".join(args.scenario) or "intact",
-        params=_params(args),
-        seed=args.seed,
-        device=args.device,
-        out=args.out,
-        overwrite=args.overwrite,
-        quiet=args.quiet,
-        figures=not args.no_figures,
-    )
+    res = runner.run(protocol, **kwargs)
     m = res.metrics
     print(f"run directory: {res.path}")
     for k, v in m.items():
         print(f"  {k}: {v:.4g}" if isinstance(v, float) else f"  {k}: {v}")
     if formats:
-        return _export(res.path, formats, None, args.overwrite)
+        return _export(res.path, formats, None, kwargs["overwrite"])
     return 0
 
 
@@ -146,17 +238,26 @@ def _export(run_dir, formats, out, overwrite):
 def _cmd_compare(args):
     from dopasim.compare import compare
 
-    res = compare(
-        args.protocol,
-        args.scenario,
-        seeds=args.seeds,
-        jobs=args.jobs,
-        out=args.out,
-        params=_params(args),
-        device=args.device,
-        overwrite=args.overwrite,
-        quiet=args.quiet,
-    )
+    if args.config:
+        config = _from_config(args, "compare")
+        if config is None:
+            return EXIT_BAD_INPUT
+        from dopasim.config import compare_kwargs
+
+        res = compare(config["protocol"], config["scenarios"], **compare_kwargs(config))
+    else:
+        _need_protocol(args)
+        res = compare(
+            args.protocol,
+            args.scenario,
+            seeds="3" if args.seeds is None else args.seeds,
+            jobs="1" if args.jobs is None else args.jobs,
+            out=args.out,
+            params=_params(args),
+            device=args.device or "cpp_standalone",
+            overwrite=args.overwrite,
+            quiet=args.quiet,
+        )
     print(f"comparison folder: {res['out']}")
     print((res["out"] / "comparison.md").read_text())
     if res["failures"]:
@@ -175,6 +276,167 @@ def _cmd_export(args):
     return _export(args.run_dir, args.format, args.out, args.overwrite)
 
 
+def _cmd_validate(args):
+    from dopasim.config import validate_config
+
+    config, errors = validate_config(args.file)
+    if errors:
+        for e in errors:
+            print(e.format(args.file), file=sys.stderr)
+        return EXIT_BAD_INPUT
+    n = len(config["scenarios"]) * config["seeds"] if config["kind"] == "compare" else 1
+    print(
+        f"{args.file}: ok ({config['kind']} of {config['protocol']}, "
+        f"{n} run{'s' if n != 1 else ''})"
+    )
+    return 0
+
+
+def _size(path):
+    """(number of files, bytes) under ``path`` (0, 0 when absent); links are not followed."""
+    import os
+
+    files = total = 0
+    if path.is_file():
+        return 1, path.stat().st_size
+    for root, _, names in os.walk(path):
+        for name in names:
+            with contextlib.suppress(OSError):
+                total += os.lstat(os.path.join(root, name)).st_size
+                files += 1
+    return files, total
+
+
+def _mb(n):
+    return f"{n / 1e6:.1f} MB"
+
+
+def _cython_cache():
+    """Brian2's Cython extension folder and the files in it that Brian2 wrote."""
+    from pathlib import Path
+
+    from brian2.codegen.runtime.cython_rt.extension_manager import get_cython_cache_dir
+
+    d = get_cython_cache_dir()
+    if d is None:
+        return None, []
+    d = Path(d)
+    ours = sorted(d.glob("_cython_magic_*")) if d.is_dir() else []
+    return d, ours
+
+
+def _cmd_doctor(args):
+    import platform
+    import shutil
+
+    import brian2
+    import numpy as np
+
+    import dopasim
+    from dopasim.device import cache_root, compiler_available
+
+    if args.yes and not args.clear_cython_cache:
+        raise ParamError("--yes: confirms --clear-cython-cache only; give that option too")
+    _, cython_files = _cython_cache()
+    if args.clear_cython_cache and not args.yes:
+        n = sum(_size(f)[1] for f in cython_files)
+        raise ParamError(
+            f"--clear-cython-cache: would remove {len(cython_files)} files ({_mb(n)}) from "
+            "Brian2's Cython cache, which every Brian2 project of this user shares; add "
+            "--yes to confirm"
+        )
+    try:
+        import Cython
+
+        cython = Cython.__version__
+    except ImportError:
+        cython = None
+    print(f"python   {platform.python_version()} ({sys.executable})")
+    print(f"dopasim  {dopasim.__version__}")
+    print(f"brian2   {brian2.__version__}")
+    print(f"numpy    {np.__version__}")
+    print(f"cython   {cython or 'not installed'}")
+    cxx = next((shutil.which(c) for c in ("g++", "c++", "clang++") if shutil.which(c)), None)
+    has_cxx = compiler_available()
+    print(f"C++ compiler: {cxx if has_cxx else 'not found'}")
+    print("devices:")
+    no_cxx = "not usable: no C++ compiler (dopasim falls back to numpy)"
+    print(f"  cpp_standalone  {'usable' if has_cxx else no_cxx}")
+    if not cython:
+        state = "not usable: Cython is not installed"
+    else:
+        state = "usable" if has_cxx else "not usable: no C++ compiler"
+    print(f"  cython          {state}")
+    print("  numpy           usable")
+    root = cache_root()
+    standalone = root / "standalone"
+    n, b = _size(standalone)
+    builds = len([p for p in standalone.iterdir() if p.is_dir()]) if standalone.is_dir() else 0
+    print("caches:")
+    print(
+        f"  dopasim builds  {standalone} "
+        + (f"({builds} builds, {n} files, {_mb(b)})" if standalone.exists() else "(empty)")
+    )
+    cdir, _ = _cython_cache()
+    cb = sum(_size(f)[1] for f in cython_files)
+    print(
+        f"  Brian2 Cython   {cdir or 'none (Cython not installed)'} "
+        f"({len(cython_files)} files, {_mb(cb)})"
+    )
+    if args.clear_cache:
+        _clear_standalone(standalone)
+    if args.clear_cython_cache:
+        for f in cython_files:
+            with contextlib.suppress(FileNotFoundError):
+                if f.is_dir() and not f.is_symlink():
+                    shutil.rmtree(f)
+                else:
+                    f.unlink()
+        print(f"removed {len(cython_files)} Brian2 Cython files ({_mb(cb)}) from {cdir}")
+    return 0
+
+
+def _clear_standalone(standalone):
+    """Remove dopasim's cpp_standalone builds; a build that a run holds is kept."""
+    import fcntl
+    import shutil
+
+    if not standalone.is_dir():
+        print(f"nothing to remove: {standalone} does not exist")
+        return
+    kept = 0
+    removed = 0
+    for entry in sorted(standalone.iterdir()):
+        if entry.suffix == ".lock":
+            continue
+        lock_path = standalone / f"{entry.name}.lock"
+        with open(lock_path, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                print(f"kept {entry} (a run is using it)")
+                kept += 1
+                continue
+            _, b = _size(entry)
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            removed += b
+        lock_path.unlink(missing_ok=True)
+    for lock_path in standalone.glob("*.lock"):  # locks without a build
+        with open(lock_path, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue
+            lock_path.unlink(missing_ok=True)
+    if not kept:
+        with contextlib.suppress(OSError):
+            standalone.rmdir()
+    print(f"removed {standalone} ({_mb(removed)})" + (f"; {kept} kept" if kept else ""))
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     try:
@@ -187,6 +449,10 @@ def main(argv=None):
             return _cmd_compare(args)
         if args.command == "export":
             return _cmd_export(args)
+        if args.command == "validate":
+            return _cmd_validate(args)
+        if args.command == "doctor":
+            return _cmd_doctor(args)
         _parser().print_help()
         return EXIT_BAD_INPUT
     except ParamError as e:
