@@ -84,7 +84,10 @@ class _Key:
                 number = float(raw)
             except (TypeError, ValueError):
                 raise ParamError(f"{where}: {raw!r} is not a number") from None
-        if not math.isfinite(number) or not (self.low <= number <= self.high):
+        # unit conversion is not exact (1000 nM / nM = 1000.0000000000001): the bounds
+        # get a relative slack of 1e-9
+        eps = 1e-9 * max(abs(self.low), abs(self.high), 1.0)
+        if not math.isfinite(number) or not (self.low - eps <= number <= self.high + eps):
             unit = f" {self.unit!s}" if self.unit is not None else ""
             raise ParamError(
                 f"{where}: {raw!r} is out of range; allowed: {self.low:g}{unit} to {self.high:g}{unit}"
