@@ -13,6 +13,7 @@ import contextlib
 import sys
 
 from dopasim.params import ParamError
+from dopasim.runner import NumericalFailure
 
 __all__ = ["main"]
 
@@ -458,6 +459,9 @@ def main(argv=None):
     except ParamError as e:
         print(f"dopasim: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except NumericalFailure as e:  # the run directory is written, marked failed
+        print(f"dopasim: error: {e}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("dopasim: interrupted", file=sys.stderr)
         return 130

@@ -33,7 +33,53 @@ from dopasim.device import DEVICES, SeedAtStart, compiler_available, use_device
 from dopasim.params import ParamError, did_you_mean, resolve_params, to_jsonable
 from dopasim.seeding import streams
 
-__all__ = ["PROTOCOLS", "build_key", "get_protocol", "prepare", "run", "Run"]
+__all__ = [
+    "PROTOCOLS",
+    "NumericalFailure",
+    "build_key",
+    "get_protocol",
+    "numerical_problems",
+    "prepare",
+    "run",
+    "Run",
+]
+
+#: A state variable beyond this magnitude is a blow-up, not a result.
+HUGE = 1e50
+
+
+class NumericalFailure(RuntimeError):
+    """The run ended with NaN, infinite or huge state values (CLI exit code 3).
+
+    The run directory is still written, with ``status: failed`` and the reason.
+    """
+
+    def __init__(self, message, path=None):
+        super().__init__(message)
+        self.path = path
+
+
+def numerical_problems(network, limit=5):
+    """Descriptions of the float state variables of ``network`` that are NaN, infinite
+    or larger than `HUGE` in magnitude (at most ``limit``); empty when all is well."""
+    problems = []
+    for obj in sorted(network.objects, key=lambda o: o.name):
+        if not isinstance(obj, brian2.NeuronGroup | brian2.Synapses):
+            continue
+        for name, value in sorted(obj.get_states(units=False, read_only_variables=True).items()):
+            a = np.asarray(value)
+            if a.dtype.kind != "f" or not a.size:
+                continue
+            bad = ~np.isfinite(a) | (np.abs(np.where(np.isfinite(a), a, 0)) > HUGE)
+            if bad.any():
+                problems.append(
+                    f"{obj.name}.{name}: {int(bad.sum())} of {a.size} values NaN, infinite "
+                    f"or beyond {HUGE:g} (e.g. {a[bad].ravel()[0]!r})"
+                )
+                if len(problems) >= limit:
+                    return problems
+    return problems
+
 
 #: Registered protocols: CLI name -> module.
 PROTOCOLS = {
@@ -212,6 +258,7 @@ def run(
             timings["run_s"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         data = module.collect(circuit, p)
+        problems = numerical_problems(circuit.network)
         timings["collect_s"] = time.perf_counter() - t0
         resolved = {**p, **circuit.params}
         # arrays (trial tables, sampled synapse indices) are in data.npz, not in the metadata
@@ -221,7 +268,8 @@ def run(
             if not isinstance(v, np.ndarray)
             and not (isinstance(v, dict) and any(isinstance(x, np.ndarray) for x in v.values()))
         }
-    metrics = module.metrics(data, p)
+    # a blown-up run gets no metrics: it is written, marked failed, and raised
+    metrics = {} if problems else module.metrics(data, p)
     timings["total_s"] = time.perf_counter() - t_start
     duration = float(p["duration"])
     metadata = {
@@ -229,7 +277,8 @@ def run(
         "scenario": p.get("scenario", "intact"),
         "hypothesis": bool(is_hypothesis(parse_scenarios(p.get("scenario", "intact")))),
         "seed": seed,
-        "status": "complete",
+        "status": "failed" if problems else "complete",
+        "failure": ("numerical: " + "; ".join(problems)) if problems else None,
         "requested_time_s": duration,
         "reached_time_s": duration,
         "device": device,
@@ -263,11 +312,18 @@ def run(
         }
         rundir.write_npz(path / "data.npz", **other)
         rundir.write_json(path / "metrics.json", metrics)
-        if figures:
+        if figures and not problems:
             metadata["figures"] = [str(Path(f).name) for f in module.figures(data, p, path)]
         metadata["wall_times_s"]["total_s"] = time.perf_counter() - t_start
         rundir.write_json(path / "metadata.json", metadata)
         result.path = path
+    if problems:
+        raise NumericalFailure(
+            "numerical failure: "
+            + "; ".join(problems)
+            + (f" (written to {path})" if write else ""),
+            path if write else None,
+        )
     return result
 
 

@@ -161,3 +161,48 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
         os.umask(old)
     assert mode == 0o644
     assert not list(tmp_path.glob(".*.tmp"))  # no temporary file left behind
+
+
+def test_numerical_failure_exits_3_and_keeps_the_run(tmp_path, capsys, monkeypatch):
+    """A NaN in the network's state ends the run with status 'failed' and exit code 3;
+    the spikes are written and readable (never a silent result)."""
+    import json
+
+    import numpy as np
+    from tiny import TINY_CONDITIONING
+
+    from dopasim.protocols import conditioning
+
+    real = conditioning.schedule
+
+    def blow_up(circuit, p, report):
+        real(circuit, p, report)
+        circuit["pools"].da_ = float("nan")  # as if the integration had diverged
+
+    monkeypatch.setattr(conditioning, "schedule", blow_up)
+    out = tmp_path / "r"
+    argv = ["run", "conditioning", "--device", "numpy", "--out", str(out), "--quiet"]
+    for k, v in TINY_CONDITIONING.items():
+        argv += ["--param", f"{k}={v}"]
+    assert main(argv) == 3
+    err = capsys.readouterr().err
+    assert "numerical failure" in err and "pools.da" in err and "Traceback" not in err
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["status"] == "failed" and "pools.da" in meta["failure"]
+    with np.load(out / "spikes.npz") as f:
+        assert len(f["vta_da_t"]) > 0
+    assert not list(out.glob("*.png"))  # no figures of a failed run
+
+
+def test_healthy_run_has_no_numerical_problems():
+    import brian2
+
+    from dopasim.runner import numerical_problems
+
+    g = brian2.NeuronGroup(3, "v : 1\nw : 1", name="probe_ok")
+    g.v = [0.0, 1e49, -2.0]
+    net = brian2.Network(g)
+    assert numerical_problems(net) == []
+    g.w = [0.0, float("inf"), 1e51]
+    found = numerical_problems(net)
+    assert len(found) == 1 and found[0].startswith("probe_ok.w: 2 of 3")
