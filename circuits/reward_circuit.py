@@ -228,8 +228,8 @@ class RewardCircuitParams:
     #: counts then do not depend on the seed, so one compiled build serves every seed.
     connectivity: str = "bernoulli"
     #: Membrane noise: 'xi' (Brian2's white noise; the calibrated default) or 'counter'
-    #: (the same Euler-Maruyama increment from a counter-based hash, ~3x cheaper per
-    #: draw; `dopasim.models.lif`).
+    #: (the same Euler-Maruyama increment from a counter-based hash: 2.8 against 18 ns
+    #: per draw here, the selection circuit 1.9x faster; `dopasim.models.lif`).
     membrane_noise: str = "xi"
     p_ctx_msn: float = 0.25
     #: 0: every cortical state may contact every MSN. k > 0: the MSNs are split into k

@@ -334,7 +334,7 @@ def _cmd_doctor(args):
     import numpy as np
 
     import dopasim
-    from dopasim.device import cache_root, compiler_available
+    from dopasim.device import compiler_path, standalone_root
 
     if args.yes and not args.clear_cython_cache:
         raise ParamError("--yes: confirms --clear-cython-cache only; give that option too")
@@ -357,9 +357,9 @@ def _cmd_doctor(args):
     print(f"brian2   {brian2.__version__}")
     print(f"numpy    {np.__version__}")
     print(f"cython   {cython or 'not installed'}")
-    cxx = next((shutil.which(c) for c in ("g++", "c++", "clang++") if shutil.which(c)), None)
-    has_cxx = compiler_available()
-    print(f"C++ compiler: {cxx if has_cxx else 'not found'}")
+    cxx = compiler_path()
+    has_cxx = cxx is not None
+    print(f"C++ compiler: {cxx or 'not found'}")
     print("devices:")
     no_cxx = "not usable: no C++ compiler (dopasim falls back to numpy)"
     print(f"  cpp_standalone  {'usable' if has_cxx else no_cxx}")
@@ -369,8 +369,7 @@ def _cmd_doctor(args):
         state = "usable" if has_cxx else "not usable: no C++ compiler"
     print(f"  cython          {state}")
     print("  numpy           usable")
-    root = cache_root()
-    standalone = root / "standalone"
+    standalone = standalone_root()
     n, b = _size(standalone)
     builds = len([p for p in standalone.iterdir() if p.is_dir()]) if standalone.is_dir() else 0
     print("caches:")
@@ -402,6 +401,8 @@ def _clear_standalone(standalone):
     import fcntl
     import shutil
 
+    from dopasim.device import lock_path as lock_of
+
     if not standalone.is_dir():
         print(f"nothing to remove: {standalone} does not exist")
         return
@@ -410,7 +411,7 @@ def _clear_standalone(standalone):
     for entry in sorted(standalone.iterdir()):
         if entry.suffix == ".lock":
             continue
-        lock_path = standalone / f"{entry.name}.lock"
+        lock_path = lock_of(entry)
         with open(lock_path, "a") as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)

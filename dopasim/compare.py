@@ -147,7 +147,7 @@ def _one(job):
         }
 
 
-def _compile_once(module, job, jobs, quiet):
+def _compile_once(job, jobs, quiet):
     """Compile the comparison's code once (slot 0) and clone it to the workers' slots.
 
     Scenarios and seeds are data (run arguments and data files), so every run of the
@@ -163,10 +163,7 @@ def _compile_once(module, job, jobs, quiet):
     if not quiet:
         print("compiling once for all runs ...", file=sys.stderr, flush=True)
     try:
-        _, p, _, _ = runner.prepare(
-            job["protocol"], job["params"], job["seed"], job["device"], None, True, job["scenario"]
-        )
-        runner.run(
+        src = runner.run(
             job["protocol"],
             params=job["params"],
             seed=job["seed"],
@@ -183,9 +180,8 @@ def _compile_once(module, job, jobs, quiet):
         if not quiet:
             print(f"compiling once failed ({type(e).__name__}: {e})", file=sys.stderr)
         return
-    src = runner.build_key(module, p, 0)
-    for slot in range(1, jobs + 1):
-        clone_build(src, runner.build_key(module, p, slot))
+    for slot in range(1, jobs + 1):  # the slot is the key's last part (runner.build_key)
+        clone_build(src, (*src[:-1], slot))
     if not quiet:
         print(f"compiled in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
@@ -285,7 +281,7 @@ def compare(
         import multiprocessing as mp
 
         if device == "cpp_standalone":
-            _compile_once(module, todo[0], jobs, quiet)
+            _compile_once(todo[0], jobs, quiet)
 
         ctx = mp.get_context("spawn")
         counter, lock = ctx.Value("i", 0), ctx.Lock()

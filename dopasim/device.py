@@ -30,6 +30,9 @@ __all__ = [
     "cache_root",
     "clone_build",
     "compiler_available",
+    "compiler_path",
+    "lock_path",
+    "standalone_root",
     "use_device",
 ]
 
@@ -43,8 +46,24 @@ def cache_root():
     return Path(root)
 
 
+def compiler_path():
+    """The first C++ compiler on PATH (g++, c++, clang++), or None."""
+    return next((p for p in map(shutil.which, ("g++", "c++", "clang++")) if p), None)
+
+
 def compiler_available():
-    return any(shutil.which(c) for c in ("g++", "c++", "clang++"))
+    return compiler_path() is not None
+
+
+def standalone_root():
+    """The folder of dopasim's cached cpp_standalone builds."""
+    return cache_root() / "standalone"
+
+
+def lock_path(directory):
+    """The lock file that a run holds while it uses the build folder ``directory``."""
+    directory = Path(directory)
+    return directory.parent / f"{directory.name}.lock"
 
 
 def _build_key(key_parts):
@@ -54,7 +73,7 @@ def _build_key(key_parts):
 
 def build_directory(build_key):
     """The cached cpp_standalone build folder of ``build_key``."""
-    return cache_root() / "standalone" / _build_key(build_key)
+    return standalone_root() / _build_key(build_key)
 
 
 def clone_build(src_key, dst_key):
@@ -68,7 +87,7 @@ def clone_build(src_key, dst_key):
     if not src.is_dir() or src == dst:
         return False
     dst.parent.mkdir(parents=True, exist_ok=True)
-    with open(dst.parent / f"{dst.name}.lock", "w") as lock_file:
+    with open(lock_path(dst), "w") as lock_file:
         try:
             fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -111,8 +130,7 @@ def use_device(device, build_key=("default",), threads=0):
         if device == "cpp_standalone":
             directory = build_directory(build_key)
             directory.parent.mkdir(parents=True, exist_ok=True)
-            lock_path = directory.parent / f"{directory.name}.lock"
-            lock_file = open(lock_path, "w")  # noqa: SIM115 - held for the whole block
+            lock_file = open(lock_path(directory), "w")  # noqa: SIM115 - held for the block
             try:
                 fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 info["cached"] = directory.exists()

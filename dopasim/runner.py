@@ -209,8 +209,9 @@ def run(
     ``scenario`` is a SPEC (``'parkinson:loss=0.75+ssri:occupancy=0.8'``, see
     `dopasim.circuits.scenarios`). ``build_slot`` separates the compiled-build caches of
     parallel workers (``dopasim compare --jobs``). ``compile_only`` (cpp_standalone)
-    generates and compiles the build of this run, then returns None without running it
-    or writing anything (``compare`` compiles once and clones the build for its workers).
+    generates and compiles the build of this run, then returns its build key (see
+    `build_key`) without running it or writing anything (``compare`` compiles once and
+    clones the build for its workers).
     """
     t_start = time.perf_counter()
     module, p, seed, path = prepare(protocol, params, seed, device, out, overwrite, scenario)
@@ -245,7 +246,7 @@ def run(
             )
             t2 = time.perf_counter()
             if compile_only:
-                return None
+                return build_key(module, p, build_slot)
             brian2.device.run(
                 directory=dev["directory"],
                 with_output=not quiet,

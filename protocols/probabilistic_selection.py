@@ -128,7 +128,7 @@ TASK_CIRCUIT = {
     # compiles once for all its seeds (with Bernoulli counts every seed recompiled)
     "connectivity": "fixed_indegree",
     # the membrane noise from a counter-based hash: the same increments' statistics as
-    # Brian2's xi at a third of the cost per draw, and seeded by data (dopasim.models.lif)
+    # Brian2's xi at a sixth of the cost per draw, and seeded by data (dopasim.models.lif)
     "membrane_noise": "counter",
     "msn_channels": len(STIMULI),
     "w_init": 0.5,
