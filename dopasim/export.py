@@ -48,10 +48,8 @@ partial file, under the final name. An existing file is replaced only with
 
 import contextlib
 import datetime as _dt
-import io
 import json
 import os
-import tempfile
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -59,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from dopasim.params import ParamError
+from dopasim.rundir import atomic_file as _atomic
 
 __all__ = [
     "FORMATS",
@@ -311,125 +310,6 @@ def _provenance(view):
     prov["run_directory"] = str(view.path) if view.path is not None else None
     prov["population_sizes"] = dict(view.sizes)
     return prov
-
-
-# ------------------------------------------------------------------------ atomic files
-class _AtomicFile(io.RawIOBase):
-    """A temporary file beside ``final``; every byte goes through `os.write`.
-
-    `commit` flushes it to disk (fsync) and renames it to ``final``; `discard` removes
-    it. The first OSError of a write is kept, so that a library that wraps it (h5py)
-    still reports the real cause.
-    """
-
-    def __init__(self, final):
-        self.final = Path(final)
-        self.fd, self.tmp = tempfile.mkstemp(
-            prefix=f".{self.final.name}.", suffix=".tmp", dir=self.final.parent
-        )
-        self.error = None
-
-    # -- file protocol (h5py's fileobj driver, zipfile, text writers)
-    def readable(self):
-        return True
-
-    def writable(self):
-        return True
-
-    def seekable(self):
-        return True
-
-    def readinto(self, b):
-        data = os.read(self.fd, len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def write(self, b):
-        view = memoryview(b).cast("B")
-        done = 0
-        try:
-            while done < len(view):
-                done += os.write(self.fd, view[done:])
-        except OSError as e:
-            self.error = self.error or e
-            raise
-        return done
-
-    def seek(self, offset, whence=os.SEEK_SET):
-        return os.lseek(self.fd, offset, whence)
-
-    def tell(self):
-        return os.lseek(self.fd, 0, os.SEEK_CUR)
-
-    def truncate(self, size=None):
-        size = self.tell() if size is None else size
-        os.ftruncate(self.fd, size)
-        return size
-
-    def fileno(self):
-        return self.fd
-
-    def close(self):
-        if self.fd is not None:
-            os.close(self.fd)
-            self.fd = None
-        super().close()
-
-    # -- the atomic part
-    def commit(self, overwrite):
-        if self.error is not None:  # a write failed and a library went on (h5py's close)
-            raise self.error
-        os.fsync(self.fd)
-        from dopasim.rundir import _umask
-
-        os.fchmod(self.fd, 0o666 & ~_umask())  # mkstemp's 0600 would keep the export private
-        self.close()
-        if overwrite:
-            os.replace(self.tmp, self.final)
-        else:  # no-clobber: a file that appeared meanwhile is kept
-            try:
-                os.link(self.tmp, self.final)
-            except FileExistsError:
-                raise ParamError(
-                    f"--out: '{self.final}' already exists; use --overwrite (overwrite=True) "
-                    f"to replace it"
-                ) from None
-            except OSError:  # no hard links on this file system
-                if self.final.exists():
-                    raise ParamError(
-                        f"--out: '{self.final}' already exists; use --overwrite to replace it"
-                    ) from None
-                os.replace(self.tmp, self.final)
-            else:
-                os.unlink(self.tmp)
-        with contextlib.suppress(OSError):  # the rename itself reaches the disk
-            dfd = os.open(self.final.parent, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-
-    def discard(self):
-        with contextlib.suppress(OSError):
-            self.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.tmp)
-
-
-@contextlib.contextmanager
-def _atomic(final, overwrite):
-    f = _AtomicFile(final)
-    try:
-        yield f
-        f.commit(overwrite)
-    except BaseException as e:
-        f.discard()
-        cause = f.error
-        if cause is not None and e is not cause and not isinstance(e, KeyboardInterrupt):
-            raise OSError(cause.errno, cause.strerror, str(final)) from e
-        if isinstance(e, OSError) and not isinstance(e, ParamError) and e.filename is None:
-            raise OSError(e.errno, e.strerror or str(e), str(final)) from e
-        raise
 
 
 # ------------------------------------------------------------------------ writers
