@@ -18,6 +18,8 @@ from dopasim.runner import NumericalFailure
 __all__ = ["main"]
 
 EXIT_BAD_INPUT = 2
+EXIT_NUMERICAL = 3  # the run is written, marked failed
+EXIT_INTERRUPTED = 130  # SIGINT/SIGTERM: the run is written up to the time reached
 
 
 class _Parser(argparse.ArgumentParser):
@@ -48,6 +50,11 @@ def _common(p, scenario_help):
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing output")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when the memory estimate exceeds the available RAM (warns)",
+    )
 
 
 def _parser():
@@ -60,6 +67,11 @@ def _parser():
     r.add_argument("--out", help="run directory (default: runs/<protocol>/<time>-seed<k>)")
     r.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     r.add_argument(
+        "--chunk",
+        help="save the spikes every this much simulated time (default 10s): a hard kill "
+        "loses at most one chunk",
+    )
+    r.add_argument(
         "--export",
         metavar="FORMAT,...",
         help="also write the spikes as nwb, sonata, csv and/or npz (comma-separated)",
@@ -69,6 +81,18 @@ def _parser():
     c.add_argument("--seeds", help="number of paired seeds, 1..N (default 3)")
     c.add_argument("--jobs", help="parallel worker processes (default 1)")
     c.add_argument("--out", help="output folder (default: runs/compare/<protocol>-<time>)")
+    c.add_argument(
+        "--runs",
+        nargs="+",
+        metavar="DIR",
+        help="compare these existing run directories instead of running (scenario and seed "
+        "from their metadata; the first scenario given is the reference)",
+    )
+    c.add_argument(
+        "--allow-mismatch",
+        action="store_true",
+        help="with --runs: compare runs whose dt or dopasim/Brian2 versions differ (warns)",
+    )
     x = sub.add_parser("export", help="write a run's spike raster as NWB, SONATA, CSV or npz")
     x.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'dopasim run'")
     x.add_argument(
@@ -205,6 +229,9 @@ def _cmd_run(args):
             quiet=args.quiet,
             figures=not args.no_figures,
         )
+    if args.chunk is not None:
+        kwargs["chunk"] = args.chunk
+    kwargs["force"] = args.force
     formats = None
     if args.export is not None:  # checked before anything is simulated
         from dopasim.export import check_formats
@@ -237,15 +264,46 @@ def _export(run_dir, formats, out, overwrite):
 
 
 def _cmd_compare(args):
-    from dopasim.compare import compare
+    from dopasim.compare import RunSetError, compare, compare_runs
 
-    if args.config:
+    if args.runs is not None:
+        given = [
+            opt
+            for dest, opt in {**_FILE_SETTINGS, "config": "--config"}.items()
+            if getattr(args, dest, None) not in (None, [])
+        ]
+        if given:
+            raise ParamError(
+                f"--runs: {', '.join(given)} cannot be combined with --runs (the runs' "
+                "metadata.json give the protocol, scenarios, seeds and parameters); allowed "
+                "with --runs: --out, --overwrite, --allow-mismatch, --quiet"
+            )
+        try:
+            res = compare_runs(
+                args.runs,
+                out=args.out,
+                overwrite=args.overwrite,
+                allow_mismatch=args.allow_mismatch,
+                quiet=args.quiet,
+            )
+        except RunSetError as e:  # every problem, one line each
+            for problem in e.problems:
+                print(f"dopasim: error: {problem}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    elif args.allow_mismatch:
+        raise ParamError(
+            "--allow-mismatch: only with --runs DIR ... (a comparison that runs its own "
+            "runs has one dt and one version)"
+        )
+    elif args.config:
         config = _from_config(args, "compare")
         if config is None:
             return EXIT_BAD_INPUT
         from dopasim.config import compare_kwargs
 
-        res = compare(config["protocol"], config["scenarios"], **compare_kwargs(config))
+        res = compare(
+            config["protocol"], config["scenarios"], **compare_kwargs(config), force=args.force
+        )
     else:
         _need_protocol(args)
         res = compare(
@@ -258,6 +316,7 @@ def _cmd_compare(args):
             device=args.device or "cpp_standalone",
             overwrite=args.overwrite,
             quiet=args.quiet,
+            force=args.force,
         )
     print(f"comparison folder: {res['out']}")
     print((res["out"] / "comparison.md").read_text())
@@ -462,10 +521,10 @@ def main(argv=None):
         return EXIT_BAD_INPUT
     except NumericalFailure as e:  # the run directory is written, marked failed
         print(f"dopasim: error: {e}", file=sys.stderr)
-        return 3
-    except KeyboardInterrupt:
-        print("dopasim: interrupted", file=sys.stderr)
-        return 130
+        return EXIT_NUMERICAL
+    except KeyboardInterrupt as e:  # runner.Interrupted says what was kept, and where
+        print(f"dopasim: {e or 'interrupted'}", file=sys.stderr)
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -16,6 +16,10 @@ then ``OUT`` receives
 * ``failures.csv`` when a run failed (the others are kept), and ``compare.json`` (the
   command's inputs, versions, wall time).
 
+`compare_runs` (``dopasim compare --runs DIR ...``) writes the same files from run
+directories that exist already, after checking that they can be compared (same
+protocol, time step and model version; complete; one run per scenario and seed).
+
 The compiled build is shared: every run of one protocol uses the same build folder, in
 which make recompiles only ``main.cpp`` (the seed and the scenario's values) and the
 changed data. With ``--jobs J``, J worker processes each keep their own build folder
@@ -38,7 +42,7 @@ from dopasim import rundir
 from dopasim.circuits.scenarios import describe, parse_scenarios
 from dopasim.params import ParamError
 
-__all__ = ["compare", "summarize", "t_quantile_975"]
+__all__ = ["RunSetError", "compare", "compare_runs", "summarize", "t_quantile_975"]
 
 # two-sided 95 % Student-t quantiles for df = 1..30 (standard tables)
 _T975 = (
@@ -136,6 +140,7 @@ def _one(job):
             figures=False,
             scenario=job["scenario"],
             build_slot=job.get("slot", 0),
+            force=job.get("force", False),
         )
         return {**job, "metrics": res.metrics, "wall_s": time.perf_counter() - t0}
     except Exception as e:  # a failed seed is reported, the others are kept
@@ -207,13 +212,15 @@ def compare(
     overwrite=False,
     quiet=False,
     headline=None,
+    force=False,
 ):
     """Run ``protocol`` under each scenario for seeds 1..``seeds``; write the tables.
 
     Returns a dict with ``out`` (the folder), ``rows`` (comparison.csv), ``per_seed`` and
-    ``failures``. Every input is validated before anything runs or is created.
+    ``failures``. Every input is validated before anything runs or is created, and the
+    memory of ``jobs`` runs at once is checked (`dopasim.memory`; ``force`` overrides).
     """
-    from dopasim import runner
+    from dopasim import memory, runner
 
     t_start = time.perf_counter()
     try:
@@ -236,7 +243,8 @@ def compare(
         raise ParamError(f"--scenario: '{dup}' is given twice")
     # validate the protocol, its parameters and each scenario without creating anything
     for spec in specs:
-        runner.prepare(protocol, params, 1, device, None, False, spec)
+        module, p, *_ = runner.prepare(protocol, params, 1, device, None, False, spec)
+        memory.check(module, p, force, copies=min(jobs, seeds * len(specs)))
     module = runner.get_protocol(protocol)
     out = (
         Path(out)
@@ -256,6 +264,7 @@ def compare(
             "scenario": spec,
             "out": str(out / "runs" / _slug(spec) / f"seed{seed}"),
             "overwrite": overwrite,
+            "force": True,  # checked above, for the runs at once
         }
         for spec in specs
         for seed in range(1, seeds + 1)
@@ -296,27 +305,313 @@ def compare(
     failures = sorted(
         (r for r in results if "error" in r), key=lambda r: (specs.index(r["scenario"]), r["seed"])
     )
+    record = {
+        "protocol": module.NAME,
+        "scenarios": specs,
+        "seeds": list(range(1, seeds + 1)),
+        "params": {k: str(v) for k, v in (params or {}).items()},
+        "device": device,
+        "jobs": jobs,
+        "n_runs": len(todo),
+        "n_failed": len(failures),
+        "run_wall_s": {f"{r['scenario']}/seed{r['seed']}": r["wall_s"] for r in results},
+    }
+    rows = _write_outputs(out, module, specs, per_seed, failures, headline, record, t_start)
+    return {"out": out, "rows": rows, "per_seed": per_seed, "failures": failures}
+
+
+class RunSetError(ParamError):
+    """Run directories that cannot be compared; ``problems`` holds one line per problem."""
+
+    def __init__(self, problems):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+#: What `compare_runs` checks across runs: the model version (dopasim holds the models,
+#: Brian2 integrates them) and, in `_dt_values`, the integration time step.
+_VERSION_FIELDS = ("dopasim", "brian2")
+
+
+def _is_dt_name(key):
+    """A parameter that is an integration time step: ``dt``, ``x.dt``, ``clock_dt``, ..."""
+    return str(key).rsplit(".", 1)[-1].lower().endswith("dt")
+
+
+def _dt_values(parameters, prefix=""):
+    """{dotted name: [values]} of every dt-like entry of metadata's ``parameters``.
+
+    Nested tables are searched too (``circuit.dt`` is written both as a flat key and
+    inside the ``circuit`` table); both spellings land under the one dotted name.
+    """
+    found = {}
+    if not isinstance(parameters, dict):
+        return found
+    for key, value in parameters.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            for n, vs in _dt_values(value, name + ".").items():
+                found.setdefault(n, []).extend(vs)
+        elif _is_dt_name(key):
+            found.setdefault(name, []).append(value)
+    return found
+
+
+def _dt_key(values):
+    """A comparable form of one run's values of a dt entry ('0.5 ms' == '500 us')."""
+    from brian2 import second
+
+    from dopasim.params import parse_quantity
+
+    out = set()
+    for v in values:
+        try:
+            if isinstance(v, bool) or v is None:
+                raise ValueError
+            x = (
+                float(v)
+                if isinstance(v, int | float)
+                else float(parse_quantity(v, second) / second)
+            )
+            out.add(float(f"{x:.12g}"))
+        except (ParamError, ValueError, TypeError):
+            out.add(repr(v))
+    return tuple(sorted(out, key=repr))
+
+
+def _show(values):
+    if values is None:
+        return "(missing)"
+    if isinstance(values, list):
+        return " / ".join(dict.fromkeys(str(v) for v in values)) or "(missing)"
+    return str(values)
+
+
+def _names(runs, most=4):
+    names = [f"'{r['dir']}'" for r in runs]
+    return ", ".join(names[:most]) + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def _differences(runs, get, key=None):
+    """None when every run agrees on ``get(run)``; else [(value, [runs])] in order of
+    first appearance (the first run's value first). ``key`` makes values comparable."""
+    groups = {}
+    for r in runs:
+        raw = get(r)
+        k = key(raw) if key else repr(raw)
+        groups.setdefault(k, (raw, []))[1].append(r)
+    return list(groups.values()) if len(groups) > 1 else None
+
+
+def _describe(field, groups):
+    """'FIELD differs: 'a' in 'run1', 'run2'; 'b' in 'run3''."""
+    return f"{field} differs: " + "; ".join(
+        f"{_show(raw)!r} in {_names(members)}" for raw, members in groups
+    )
+
+
+def _read_run(path):
+    """(run, None) for a run directory, or (None, problem) for anything else.
+
+    Only metadata.json and metrics.json are read: a comparison needs no spike data.
+    """
+    import json
+
+    shown = str(path)
+    path = Path(path)
+    if not path.exists():
+        return None, f"--runs: '{shown}' does not exist"
+    if not path.is_dir():
+        return None, f"--runs: '{shown}' is not a directory (give run directories)"
+    found = {}
+    for name in ("metadata.json", "metrics.json"):
+        f = path / name
+        if not f.is_file():
+            return None, (
+                f"--runs: '{shown}' is not a run directory (no {name}; a run directory is "
+                "written by 'dopasim run')"
+            )
+        try:
+            found[name] = json.loads(f.read_text())
+        except (OSError, UnicodeDecodeError, ValueError) as e:
+            return None, f"--runs: '{shown}/{name}' cannot be read ({e})"
+        if not isinstance(found[name], dict):
+            return None, f"--runs: '{shown}/{name}' is not a JSON object"
+    meta = found["metadata.json"]
+    missing = [k for k in ("protocol", "scenario", "seed", "status") if k not in meta]
+    if missing:
+        return None, (
+            f"--runs: '{shown}' is not a run directory (metadata.json lacks {', '.join(missing)})"
+        )
+    if isinstance(meta["seed"], bool) or not isinstance(meta["seed"], int):
+        return None, f"--runs: '{shown}/metadata.json': seed {meta['seed']!r} is not an integer"
+    return {"dir": shown, "path": path, "meta": meta, "metrics": found["metrics.json"]}, None
+
+
+def compare_runs(
+    run_dirs, out=None, overwrite=False, allow_mismatch=False, quiet=False, headline=None
+):
+    """Compare run directories written earlier by ``dopasim run`` (or ``compare``).
+
+    The runs are grouped by their scenario and seed (from metadata.json); the first
+    scenario in the order given is the reference of the paired differences. Writes the
+    same files as `compare` (without ``failures.csv``) into ``out``, default
+    ``runs/compare/<protocol>-<time>``.
+
+    Everything is checked before anything is created; every problem found is raised at
+    once as a `RunSetError` (a `ParamError`, CLI exit code 2): a path that is no run
+    directory, a run whose status is not ``complete``, two runs of the same scenario and
+    seed, runs of different protocols, and runs whose integration time step (every
+    parameter whose name ends with ``dt``: ``dt``, ``circuit.dt``, ``clock_dt``; nested
+    tables included; compared as durations, '0.5 ms' == '500 us') or model version
+    (``versions.dopasim``, ``versions.brian2``) differ. With ``allow_mismatch`` the last
+    two are warnings on stderr instead, and are listed under ``mismatches`` in
+    compare.json.
+
+    Returns a dict with ``out``, ``rows`` (comparison.csv), ``per_seed``, ``failures``
+    (always empty) and ``mismatches``.
+    """
+    from dopasim import runner
+
+    t_start = time.perf_counter()
+    run_dirs = [run_dirs] if isinstance(run_dirs, str | os.PathLike) else list(run_dirs or [])
+    if not run_dirs:
+        raise ParamError("--runs: give at least one run directory")
+    problems, runs = [], []
+    for d in run_dirs:
+        run, problem = _read_run(d)
+        if problem:
+            problems.append(problem)
+        else:
+            runs.append(run)
+
+    protocol = _differences(runs, lambda r: r["meta"]["protocol"])
+    if protocol:
+        problems.append(
+            "--runs: " + _describe("protocol", protocol) + " (runs of one protocol only)"
+        )
+    for r in runs:
+        status = r["meta"]["status"]
+        if status != "complete":
+            why = r["meta"].get("failure")
+            problems.append(
+                f"--runs: status of '{r['dir']}' is {status!r}"
+                + (f" ({why})" if why else "")
+                + "; only complete runs can be compared"
+            )
+    by_key = {}
+    for r in runs:
+        by_key.setdefault((r["meta"]["scenario"], r["meta"]["seed"]), []).append(r)
+    for (scenario, seed), members in by_key.items():
+        if len(members) > 1:
+            problems.append(
+                f"--runs: scenario {scenario!r} seed {seed} is given {len(members)} times: "
+                f"{_names(members, most=len(members))}"
+            )
+
+    mismatches = []
+    if not protocol:  # different protocols have different parameters anyway
+        names = list(
+            dict.fromkeys(n for r in runs for n in _dt_values(r["meta"].get("parameters")))
+        )
+        for name in names:
+            groups = _differences(
+                runs,
+                lambda r, n=name: _dt_values(r["meta"].get("parameters")).get(n),
+                key=lambda v: _dt_key(v) if v is not None else None,
+            )
+            if groups:
+                mismatches.append((f"dt (parameters.{name})", groups))
+    for field in _VERSION_FIELDS:
+        groups = _differences(runs, lambda r, f=field: (r["meta"].get("versions") or {}).get(f))
+        if groups:
+            mismatches.append((f"versions.{field}", groups))
+    if not allow_mismatch:
+        problems += [
+            "--runs: " + _describe(*m) + " (use --allow-mismatch to compare them anyway)"
+            for m in mismatches
+        ]
+
+    if problems:
+        raise RunSetError(problems)
+    module = runner.get_protocol(runs[0]["meta"]["protocol"])
+    out = (
+        Path(out)
+        if out
+        else Path("runs")
+        / "compare"
+        / (f"{module.NAME}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
+    )
+    for r in runs:
+        if out.resolve() == r["path"].resolve():
+            raise ParamError(f"--out: '{out}' is one of the run directories; choose another")
+    out = rundir.prepare_run_dir(out, overwrite)
+    for m in mismatches:
+        print(f"dopasim: warning: --allow-mismatch: {_describe(*m)}", file=sys.stderr)
+
+    specs = list(dict.fromkeys(r["meta"]["scenario"] for r in runs))
+    runs.sort(key=lambda r: (specs.index(r["meta"]["scenario"]), r["meta"]["seed"]))
+    per_seed = {(r["meta"]["scenario"], r["meta"]["seed"]): r["metrics"] for r in runs}
+    record = {
+        "protocol": module.NAME,
+        "scenarios": specs,
+        "seeds": sorted({s for (_, s) in per_seed}),
+        "source": "runs",
+        "runs": [
+            {
+                "dir": str(r["path"].resolve()),
+                "scenario": r["meta"]["scenario"],
+                "seed": r["meta"]["seed"],
+                "device": r["meta"].get("device"),
+                "versions": r["meta"].get("versions"),
+            }
+            for r in runs
+        ],
+        "n_runs": len(runs),
+        "n_failed": 0,
+        "mismatches": [
+            {
+                "field": field,
+                "values": [
+                    {"value": _show(raw), "runs": [r["dir"] for r in members]}
+                    for raw, members in groups
+                ],
+            }
+            for field, groups in mismatches
+        ],
+    }
+    rows = _write_outputs(out, module, specs, per_seed, [], headline, record, t_start)
+    if not quiet:
+        print(f"compared {len(runs)} runs of {len(specs)} scenario(s)", file=sys.stderr)
+    return {
+        "out": out,
+        "rows": rows,
+        "per_seed": per_seed,
+        "failures": [],
+        "mismatches": record["mismatches"],
+    }
+
+
+def _write_outputs(out, module, specs, per_seed, failures, headline, record, t_start):
+    """The tail shared by `compare` and `compare_runs`: tables, figures, compare.json.
+
+    ``record`` holds compare.json's own entries; the wall time, the figures and the
+    versions of this process are added. Returns the rows of comparison.csv.
+    """
+    seeds = sorted({s for (_, s) in per_seed} | {f["seed"] for f in failures})
     rows = summarize(per_seed, specs) if per_seed else []
     _write_tables(out, specs, seeds, per_seed, rows, failures)
     figures = _figures(out, module, specs, per_seed, rows, headline)
     rundir.write_json(
         out / "compare.json",
         {
-            "protocol": module.NAME,
-            "scenarios": specs,
-            "seeds": list(range(1, seeds + 1)),
-            "params": {k: str(v) for k, v in (params or {}).items()},
-            "device": device,
-            "jobs": jobs,
-            "n_runs": len(todo),
-            "n_failed": len(failures),
+            **record,
             "wall_s": time.perf_counter() - t_start,
-            "run_wall_s": {f"{r['scenario']}/seed{r['seed']}": r["wall_s"] for r in results},
             "figures": figures,
             "versions": _versions(),
         },
     )
-    return {"out": out, "rows": rows, "per_seed": per_seed, "failures": failures}
+    return rows
 
 
 def _versions():
@@ -342,11 +637,19 @@ def _fmt(v):
     return v
 
 
+def _seed_text(seeds):
+    """'1-3' for a run of consecutive seeds, else '1, 4, 7'."""
+    if seeds and list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
 def _write_tables(out, specs, seeds, per_seed, rows, failures):
+    """per_seed.csv, comparison.csv, comparison.md (and failures.csv); ``seeds`` is a list."""
     flat = [
         (sc, seed, k, v)
         for sc in specs
-        for seed in range(1, seeds + 1)
+        for seed in seeds
         for k, v in per_seed.get((sc, seed), {}).items()
         if isinstance(v, (int, float)) and not isinstance(v, bool)
     ]
@@ -371,7 +674,7 @@ def _write_tables(out, specs, seeds, per_seed, rows, failures):
     lines = [
         f"# Comparison: {', '.join(specs)}",
         "",
-        f"Paired seeds 1-{seeds}; mean [95 % CI] (n); the difference is paired against "
+        f"Paired seeds {_seed_text(seeds)}; mean [95 % CI] (n); the difference is paired against "
         f"`{specs[0]}`, with Cohen's d_z.",
         "",
         "| metric | scenario | mean [95 % CI] | n | diff vs first [95 % CI] | d_z |",

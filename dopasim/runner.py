@@ -4,37 +4,54 @@ A protocol module provides::
 
     NAME, SUMMARY, PARAMS               # name, one line, list of `Param`
     build(p, rngs) -> Circuit           # network and monitors, nothing run yet
-    schedule(circuit, p, report)        # the run() calls (portable to standalone)
     collect(circuit, p) -> dict         # plain arrays read from the monitors
     metrics(data, p) -> dict            # headline figures (metrics.json)
     figures(data, p, outdir) -> list    # PNG files
     build_key(p) -> tuple               # what fixes the compiled code's shape
 
+The runner runs ``p["duration"]`` itself, in chunks (see `dopasim.recording`).
 Everything the user typed is validated before any Brian2 object exists.
 """
 
 import contextlib
 import gc
+import hashlib
 import importlib
 import json
 import logging
+import math
+import os
 import platform
+import signal
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import brian2
 import numpy as np
+from brian2.core.variables import ArrayVariable
 
 import dopasim
-from dopasim import rundir
+from dopasim import memory, rundir
 from dopasim.circuits.scenarios import describe, is_hypothesis, parse_scenarios
 from dopasim.device import DEVICES, SeedAtStart, compiler_available, use_device
-from dopasim.params import ParamError, did_you_mean, resolve_params, to_jsonable
+from dopasim.params import ParamError, did_you_mean, parse_quantity, resolve_params, to_jsonable
+from dopasim.recording import (
+    Aborted,
+    Interrupt,
+    Recorder,
+    child_pids,
+    drive,
+    final_status,
+    population,
+    read_chunks,
+)
 from dopasim.seeding import streams
 
 __all__ = [
     "PROTOCOLS",
+    "Interrupted",
     "NumericalFailure",
     "build_key",
     "get_protocol",
@@ -66,11 +83,20 @@ def numerical_problems(network, limit=5):
     for obj in sorted(network.objects, key=lambda o: o.name):
         if not isinstance(obj, brian2.NeuronGroup | brian2.Synapses):
             continue
-        for name, value in sorted(obj.get_states(units=False, read_only_variables=True).items()):
-            a = np.asarray(value)
+        # the arrays the object owns, read in place: get_states would also copy, per
+        # synapse, every variable of the pre- and postsynaptic groups (3x the memory)
+        for name, var in sorted(obj.variables.items()):
+            if not isinstance(var, ArrayVariable) or name.startswith("_"):
+                continue
+            try:
+                if var.owner.name != obj.name:
+                    continue
+            except ReferenceError:
+                continue
+            a = np.asarray(var.get_value())
             if a.dtype.kind != "f" or not a.size:
                 continue
-            bad = ~np.isfinite(a) | (np.abs(np.where(np.isfinite(a), a, 0)) > HUGE)
+            bad = ~np.isfinite(a) | (np.abs(a) > HUGE)
             if bad.any():
                 problems.append(
                     f"{obj.name}.{name}: {int(bad.sum())} of {a.size} values NaN, infinite "
@@ -190,6 +216,178 @@ def build_key(module, p, build_slot=0):
     return (module.NAME, *module.build_key(p), build_slot)
 
 
+#: Simulated time per chunk (default): a hard kill loses at most this much.
+CHUNK_S = 10.0
+#: At most this many chunks (each is a run() call, i.e. more code in a standalone main.cpp).
+MAX_CHUNKS = 64
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT or SIGTERM (CLI exit code 130).
+
+    Its directory is written (``status: interrupted``, the time reached, the spikes up to
+    then); ``path`` and ``reached_s`` say where and how far.
+    """
+
+    def __init__(self, message, path=None, reached_s=None):
+        super().__init__(message)
+        self.path = path
+        self.reached_s = reached_s
+
+
+def chunk_seconds(chunk):
+    """``chunk`` (None, seconds, a Quantity or a string like ``'10 s'``) in seconds."""
+    if chunk is None:
+        return None
+    if isinstance(chunk, str):
+        chunk = parse_quantity(chunk, brian2.second, "--chunk")
+    if isinstance(chunk, brian2.Quantity):
+        if not chunk.dimensions == brian2.second.dimensions:
+            raise ParamError(
+                f"--chunk: {chunk} is not a time; allowed: a duration > 0, e.g. '10 s'"
+            )
+        chunk = float(chunk / brian2.second)
+    try:
+        value = float(chunk)
+    except (TypeError, ValueError):
+        raise ParamError(f"--chunk: {chunk!r} is not a duration like '10 s'") from None
+    if not math.isfinite(value) or value <= 0:
+        raise ParamError(f"--chunk: {chunk!r} is not allowed; allowed: a duration > 0, e.g. '10 s'")
+    return value
+
+
+def chunk_ends(duration_s, chunk_s, dts):
+    """End times (s) of a run's chunks: about every ``chunk_s``, and the run's end.
+
+    A chunk boundary must fall on every clock's grid (``dts``, seconds), so ``chunk_s``
+    is rounded up to a multiple of the clocks' least common period (a protocol with a
+    2 s trial clock gets 2 s chunks at least). Chunked and unchunked runs give identical
+    results (tested). No usable period, or a chunk as long as the run: one chunk. A long
+    run's chunks grow so that there are at most `MAX_CHUNKS`.
+    """
+    if chunk_s is None or chunk_s >= duration_s:
+        return [duration_s]
+    chunk_s = max(chunk_s, duration_s / MAX_CHUNKS)
+    period = Fraction(1)
+    first = True
+    for dt in dts:
+        f = Fraction(dt).limit_denominator(10**9)
+        if f <= 0:
+            return [duration_s]
+        period = (
+            f
+            if first
+            else math.lcm(period.numerator, f.numerator)
+            / Fraction(math.gcd(period.denominator, f.denominator))
+        )
+        first = False
+    step = math.ceil(Fraction(chunk_s).limit_denominator(10**9) / period) * period
+    if first or step >= duration_s:
+        return [duration_s]
+    n = math.ceil(Fraction(duration_s).limit_denominator(10**9) / step)
+    return [float(j * step) for j in range(1, n)] + [duration_s]
+
+
+def _spike_monitors(network):
+    """The network's spike and event monitors, sorted by name."""
+    return sorted(
+        (o for o in network.objects if isinstance(o, brian2.SpikeMonitor)), key=lambda o: o.name
+    )
+
+
+def _progress(total_s, quiet):
+    """One progress line on stderr at most every 10 s of wall time, and at the end.
+
+    Returns Brian2's ``report`` for the device in use: a Python callable (runtime) or
+    the body of a C++ function (cpp_standalone); None when quiet.
+    """
+    if quiet:
+        return None, None
+    state = {"last": -math.inf}
+
+    def report(elapsed, completed, start, duration):
+        now = time.perf_counter()
+        t = float(start) + float(completed) * float(duration)
+        done = t >= total_s * (1 - 1e-9)
+        if now - state["last"] >= 10 or done:
+            state["last"] = now
+            print(
+                f"dopasim: {t:.1f} s of {total_s:g} s simulated ({100 * t / total_s:.0f}%)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    cpp = (
+        "static double _last = -1e300;\n"
+        "const double _t = start + completed * duration;\n"
+        f"const bool _done = _t >= {total_s!r} * (1 - 1e-9);\n"
+        "const double _now = (double)std::time(nullptr);\n"
+        "if (_now - _last >= 10 || _done) {\n"
+        "    _last = _now;\n"
+        f'    std::fprintf(stderr, "dopasim: %.1f s of %g s simulated (%.0f%%)\\n", _t, '
+        f"{total_s!r}, 100 * _t / {total_s!r});\n"
+        "    std::fflush(stderr);\n"
+        "}\n"
+    )
+    return report, cpp
+
+
+_HEADER = Path(__file__).parent / "cpp" / "dopasim_run.h"
+
+
+def _schedule_standalone(network, ends, report):
+    """Write the chunked run() calls of a cpp_standalone build (see dopasim_run.h)."""
+    dev = brian2.device
+    dev.headers.append('"dopasim_run.h"')
+    dev.include_dirs.append(str(_HEADER.parent))
+    digest = hashlib.sha1(_HEADER.read_bytes()).hexdigest()[:12]
+    dev.insert_code("before_start", f"dopasim_run<Network>::install();  // header {digest}")
+    sources = ", ".join(
+        "{"
+        f'"{m.name}", '
+        f"&{dev.get_array_name(m.variables['i'], access_data=False)}, "
+        f"&{dev.get_array_name(m.variables['t'], access_data=False)}"
+        "}"
+        for m in _spike_monitors(network)
+    )
+    t_prev = 0.0
+    for t_end in ends:
+        dev.insert_code("main", "if (!dopasim_run<Network>::stopped()) {")
+        network.run(
+            (t_end - t_prev) * brian2.second, report=report, report_period=1 * brian2.second
+        )
+        dev.insert_code("main", "}")
+        dev.insert_code("main", f"dopasim_run<Network>::chunk({network.name}.t, {{{sources}}});")
+        t_prev = t_end
+
+
+class _BrianSim:
+    """A runtime-mode Brian2 network as `dopasim.recording.drive` advances it."""
+
+    def __init__(self, network, report):
+        self.network = network
+        self.report = report
+        self.monitors = _spike_monitors(network)
+        self.seen = dict.fromkeys((m.name for m in self.monitors), 0)
+        self.t = 0.0
+
+    def advance(self, t_end):
+        # from the planned boundary, not network.t: no rounding drift between chunks
+        self.network.run(
+            (t_end - self.t) * brian2.second, report=self.report, report_period=1 * brian2.second
+        )
+        self.t = t_end
+        new = {}
+        for m in self.monitors:
+            n, k = len(m.t), self.seen[m.name]
+            new[m.name] = (np.asarray(m.i[k:n]), np.asarray(m.t_[k:n]))
+            self.seen[m.name] = n
+        return float(self.network.t / brian2.second), new
+
+    def problems(self):
+        return numerical_problems(self.network)
+
+
 def run(
     protocol,
     params=None,
@@ -203,6 +401,8 @@ def run(
     scenario="intact",
     build_slot=0,
     compile_only=False,
+    chunk=CHUNK_S,
+    force=False,
 ):
     """Run one protocol under a scenario and write its run directory. Returns a `Run`.
 
@@ -211,16 +411,29 @@ def run(
     parallel workers (``dopasim compare --jobs``). ``compile_only`` (cpp_standalone)
     generates and compiles the build of this run, then returns its build key (see
     `build_key`) without running it or writing anything (``compare`` compiles once and
-    clones the build for its workers).
+    clones the build for its workers). ``chunk`` (seconds of simulated time) is how
+    often the spikes are saved while the run goes on (see `dopasim.recording`). A run
+    whose estimated memory (`dopasim.memory`) exceeds the available RAM is refused
+    (`ParamError`) unless ``force``.
+
+    SIGINT or SIGTERM stops the run at the current time step: the directory is written
+    with ``status: interrupted`` and `Interrupted` is raised; a second signal aborts and
+    keeps the saved chunks. A numerical blow-up (checked after every chunk on the
+    runtime targets, at the end on cpp_standalone) writes ``status: failed`` and raises
+    `NumericalFailure`.
     """
     t_start = time.perf_counter()
+    chunk = chunk_seconds(chunk)
     module, p, seed, path = prepare(protocol, params, seed, device, out, overwrite, scenario)
+    memory.check(module, p, force)
     if device == "cpp_standalone" and not compiler_available():
         print("dopasim: no C++ compiler found; falling back to the numpy target", file=sys.stderr)
         device = "numpy"
     rngs = streams(seed)
-    report = None if quiet else "stderr"
+    duration = float(p["duration"])
+    report, report_cpp = _progress(duration, quiet)
     timings = {}
+    recorder = None
     with (
         _quiet(getattr(module, "QUIET_WARNINGS", ())),
         use_device(device, build_key=build_key(module, p, build_slot)) as dev,
@@ -234,32 +447,65 @@ def run(
         # compiled build (otherwise every file is renamed and recompiled).
         gc.collect()
         circuit = module.build(p, rngs)
+        network = circuit.network
         # standalone: the seed is a run argument, so every seed runs the same binary
-        seeder = SeedAtStart(circuit.network) if device == "cpp_standalone" else None
+        seeder = SeedAtStart(network) if device == "cpp_standalone" else None
+        ends = chunk_ends(duration, chunk, [float(o.clock.dt_) for o in network.objects])
         timings["build_s"] = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        module.schedule(circuit, p, report)
+        metadata = _metadata(module, p, seed, device, dev, duration)
         if device == "cpp_standalone":
+            _schedule_standalone(network, ends, report_cpp)
             t1 = time.perf_counter()
             brian2.device.build(
                 directory=dev["directory"], compile=True, run=False, clean=False, with_output=False
             )
-            t2 = time.perf_counter()
+            timings["codegen_compile_s"] = time.perf_counter() - t1
             if compile_only:
                 return build_key(module, p, build_slot)
-            brian2.device.run(
-                directory=dev["directory"],
-                with_output=not quiet,
-                run_args=seeder.run_args(rngs["brian2_seed"]),
+        if write:
+            recorder = Recorder(path, overwrite)
+            recorder.begin(metadata)
+        problems, failure = [], None
+        t0 = time.perf_counter()
+        try:
+            if device == "cpp_standalone":
+                interrupt = _run_standalone(dev, seeder, rngs, recorder, quiet)
+                timings["run_s"] = float(brian2.device._last_run_time)
+            else:
+                prefs_stop = brian2.prefs.core.stop_on_keyboard_interrupt
+                brian2.prefs.core.stop_on_keyboard_interrupt = False
+                try:
+                    with Interrupt(network.stop) as interrupt:
+                        _, problems = drive(_BrianSim(network, report), ends, recorder, interrupt)
+                finally:
+                    brian2.prefs.core.stop_on_keyboard_interrupt = prefs_stop
+                timings["run_s"] = time.perf_counter() - t0
+        except Aborted:
+            failure = "aborted"
+        except Exception as e:
+            failure = f"{type(e).__name__}: {e}"
+            if recorder is None:
+                raise
+            recorder.finish_from_chunks(metadata, "failed", failure)
+            raise
+        if failure == "aborted":
+            if recorder is None:
+                raise Interrupted("run aborted (second interrupt); nothing was written")
+            reached = recorder.finish_from_chunks(metadata, "interrupted", aborted=True)
+            raise Interrupted(
+                f"run aborted at {reached:g} s of {duration:g} s (second interrupt); the saved "
+                f"chunks are in {recorder.path}",
+                recorder.path,
+                reached,
             )
-            timings["codegen_compile_s"] = t2 - t1
-            timings["binary_s"] = time.perf_counter() - t2
-            timings["run_s"] = float(brian2.device._last_run_time)
-        else:
-            timings["run_s"] = time.perf_counter() - t0
+        # the fastest clock's time: where a stopped run stopped (the network's own t is
+        # not read back from a standalone binary)
+        fastest = min((o.clock for o in network.objects), key=lambda c: float(c.dt_))
+        reached = min(float(np.asarray(fastest.t_[:]).ravel()[0]), duration)
         t0 = time.perf_counter()
         data = module.collect(circuit, p)
-        problems = numerical_problems(circuit.network)
+        if device == "cpp_standalone":
+            problems = numerical_problems(network)
         timings["collect_s"] = time.perf_counter() - t0
         resolved = {**p, **circuit.params}
         # arrays (trial tables, sampled synapse indices) are in data.npz, not in the metadata
@@ -269,73 +515,136 @@ def run(
             if not isinstance(v, np.ndarray)
             and not (isinstance(v, dict) and any(isinstance(x, np.ndarray) for x in v.values()))
         }
-    # a blown-up run gets no metrics: it is written, marked failed, and raised
-    metrics = {} if problems else module.metrics(data, p)
+    status = final_status(problems, interrupt.requested, reached, duration)
+    stopped = status == "interrupted"
+    # a blown-up or interrupted run gets no metrics and no figures
+    metrics = module.metrics(data, p) if status == "complete" else {}
+    metadata.update(
+        status=status,
+        failure=("numerical: " + "; ".join(problems)) if problems else None,
+        interrupted_by=interrupt.signal if stopped else None,
+        reached_time_s=reached,
+        parameters=to_jsonable(resolved),
+        circuit_info=to_jsonable(info),
+        wall_times_s=timings,
+    )
+    result = Run(module.NAME, p, seed, data, metrics, metadata, None)
+    if recorder is not None:
+        spikes = {k[len("spikes_") :]: v for k, v in data.items() if k.startswith("spikes_")}
+        other = {
+            k: v
+            for k, v in data.items()
+            if not k.startswith("spikes_") and isinstance(v, np.ndarray)
+        }
+        timings["total_s"] = time.perf_counter() - t_start
+        recorder.finish(
+            metadata,
+            spikes,
+            other,
+            metrics,
+            (lambda: module.figures(data, p, recorder.path))
+            if figures and status == "complete"
+            else None,
+        )
+        result.path = recorder.path
     timings["total_s"] = time.perf_counter() - t_start
-    duration = float(p["duration"])
-    metadata = {
+    where = f" (written to {result.path})" if result.path else ""
+    if problems:
+        raise NumericalFailure(
+            f"numerical failure at {reached:g} s of {duration:g} s: " + "; ".join(problems) + where,
+            result.path,
+        )
+    if stopped:
+        raise Interrupted(
+            f"interrupted ({interrupt.signal}) at {reached:g} s of {duration:g} s{where}",
+            result.path,
+            reached,
+        )
+    return result
+
+
+def _metadata(module, p, seed, device, dev, duration):
+    """The metadata of a run as it starts (``begin``); `run` completes it at the end."""
+    return {
         "protocol": module.NAME,
         "scenario": p.get("scenario", "intact"),
         "hypothesis": bool(is_hypothesis(parse_scenarios(p.get("scenario", "intact")))),
         "seed": seed,
-        "status": "failed" if problems else "complete",
-        "failure": ("numerical: " + "; ".join(problems)) if problems else None,
+        "status": "running",
+        "failure": None,
         "requested_time_s": duration,
-        "reached_time_s": duration,
+        "reached_time_s": 0.0,
         "device": device,
         "code_target": dev.get("code_target"),
         "build_cached": dev.get("cached"),
         "threads": dev.get("threads", 0),
-        "parameters": to_jsonable(resolved),
-        "circuit_info": to_jsonable(info),
+        "parameters": to_jsonable(p),
         "versions": {
             "dopasim": dopasim.__version__,
             "brian2": brian2.__version__,
             "numpy": np.__version__,
             "python": platform.python_version(),
         },
-        "wall_times_s": timings,
         "command": sys.argv if sys.argv and sys.argv[0].endswith("dopasim") else None,
     }
-    result = Run(module.NAME, p, seed, data, metrics, metadata, None)
-    if write:
-        path = rundir.prepare_run_dir(path, overwrite)
-        spikes = {k[len("spikes_") :]: v for k, v in data.items() if k.startswith("spikes_")}
-        arrays = {}
-        for pop, (i, t) in spikes.items():
-            arrays[f"{pop}_i"] = np.asarray(i, dtype=np.int32)
-            arrays[f"{pop}_t"] = np.asarray(t, dtype=np.float64)  # seconds, float64
-        rundir.write_npz(path / "spikes.npz", **arrays)
-        other = {
-            k: v
-            for k, v in data.items()
-            if not k.startswith("spikes_") and isinstance(v, np.ndarray)
-        }
-        rundir.write_npz(path / "data.npz", **other)
-        rundir.write_json(path / "metrics.json", metrics)
-        if figures and not problems:
-            metadata["figures"] = [str(Path(f).name) for f in module.figures(data, p, path)]
-        metadata["wall_times_s"]["total_s"] = time.perf_counter() - t_start
-        rundir.write_json(path / "metadata.json", metadata)
-        result.path = path
-    if problems:
-        raise NumericalFailure(
-            "numerical failure: "
-            + "; ".join(problems)
-            + (f" (written to {path})" if write else ""),
-            path if write else None,
-        )
-    return result
+
+
+def _run_standalone(dev, seeder, rngs, recorder, quiet):
+    """Run the compiled binary; SIGINT/SIGTERM are forwarded to it (once: it stops at the
+    current step and writes its arrays), a second signal kills it. Returns the
+    `Interrupt`; raises `Aborted` after a kill."""
+
+    def forward(sig):
+        for pid in child_pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    env_saved = os.environ.get("DOPASIM_CHUNK_DIR")
+    if recorder is not None:
+        os.environ["DOPASIM_CHUNK_DIR"] = str(recorder.chunks.resolve())
+    else:
+        os.environ.pop("DOPASIM_CHUNK_DIR", None)
+    try:
+        with Interrupt(
+            lambda: forward(signal.SIGINT), lambda: forward(signal.SIGKILL), raise_on_second=False
+        ) as interrupt:
+            try:
+                brian2.device.run(
+                    directory=dev["directory"],
+                    with_output=not quiet,
+                    run_args=seeder.run_args(rngs["brian2_seed"]),
+                )
+            except RuntimeError:
+                if interrupt.requested:  # killed by the second signal, or by the first
+                    raise Aborted() from None  # before its handler was installed
+                raise
+    finally:
+        if env_saved is None:
+            os.environ.pop("DOPASIM_CHUNK_DIR", None)
+        else:
+            os.environ["DOPASIM_CHUNK_DIR"] = env_saved
+    return interrupt
 
 
 def load_run(path):
-    """Load a run directory written by `run` (metadata, metrics and arrays)."""
+    """Load a run directory written by `run` (metadata, metrics and arrays).
+
+    Any status loads. A run that was killed (``status: running``) gives the spikes of
+    its saved chunks, with ``metadata["reached_time_s"]`` set to where they end; an
+    aborted run has no ``data.npz`` and gives spikes only.
+    """
     path = Path(path)
     meta = json.loads((path / "metadata.json").read_text())
-    metrics = json.loads((path / "metrics.json").read_text())
     data = {}
-    with np.load(path / "data.npz") as f:
-        data.update({k: f[k] for k in f.files})
+    if meta.get("status") == "running":  # hard-killed, or still running
+        reached, spikes = read_chunks(path)
+        meta["reached_time_s"] = reached
+        data.update({f"spikes_{population(k)}": v for k, v in spikes.items()})
+        return Run(meta["protocol"], meta["parameters"], meta["seed"], data, {}, meta, path)
+    metrics = json.loads((path / "metrics.json").read_text())
+    if (path / "data.npz").exists():
+        with np.load(path / "data.npz") as f:
+            data.update({k: f[k] for k in f.files})
     with np.load(path / "spikes.npz") as f:
         for k in f.files:
             if k.endswith("_i"):

@@ -266,10 +266,6 @@ def build(p, rngs):
     return circuit
 
 
-def schedule(circuit, p, report=None):
-    circuit.network.run(p["duration"], report=report, report_period=10 * second)
-
-
 def collect(circuit, p):
     neurons = circuit["neurons"]
     exc = circuit["exc_syn"]
@@ -356,3 +352,79 @@ if __name__ == "__main__":
     from dopasim.cli import main
 
     sys.exit(main(["run", NAME, *sys.argv[1:]]))
+
+
+#: Upper bound on the network's mean firing rate over a run (Hz), for the memory estimate
+#: (`dopasim.memory`): 1 h runs fire at 1.27-1.35 Hz (README) and the long tests accept
+#: 0.5-2 Hz; 10 Hz is five times that ceiling (the weights scale with 1/n_synapses, so
+#: the drive per neuron, and the rate, do not grow with the network).
+RATE_CEILING_HZ = 10.0
+#: Upper bound on one neuron's rate (Hz): it bounds the pairings of n1 -> n2 (at most one
+#: per spike of n2), hence the critic's events and the puffs.
+SINGLE_RATE_CEILING_HZ = 100.0
+
+
+def memory_counts(p):
+    """Counts for the memory estimate (`dopasim.memory`), from the parameters alone."""
+    from dopasim.memory import poisson_ceiling
+
+    c = Izhikevich2007Params(n_neurons=p["n_neurons"], n_synapses=p["n_synapses"])
+    N, Ne, M = c.n_neurons, c.n_exc, c.n_synapses
+    Ni = N - Ne
+    T = float(p["duration"] / second)
+    event = p["plasticity"] == "event"
+    neurons = {
+        # v, u, I_syn, I_ext, a, b, c, d; + da_A, da_D, da_apost (event) or n_pool (clock);
+        # the link to the pool (da_n_ph or n_pool_link)
+        "neurons": {"n": N, "float64": 8 + (3 if event else 1), "linked": 1},
+        "da_pool": {"n": 1, "float64": 1},  # n_ph
+        "reward_queue": {"n": QUEUE, "float64": 1},  # t_fire
+    }
+    synapses = {
+        # event: w, c_e, A_last, apre, lastupdate; clock: w, elig, apre, apost, lastupdate
+        "exc_syn": {"n": Ne * M, "float64": 5, "pathways": 2, "pre": "neurons", "post": "neurons"},
+        "inh_syn": {"n": Ni * M, "pathways": 1, "pre": "neurons", "post": "neurons"},
+        "reward_release": {"n": QUEUE, "pathways": 1, "pre": "reward_queue", "post": "da_pool"},
+    }
+    spikes = {"spikes": {"spikes": int(np.ceil(RATE_CEILING_HZ * N * T)), "neurons": N}}
+    pairings = int(np.ceil(SINGLE_RATE_CEILING_HZ * T))
+    if p["reward"] == "paired":
+        neurons["critic"] = {"n": 1, "float64": 3, "int32": 1}  # t1, t_hit, hit; ptr
+        for name in ("critic_n1", "critic_n2"):
+            synapses[name] = {"n": 1, "pathways": 1, "pre": "neurons", "post": "critic"}
+        synapses["critic_schedule"] = {"n": QUEUE, "pathways": 1, "pre": "critic"}
+        synapses["critic_schedule"]["post"] = "reward_queue"
+        spikes["critic_spikes"] = {"spikes": pairings, "neurons": 1}
+    elif p["reward"] == "random":
+        neurons["random_puffs"] = {"n": 1, "float64": 1}
+        synapses["random_release"] = {"n": 1, "pathways": 1, "pre": "random_puffs"}
+        synapses["random_release"]["post"] = "da_pool"
+        puffs = poisson_ceiling(float(p["random_rate"] * p["duration"]))
+        spikes["random_spikes"] = {"spikes": puffs, "neurons": 1}
+    if p["reward"] != "random":
+        spikes["queue_spikes"] = {"spikes": pairings, "neurons": QUEUE}
+    slow = int(np.ceil(T / 0.1)) + 1  # the 100 ms monitors
+    states = {"da_trace": {"samples": int(np.ceil(T / 0.01)) + 1, "values": 1}}
+    states["w_rewarded"] = {"samples": slow, "values": 3 if event else 1}
+    if event:
+        states["w_rewarded_target"] = {"samples": slow, "values": 1}
+    return {
+        "neurons": neurons,
+        "synapses": synapses,
+        "spike_monitors": spikes,
+        "state_monitors": states,
+        "scratch": {
+            # the drawn connectivity (int64 pre and post), the initial weights, and
+            # Brian2's int32 copies of the indices
+            "build": {"int64": 2 * N * M, "float64": Ne * M, "int32": 2 * Ne * M},
+            # the final weights: about a dozen arrays per excitatory synapse, spike counts
+            "collect": {"float64": 12 * Ne * M, "int64": N},
+        },
+        "reduce": {
+            "synapses": "n_neurons or n_synapses",
+            "scratch": "n_neurons or n_synapses",
+            "neurons": "n_neurons",
+            "spike_monitors": "duration or n_neurons",
+            "state_monitors": "duration",
+        },
+    }

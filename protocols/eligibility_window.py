@@ -141,7 +141,6 @@ def build(p, rngs):
     )
 
 
-schedule = pv.schedule
 collect = pv.collect
 
 
@@ -175,3 +174,19 @@ if __name__ == "__main__":
     from dopasim.cli import main
 
     sys.exit(main(["run", NAME, *sys.argv[1:]]))
+
+
+def memory_counts(p):
+    """Counts for the memory estimate (`dopasim.memory`): one ensemble per delay plus the
+    control, each trial one pairing of ``pairing_dur`` and at most one DA input of
+    ``outcome_dur``."""
+    n = p["n_trials"]
+    return pv.memory_counts_for(
+        p,
+        pv.circuit_params(p),
+        n_cues=len(p["delay_list"]) + 1,
+        n_states=1,
+        stim_on=n * float(p["pairing_dur"]),
+        outcome_on=n * float(p["outcome_dur"]),
+        trials="n_reps (or the number of delays)",
+    )

@@ -28,7 +28,6 @@ __all__ = [
     "check_common",
     "stimulus",
     "build",
-    "schedule",
     "collect",
     "psth",
     "ratio",
@@ -203,10 +202,6 @@ def build(p, rngs, trials, n_cues, cparams=None, stim=None):
     return circuit
 
 
-def schedule(circuit, p, report=None):
-    circuit.network.run(p["duration"], report=report, report_period=10 * second)
-
-
 def _final_weights(circuit, proj):
     syn = circuit[proj]
     post = circuit["str_d1" if proj == "ctx_d1" else "str_d2"]
@@ -375,3 +370,188 @@ def figures(data, p, outdir, groups):
         plots.responses_by_trial(data, p, outdir / "responses.png"),
         plots.weights_over_time(data, p, outdir / "weights.png"),
     ]
+
+
+# ------------------------------------------------------------------------ memory
+#: Upper bounds on the mean firing rate (Hz) of each LIF population over a whole run, for
+#: the memory estimate (`dopasim.memory`). Measured (conditioning, scale 0.3, 20 trials,
+#: seed 1; the README for 800 trials): DA 5 Hz tonic and 14-30 Hz within bursts; VTA GABA
+#: 17 Hz; 5-HT 2.4 Hz (x10 for 300 ms after a punishment); MSNs 0.15 Hz at rest and a
+#: few Hz during their cue. Each bound is several times the measured mean: the DA bound
+#: is the top of the intraburst range, as if every DA neuron burst for the whole run.
+RATE_CEILING_HZ = {
+    "vta_da": 30.0,
+    "vta_gaba": 50.0,
+    "drn_5ht": 20.0,
+    "str_d1": 10.0,
+    "str_d2": 10.0,
+}
+
+
+def _allowed_blocks(n_pre, n_post, channels=0, n_cues=1, per_cue=0):
+    """The pairs `_connect` may draw, as ``[(sources allowed per target, targets)]``.
+
+    With ``channels`` the targets are split into contiguous blocks and cue c's sources
+    (``per_cue`` each, contiguous) reach only block c, as in `build_reward_circuit`.
+    """
+    if not channels:
+        return [(n_pre, n_post)]
+    size = max(n_post // channels, 1)
+    blocks = []
+    for c in range(-(-n_post // size)):
+        members = min(size, n_post - c * size)
+        blocks.append((per_cue if c < n_cues else 0, members))
+    return blocks
+
+
+def _n_synapses(prob, blocks, rule):
+    """Upper bound on the synapses drawn: exact for fixed in-degrees, mean + 5 SD for
+    Bernoulli draws (`dopasim.memory.poisson_ceiling`)."""
+    from dopasim.memory import poisson_ceiling
+
+    if rule == "fixed_indegree":
+        return int(sum(int(np.rint(prob * a)) * b for a, b in blocks))
+    mean = prob * sum(a * b for a, b in blocks)
+    return 0 if prob == 0 else min(poisson_ceiling(mean), sum(a * b for a, b in blocks))
+
+
+def _connect_scratch(n_pre, n_post, n_syn, rule, restricted):
+    """Temporary arrays of one `_connect` call (bytes per candidate pair and synapse)."""
+    cand = n_pre * n_post
+    if rule == "fixed_indegree":
+        # keys and their masked copy (float64), two argsorts (int64), allowed and mask (bool)
+        per_pair = {"float64": 2 * cand, "int64": 2 * cand, "bool": 2 * cand}
+    else:
+        # keys (float64), mask and allowed (bool)
+        per_pair = {"float64": cand, "int64": 0, "bool": (1 + int(restricted)) * cand}
+    # np.nonzero's indices (int64) and Brian2's int32 copies of them
+    per_pair["int64"] += 2 * n_syn
+    per_pair["int32"] = 2 * n_syn
+    return per_pair
+
+
+def memory_counts_for(
+    p, cparams, n_cues, n_states, stim_on, outcome_on, n_shown=1, task=False, trials="n_trials"
+):
+    """Counts for the memory estimate of a run on the reward circuit (`dopasim.memory`).
+
+    Mirrors `build_reward_circuit` and `build` from the parameters alone. ``stim_on`` and
+    ``outcome_on`` (seconds) bound the total time during which a cortical state and an
+    outcome input are on; ``n_shown`` states may be on at once; ``task`` adds the
+    choice read-out (`dopasim.circuits.selection`). ``trials`` names the parameter that
+    sets the run's length (for the refusal message).
+    """
+    from dopasim.memory import poisson_ceiling
+
+    P = cparams
+    T = float(p["duration"])
+    n_da, n_gaba, n_5ht = P.size("n_da"), P.size("n_gaba"), P.size("n_5ht")
+    n_d1, n_d2, n_out = P.size("n_d1"), P.size("n_d2"), P.size("n_outcome")
+    per_cue = n_states * P.n_per_state
+    n_ctx = n_cues * per_cue
+    rises = P.rule.tau_r is not None
+    gate = bool(P.ht_gates_ltd)
+    # v, g_e, g_s, g_i, g_ahp, I_bias; alive; noise_seed (counter noise)
+    lif = {"float64": 6, "bool": 1, "int32": int(P.membrane_noise == "counter")}
+    # + the volume transmitter: da_A, da_D, da_apost (+ da_Ar, da_Dr; + da_ltd), and its
+    # links to the pools: da_n, da_nb (+ da_ltd_src)
+    msn = dict(lif, float64=6 + 3 + 2 * rises + gate, linked=2 + gate)
+    neurons = {
+        "vta_da": dict(lif, n=n_da),
+        "vta_gaba": dict(lif, n=n_gaba),
+        "drn_5ht": dict(lif, n=n_5ht),
+        "str_d1": dict(msn, n=n_d1),
+        "str_d2": dict(msn, n=n_d2),
+        # code; with a task, links to the controller: show_all, show_chosen, choice
+        "ctx_state": {"n": n_ctx, "float64": 1, "linked": 3 * int(task)},
+        # with a task: reward_on, punish_on
+        "us_reward": {"n": n_out, "linked": 2 * int(task)},
+        "us_punish": {"n": n_out, "linked": 2 * int(task)},
+        "pools": {"n": 1, "float64": 16},
+    }
+    synapses, scratch = {}, {}
+    # plastic: w, c_e, A_last, apre, lastupdate, w_rec (+ Q_e, A_last_r)
+    plastic_vars = 6 + 2 * rises
+    for name, post, n_post in (("ctx_d1", "str_d1", n_d1), ("ctx_d2", "str_d2", n_d2)):
+        blocks = _allowed_blocks(n_ctx, n_post, P.msn_channels, n_cues, per_cue)
+        n = _n_synapses(P.p_ctx_msn, blocks, P.connectivity)
+        synapses[name] = {"n": n, "float64": plastic_vars, "pathways": 2}
+        synapses[name].update(pre="ctx_state", post=post)
+        scratch[f"connect {name}"] = _connect_scratch(
+            n_ctx, n_post, n, P.connectivity, bool(P.msn_channels)
+        )
+    fixed = (
+        ("d1_da", "str_d1", "vta_da", P.p_msn_vta, 0),
+        ("d1_gaba", "str_d1", "vta_gaba", P.p_msn_vta, 0),
+        ("gaba_da", "vta_gaba", "vta_da", P.p_gaba_da, 0),
+        ("reward_da", "us_reward", "vta_da", P.p_outcome, 0),
+        ("punish_gaba", "us_punish", "vta_gaba", P.p_outcome, 1),  # J per synapse
+        ("punish_5ht", "us_punish", "drn_5ht", P.p_outcome, 0),
+        ("ht_da", "drn_5ht", "vta_da", P.p_opponent, 0),
+        ("da_ht", "vta_da", "drn_5ht", P.p_opponent, 0),
+        ("punish_da", "us_punish", "vta_da", P.p_outcome, 1),  # J per synapse
+    )
+    for name, pre, post, prob, n_vars in fixed:
+        n_pre, n_post = neurons[pre]["n"], neurons[post]["n"]
+        n = _n_synapses(prob, _allowed_blocks(n_pre, n_post), P.connectivity)
+        synapses[name] = {"n": n, "float64": n_vars, "pathways": 1, "pre": pre, "post": post}
+        scratch[f"connect {name}"] = _connect_scratch(n_pre, n_post, n, P.connectivity, False)
+    synapses["da_release"] = {"n": n_da, "float64": 1, "pathways": 1, "pre": "vta_da"}  # q
+    synapses["ht_release"] = {"n": n_5ht, "pathways": 1, "pre": "drn_5ht"}
+    for name in ("da_release", "ht_release"):
+        synapses[name]["post"] = "pools"
+    if task:
+        neurons["bg_controller"] = {"n": 1, "float64": 9}
+        neurons["bg_thalamus"] = {"n": n_cues, "float64": 2}  # x, p_reward
+        for name, pre, n_msn in (("bg_go", "str_d1", n_d1), ("bg_nogo", "str_d2", n_d2)):
+            per = n_msn // max(P.msn_channels, 1)
+            synapses[name] = {"n": per * n_cues, "pathways": 1, "pre": pre, "post": "bg_thalamus"}
+        synapses["bg_select"] = {"n": n_cues, "pathways": 1, "pre": "bg_thalamus"}
+        synapses["bg_select"]["post"] = "bg_controller"
+    sizes = {
+        "vta_da": n_da,
+        "vta_gaba": n_gaba,
+        "drn_5ht": n_5ht,
+        "str_d1": n_d1,
+        "str_d2": n_d2,
+    }
+    spikes = {
+        f"mon_{k}": {"spikes": int(np.ceil(RATE_CEILING_HZ[k] * n * T)), "neurons": n}
+        for k, n in sizes.items()
+    }
+    ctx_mean = n_ctx * float(P.state_rate_off) * T
+    ctx_mean += n_shown * P.n_per_state * float(P.state_rate_on) * stim_on
+    spikes["mon_ctx_state"] = {"spikes": poisson_ceiling(ctx_mean), "neurons": n_ctx}
+    us_mean = n_out * float(P.outcome_rate) * outcome_on
+    for k in ("us_reward", "us_punish"):
+        spikes[f"mon_{k}"] = {"spikes": poisson_ceiling(us_mean), "neurons": n_out}
+    states = {"mon_pools": {"samples": int(np.ceil(T / float(5 * ms))) + 1, "values": 4}}
+    for proj in ("ctx_d1", "ctx_d2"):
+        k = min(p["weight_samples"], synapses[proj]["n"])
+        if k:
+            samples = int(np.ceil(T / float(p["trial_len"]))) + 1
+            states[f"mon_w_{proj}"] = {"samples": samples, "values": k}
+    # the schedule on the stimulus grid: the protocol's arrays and the TimedArrays' copies
+    n_grid = int(round(T / float(GRID))) + 1
+    n_arrays = 2 + int(n_shown > 1) + 4 * int(task)
+    inputs = {"stimulus": {"float64": 2 * n_arrays * n_grid}}
+    # collect: the final weights of both projections and their cues, and about a dozen
+    # temporary arrays per synapse of the larger one while they are brought up to date
+    s_max = max(synapses["ctx_d1"]["n"], synapses["ctx_d2"]["n"])
+    scratch["collect"] = {"float64": 14 * s_max, "int32": s_max, "int16": 2 * s_max}
+    return {
+        "neurons": neurons,
+        "synapses": synapses,
+        "spike_monitors": spikes,
+        "state_monitors": states,
+        "inputs": inputs,
+        "scratch": scratch,
+        "reduce": {
+            "synapses": "scale",
+            "scratch": "scale",
+            "neurons": "scale",
+            "spike_monitors": f"{trials} or scale",
+            "state_monitors": f"{trials} or weight_samples",
+            "inputs": trials,
+        },
+    }

@@ -285,9 +285,6 @@ def build(p, rngs):
     return circuit
 
 
-schedule = pv.schedule
-
-
 def collect(circuit, p):
     data = pv.collect(circuit, p)
     m = circuit["mon_choice"]
@@ -437,3 +434,27 @@ if __name__ == "__main__":
     from dopasim.cli import main
 
     sys.exit(main(["run", NAME, *sys.argv[1:]]))
+
+
+def memory_counts(p):
+    """Counts for the memory estimate (`dopasim.memory`): two stimuli on at once for at
+    most ``window + fb_delay + outcome_dur`` per trial, one feedback of ``outcome_dur``
+    and one choice event per trial, and the choice read-out."""
+    n = p["n_trials"]
+    counts = pv.memory_counts_for(
+        p,
+        circuit_params(p),
+        n_cues=len(STIMULI),
+        n_states=1,
+        stim_on=n * float(p["window"] + p["fb_delay"] + p["outcome_dur"]),
+        outcome_on=n * float(p["outcome_dur"]),
+        n_shown=2,
+        task=True,
+        trials="n_train or n_test_reps",
+    )
+    # choice and t_choice per event, at most one event per trial
+    counts["spike_monitors"]["mon_choice"] = {"spikes": n, "neurons": 1, "float64": 2}
+    for comp in ("synapses", "scratch", "neurons"):
+        counts["reduce"][comp] = "msn_per_channel or scale"
+    counts["reduce"]["spike_monitors"] = "n_train or n_test_reps, or msn_per_channel"
+    return counts

@@ -164,34 +164,49 @@ def test_atomic_writes_get_the_usual_file_mode(tmp_path):
 
 
 def test_numerical_failure_exits_3_and_keeps_the_run(tmp_path, capsys, monkeypatch):
-    """A NaN in the network's state ends the run with status 'failed' and exit code 3;
-    the spikes are written and readable (never a silent result)."""
+    """A NaN in the network's state ends the run at the end of that chunk, with status
+    'failed' and exit code 3; the spikes so far are written and readable (never a
+    silent result)."""
     import json
 
+    import brian2
     import numpy as np
     from tiny import TINY_CONDITIONING
 
     from dopasim.protocols import conditioning
+    from dopasim.recording import verify
 
-    real = conditioning.schedule
+    real = conditioning.build
 
-    def blow_up(circuit, p, report):
-        real(circuit, p, report)
-        circuit["pools"].da_ = float("nan")  # as if the integration had diverged
+    def blow_up(p, rngs):
+        circuit = real(p, rngs)
+        pools = circuit["pools"]
 
-    monkeypatch.setattr(conditioning, "schedule", blow_up)
+        @brian2.network_operation(dt=100 * brian2.ms)
+        def diverge(t):  # as if the integration had diverged at 0.5 s
+            if t >= 0.5 * brian2.second:
+                pools.da_ = float("nan")
+
+        circuit.add(diverge)
+        return circuit
+
+    monkeypatch.setattr(conditioning, "build", blow_up)
     out = tmp_path / "r"
     argv = ["run", "conditioning", "--device", "numpy", "--out", str(out), "--quiet"]
+    argv += ["--chunk", "1s"]  # the 2 s trial clock makes 2 s chunks of the 4 s run
     for k, v in TINY_CONDITIONING.items():
         argv += ["--param", f"{k}={v}"]
     assert main(argv) == 3
     err = capsys.readouterr().err
-    assert "numerical failure" in err and "pools.da" in err and "Traceback" not in err
+    # the NaN has spread by the end of the chunk; the first objects found are named
+    assert "numerical failure at 2 s of 4 s" in err and "NaN" in err and "Traceback" not in err
     meta = json.loads((out / "metadata.json").read_text())
-    assert meta["status"] == "failed" and "pools.da" in meta["failure"]
+    assert meta["status"] == "failed" and "NaN" in meta["failure"]
+    assert meta["reached_time_s"] == 2.0 and meta["requested_time_s"] == 4.0  # stopped early
     with np.load(out / "spikes.npz") as f:
-        assert len(f["vta_da_t"]) > 0
+        assert 0 < len(f["vta_da_t"]) and f["vta_da_t"].max() <= 2.0
     assert not list(out.glob("*.png"))  # no figures of a failed run
+    assert verify(out) == []
 
 
 def test_healthy_run_has_no_numerical_problems():

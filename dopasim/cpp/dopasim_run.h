@@ -1,0 +1,133 @@
+// dopasim_run.h -- clean interruption and chunked spike recording for dopasim's
+// cpp_standalone builds (included in main.cpp through the device's headers; see
+// dopasim/recording.py for the Python side and the file format).
+//
+// * Interruption.  The first SIGINT or SIGTERM asks the running network to stop at the
+//   end of the current time step; the remaining chunks are skipped and brian_end()
+//   writes every array as usual, so Python collects the run up to the time reached.
+//   A second signal aborts at once (default action).  The binary moves into its own
+//   process group, so that a terminal's Ctrl-C reaches only the Python process, which
+//   forwards it exactly once; and it dies with its parent (a hard kill of Python does
+//   not leave it running).
+// * Chunks.  After each chunk of simulated time, the spikes recorded since the previous
+//   chunk are written to $DOPASIM_CHUNK_DIR as raw little-endian arrays
+//   NNNNN-<monitor>.i32 / .f64, then NNNNN.done holding the time reached (seconds).
+//   Every file is written under a temporary name, flushed and renamed; a chunk counts
+//   only once its .done file exists.  A hard kill therefore loses at most one chunk.
+//   Without $DOPASIM_CHUNK_DIR nothing is written.
+//
+// The templates are instantiated only in main.cpp (with Brian2's Network class), so the
+// code objects that also include this header compile nothing from it.
+#pragma once
+#include <csignal>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <vector>
+#ifdef __linux__
+#include <sys/prctl.h>
+#include <unistd.h>
+#endif
+
+template <class Net>
+struct dopasim_run
+{
+    static volatile std::sig_atomic_t signals;
+
+    static void handler(int signum)
+    {
+        signals = signals + 1;
+        if (signals > 1)
+        {
+            std::signal(signum, SIG_DFL);
+            std::raise(signum);
+            return;
+        }
+        Net::_globally_stopped = true;
+    }
+
+    static void install()
+    {
+        std::signal(SIGINT, handler);
+        std::signal(SIGTERM, handler);
+#ifdef __linux__
+        setpgid(0, 0);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+#endif
+    }
+
+    static bool stopped() { return signals > 0; }
+
+    struct source
+    {
+        const char *name;
+        const std::vector<int32_t> *i;
+        const std::vector<double> *t;
+    };
+
+    static bool write_file(const std::string &path, const void *data, size_t bytes)
+    {
+        const std::string tmp = path + ".tmp";
+        FILE *f = std::fopen(tmp.c_str(), "wb");
+        if (!f)
+            return false;
+        bool ok = bytes == 0 || std::fwrite(data, 1, bytes, f) == bytes;
+        ok = (std::fflush(f) == 0) && ok;
+#ifdef __linux__
+        ok = ok && fsync(fileno(f)) == 0;
+#endif
+        ok = (std::fclose(f) == 0) && ok;
+        ok = ok && std::rename(tmp.c_str(), path.c_str()) == 0;
+        if (!ok)
+            std::remove(tmp.c_str());
+        return ok;
+    }
+
+    // Write the spikes recorded since the last chunk; t_reached in seconds.
+    static void chunk(double t_reached, const std::vector<source> &sources)
+    {
+        static const char *dir = std::getenv("DOPASIM_CHUNK_DIR");
+        static int next = 0;
+        static double last_t = -1.0;
+        static std::vector<size_t> written;
+        static bool warned = false;
+        if (!dir || !*dir || t_reached <= last_t)
+            return;
+        char stem[32];
+        std::snprintf(stem, sizeof(stem), "/%05d", next);
+        const std::string base = std::string(dir) + stem;
+        written.resize(sources.size(), 0);
+        std::vector<size_t> now(sources.size());
+        bool ok = true;
+        for (size_t s = 0; s < sources.size() && ok; s++)
+        {
+            const size_t from = written[s];
+            now[s] = sources[s].i->size();
+            const size_t n = now[s] - from;
+            const std::string name = base + "-" + sources[s].name;
+            ok = write_file(name + ".i32", sources[s].i->data() + from, n * sizeof(int32_t)) &&
+                 write_file(name + ".f64", sources[s].t->data() + from, n * sizeof(double));
+        }
+        if (ok)
+        {
+            char text[40];
+            const int len = std::snprintf(text, sizeof(text), "%.17g\n", t_reached);
+            ok = write_file(base + ".done", text, (size_t)len);
+        }
+        if (ok)
+        {
+            written = now;
+            last_t = t_reached;
+            next++;
+        }
+        else if (!warned)
+        {
+            std::fprintf(stderr, "dopasim: could not write a chunk to %s; the run goes on\n", dir);
+            warned = true;
+        }
+    }
+};
+
+template <class Net>
+volatile std::sig_atomic_t dopasim_run<Net>::signals = 0;

@@ -1,0 +1,100 @@
+"""A real `dopasim run`, stopped from outside: Ctrl-C, SIGTERM, a second Ctrl-C, kill -9.
+
+The run is a small conditioning run (40 s simulated, 2 s chunks); the signal comes once
+the first chunks are on disk. numpy in the fast suite; cpp_standalone (the binary stops
+itself and writes its arrays) in the targets tier.
+"""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from tiny import TINY_CONDITIONING
+
+from dopasim.recording import verify
+from dopasim.runner import load_run
+
+DOPASIM = str(Path(sys.executable).parent / "dopasim")
+PARAMS = dict(TINY_CONDITIONING, n_trials="20")  # 40 s simulated
+
+
+def _start(out, device):
+    argv = [DOPASIM, "run", "conditioning", "--device", device, "--out", str(out)]
+    argv += ["--chunk", "2s", "--no-figures"]
+    for k, v in PARAMS.items():
+        argv += ["--param", f"{k}={v}"]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for_chunk(proc, out, k, timeout=600):
+    t0 = time.monotonic()
+    while not (out / "chunks" / f"{k:05d}.done").exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() - t0 < timeout, "no chunk written"
+        time.sleep(0.02)
+
+
+def _check_interrupted(out, proc, signame):
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "interrupted" in err
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["status"] == "interrupted"
+    assert 2.0 <= meta["reached_time_s"] < meta["requested_time_s"] == 40.0
+    assert verify(out) == []
+    run = load_run(out)  # readable spikes up to the time reached, nothing after
+    assert len(run.data["spikes_vta_da"][1]) > 0
+    for k, v in run.data.items():
+        if k.startswith("spikes_") and len(v[1]):
+            assert v[1].max() <= meta["reached_time_s"] and v[1].dtype == np.float64
+    assert not (out / "chunks").exists() and run.metrics == {}
+    if not meta.get("aborted"):
+        assert meta["interrupted_by"] == signame
+    return meta
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_a_numpy_run_and_keeps_it(tmp_path, sig):
+    out = tmp_path / "r"
+    proc = _start(out, "numpy")
+    _wait_for_chunk(proc, out, 1)
+    proc.send_signal(sig)
+    _check_interrupted(out, proc, sig.name)
+    assert (out / "data.npz").exists()  # the network's state up to then, not only spikes
+
+
+def test_hard_kill_loses_at_most_the_last_chunk(tmp_path):
+    out = tmp_path / "r"
+    proc = _start(out, "numpy")
+    _wait_for_chunk(proc, out, 1)
+    proc.kill()
+    proc.communicate(timeout=60)
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["status"] == "running"  # it never finished; nothing claims otherwise
+    assert verify(out) == []
+    run = load_run(out)
+    assert run.metadata["reached_time_s"] >= 4.0  # chunks 0 and 1 (2 s each) survive
+    t = run.data["spikes_vta_da"][1]
+    assert len(t) > 0 and t.max() <= run.metadata["reached_time_s"]
+
+
+@pytest.mark.targets
+@pytest.mark.parametrize("twice", [False, True])
+def test_signal_stops_a_standalone_run(tmp_path, twice):
+    """The binary stops at the current step and writes its arrays (once), or is
+    killed at the second signal and the chunks are kept (twice)."""
+    out = tmp_path / "r"
+    proc = _start(out, "cpp_standalone")
+    _wait_for_chunk(proc, out, 1)
+    proc.send_signal(signal.SIGINT)
+    if twice:
+        time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+    meta = _check_interrupted(out, proc, "SIGINT")
+    assert bool(meta.get("aborted")) is twice
+    assert (out / "data.npz").exists() is not twice  # an abort keeps the chunks' spikes only
