@@ -119,6 +119,13 @@ def summarize(per_seed, scenarios):
     return rows
 
 
+def _default_out(module):
+    """``runs/compare/<protocol>-<UTC time>``."""
+    return (
+        Path("runs") / "compare" / f"{module.NAME}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    )
+
+
 def _slug(spec):
     return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in spec)
 
@@ -246,13 +253,7 @@ def compare(
         module, p, *_ = runner.prepare(protocol, params, 1, device, None, False, spec)
         memory.check(module, p, force, copies=min(jobs, seeds * len(specs)))
     module = runner.get_protocol(protocol)
-    out = (
-        Path(out)
-        if out
-        else Path("runs")
-        / "compare"
-        / (f"{module.NAME}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
-    )
+    out = Path(out) if out else _default_out(module)
     out = rundir.prepare_run_dir(out, overwrite)
 
     todo = [
@@ -535,13 +536,7 @@ def compare_runs(
     if problems:
         raise RunSetError(problems)
     module = runner.get_protocol(runs[0]["meta"]["protocol"])
-    out = (
-        Path(out)
-        if out
-        else Path("runs")
-        / "compare"
-        / (f"{module.NAME}-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}")
-    )
+    out = Path(out) if out else _default_out(module)
     for r in runs:
         if out.resolve() == r["path"].resolve():
             raise ParamError(f"--out: '{out}' is one of the run directories; choose another")

@@ -36,6 +36,7 @@ import numpy as np
 
 from dopasim.params import Param
 from dopasim.protocols import pavlovian as pv
+from dopasim.protocols.conditioning import memory_counts  # noqa: F401 - same trial shape
 
 SCENARIOS = True  # runs under any scenario (dopasim.circuits.scenarios)
 #: The metrics that `dopasim compare` plots.
@@ -109,18 +110,3 @@ if __name__ == "__main__":
     from dopasim.cli import main
 
     sys.exit(main(["run", NAME, *sys.argv[1:]]))
-
-
-def memory_counts(p):
-    """Counts for the memory estimate (`dopasim.memory`): one cue, whose states are on
-    for ``us_delay`` and whose outcome lasts ``outcome_dur`` in every trial."""
-    n = p["n_trials"]
-    return pv.memory_counts_for(
-        p,
-        pv.circuit_params(p),
-        n_cues=1,
-        n_states=p["n_states"],
-        stim_on=n * float(p["us_delay"]),
-        outcome_on=n * float(p["outcome_dur"]),
-        trials="n_trials (or duration)",
-    )

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from brian2 import NeuronGroup, SpikeMonitor, StateMonitor, Synapses, TimedArray
 from brian2.core.variables import ArrayVariable
-from tiny import TINY_CONDITIONING
+from tiny import TINY_CONDITIONING, TINY_SELECTION
 
 from dopasim import memory, runner
 from dopasim.cli import main
@@ -51,19 +51,7 @@ TINY = {
     "probability": {**_REWARD_SMALL, "us_delay": "0.5s", "n_trials": "10"},
     "aversive": {**_REWARD_SMALL, "us_delay": "0.5s", "n_trials": "2"},
     "eligibility-window": {**_REWARD_SMALL, "delays": "0.1,0.5", "n_reps": "1"},
-    "probabilistic-selection": {
-        "n_train": "6",
-        "n_test_reps": "1",
-        "trial_len": "0.6s",
-        "cs_time": "0.2s",
-        "window": "0.2s",
-        "fb_delay": "0.1s",
-        "outcome_dur": "0.1s",
-        "readout_window": "0.1s",
-        "scale": "0.1",
-        "msn_per_channel": "5",
-        "weight_samples": "10",
-    },
+    "probabilistic-selection": TINY_SELECTION,
 }
 
 #: Brian2's own per-element arrays, counted by `dopasim.memory`'s overhead constants.

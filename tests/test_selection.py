@@ -10,6 +10,7 @@ import gc
 import numpy as np
 import pytest
 from brian2.core.names import find_name
+from tiny import TINY_SELECTION
 
 from dopasim import runner
 from dopasim.circuits.selection import PHASE_CLOSED, PHASE_OPEN, PHASE_RESET, SelectionParams
@@ -18,19 +19,7 @@ from dopasim.models.three_factor import ThreeFactorRule, current_weights
 from dopasim.params import ParamError
 from dopasim.protocols import probabilistic_selection as ps
 
-TINY = {
-    "n_train": "6",
-    "n_test_reps": "1",
-    "trial_len": "0.6s",
-    "cs_time": "0.2s",
-    "window": "0.2s",
-    "fb_delay": "0.1s",
-    "outcome_dur": "0.1s",
-    "readout_window": "0.1s",
-    "scale": "0.1",
-    "msn_per_channel": "5",
-    "weight_samples": "10",
-}
+TINY = TINY_SELECTION
 
 
 def _p(**changes):
