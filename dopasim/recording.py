@@ -115,13 +115,34 @@ class Recorder:
         the saved chunks only. Returns the time reached."""
         reached, spikes = read_chunks(self.path)
         metadata.update(status=status, failure=failure, reached_time_s=reached, aborted=aborted)
-        self.finish(metadata, {population(k): v for k, v in spikes.items()})
+        self.finish(metadata, by_population(spikes, metadata.get("monitor_populations")))
         return reached
 
 
 def population(monitor_name):
     """The population a chunk's monitor records (``mon_vta_da`` -> ``vta_da``)."""
     return monitor_name.removeprefix("mon_")
+
+
+def by_population(spikes, layout=None):
+    """The chunks' spikes ``{monitor: (i, t)}`` as ``{population: (i, t)}``.
+
+    ``layout`` (the metadata's ``monitor_populations``, from a protocol's
+    ``monitor_populations(circuit)``) splits a monitor that records several populations:
+    ``{monitor: [[population, start, stop], ...]}``, indices renumbered from ``start``;
+    an empty list marks a monitor of events that are not neurons' spikes (reward times),
+    which is left out. Any other monitor records one population (`population`).
+    """
+    layout = layout or {}
+    out = {}
+    for name, (i, t) in spikes.items():
+        if name not in layout:
+            out[population(name)] = (i, t)
+            continue
+        for pop, start, stop in layout[name]:
+            keep = (i >= start) & (i < stop)
+            out[pop] = ((i[keep] - start).astype(np.int32), t[keep])
+    return out
 
 
 def final_status(problems, interrupted, reached, requested):

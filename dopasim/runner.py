@@ -41,10 +41,10 @@ from dopasim.recording import (
     Aborted,
     Interrupt,
     Recorder,
+    by_population,
     child_pids,
     drive,
     final_status,
-    population,
     read_chunks,
 )
 from dopasim.seeding import streams
@@ -426,7 +426,7 @@ def run(
     chunk = chunk_seconds(chunk)
     module, p, seed, path = prepare(protocol, params, seed, device, out, overwrite, scenario)
     memory.check(module, p, force)
-    if device == "cpp_standalone" and not compiler_available():
+    if device in ("cpp_standalone", "cython") and not compiler_available():
         print("dopasim: no C++ compiler found; falling back to the numpy target", file=sys.stderr)
         device = "numpy"
     rngs = streams(seed)
@@ -453,6 +453,8 @@ def run(
         ends = chunk_ends(duration, chunk, [float(o.clock.dt_) for o in network.objects])
         timings["build_s"] = time.perf_counter() - t0
         metadata = _metadata(module, p, seed, device, dev, duration)
+        if hasattr(module, "monitor_populations"):  # how a killed run's chunks split
+            metadata["monitor_populations"] = module.monitor_populations(circuit)
         if device == "cpp_standalone":
             _schedule_standalone(network, ends, report_cpp)
             t1 = time.perf_counter()
@@ -639,7 +641,8 @@ def load_run(path):
     if meta.get("status") == "running":  # hard-killed, or still running
         reached, spikes = read_chunks(path)
         meta["reached_time_s"] = reached
-        data.update({f"spikes_{population(k)}": v for k, v in spikes.items()})
+        split = by_population(spikes, meta.get("monitor_populations"))
+        data.update({f"spikes_{k}": v for k, v in split.items()})
         return Run(meta["protocol"], meta["parameters"], meta["seed"], data, {}, meta, path)
     metrics = json.loads((path / "metrics.json").read_text())
     if (path / "data.npz").exists():

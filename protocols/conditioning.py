@@ -138,14 +138,6 @@ def figures(data, p, outdir):
     return pv.figures(data, p, outdir, groups)
 
 
-if __name__ == "__main__":
-    import sys
-
-    from dopasim.cli import main
-
-    sys.exit(main(["run", NAME, *sys.argv[1:]]))
-
-
 def memory_counts(p):
     """Counts for the memory estimate (`dopasim.memory`): one cue, whose states are on
     for ``us_delay`` and whose outcome lasts ``outcome_dur`` in every trial."""
@@ -159,3 +151,11 @@ def memory_counts(p):
         outcome_on=n * float(p["outcome_dur"]),
         trials="n_trials (or duration)",
     )
+
+
+if __name__ == "__main__":
+    import sys
+
+    from dopasim.cli import main
+
+    sys.exit(main(["run", NAME, *sys.argv[1:]]))

@@ -266,6 +266,15 @@ def build(p, rngs):
     return circuit
 
 
+def monitor_populations(circuit):
+    """The ``spikes`` monitor records both populations (exc first; see `collect`); the
+    reward-queue and critic monitors record events, not a population."""
+    ne, n = int(circuit.info["n_exc"]), len(circuit["neurons"])
+    layout = {"spikes": [["exc", 0, ne], ["inh", ne, n]]}
+    layout.update({k: [] for k in ("queue_spikes", "critic_spikes", "random_spikes")})
+    return layout
+
+
 def collect(circuit, p):
     neurons = circuit["neurons"]
     exc = circuit["exc_syn"]
@@ -346,24 +355,6 @@ def figures(data, p, outdir):
     ]
 
 
-if __name__ == "__main__":
-    import sys
-
-    from dopasim.cli import main
-
-    sys.exit(main(["run", NAME, *sys.argv[1:]]))
-
-
-#: Upper bound on the network's mean firing rate over a run (Hz), for the memory estimate
-#: (`dopasim.memory`): 1 h runs fire at 1.27-1.35 Hz (README) and the long tests accept
-#: 0.5-2 Hz; 10 Hz is five times that ceiling (the weights scale with 1/n_synapses, so
-#: the drive per neuron, and the rate, do not grow with the network).
-RATE_CEILING_HZ = 10.0
-#: Upper bound on one neuron's rate (Hz): it bounds the pairings of n1 -> n2 (at most one
-#: per spike of n2), hence the critic's events and the puffs.
-SINGLE_RATE_CEILING_HZ = 100.0
-
-
 def memory_counts(p):
     """Counts for the memory estimate (`dopasim.memory`), from the parameters alone."""
     from dopasim.memory import poisson_ceiling
@@ -428,3 +419,21 @@ def memory_counts(p):
             "state_monitors": "duration",
         },
     }
+
+
+if __name__ == "__main__":
+    import sys
+
+    from dopasim.cli import main
+
+    sys.exit(main(["run", NAME, *sys.argv[1:]]))
+
+
+#: Upper bound on the network's mean firing rate over a run (Hz), for the memory estimate
+#: (`dopasim.memory`): 1 h runs fire at 1.27-1.35 Hz (README) and the long tests accept
+#: 0.5-2 Hz; 10 Hz is five times that ceiling (the weights scale with 1/n_synapses, so
+#: the drive per neuron, and the rate, do not grow with the network).
+RATE_CEILING_HZ = 10.0
+#: Upper bound on one neuron's rate (Hz): it bounds the pairings of n1 -> n2 (at most one
+#: per spike of n2), hence the critic's events and the puffs.
+SINGLE_RATE_CEILING_HZ = 100.0

@@ -168,14 +168,6 @@ def figures(data, p, outdir):
     ]
 
 
-if __name__ == "__main__":
-    import sys
-
-    from dopasim.cli import main
-
-    sys.exit(main(["run", NAME, *sys.argv[1:]]))
-
-
 def memory_counts(p):
     """Counts for the memory estimate (`dopasim.memory`): one ensemble per delay plus the
     control, each trial one pairing of ``pairing_dur`` and at most one DA input of
@@ -190,3 +182,11 @@ def memory_counts(p):
         outcome_on=n * float(p["outcome_dur"]),
         trials="n_reps (or the number of delays)",
     )
+
+
+if __name__ == "__main__":
+    import sys
+
+    from dopasim.cli import main
+
+    sys.exit(main(["run", NAME, *sys.argv[1:]]))

@@ -428,14 +428,6 @@ def figures(data, p, outdir):
     return files
 
 
-if __name__ == "__main__":
-    import sys
-
-    from dopasim.cli import main
-
-    sys.exit(main(["run", NAME, *sys.argv[1:]]))
-
-
 def memory_counts(p):
     """Counts for the memory estimate (`dopasim.memory`): two stimuli on at once for at
     most ``window + fb_delay + outcome_dur`` per trial, one feedback of ``outcome_dur``
@@ -458,3 +450,11 @@ def memory_counts(p):
         counts["reduce"][comp] = "msn_per_channel or scale"
     counts["reduce"]["spike_monitors"] = "n_train or n_test_reps, or msn_per_channel"
     return counts
+
+
+if __name__ == "__main__":
+    import sys
+
+    from dopasim.cli import main
+
+    sys.exit(main(["run", NAME, *sys.argv[1:]]))

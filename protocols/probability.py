@@ -115,14 +115,6 @@ def figures(data, p, outdir):
     return pv.figures(data, p, outdir, groups)
 
 
-if __name__ == "__main__":
-    import sys
-
-    from dopasim.cli import main
-
-    sys.exit(main(["run", NAME, *sys.argv[1:]]))
-
-
 def memory_counts(p):
     """Counts for the memory estimate (`dopasim.memory`): one cue per probability, one
     cue's states on for ``us_delay`` and an outcome of ``outcome_dur`` per trial."""
@@ -136,3 +128,11 @@ def memory_counts(p):
         outcome_on=n * float(p["outcome_dur"]),
         trials="n_trials (or duration)",
     )
+
+
+if __name__ == "__main__":
+    import sys
+
+    from dopasim.cli import main
+
+    sys.exit(main(["run", NAME, *sys.argv[1:]]))

@@ -6,6 +6,8 @@ import shutil
 import subprocess
 import sys
 
+import pytest
+
 from dopasim import runner
 
 #: distal-reward at 50 neurons for 1 s: about a second on the numpy target
@@ -13,12 +15,13 @@ TINY_DISTAL = {"n_neurons": "50", "n_synapses": "10", "duration": "1s"}
 WARNING = "no C++ compiler found; falling back to the numpy target"
 
 
-def test_no_compiler_falls_back_to_numpy(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("device", ["cpp_standalone", "cython"])
+def test_no_compiler_falls_back_to_numpy(tmp_path, monkeypatch, capsys, device):
     monkeypatch.setattr(runner, "compiler_available", lambda: False)
     res = runner.run(
         "distal-reward",
         params=TINY_DISTAL,
-        device="cpp_standalone",
+        device=device,
         out=tmp_path / "run",
         quiet=True,
         figures=False,

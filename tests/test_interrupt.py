@@ -98,3 +98,22 @@ def test_signal_stops_a_standalone_run(tmp_path, twice):
     meta = _check_interrupted(out, proc, "SIGINT")
     assert bool(meta.get("aborted")) is twice
     assert (out / "data.npz").exists() is not twice  # an abort keeps the chunks' spikes only
+
+
+def test_a_killed_run_splits_a_shared_monitor_into_its_populations(tmp_path):
+    """distal-reward records exc and inh in one monitor; the chunks of a killed run load
+    as ``spikes_exc`` and ``spikes_inh``, like a complete run's."""
+    out = tmp_path / "r"
+    argv = [DOPASIM, "run", "distal-reward", "--device", "numpy", "--out", str(out)]
+    argv += ["--chunk", "0.5s", "--no-figures", "--param", "duration=60s"]
+    argv += ["--param", "n_neurons=100", "--param", "n_synapses=10"]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for_chunk(proc, out, 1)
+    proc.kill()
+    proc.communicate(timeout=60)
+    run = load_run(out)
+    assert run.metadata["status"] == "running"
+    assert {k for k in run.data if k.startswith("spikes_")} == {"spikes_exc", "spikes_inh"}
+    i_exc, i_inh = run.data["spikes_exc"][0], run.data["spikes_inh"][0]
+    assert len(i_exc) and len(i_inh)
+    assert i_exc.max() < 80 and i_inh.max() < 20  # 80 % excitatory, renumbered from 0
