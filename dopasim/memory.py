@@ -57,6 +57,7 @@ numerical check is most of the peak there (`NUMERICAL_CHECK_GATHERS`): without i
 import math
 import os
 import sys
+from pathlib import Path
 
 from dopasim.params import ParamError
 
@@ -243,10 +244,79 @@ def estimate(module, p):
     return None if counts is None else to_bytes(counts)
 
 
+#: a cgroup memory limit at or above this is "no limit" (v1 reports 2**63 rounded down)
+_NO_LIMIT = 2**60
+
+
+def _read_int(path):
+    try:
+        text = Path(path).read_text().strip()
+    except (OSError, ValueError):
+        return None
+    return int(text) if text.isdigit() else None  # v2 writes "max" for no limit
+
+
+def _inactive_file(stat_path, key):
+    """Reclaimable page cache charged to the cgroup (``memory.stat``), in bytes."""
+    try:
+        for line in Path(stat_path).read_text().splitlines():
+            name, _, value = line.partition(" ")
+            if name == key and value.strip().isdigit():
+                return int(value)
+    except OSError:
+        pass
+    return 0
+
+
+def cgroup_headroom(root="/sys/fs/cgroup", self_cgroup="/proc/self/cgroup"):
+    """Bytes this process's memory cgroup still allows (limit − usage + reclaimable
+    page cache), the smallest over cgroup v2 and v1 and over the namespace root and the
+    process's own cgroup; None when no limit is set (or not Linux).
+
+    A container's limit is invisible in /proc/meminfo, so without this a run inside a
+    4 GiB container on a 64 GiB host would be let through and killed by the OOM killer.
+    """
+    root = Path(root)
+    v2_paths, v1_paths = {""}, {""}
+    try:
+        for line in Path(self_cgroup).read_text().splitlines():
+            _, controllers, rel = line.split(":", 2)
+            rel = rel.strip().lstrip("/")
+            if controllers == "":
+                v2_paths.add(rel)
+            elif "memory" in controllers.split(","):
+                v1_paths.add(rel)
+    except (OSError, ValueError):
+        pass
+    headroom = []
+    for rel in v2_paths:
+        d = root / rel
+        limit, usage = _read_int(d / "memory.max"), _read_int(d / "memory.current")
+        if limit is not None and usage is not None and limit < _NO_LIMIT:
+            headroom.append(limit - usage + _inactive_file(d / "memory.stat", "inactive_file"))
+    for rel in v1_paths:
+        d = root / "memory" / rel
+        limit = _read_int(d / "memory.limit_in_bytes")
+        usage = _read_int(d / "memory.usage_in_bytes")
+        if limit is not None and usage is not None and limit < _NO_LIMIT:
+            cache = _inactive_file(d / "memory.stat", "total_inactive_file")
+            headroom.append(limit - usage + cache)
+    return max(min(headroom), 0) if headroom else None
+
+
 def available_bytes():
     """Memory available to a new run, in bytes: ``MemAvailable`` of /proc/meminfo (Linux
     3.14+), else the free physical pages (``os.sysconf``; lower, as it leaves out the
-    reclaimable page cache), else None (unknown: nothing is refused)."""
+    reclaimable page cache), else None (unknown: nothing is refused); never more than
+    the memory cgroup allows (`cgroup_headroom`)."""
+    host = _host_available()
+    cgroup = cgroup_headroom()
+    if cgroup is None:
+        return host
+    return cgroup if host is None else min(host, cgroup)
+
+
+def _host_available():
     try:
         with open("/proc/meminfo") as f:
             for line in f:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import brian2
 import numpy as np
-from brian2.core.variables import ArrayVariable
+from brian2.core.variables import ArrayVariable, DynamicArrayVariable
 
 import dopasim
 from dopasim import memory, rundir
@@ -80,30 +80,20 @@ def numerical_problems(network, limit=5):
     """Descriptions of the float state variables of ``network`` that are NaN, infinite
     or larger than `HUGE` in magnitude (at most ``limit``); empty when all is well."""
     problems = []
-    for obj in sorted(network.objects, key=lambda o: o.name):
-        if not isinstance(obj, brian2.NeuronGroup | brian2.Synapses):
+    # the arrays each object owns, read in place: get_states would also copy, per
+    # synapse, every variable of the pre- and postsynaptic groups (3x the memory)
+    for obj, name, var in _owned_float_arrays(network):
+        a = np.asarray(var.get_value())
+        if not a.size:
             continue
-        # the arrays the object owns, read in place: get_states would also copy, per
-        # synapse, every variable of the pre- and postsynaptic groups (3x the memory)
-        for name, var in sorted(obj.variables.items()):
-            if not isinstance(var, ArrayVariable) or name.startswith("_"):
-                continue
-            try:
-                if var.owner.name != obj.name:
-                    continue
-            except ReferenceError:
-                continue
-            a = np.asarray(var.get_value())
-            if a.dtype.kind != "f" or not a.size:
-                continue
-            bad = ~np.isfinite(a) | (np.abs(a) > HUGE)
-            if bad.any():
-                problems.append(
-                    f"{obj.name}.{name}: {int(bad.sum())} of {a.size} values NaN, infinite "
-                    f"or beyond {HUGE:g} (e.g. {a[bad].ravel()[0]!r})"
-                )
-                if len(problems) >= limit:
-                    return problems
+        bad = ~np.isfinite(a) | (np.abs(a) > HUGE)
+        if bad.any():
+            problems.append(
+                f"{obj.name}.{name}: {int(bad.sum())} of {a.size} values NaN, infinite "
+                f"or beyond {HUGE:g} (e.g. {a[bad].ravel()[0]!r})"
+            )
+            if len(problems) >= limit:
+                return problems
     return problems
 
 
@@ -350,6 +340,9 @@ def _schedule_standalone(network, ends, report):
         "}"
         for m in _spike_monitors(network)
     )
+    states = ", ".join(
+        f'{{"{obj.name}.{name}", {data}, {size}}}' for obj, name, data, size in _cpp_states(network)
+    )
     t_prev = 0.0
     for t_end in ends:
         dev.insert_code("main", "if (!dopasim_run<Network>::stopped()) {")
@@ -358,7 +351,40 @@ def _schedule_standalone(network, ends, report):
         )
         dev.insert_code("main", "}")
         dev.insert_code("main", f"dopasim_run<Network>::chunk({network.name}.t, {{{sources}}});")
+        dev.insert_code("main", f"dopasim_run<Network>::check({network.name}.t, {{{states}}});")
         t_prev = t_end
+
+
+def _owned_float_arrays(network):
+    """``(object, name, variable)`` of the float state arrays each group and synapse set
+    owns (what `numerical_problems` checks)."""
+    for obj in sorted(network.objects, key=lambda o: o.name):
+        if not isinstance(obj, brian2.NeuronGroup | brian2.Synapses):
+            continue
+        for name, var in sorted(obj.variables.items()):
+            if not isinstance(var, ArrayVariable) or name.startswith("_"):
+                continue
+            try:
+                if var.owner.name != obj.name:
+                    continue
+            except ReferenceError:
+                continue
+            if np.dtype(var.dtype).kind == "f":
+                yield obj, name, var
+
+
+def _cpp_states(network):
+    """The C++ ``(object, name, data pointer, size)`` of `_owned_float_arrays` (double
+    only) in a cpp_standalone build, for dopasim_run.h's per-chunk check."""
+    dev = brian2.device
+    for obj, name, var in _owned_float_arrays(network):
+        if np.dtype(var.dtype) != np.float64:
+            continue
+        array = dev.get_array_name(var, access_data=False)
+        if isinstance(var, DynamicArrayVariable):
+            yield obj, name, f"{array}.data()", f"{array}.size()"
+        else:
+            yield obj, name, array, f"_num_{array}"
 
 
 class _BrianSim:
@@ -418,8 +444,8 @@ def run(
 
     SIGINT or SIGTERM stops the run at the current time step: the directory is written
     with ``status: interrupted`` and `Interrupted` is raised; a second signal aborts and
-    keeps the saved chunks. A numerical blow-up (checked after every chunk on the
-    runtime targets, at the end on cpp_standalone) writes ``status: failed`` and raises
+    keeps the saved chunks. A numerical blow-up (checked after every chunk, on every
+    device: see dopasim_run.h for cpp_standalone) writes ``status: failed`` and raises
     `NumericalFailure`.
     """
     t_start = time.perf_counter()

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+import brian2
 import numpy as np
 import pytest
 from tiny import TINY_CONDITIONING
@@ -117,3 +118,38 @@ def test_a_killed_run_splits_a_shared_monitor_into_its_populations(tmp_path):
     i_exc, i_inh = run.data["spikes_exc"][0], run.data["spikes_inh"][0]
     assert len(i_exc) and len(i_inh)
     assert i_exc.max() < 80 and i_inh.max() < 20  # 80 % excitatory, renumbered from 0
+
+
+@pytest.mark.targets
+def test_numerical_failure_stops_a_standalone_run_after_the_chunk(tmp_path, monkeypatch):
+    """The compiled binary checks its state after every chunk (dopasim_run.h): a NaN
+    from 0.5 s on stops it at the end of the first 2 s chunk, not at the end of the run."""
+    from dopasim import runner
+    from dopasim.protocols import conditioning
+
+    real = conditioning.build
+
+    def blow_up(p, rngs):
+        circuit = real(p, rngs)
+        # sqrt of a negative number: NaN from 0.5 s on, a factor of 1 before
+        circuit["pools"].run_regularly(
+            "da = da * (1 + 1e-30 * sqrt(0.5 - t / second))", dt=100 * brian2.ms
+        )
+        return circuit
+
+    monkeypatch.setattr(conditioning, "build", blow_up)
+    out = tmp_path / "r"
+    params = dict(TINY_CONDITIONING, n_trials="4")  # 8 s simulated, 2 s chunks
+    with pytest.raises(runner.NumericalFailure, match="numerical failure at 2 s of 8 s"):
+        runner.run(
+            "conditioning",
+            params,
+            device="cpp_standalone",
+            out=out,
+            quiet=True,
+            figures=False,
+            chunk=2.0,
+        )
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["status"] == "failed" and "NaN" in meta["failure"]
+    assert meta["reached_time_s"] == 2.0 and verify(out) == []

@@ -383,6 +383,7 @@ def test_a_protocol_without_counts_is_not_checked(monkeypatch):
 
 
 def test_available_bytes_reads_meminfo_then_sysconf(monkeypatch):
+    monkeypatch.setattr(memory, "cgroup_headroom", lambda: None)  # the host's figures
     try:
         text = open("/proc/meminfo").read()
     except OSError:
@@ -406,6 +407,56 @@ def test_available_bytes_reads_meminfo_then_sysconf(monkeypatch):
 
     monkeypatch.setattr(memory.os, "sysconf", no_sysconf)
     assert memory.available_bytes() is None
+
+
+def _cgroup_tree(tmp_path, v2=None, v1=None, self_line="0::/job\n"):
+    """A fake /sys/fs/cgroup (``v2``/``v1``: ``{relative dir: {file: text}}``)."""
+    root = tmp_path / "cgroup"
+    for base, tree in (("", v2 or {}), ("memory", v1 or {})):
+        for rel, files in tree.items():
+            d = root / base / rel
+            d.mkdir(parents=True, exist_ok=True)
+            for name, text in files.items():
+                (d / name).write_text(text)
+    (tmp_path / "self").write_text(self_line)
+    return str(root), str(tmp_path / "self")
+
+
+def test_cgroup_headroom_v2_counts_the_reclaimable_cache(tmp_path):
+    gib = 2**30
+    files = {"memory.max": f"{4 * gib}\n", "memory.current": f"{3 * gib}\n"}
+    files["memory.stat"] = f"anon 1\ninactive_file {gib // 2}\nactive_file 7\n"
+    root, me = _cgroup_tree(tmp_path, v2={"job": files})
+    assert memory.cgroup_headroom(root, me) == gib + gib // 2
+
+
+def test_cgroup_headroom_takes_the_tightest_limit_and_ignores_no_limit(tmp_path):
+    gib = 2**30
+    v2 = {
+        "": {"memory.max": "max\n", "memory.current": "5\n"},  # the namespace root
+        "job": {"memory.max": f"{8 * gib}", "memory.current": f"{gib}"},
+    }
+    v1 = {
+        "": {"memory.limit_in_bytes": "9223372036854771712", "memory.usage_in_bytes": "1"},
+        "box": {
+            "memory.limit_in_bytes": f"{2 * gib}",
+            "memory.usage_in_bytes": f"{gib}",
+            "memory.stat": f"total_inactive_file {gib // 4}\n",
+        },
+    }
+    root, me = _cgroup_tree(tmp_path, v2, v1, self_line="4:memory:/box\n0::/job\n")
+    assert memory.cgroup_headroom(root, me) == gib + gib // 4
+
+
+def test_cgroup_headroom_is_none_without_a_limit_or_a_cgroup(tmp_path):
+    root, me = _cgroup_tree(tmp_path, v2={"job": {"memory.max": "max", "memory.current": "9"}})
+    assert memory.cgroup_headroom(root, me) is None
+    assert memory.cgroup_headroom(str(tmp_path / "nothing"), str(tmp_path / "none")) is None
+
+
+def test_available_bytes_is_capped_by_the_cgroup(monkeypatch):
+    monkeypatch.setattr(memory, "cgroup_headroom", lambda: 123)
+    assert memory.available_bytes() == 123
 
 
 def test_format_bytes():

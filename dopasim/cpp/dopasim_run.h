@@ -15,10 +15,14 @@
 //   Every file is written under a temporary name, flushed and renamed; a chunk counts
 //   only once its .done file exists.  A hard kill therefore loses at most one chunk.
 //   Without $DOPASIM_CHUNK_DIR nothing is written.
+// * Numerical failure.  After each chunk, the float state variables of every group and
+//   synapse set are checked; a NaN, an infinity or |x| > 1e50 stops the run there (the
+//   remaining chunks are skipped) and Python reports the failure from the arrays.
 //
 // The templates are instantiated only in main.cpp (with Brian2's Network class), so the
 // code objects that also include this header compile nothing from it.
 #pragma once
+#include <cmath>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
@@ -57,7 +61,30 @@ struct dopasim_run
 #endif
     }
 
-    static bool stopped() { return signals > 0; }
+    static bool failed;
+
+    static bool stopped() { return signals > 0 || failed; }
+
+    struct state
+    {
+        const char *name;
+        const double *data;
+        size_t n;
+    };
+
+    // Stop the run (skip the remaining chunks) if any value is NaN, infinite or huge.
+    static void check(double t_reached, const std::vector<state> &states)
+    {
+        for (const state &s : states)
+            for (size_t k = 0; k < s.n; k++)
+                if (!(std::fabs(s.data[k]) <= 1e50))  // also true for NaN
+                {
+                    std::fprintf(stderr, "dopasim: numerical failure in %s at t = %g s\n",
+                                 s.name, t_reached);
+                    failed = true;
+                    return;
+                }
+    }
 
     struct source
     {
@@ -131,3 +158,5 @@ struct dopasim_run
 
 template <class Net>
 volatile std::sig_atomic_t dopasim_run<Net>::signals = 0;
+template <class Net>
+bool dopasim_run<Net>::failed = false;
