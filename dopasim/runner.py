@@ -326,33 +326,55 @@ _HEADER = Path(__file__).parent / "cpp" / "dopasim_run.h"
 
 
 def _schedule_standalone(network, ends, report):
-    """Write the chunked run() calls of a cpp_standalone build (see dopasim_run.h)."""
+    """Write the run of a cpp_standalone build: one run() call, with the chunks written
+    and the state checked every ``ends[0]`` seconds by a run_regularly operation that
+    calls dopasim_run.h (one run() per chunk would generate, and compile, every code
+    object once per chunk)."""
     dev = brian2.device
     dev.headers.append('"dopasim_run.h"')
     dev.include_dirs.append(str(_HEADER.parent))
     digest = hashlib.sha1(_HEADER.read_bytes()).hexdigest()[:12]
     dev.insert_code("before_start", f"dopasim_run<Network>::install();  // header {digest}")
+    if len(ends) > 1:
+        network.add(_chunker(network, ends[0]))
+    network.run(ends[-1] * brian2.second, report=report, report_period=1 * brian2.second)
+
+
+def _chunker(network, period):
+    """A one-neuron group whose run_regularly (every ``period`` seconds, last in the
+    time step) writes the spikes recorded so far as a chunk and checks the state."""
+    dt = min(float(o.clock.dt_) for o in network.objects)
     sources = ", ".join(
         "{"
         f'"{m.name}", '
-        f"&{dev.get_array_name(m.variables['i'], access_data=False)}, "
-        f"&{dev.get_array_name(m.variables['t'], access_data=False)}"
+        f"&brian::{brian2.device.get_array_name(m.variables['i'], access_data=False)}, "
+        f"&brian::{brian2.device.get_array_name(m.variables['t'], access_data=False)}"
         "}"
         for m in _spike_monitors(network)
     )
     states = ", ".join(
         f'{{"{obj.name}.{name}", {data}, {size}}}' for obj, name, data, size in _cpp_states(network)
     )
-    t_prev = 0.0
-    for t_end in ends:
-        dev.insert_code("main", "if (!dopasim_run<Network>::stopped()) {")
-        network.run(
-            (t_end - t_prev) * brian2.second, report=report, report_period=1 * brian2.second
-        )
-        dev.insert_code("main", "}")
-        dev.insert_code("main", f"dopasim_run<Network>::chunk({network.name}.t, {{{sources}}});")
-        dev.insert_code("main", f"dopasim_run<Network>::check({network.name}.t, {{{states}}});")
-        t_prev = t_end
+    # the step at t has been simulated when this runs: the network reached t + dt
+    code = (
+        "double dopasim_chunk(const double t)\n{\n"
+        "    if (t <= 0) return 0.0;\n"
+        f"    const double reached = t + {dt!r};\n"
+        f"    dopasim_run<Network>::chunk(reached, {{{sources}}});\n"
+        f"    dopasim_run<Network>::check(reached, {{{states}}});\n"
+        "    return 0.0;\n}\n"
+    )
+    fn = brian2.Function(lambda t: 0.0, arg_units=[brian2.second], return_unit=1, stateless=False)
+    fn.implementations.add_implementation("cpp", code, name="dopasim_chunk")
+    group = brian2.NeuronGroup(
+        1,
+        "chunks_written : 1",
+        namespace={"dopasim_chunk": fn},
+        dt=period * brian2.second,
+        name="dopasim_chunker",
+    )
+    group.run_regularly("chunks_written = dopasim_chunk(t)", when="end", order=10**6)
+    return group
 
 
 def _owned_float_arrays(network):
@@ -380,11 +402,11 @@ def _cpp_states(network):
     for obj, name, var in _owned_float_arrays(network):
         if np.dtype(var.dtype) != np.float64:
             continue
-        array = dev.get_array_name(var, access_data=False)
+        array = "brian::" + dev.get_array_name(var, access_data=False)
         if isinstance(var, DynamicArrayVariable):
             yield obj, name, f"{array}.data()", f"{array}.size()"
         else:
-            yield obj, name, array, f"_num_{array}"
+            yield obj, name, array, f"brian::_num_{array[len('brian::') :]}"
 
 
 class _BrianSim:

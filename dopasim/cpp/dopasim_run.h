@@ -1,26 +1,30 @@
-// dopasim_run.h -- clean interruption and chunked spike recording for dopasim's
-// cpp_standalone builds (included in main.cpp through the device's headers; see
-// dopasim/recording.py for the Python side and the file format).
+// dopasim_run.h -- clean interruption, chunked spike recording and a per-chunk
+// numerical check for dopasim's cpp_standalone builds (included in main.cpp and the code
+// objects through the device's headers; see dopasim/recording.py for the Python side and
+// the file format, and dopasim/runner.py for how a build uses it).
 //
-// * Interruption.  The first SIGINT or SIGTERM asks the running network to stop at the
-//   end of the current time step; the remaining chunks are skipped and brian_end()
-//   writes every array as usual, so Python collects the run up to the time reached.
-//   A second signal aborts at once (default action).  The binary moves into its own
-//   process group, so that a terminal's Ctrl-C reaches only the Python process, which
-//   forwards it exactly once; and it dies with its parent (a hard kill of Python does
-//   not leave it running).
-// * Chunks.  After each chunk of simulated time, the spikes recorded since the previous
-//   chunk are written to $DOPASIM_CHUNK_DIR as raw little-endian arrays
-//   NNNNN-<monitor>.i32 / .f64, then NNNNN.done holding the time reached (seconds).
-//   Every file is written under a temporary name, flushed and renamed; a chunk counts
-//   only once its .done file exists.  A hard kill therefore loses at most one chunk.
-//   Without $DOPASIM_CHUNK_DIR nothing is written.
-// * Numerical failure.  After each chunk, the float state variables of every group and
-//   synapse set are checked; a NaN, an infinity or |x| > 1e50 stops the run there (the
-//   remaining chunks are skipped) and Python reports the failure from the arrays.
+// The build has a single run() call: generating one run() per chunk would duplicate every
+// code object per chunk (Brian2 generates a new set for each run() call), multiplying
+// the compile time.  Instead a run_regularly operation, on its own clock of one chunk's
+// period and last in the time step, calls a dopasim function that does the following.
 //
-// The templates are instantiated only in main.cpp (with Brian2's Network class), so the
-// code objects that also include this header compile nothing from it.
+// * Chunks.  The spikes recorded since the previous chunk are written to
+//   $DOPASIM_CHUNK_DIR as raw little-endian arrays NNNNN-<monitor>.i32 / .f64, then
+//   NNNNN.done holding the time reached (seconds).  Every file is written under a
+//   temporary name, flushed and renamed; a chunk counts only once its .done file exists.
+//   A hard kill therefore loses at most one chunk.  Without $DOPASIM_CHUNK_DIR nothing is
+//   written.
+// * Numerical failure.  The float state variables of every group and synapse set are
+//   checked; a NaN, an infinity or |x| > 1e50 stops the run at the end of the step, and
+//   Python reports the failure from the arrays written at the end.
+//
+// * Interruption (install(), called in main before the run).  The first SIGINT or
+//   SIGTERM stops the network at the end of the current time step; brian_end() writes
+//   every array as usual, so Python collects the run up to the time reached.  A second
+//   signal aborts at once (default action).  The binary moves into its own process
+//   group, so that a terminal's Ctrl-C reaches only the Python process, which forwards it
+//   exactly once; and it dies with its parent (a hard kill of Python does not leave it
+//   running).
 #pragma once
 #include <cmath>
 #include <csignal>
@@ -33,11 +37,15 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 #endif
+#include "network.h"
 
+// A class template, so that its static members are defined once across the translation
+// units that include this header (main.cpp and the code objects).
 template <class Net>
 struct dopasim_run
 {
     static volatile std::sig_atomic_t signals;
+    static bool failed;
 
     static void handler(int signum)
     {
@@ -61,9 +69,12 @@ struct dopasim_run
 #endif
     }
 
-    static bool failed;
-
-    static bool stopped() { return signals > 0 || failed; }
+    struct source
+    {
+        const char *name;
+        const std::vector<int32_t> *i;
+        const std::vector<double> *t;
+    };
 
     struct state
     {
@@ -72,7 +83,7 @@ struct dopasim_run
         size_t n;
     };
 
-    // Stop the run (skip the remaining chunks) if any value is NaN, infinite or huge.
+    // Stop the run if any value is NaN, infinite or huge.
     static void check(double t_reached, const std::vector<state> &states)
     {
         for (const state &s : states)
@@ -82,16 +93,10 @@ struct dopasim_run
                     std::fprintf(stderr, "dopasim: numerical failure in %s at t = %g s\n",
                                  s.name, t_reached);
                     failed = true;
+                    Net::_globally_stopped = true;
                     return;
                 }
     }
-
-    struct source
-    {
-        const char *name;
-        const std::vector<int32_t> *i;
-        const std::vector<double> *t;
-    };
 
     static bool write_file(const std::string &path, const void *data, size_t bytes)
     {
