@@ -208,7 +208,8 @@ def build_key(module, p, build_slot=0):
 
 #: Simulated time per chunk (default): a hard kill loses at most this much.
 CHUNK_S = 10.0
-#: At most this many chunks (each is a run() call, i.e. more code in a standalone main.cpp).
+#: At most this many chunks (each is a run() call on the runtime targets, and a set of
+#: files in the run directory).
 MAX_CHUNKS = 64
 
 
