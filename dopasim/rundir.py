@@ -1,9 +1,11 @@
 """Run directories: unique default names, atomic writes, nothing overwritten silently."""
 
 import contextlib
+import fcntl
 import io
 import json
 import os
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -12,7 +14,14 @@ import numpy as np
 
 from dopasim.params import ParamError
 
-__all__ = ["default_run_dir", "prepare_run_dir", "atomic_write_bytes", "write_json", "write_npz"]
+__all__ = [
+    "default_run_dir",
+    "claimed",
+    "prepare_run_dir",
+    "atomic_write_bytes",
+    "write_json",
+    "write_npz",
+]
 
 
 def default_run_dir(protocol, seed, root="runs"):
@@ -26,13 +35,59 @@ def default_run_dir(protocol, seed, root="runs"):
     return path
 
 
+#: held (flock) by the run writing a directory, for as long as it runs
+LOCK = ".dopasim.lock"
+
+
+@contextlib.contextmanager
+def claimed(path, overwrite=False, rename=None):
+    """Hold ``path`` as this process's run directory for the block; yields the path.
+
+    The directory is created and locked (``flock`` on `LOCK`), so that two runs never
+    write into one directory: a run whose directory another run holds is refused with
+    `ParamError` (exit code 2). A default name (``rename`` given: a callable returning
+    a fresh name) is claimed by creating it, and another name is taken if a concurrent
+    run created it first (two runs started in the same second). A directory this block
+    created and left without a run in it is removed on the way out.
+    """
+    path = Path(path)
+    while True:
+        existed = path.exists()
+        try:
+            path.mkdir(parents=True, exist_ok=rename is None)
+        except FileExistsError:
+            path = Path(rename())
+            continue
+        break
+    lock = open(path / LOCK, "a")  # noqa: SIM115 - held for the block
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        lock.close()
+        raise ParamError(
+            f"--out: '{path}' is in use by another dopasim run; wait for it to end or "
+            "choose another --out"
+        ) from None
+    try:
+        check_writable(path, overwrite)  # again: another run may have finished in it
+        yield path
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path / LOCK)
+        lock.close()
+        if not existed:
+            with contextlib.suppress(OSError):
+                if not any(path.iterdir()):
+                    shutil.rmtree(path)
+
+
 def check_writable(path: Path, overwrite=False):
     """Check, without creating anything, that ``path`` can become a run directory."""
     path = Path(path)
     if path.exists():
         if not path.is_dir():
             raise ParamError(f"--out: '{path}' exists and is not a directory")
-        if any(path.iterdir()) and not overwrite:
+        if any(f.name != LOCK for f in path.iterdir()) and not overwrite:
             raise ParamError(
                 f"--out: '{path}' already holds files; use --overwrite to replace them"
             )

@@ -483,7 +483,12 @@ def run(
     report, report_cpp = _progress(duration, quiet)
     timings = {}
     recorder = None
+    claim = contextlib.nullcontext(path)
+    if write and not compile_only:  # the directory is this run's from now on
+        rename = None if out else (lambda: rundir.default_run_dir(module.NAME, seed))
+        claim = rundir.claimed(path, overwrite, rename)
     with (
+        claim as path,
         _quiet(getattr(module, "QUIET_WARNINGS", ())),
         use_device(device, build_key=build_key(module, p, build_slot)) as dev,
     ):
