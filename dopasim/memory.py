@@ -279,15 +279,23 @@ def cgroup_headroom(root="/sys/fs/cgroup", self_cgroup="/proc/self/cgroup"):
     root = Path(root)
     v2_paths, v1_paths = {""}, {""}
     try:
-        for line in Path(self_cgroup).read_text().splitlines():
-            _, controllers, rel = line.split(":", 2)
-            rel = rel.strip().lstrip("/")
-            if controllers == "":
-                v2_paths.add(rel)
-            elif "memory" in controllers.split(","):
-                v1_paths.add(rel)
-    except (OSError, ValueError):
-        pass
+        lines = Path(self_cgroup).read_text().splitlines()
+    except OSError:
+        lines = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, rel = parts
+        # the cgroup and every parent: a limit may sit on a parent (a Slurm job above
+        # its step, a systemd slice, a Kubernetes pod)
+        rel = Path(rel.strip().lstrip("/"))
+        chain = {rel.as_posix(), *(a.as_posix() for a in rel.parents)}
+        chain = {"" if c == "." else c for c in chain}
+        if controllers == "":
+            v2_paths |= chain
+        elif "memory" in controllers.split(","):
+            v1_paths |= chain
     headroom = []
     for rel in v2_paths:
         d = root / rel

@@ -1,11 +1,12 @@
 """Run directories: unique default names, atomic writes, nothing overwritten silently."""
 
 import contextlib
+import errno
 import fcntl
 import io
 import json
 import os
-import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -39,6 +40,44 @@ def default_run_dir(protocol, seed, root="runs"):
 LOCK = ".dopasim.lock"
 
 
+#: errors of flock on file systems that do not support it (some NFS, Lustre, FUSE)
+_NO_FLOCK = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL}
+
+
+def _lock(path):
+    """An open file holding an exclusive flock on ``path/LOCK``; None where the file
+    system has no flock (a warning; the run goes on unlocked). Raises `ParamError`
+    if another run holds it."""
+    while True:
+        lock = open(path / LOCK, "a")  # noqa: SIM115 - held by the caller
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise ParamError(
+                f"--out: '{path}' is in use by another dopasim run; wait for it to end or "
+                "choose another --out"
+            ) from None
+        except OSError as e:
+            lock.close()
+            if e.errno not in _NO_FLOCK:
+                raise
+            print(
+                f"dopasim: warning: cannot lock '{path}' ({e.strerror}); two runs given "
+                "this --out at once would not be told apart",
+                file=sys.stderr,
+            )
+            return None
+        # the run that held it may have unlinked it since we opened it: lock the file
+        # that is there now, not a deleted one
+        try:
+            if os.fstat(lock.fileno()).st_ino == os.stat(path / LOCK).st_ino:
+                return lock
+        except FileNotFoundError:
+            pass
+        lock.close()
+
+
 @contextlib.contextmanager
 def claimed(path, overwrite=False, rename=None):
     """Hold ``path`` as this process's run directory for the block; yields the path.
@@ -52,33 +91,29 @@ def claimed(path, overwrite=False, rename=None):
     """
     path = Path(path)
     while True:
-        existed = path.exists()
+        existed = path.is_dir()
         try:
             path.mkdir(parents=True, exist_ok=rename is None)
         except FileExistsError:
+            if rename is None:  # a file, or a dangling link, appeared since the check
+                raise ParamError(f"--out: '{path}' exists and is not a directory") from None
             path = Path(rename())
             continue
         break
-    lock = open(path / LOCK, "a")  # noqa: SIM115 - held for the block
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        lock.close()
-        raise ParamError(
-            f"--out: '{path}' is in use by another dopasim run; wait for it to end or "
-            "choose another --out"
-        ) from None
+    lock = _lock(path)
     try:
         check_writable(path, overwrite)  # again: another run may have finished in it
         yield path
     finally:
+        # still holding the lock: a run that opened the file before this unlink sees
+        # that it was replaced (see `_lock`) and does not take a deleted lock
         with contextlib.suppress(OSError):
             os.unlink(path / LOCK)
-        lock.close()
         if not existed:
             with contextlib.suppress(OSError):
-                if not any(path.iterdir()):
-                    shutil.rmtree(path)
+                os.rmdir(path)  # only if empty: nothing of a run is ever removed
+        if lock is not None:
+            lock.close()
 
 
 def check_writable(path: Path, overwrite=False):

@@ -338,13 +338,14 @@ def _schedule_standalone(network, ends, report):
     dev.insert_code("before_start", f"dopasim_run<Network>::install();  // header {digest}")
     if len(ends) > 1:
         network.add(_chunker(network, ends[0]))
+    dev.insert_code("main", "if (!dopasim_run<Network>::stopped()) {")
     network.run(ends[-1] * brian2.second, report=report, report_period=1 * brian2.second)
+    dev.insert_code("main", "}")
 
 
 def _chunker(network, period):
     """A one-neuron group whose run_regularly (every ``period`` seconds, last in the
     time step) writes the spikes recorded so far as a chunk and checks the state."""
-    dt = min(float(o.clock.dt_) for o in network.objects)
     sources = ", ".join(
         "{"
         f'"{m.name}", '
@@ -356,11 +357,13 @@ def _chunker(network, period):
     states = ", ".join(
         f'{{"{obj.name}.{name}", {data}, {size}}}' for obj, name, data, size in _cpp_states(network)
     )
-    # the step at t has been simulated when this runs: the network reached t + dt
+    # Last in the step at t, this normally follows that step's spikes, but Brian2 only
+    # treats clocks as simultaneous within 1e-14 s: on a long run the chunker may tick
+    # just before the step at t. Claiming t (every spike before t is in) holds either way.
     code = (
         "double dopasim_chunk(const double t)\n{\n"
         "    if (t <= 0) return 0.0;\n"
-        f"    const double reached = t + {dt!r};\n"
+        "    const double reached = t;\n"
         f"    dopasim_run<Network>::chunk(reached, {{{sources}}});\n"
         f"    dopasim_run<Network>::check(reached, {{{states}}});\n"
         "    return 0.0;\n}\n"
@@ -405,9 +408,10 @@ def _cpp_states(network):
             continue
         array = "brian::" + dev.get_array_name(var, access_data=False)
         if isinstance(var, DynamicArrayVariable):
-            yield obj, name, f"{array}.data()", f"{array}.size()"
+            yield obj, name, f"{array}.data()", f"(size_t){array}.size()"
         else:
-            yield obj, name, array, f"brian::_num_{array[len('brian::') :]}"
+            # _num_ is an extern const int: cast, or clang rejects the narrowing in {...}
+            yield obj, name, array, f"(size_t)brian::_num_{array[len('brian::') :]}"
 
 
 class _BrianSim:
@@ -482,141 +486,153 @@ def run(
     duration = float(p["duration"])
     report, report_cpp = _progress(duration, quiet)
     timings = {}
-    recorder = None
     claim = contextlib.nullcontext(path)
-    if write and not compile_only:  # the directory is this run's from now on
+    if write and not compile_only:  # the directory is this run's until it is written
         rename = None if out else (lambda: rundir.default_run_dir(module.NAME, seed))
         claim = rundir.claimed(path, overwrite, rename)
-    with (
-        claim as path,
-        _quiet(getattr(module, "QUIET_WARNINGS", ())),
-        use_device(device, build_key=build_key(module, p, build_slot)) as dev,
-    ):
-        if device != "cpp_standalone":
-            brian2.seed(rngs["brian2_seed"])
-        t0 = time.perf_counter()
-        # Brian2 suffixes a name (``x_1``) while an object of that name is alive; the
-        # previous run's objects live in reference cycles until collected. Collect them,
-        # so that a second run in this process generates the same code and reuses the
-        # compiled build (otherwise every file is renamed and recompiled).
-        gc.collect()
-        circuit = module.build(p, rngs)
-        network = circuit.network
-        # standalone: the seed is a run argument, so every seed runs the same binary
-        seeder = SeedAtStart(network) if device == "cpp_standalone" else None
-        ends = chunk_ends(duration, chunk, [float(o.clock.dt_) for o in network.objects])
-        timings["build_s"] = time.perf_counter() - t0
-        metadata = _metadata(module, p, seed, device, dev, duration)
-        if hasattr(module, "monitor_populations"):  # how a killed run's chunks split
-            metadata["monitor_populations"] = module.monitor_populations(circuit)
-        if device == "cpp_standalone":
-            _schedule_standalone(network, ends, report_cpp)
-            t1 = time.perf_counter()
-            brian2.device.build(
-                directory=dev["directory"], compile=True, run=False, clean=False, with_output=False
-            )
-            timings["codegen_compile_s"] = time.perf_counter() - t1
-            if compile_only:
-                return build_key(module, p, build_slot)
-        if write:
-            recorder = Recorder(path, overwrite)
-            recorder.begin(metadata)
-        problems, failure = [], None
-        t0 = time.perf_counter()
-        try:
+
+    def claimed_run(path):
+        recorder = None
+        with (
+            _quiet(getattr(module, "QUIET_WARNINGS", ())),
+            use_device(device, build_key=build_key(module, p, build_slot)) as dev,
+        ):
+            if device != "cpp_standalone":
+                brian2.seed(rngs["brian2_seed"])
+            t0 = time.perf_counter()
+            # Brian2 suffixes a name (``x_1``) while an object of that name is alive; the
+            # previous run's objects live in reference cycles until collected. Collect them,
+            # so that a second run in this process generates the same code and reuses the
+            # compiled build (otherwise every file is renamed and recompiled).
+            gc.collect()
+            circuit = module.build(p, rngs)
+            network = circuit.network
+            # standalone: the seed is a run argument, so every seed runs the same binary
+            seeder = SeedAtStart(network) if device == "cpp_standalone" else None
+            ends = chunk_ends(duration, chunk, [float(o.clock.dt_) for o in network.objects])
+            timings["build_s"] = time.perf_counter() - t0
+            metadata = _metadata(module, p, seed, device, dev, duration)
+            if hasattr(module, "monitor_populations"):  # how a killed run's chunks split
+                metadata["monitor_populations"] = module.monitor_populations(circuit)
             if device == "cpp_standalone":
-                interrupt = _run_standalone(dev, seeder, rngs, recorder, quiet)
-                timings["run_s"] = float(brian2.device._last_run_time)
-            else:
-                prefs_stop = brian2.prefs.core.stop_on_keyboard_interrupt
-                brian2.prefs.core.stop_on_keyboard_interrupt = False
-                try:
-                    with Interrupt(network.stop) as interrupt:
-                        _, problems = drive(_BrianSim(network, report), ends, recorder, interrupt)
-                finally:
-                    brian2.prefs.core.stop_on_keyboard_interrupt = prefs_stop
-                timings["run_s"] = time.perf_counter() - t0
-        except Aborted:
-            failure = "aborted"
-        except Exception as e:
-            failure = f"{type(e).__name__}: {e}"
-            if recorder is None:
+                _schedule_standalone(network, ends, report_cpp)
+                t1 = time.perf_counter()
+                brian2.device.build(
+                    directory=dev["directory"],
+                    compile=True,
+                    run=False,
+                    clean=False,
+                    with_output=False,
+                )
+                timings["codegen_compile_s"] = time.perf_counter() - t1
+                if compile_only:
+                    return build_key(module, p, build_slot)
+            if write:
+                recorder = Recorder(path, overwrite)
+                recorder.begin(metadata)
+            problems, failure = [], None
+            t0 = time.perf_counter()
+            try:
+                if device == "cpp_standalone":
+                    interrupt = _run_standalone(dev, seeder, rngs, recorder, quiet)
+                    timings["run_s"] = float(brian2.device._last_run_time)
+                else:
+                    prefs_stop = brian2.prefs.core.stop_on_keyboard_interrupt
+                    brian2.prefs.core.stop_on_keyboard_interrupt = False
+                    try:
+                        with Interrupt(network.stop) as interrupt:
+                            _, problems = drive(
+                                _BrianSim(network, report), ends, recorder, interrupt
+                            )
+                    finally:
+                        brian2.prefs.core.stop_on_keyboard_interrupt = prefs_stop
+                    timings["run_s"] = time.perf_counter() - t0
+            except Aborted:
+                failure = "aborted"
+            except Exception as e:
+                failure = f"{type(e).__name__}: {e}"
+                if recorder is None:
+                    raise
+                recorder.finish_from_chunks(metadata, "failed", failure)
                 raise
-            recorder.finish_from_chunks(metadata, "failed", failure)
-            raise
-        if failure == "aborted":
-            if recorder is None:
-                raise Interrupted("run aborted (second interrupt); nothing was written")
-            reached = recorder.finish_from_chunks(metadata, "interrupted", aborted=True)
+            if failure == "aborted":
+                if recorder is None:
+                    raise Interrupted("run aborted (second interrupt); nothing was written")
+                reached = recorder.finish_from_chunks(metadata, "interrupted", aborted=True)
+                raise Interrupted(
+                    f"run aborted at {reached:g} s of {duration:g} s (second interrupt); the saved "
+                    f"chunks are in {recorder.path}",
+                    recorder.path,
+                    reached,
+                )
+            # the fastest clock's time: where a stopped run stopped (the network's own t is
+            # not read back from a standalone binary)
+            fastest = min((o.clock for o in network.objects), key=lambda c: float(c.dt_))
+            reached = min(float(np.asarray(fastest.t_[:]).ravel()[0]), duration)
+            t0 = time.perf_counter()
+            data = module.collect(circuit, p)
+            if device == "cpp_standalone":
+                problems = numerical_problems(network)
+            timings["collect_s"] = time.perf_counter() - t0
+            resolved = {**p, **circuit.params}
+            # arrays (trial tables, sampled synapse indices) are in data.npz, not in the metadata
+            info = {
+                k: v
+                for k, v in circuit.info.items()
+                if not isinstance(v, np.ndarray)
+                and not (isinstance(v, dict) and any(isinstance(x, np.ndarray) for x in v.values()))
+            }
+        status = final_status(problems, interrupt.requested, reached, duration)
+        stopped = status == "interrupted"
+        # a blown-up or interrupted run gets no metrics and no figures
+        metrics = module.metrics(data, p) if status == "complete" else {}
+        metadata.update(
+            status=status,
+            failure=("numerical: " + "; ".join(problems)) if problems else None,
+            interrupted_by=interrupt.signal if stopped else None,
+            reached_time_s=reached,
+            parameters=to_jsonable(resolved),
+            circuit_info=to_jsonable(info),
+            wall_times_s=timings,
+        )
+        result = Run(module.NAME, p, seed, data, metrics, metadata, None)
+        if recorder is not None:
+            spikes = {k[len("spikes_") :]: v for k, v in data.items() if k.startswith("spikes_")}
+            other = {
+                k: v
+                for k, v in data.items()
+                if not k.startswith("spikes_") and isinstance(v, np.ndarray)
+            }
+            timings["total_s"] = time.perf_counter() - t_start
+            recorder.finish(
+                metadata,
+                spikes,
+                other,
+                metrics,
+                (lambda: module.figures(data, p, recorder.path))
+                if figures and status == "complete"
+                else None,
+            )
+            result.path = recorder.path
+        timings["total_s"] = time.perf_counter() - t_start
+        where = f" (written to {result.path})" if result.path else ""
+        if problems:
+            raise NumericalFailure(
+                f"numerical failure at {reached:g} s of {duration:g} s: "
+                + "; ".join(problems)
+                + where,
+                result.path,
+            )
+        if stopped:
             raise Interrupted(
-                f"run aborted at {reached:g} s of {duration:g} s (second interrupt); the saved "
-                f"chunks are in {recorder.path}",
-                recorder.path,
+                f"interrupted ({interrupt.signal}) at {reached:g} s of {duration:g} s{where}",
+                result.path,
                 reached,
             )
-        # the fastest clock's time: where a stopped run stopped (the network's own t is
-        # not read back from a standalone binary)
-        fastest = min((o.clock for o in network.objects), key=lambda c: float(c.dt_))
-        reached = min(float(np.asarray(fastest.t_[:]).ravel()[0]), duration)
-        t0 = time.perf_counter()
-        data = module.collect(circuit, p)
-        if device == "cpp_standalone":
-            problems = numerical_problems(network)
-        timings["collect_s"] = time.perf_counter() - t0
-        resolved = {**p, **circuit.params}
-        # arrays (trial tables, sampled synapse indices) are in data.npz, not in the metadata
-        info = {
-            k: v
-            for k, v in circuit.info.items()
-            if not isinstance(v, np.ndarray)
-            and not (isinstance(v, dict) and any(isinstance(x, np.ndarray) for x in v.values()))
-        }
-    status = final_status(problems, interrupt.requested, reached, duration)
-    stopped = status == "interrupted"
-    # a blown-up or interrupted run gets no metrics and no figures
-    metrics = module.metrics(data, p) if status == "complete" else {}
-    metadata.update(
-        status=status,
-        failure=("numerical: " + "; ".join(problems)) if problems else None,
-        interrupted_by=interrupt.signal if stopped else None,
-        reached_time_s=reached,
-        parameters=to_jsonable(resolved),
-        circuit_info=to_jsonable(info),
-        wall_times_s=timings,
-    )
-    result = Run(module.NAME, p, seed, data, metrics, metadata, None)
-    if recorder is not None:
-        spikes = {k[len("spikes_") :]: v for k, v in data.items() if k.startswith("spikes_")}
-        other = {
-            k: v
-            for k, v in data.items()
-            if not k.startswith("spikes_") and isinstance(v, np.ndarray)
-        }
-        timings["total_s"] = time.perf_counter() - t_start
-        recorder.finish(
-            metadata,
-            spikes,
-            other,
-            metrics,
-            (lambda: module.figures(data, p, recorder.path))
-            if figures and status == "complete"
-            else None,
-        )
-        result.path = recorder.path
-    timings["total_s"] = time.perf_counter() - t_start
-    where = f" (written to {result.path})" if result.path else ""
-    if problems:
-        raise NumericalFailure(
-            f"numerical failure at {reached:g} s of {duration:g} s: " + "; ".join(problems) + where,
-            result.path,
-        )
-    if stopped:
-        raise Interrupted(
-            f"interrupted ({interrupt.signal}) at {reached:g} s of {duration:g} s{where}",
-            result.path,
-            reached,
-        )
-    return result
+        return result
+
+    with claim as path:
+        return claimed_run(path)
 
 
 def _metadata(module, p, seed, device, dev, duration):

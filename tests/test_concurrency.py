@@ -32,16 +32,60 @@ def test_a_directory_in_use_is_refused_and_left_alone(tmp_path, capsys):
     assert not (out / rundir.LOCK).exists()  # released, and no trace left
 
 
-def test_default_names_taken_in_the_same_second_differ(tmp_path):
-    base = tmp_path / "runs" / "p" / "20260101-000000-seed1"
+def test_default_names_taken_in_the_same_second_differ(tmp_path, monkeypatch):
+    monkeypatch.setattr(rundir.time, "strftime", lambda fmt, t: "20260101-000000")
 
     def fresh():
         return rundir.default_run_dir("p", 1, root=tmp_path / "runs")
 
+    base = fresh()
     with rundir.claimed(base, rename=fresh) as first:
         (first / "x").write_text("")
+        # the second run computed the same name before the first created it
         with rundir.claimed(base, rename=fresh) as second:
-            assert first == base and second != first and second.parent == first.parent
+            assert first == base and second.name == base.name + "-2"
+
+
+def test_the_lock_is_held_until_the_run_is_written(tmp_path, monkeypatch):
+    """Nothing of a run is written after it lets go of its directory."""
+    from dopasim.recording import Recorder
+
+    out = tmp_path / "run"
+    held = []
+    real = Recorder.finish
+
+    def finish(self, *args, **kwargs):
+        with pytest.raises(ParamError, match="in use"):
+            rundir.claimed(out).__enter__()
+        real(self, *args, **kwargs)
+        with pytest.raises(ParamError, match="in use"):  # the metadata is final now
+            rundir.claimed(out, overwrite=True).__enter__()
+        held.append(True)
+
+    monkeypatch.setattr(Recorder, "finish", finish)
+    argv = ["run", "distal-reward", "--device", "numpy", "--out", str(out), "--quiet"]
+    assert main([*argv, *TINY_DISTAL, "--no-figures"]) == 0
+    assert held == [True] and not (out / rundir.LOCK).exists()
+
+
+def test_a_file_system_without_flock_runs_unlocked_with_a_warning(tmp_path, monkeypatch, capsys):
+    import errno
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with rundir.claimed(tmp_path / "run") as path:
+        assert path.is_dir()
+    assert "cannot lock" in capsys.readouterr().err
+
+
+def test_an_out_that_became_a_file_or_a_dangling_link_is_refused(tmp_path):
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "nowhere" / "run")
+    with pytest.raises(ParamError, match="not a directory"), rundir.claimed(link):
+        pass
 
 
 def test_a_claimed_directory_left_empty_is_removed(tmp_path):
@@ -67,6 +111,8 @@ def test_two_processes_with_one_out_one_runs_the_other_is_refused(tmp_path):
     results = [(p.wait(timeout=300), p.stderr.read()) for p in procs]
     codes = sorted(code for code, _ in results)
     assert codes == [0, 2], results
+    # the outcome only: whether the loser met the lock or (if the two did not overlap)
+    # the finished run's files, it is refused and the winner's run is intact
     refused = next(err for code, err in results if code == 2)
     assert "--out" in refused and "Traceback" not in refused
     assert json.loads((out / "metadata.json").read_text())["status"] == "complete"

@@ -448,6 +448,17 @@ def test_cgroup_headroom_takes_the_tightest_limit_and_ignores_no_limit(tmp_path)
     assert memory.cgroup_headroom(root, me) == gib + gib // 4
 
 
+def test_cgroup_headroom_finds_a_limit_on_a_parent(tmp_path):
+    """A Slurm job's limit sits on the job; its tasks run in a child cgroup."""
+    gib = 2**30
+    v2 = {
+        "job": {"memory.max": f"{3 * gib}", "memory.current": f"{gib}"},
+        "job/step/task": {"memory.max": "max", "memory.current": "1"},
+    }
+    root, me = _cgroup_tree(tmp_path, v2, self_line="garbage line\n0::/job/step/task\n")
+    assert memory.cgroup_headroom(root, me) == 2 * gib
+
+
 def test_cgroup_headroom_is_none_without_a_limit_or_a_cgroup(tmp_path):
     root, me = _cgroup_tree(tmp_path, v2={"job": {"memory.max": "max", "memory.current": "9"}})
     assert memory.cgroup_headroom(root, me) is None

@@ -69,6 +69,10 @@ struct dopasim_run
 #endif
     }
 
+    // main.cpp runs the network only if no signal came before it started (Brian2's
+    // Network::run clears _globally_stopped when it starts, which would lose it).
+    static bool stopped() { return signals > 0 || failed; }
+
     struct source
     {
         const char *name;
