@@ -23,6 +23,7 @@ import math
 import os
 import platform
 import signal
+import subprocess
 import sys
 import time
 from fractions import Fraction
@@ -661,6 +662,33 @@ def _metadata(module, p, seed, device, dev, duration):
     }
 
 
+@contextlib.contextmanager
+def _polling_subprocess_call():
+    """Brian2 runs the binary with ``subprocess.call``, a blocking ``waitpid``. Python
+    runs signal handlers in the main thread only, and the kernel may deliver SIGINT to
+    another thread (numpy's BLAS threads): the main thread would then stay blocked, and
+    the handler that forwards the signal would run only after the binary ends. A
+    ``wait`` with a timeout polls (short sleeps), so the handler runs within ~50 ms."""
+    real = subprocess.call
+
+    def call(*args, **kwargs):
+        with subprocess.Popen(*args, **kwargs) as proc:
+            while True:
+                try:
+                    return proc.wait(timeout=0.5)
+                except subprocess.TimeoutExpired:
+                    continue
+                except BaseException:
+                    proc.kill()
+                    raise
+
+    subprocess.call = call
+    try:
+        yield
+    finally:
+        subprocess.call = real
+
+
 def _run_standalone(dev, seeder, rngs, recorder, quiet):
     """Run the compiled binary; SIGINT/SIGTERM are forwarded to it (once: it stops at the
     current step and writes its arrays), a second signal kills it. Returns the
@@ -677,9 +705,14 @@ def _run_standalone(dev, seeder, rngs, recorder, quiet):
     else:
         os.environ.pop("DOPASIM_CHUNK_DIR", None)
     try:
-        with Interrupt(
-            lambda: forward(signal.SIGINT), lambda: forward(signal.SIGKILL), raise_on_second=False
-        ) as interrupt:
+        with (
+            _polling_subprocess_call(),
+            Interrupt(
+                lambda: forward(signal.SIGINT),
+                lambda: forward(signal.SIGKILL),
+                raise_on_second=False,
+            ) as interrupt,
+        ):
             try:
                 brian2.device.run(
                     directory=dev["directory"],

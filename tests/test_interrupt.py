@@ -135,6 +135,28 @@ def test_a_killed_run_splits_a_shared_monitor_into_its_populations(tmp_path):
 
 
 @pytest.mark.targets
+def test_a_signal_that_lands_on_another_thread_still_stops_a_standalone_run(tmp_path, shared_cache):
+    """The kernel may deliver Ctrl-C to any thread of the Python process (numpy's BLAS
+    threads, say), not the main thread, which waits for the binary; Python's handler,
+    which forwards the signal, must still run while the binary runs."""
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if not hasattr(libc, "tgkill"):
+        pytest.skip("no tgkill in this C library")
+    out = tmp_path / "r"
+    env = {**os.environ, "DOPASIM_CACHE": shared_cache, "OPENBLAS_NUM_THREADS": "2"}
+    proc = _start(out, "cpp_standalone", LONG_PARAMS, env)
+    _wait_for_chunk(proc, out, 1)
+    threads = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task") if int(t) != proc.pid]
+    if not threads:
+        proc.send_signal(signal.SIGKILL)
+        pytest.skip("the Python process has no second thread here")
+    assert libc.tgkill(proc.pid, threads[0], signal.SIGINT) == 0, ctypes.get_errno()
+    _check_interrupted(out, proc, "SIGINT", requested=4000.0)
+
+
+@pytest.mark.targets
 def test_numerical_failure_stops_a_standalone_run_after_the_chunk(tmp_path, monkeypatch):
     """The compiled binary checks its state after every chunk (dopasim_run.h): a NaN
     from 0.5 s on stops it at the end of the first 2 s chunk, not at the end of the run."""
