@@ -64,7 +64,6 @@ class Recorder:
         self.overwrite = overwrite
         self.chunks = self.path / CHUNKS
         self.n_chunks = 0
-        self.t_reached = 0.0
 
     def begin(self, metadata):
         rundir.prepare_run_dir(self.path, self.overwrite)
@@ -89,7 +88,6 @@ class Recorder:
             )
         rundir.atomic_write_bytes(f"{stem}.done", f"{float(t_reached)!r}\n".encode())
         self.n_chunks += 1
-        self.t_reached = float(t_reached)
 
     def finish(self, metadata, spikes, data=None, metrics=None, figures=None):
         """Write the final files, then the final metadata, then drop the chunks.
