@@ -40,6 +40,15 @@ reward input, so a predicted reward still gave a burst followed by a dip (late U
 1.5-1.6, recorded in the issue 3 notes). The reward amplitude ``j_reward_da`` gives an
 unpredicted reward a DA burst of about 2.5x the tonic rate.
 
+The reward reaches DA neurons ``d_reward_da`` (20 ms) after the states end. The fast
+value path falls with the MSNs' membrane lag, so an undelayed reward overlapped the
+last of V (a burst in the first 50 ms) and ended before the delayed inhibition did (a
+dip at 100-150 ms): late peak US ratio 1.24-1.37 (2 seeds). Measured with the reward
+delayed 0 and 40 ms, the excess moved from the start to the end of the window; 20 ms,
+between the two, gave peak ratios of 1.13 and 1.23 (seeds 1, 3). Sensory reward
+responses of DA neurons have latencies of 50-110 ms after delivery anyway (Schultz
+1998, J Neurophysiol 80:1); only the alignment with the value's fall matters here.
+
 Learning speed. The learning rate ``k_da`` is slow enough that the naive animal shows
 no CS response over its first 10 trials (as in Schultz et al. 1997) and fast enough
 that the TD signature is complete within the default 800 conditioning trials. With
@@ -157,16 +166,21 @@ MSN_NEURON = LIFParams(
 #: The corticostriatal rule: Pawlak & Kerr 2008 (J Neurosci 28:2435) found LTP and LTD
 #: of similar size (+45 % at +10 ms, -34 % at -30 ms). The window is balanced
 #: (A+ tau+ = A- tau-, 20 ms each) so that uncorrelated firing leaves no net
-#: eligibility; tau_c = 1 s (Izhikevich 2007). The eligibility rises with tau_r = 0.3 s: Yagishita et al. 2014
-#: (Science 345:1616) found DA effective 0.3-2 s after glutamate and not at 0 s. The
-#: rise also keeps a DA transient from acting on the very pairings that caused it.
+#: eligibility. The eligibility rises with tau_r = 0.15 s and decays with tau_c = 0.6 s:
+#: Yagishita et al. 2014 (Science 345:1616) found DA effective 0.3-2 s after glutamate
+#: and not at 0 s or 4-5 s; the eligibility-window protocol gives a peak at 0.3 s, about
+#: 20 % of it at 2 s and none at 5 s. The rise also keeps a DA transient from acting on
+#: the very pairings that caused it. A longer trace (tau_c = 1 s, tau_r = 0.3 s, as in
+#: Izhikevich 2007) made the critic over-predict: its credit reached states 0.5 s before
+#: each TD error, the value kept growing past the reward and a predicted reward left a
+#: pause (late mean US ratio 0.56, and 0.63 with tau_r = 0.1 s; seed 1, 800 trials).
 STRIATAL_RULE = ThreeFactorRule(
     A_plus=1.0,
     A_minus=1.0,
     tau_plus=20 * ms,
     tau_minus=20 * ms,
-    tau_c=1 * second,
-    tau_r=0.3 * second,
+    tau_c=0.6 * second,
+    tau_r=0.15 * second,
     k_da=100.0 / (umolar * second),
     w_min=0.0,
     w_max=1.0,
@@ -252,6 +266,8 @@ class RewardCircuitParams:
     j_gaba_da: Quantity = field(default_factory=lambda: 1.0 * mV)
     p_outcome: float = 0.25
     j_reward_da: Quantity = field(default_factory=lambda: 1.6 * mV)
+    #: Latency of the reward input to DA neurons (see the module docstring).
+    d_reward_da: Quantity = field(default_factory=lambda: 20 * ms)
     j_punish_gaba: Quantity = field(default_factory=lambda: 2.0 * mV)
     #: Punishment's direct excitatory route to DA neurons, used in proportion to the need
     #: state ``hunger`` (0 sated: the route is off; scenario 'hunger', a hypothesis).
@@ -305,6 +321,10 @@ class RewardCircuitParams:
             raise ValueError(f"msn_channels must be an integer >= 0, got {self.msn_channels!r}")
         if not self.da_comp_ceiling >= 1:
             raise ValueError(f"da_comp_ceiling must be >= 1, got {self.da_comp_ceiling}")
+        for key in ("d_d1_gaba", "d_reward_da"):
+            v = getattr(self, key)
+            if not float(v) >= 0:
+                raise ValueError(f"{key} must be a delay >= 0 ms, got {v}")
         if not float(self.dt) > 0:
             raise ValueError(f"dt must be > 0, got {self.dt}")
         fastest = min(float(self.rule.tau_plus), float(self.da.tau_e), float(self.gaba.tau_m))
@@ -562,7 +582,15 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         fixed(d1, da, "g_e_post += J", P.p_msn_vta, "d1_da", J=P.j_d1_da),
         fixed(d1, gaba, "g_s_post += J", P.p_msn_vta, "d1_gaba", J=P.j_d1_gaba, delay=P.d_d1_gaba),
         fixed(gaba, da, "g_i_post += J", P.p_gaba_da, "gaba_da", J=P.j_gaba_da),
-        fixed(us_reward, da, "g_e_post += J", P.p_outcome, "reward_da", J=P.j_reward_da),
+        fixed(
+            us_reward,
+            da,
+            "g_e_post += J",
+            P.p_outcome,
+            "reward_da",
+            J=P.j_reward_da,
+            delay=P.d_reward_da,
+        ),
         # the need state routes the punishment: via GABA x (1 - hunger), direct x hunger
         fixed(
             us_punish,

@@ -254,3 +254,11 @@ def test_standalone_clock_hash_is_patched_and_restored():
         assert hash(c1) == zlib.crc32(b"hash_probe_b")  # the same in every process
     assert hash(c0) == before == object.__hash__(c0)
     assert "__hash__" not in brian2.Clock.__dict__
+
+
+@pytest.mark.parametrize("key", ["d_d1_gaba", "d_reward_da"])
+def test_negative_latencies_are_refused(key):
+    from dopasim.circuits.reward_circuit import RewardCircuitParams
+
+    with pytest.raises(ValueError, match=f"{key} must be a delay >= 0 ms, got -5"):
+        RewardCircuitParams(**{key: -5 * ms}).validate()
