@@ -457,10 +457,10 @@ def _cmd_doctor(args):
 
 def _clear_standalone(standalone):
     """Remove dopasim's cpp_standalone builds; a build that a run holds is kept."""
-    import fcntl
     import shutil
 
     from dopasim.device import lock_path as lock_of
+    from dopasim.rundir import try_flock
 
     if not standalone.is_dir():
         print(f"nothing to remove: {standalone} does not exist")
@@ -472,9 +472,7 @@ def _clear_standalone(standalone):
             continue
         lock_path = lock_of(entry)
         with open(lock_path, "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not try_flock(lock, f"'{entry}'"):
                 print(f"kept {entry} (a run is using it)")
                 kept += 1
                 continue
@@ -487,9 +485,7 @@ def _clear_standalone(standalone):
         lock_path.unlink(missing_ok=True)
     for lock_path in standalone.glob("*.lock"):  # locks without a build
         with open(lock_path, "a") as lock:
-            try:
-                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            if not try_flock(lock, f"'{lock_path}'"):
                 continue
             lock_path.unlink(missing_ok=True)
     if not kept:

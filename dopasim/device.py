@@ -12,7 +12,6 @@
 """
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import shutil
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import brian2
 import numpy as np
+
+from dopasim.rundir import try_flock
 
 __all__ = [
     "DEVICES",
@@ -88,9 +89,7 @@ def clone_build(src_key, dst_key):
         return False
     dst.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path(dst), "w") as lock_file:
-        try:
-            fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not try_flock(lock_file, f"the build folder '{dst}'"):
             return False
         tmp = Path(tempfile.mkdtemp(prefix=f"{dst.name}.", dir=dst.parent))
         # the results folder's files belong to the last run; the folder itself stays
@@ -131,10 +130,9 @@ def use_device(device, build_key=("default",), threads=0):
             directory = build_directory(build_key)
             directory.parent.mkdir(parents=True, exist_ok=True)
             lock_file = open(lock_path(directory), "w")  # noqa: SIM115 - held for the block
-            try:
-                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if try_flock(lock_file, f"the build folder '{directory}'"):
                 info["cached"] = directory.exists()
-            except BlockingIOError:
+            else:
                 lock_file.close()
                 lock_file = None
                 tmp_dir = tempfile.mkdtemp(prefix="dopasim-build-")

@@ -44,30 +44,39 @@ LOCK = ".dopasim.lock"
 _NO_FLOCK = {errno.ENOSYS, errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EINVAL}
 
 
+def try_flock(lock_file, what):
+    """Take an exclusive flock on the open ``lock_file`` without waiting.
+
+    True when this process holds it, False when another process does. On a file system
+    without flock (some NFS, Lustre, FUSE) it warns, naming ``what``, and returns True:
+    the caller goes on unlocked. Every lock of the project goes through here.
+    """
+    try:
+        fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    except OSError as e:
+        if e.errno not in _NO_FLOCK:
+            raise
+        print(
+            f"dopasim: warning: cannot lock {what} ({e.strerror}); two dopasim processes "
+            "using it at once would not be told apart",
+            file=sys.stderr,
+        )
+    return True
+
+
 def _lock(path):
-    """An open file holding an exclusive flock on ``path/LOCK``; None where the file
-    system has no flock (a warning; the run goes on unlocked). Raises `ParamError`
-    if another run holds it."""
+    """An open file holding an exclusive flock on ``path/LOCK`` (unlocked where the
+    file system has no flock; `try_flock`). Raises `ParamError` if another run holds it."""
     while True:
         lock = open(path / LOCK, "a")  # noqa: SIM115 - held by the caller
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not try_flock(lock, f"'{path}'"):
             lock.close()
             raise ParamError(
                 f"--out: '{path}' is in use by another dopasim run; wait for it to end or "
                 "choose another --out"
-            ) from None
-        except OSError as e:
-            lock.close()
-            if e.errno not in _NO_FLOCK:
-                raise
-            print(
-                f"dopasim: warning: cannot lock '{path}' ({e.strerror}); two runs given "
-                "this --out at once would not be told apart",
-                file=sys.stderr,
             )
-            return None
         # the run that held it may have unlinked it since we opened it: lock the file
         # that is there now, not a deleted one
         try:
@@ -112,8 +121,7 @@ def claimed(path, overwrite=False, rename=None):
         if not existed:
             with contextlib.suppress(OSError):
                 os.rmdir(path)  # only if empty: nothing of a run is ever removed
-        if lock is not None:
-            lock.close()
+        lock.close()
 
 
 def check_writable(path: Path, overwrite=False):

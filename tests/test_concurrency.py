@@ -81,6 +81,20 @@ def test_a_file_system_without_flock_runs_unlocked_with_a_warning(tmp_path, monk
     assert "cannot lock" in capsys.readouterr().err
 
 
+def test_the_build_folder_lock_also_runs_unlocked_without_flock(tmp_path, monkeypatch, capsys):
+    import errno
+    import fcntl
+
+    def no_flock(fd, op):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setenv("DOPASIM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with use_device("cpp_standalone", build_key=("nolock",)) as dev:
+        assert Path(dev["directory"]) == build_directory(("nolock",))
+    assert "cannot lock the build folder" in capsys.readouterr().err
+
+
 def test_an_out_that_became_a_file_or_a_dangling_link_is_refused(tmp_path):
     link = tmp_path / "link"
     link.symlink_to(tmp_path / "nowhere" / "run")
