@@ -192,8 +192,11 @@ def build(p, rngs, trials, n_cues, cparams=None, stim=None):
         k = min(p["weight_samples"], n_syn)
         rec = np.sort(rng.choice(n_syn, size=k, replace=False)) if k else []
         if k:
+            # recorded at the end of the step, after the snapshot (order -1): at the
+            # default 'start' slot the monitor read the previous snapshot, one snap_dt
+            # late, and the first sample was the unset w_rec (0)
             mons[f"mon_w_{proj}"] = StateMonitor(
-                syn, "w_rec", record=rec, dt=snap_dt, name=f"mon_w_{proj}"
+                syn, "w_rec", record=rec, dt=snap_dt, when="end", order=0, name=f"mon_w_{proj}"
             )
             circuit.info[f"w_samples_{proj}"] = rec
     circuit.add(**mons)

@@ -42,6 +42,10 @@ def test_conditioning_tiny_run_end_to_end(tmp_path):
     d = res.data
     assert d["trial_outcome"].tolist() == [1, 0]  # the probe is the last trial
     assert d["ctx_d1_w_samples"].shape[0] == 20
+    # the weight samples are the weights at their own times: w_init at t = 0 (they were
+    # one trial late, and the first sample was 0), and the final weights at the end
+    assert np.allclose(d["ctx_d1_w_samples"][:, 0], d["w_init"])
+    assert d["ctx_d1_w_t"][0] == 0
     # every population has its spikes, and neuron indices are in range
     for pop, n in d["sizes"].items():
         i, t = d[f"spikes_{pop}"]
