@@ -66,6 +66,13 @@ go_nogo_<s>, go_nogo_good, go_nogo_bad, value_discrimination
     ``good`` averages A, C, E and ``bad`` B, D, F; value_discrimination = good - bad.
 go_nogo_w_good, go_nogo_w_bad
     The same contrast in the final corticostriatal weights (D1 - D2, units of w_max).
+dw_go_reward, dw_go_punish, dw_nogo_reward, dw_nogo_punish
+    Learning per outcome, the quantities of Frank's (2005) account: the mean change of
+    the chosen stimulus' D1 (Go) or D2 (NoGo) corticostriatal weights over one training
+    trial with positive (reward) or negative (punish) feedback, in units of w_max, from
+    the sampled synapses (``weight_samples``; NaN without samples). Go learning from
+    positive feedback is dw_go_reward, NoGo learning from negative feedback
+    dw_nogo_punish.
 freeze_fraction, freeze_fraction_test
     Fraction of trials (all, test) with no action in the response window.
 selection_latency_ms
@@ -370,12 +377,38 @@ def metrics(data, p):
         wd[s] = pv.weight_change(data, "ctx_d1", s) - pv.weight_change(data, "ctx_d2", s)
     out["go_nogo_w_good"] = float(np.mean([wd[s] for s in GOOD]))
     out["go_nogo_w_bad"] = float(np.mean([wd[s] for s in BAD]))
+    for proj, name in (("ctx_d1", "go"), ("ctx_d2", "nogo")):
+        for code, what in ((pv.REWARD, "reward"), (pv.PUNISH, "punish")):
+            out[f"dw_{name}_{what}"] = _dw_per_outcome(data, p, proj, code)
     out["freeze_fraction"] = float(np.mean(~responded))
     out["freeze_fraction_test"] = float(np.mean(~responded[test]))
     lat = data["trial_latency"][responded]
     out["selection_latency_ms"] = float(np.median(lat) * 1e3) if len(lat) else float("nan")
     out.update(_da_metrics(data, p))
     return out
+
+
+def _dw_per_outcome(data, p, proj, outcome):
+    """Mean change of the chosen stimulus' sampled weights over the trials with ``outcome``.
+
+    The weights are sampled at every trial start (t = k trial_len), so trial k's change
+    is the sample at its end minus the one at its start; a trial whose end was not
+    sampled (the last one) is left out.
+    """
+    key = f"{proj}_w_samples"
+    if key not in data or np.size(data[key]) == 0:
+        return float("nan")
+    W, t = np.asarray(data[key]), np.asarray(data[f"{proj}_w_t"])
+    cue_of = np.asarray(data[f"{proj}_w_sample_cue"])
+    T = float(p["trial_len"])
+    half_step = 0.5 * (t[1] - t[0]) if len(t) > 1 else 0.5 * T
+    vals = []
+    for k in np.nonzero(data["trial_outcome"] == outcome)[0]:
+        rows = cue_of == data["trial_choice"][k]
+        a, b = np.searchsorted(t, [k * T - half_step, (k + 1) * T - half_step])
+        if np.any(rows) and b < len(t) and abs(t[a] - k * T) < half_step:
+            vals.append(float(np.mean(W[rows, b] - W[rows, a])))
+    return float(np.mean(vals)) if vals else float("nan")
 
 
 def _da_metrics(data, p):

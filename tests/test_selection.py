@@ -58,7 +58,7 @@ def test_closed_loop_tiny_run(tmp_path):
     expect = np.where(d["trial_draw"] < prob[np.maximum(choice, 0)], 1, 2)
     assert np.array_equal(d["trial_outcome"][trained], expect[trained])
     assert np.all(d["trial_outcome"][~d["trial_train"]] == 0)
-    for key in ps.HEADLINE_METRICS + ("da_tonic_hz", "test_accuracy"):
+    for key in ps.HEADLINE_METRICS + ("da_tonic_hz", "test_accuracy", "dw_go_reward"):
         assert key in m
     assert m["freeze_fraction"] == pytest.approx(np.mean(~ok))
     assert (tmp_path / "run" / "selection.png").exists()
@@ -105,6 +105,33 @@ def test_choices_and_accuracies_on_hand_made_data():
     data = _fake([0, 1, -1], [0, 0, 2], [1, 1, 3], [True, True, True])
     ps._choices(data, p)
     assert data["trial_outcome"].tolist() == [1, 1, 0]
+
+
+def test_learning_per_outcome_on_hand_made_weights():
+    """dw_<go|nogo>_<reward|punish>: the chosen stimulus' weight change over a trial."""
+    p = {"trial_len": 3 * ps.second}
+    # samples at the starts of trials 0-3: synapses 0-1 belong to A, 2-3 to B
+    W = np.array(
+        [
+            [0.5, 0.6, 0.6, 0.8],
+            [0.5, 0.7, 0.7, 0.9],
+            [0.5, 0.5, 0.3, 0.3],
+            [0.5, 0.5, 0.1, 0.1],
+        ]
+    )
+    data = {
+        "trial_outcome": np.array([1, 2, 1, 1]),  # the last trial's end is not sampled
+        "trial_choice": np.array([0, 1, 0, 0]),
+        "ctx_d1_w_samples": W,
+        "ctx_d1_w_t": np.array([0.0, 3.0, 6.0, 9.0]),
+        "ctx_d1_w_sample_cue": np.array([0, 0, 1, 1]),
+    }
+    assert ps._dw_per_outcome(data, p, "ctx_d1", 1) == pytest.approx((0.15 + 0.2) / 2)
+    assert ps._dw_per_outcome(data, p, "ctx_d1", 2) == pytest.approx(-0.3)
+    # no sampled synapse of the chosen stimulus, or no samples at all: NaN
+    data["trial_choice"] = np.array([2, 2, 2, 2])
+    assert np.isnan(ps._dw_per_outcome(data, p, "ctx_d1", 1))
+    assert np.isnan(ps._dw_per_outcome(data, p, "ctx_d2", 1))
 
 
 def test_trials_and_schedule():
