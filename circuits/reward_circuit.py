@@ -492,6 +492,15 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         alive[removed] = False
         da.alive = alive
     factor = release_factor(P)
+    if n_da and len(removed):
+        # A lesion is chronic: the pools start at the lesioned circuit's steady state and
+        # the synapses' baseline b is adapted to it. Started at the intact level, b took
+        # tens of seconds (it moves by at most base_clip per tau_base) to come down, and
+        # meanwhile every eligible synapse read a negative error: NoGo (D2) learning and
+        # Go (D1) unlearning of whatever was shown in the first trials.
+        da0 = P.pools.da_steady((n_da - len(removed)) / n_da * factor)
+        pools.da = da0
+        pools.da_base = da0 + P.pools.drug_tonic
     gaba = lif_group(n_gaba, P.gaba, "vta_gaba", rng, dt=dt, noise=noise)
     ht = lif_group(n_5ht, P.ht, "drn_5ht", rng, dt=dt, noise=noise)
     # the synapses read da_seen (= da unless a medication acts); b is the adaptive

@@ -32,8 +32,10 @@ parkinson:loss=f[,compensation=on|off][,ceiling=c]
     compensation up to 60 % loss and a decline beyond: SCIENCE.md section 6 places
     normal function up to roughly 50-60 % loss and the steep decline between 60 and
     80 % (the ceiling was 4 until the selection protocol existed; it was set from that
-    published shape before the Parkinson sweep was run). f = 1 leaves no DA neuron: no DA is released, the DA-dependent plasticity
-    sees only the pool's decay, and the run's metadata says so.
+    published shape before the Parkinson sweep was run). The lesion is chronic: [DA]
+    and the synapses' baseline start at the level the survivors hold (about 12 nM at
+    f = 0.75), not at the intact 20 nM. f = 1 leaves no DA neuron: no DA is released,
+    the DA-dependent plasticity sees no DA signal, and the run's metadata says so.
 ssri:occupancy=x
     Blocks the fraction x of SERT (Meyer et al. 2001: about 0.8 at therapeutic doses).
     DAT then carries more of the 5-HT clearance into DA terminals, which co-release it

@@ -200,6 +200,18 @@ class NeuromodulatorPools:
             lo, hi = (mid, hi) if clearance(mid) < target else (lo, mid)
         return 0.5 * (lo + hi) * umolar
 
+    def da_steady(self, flux_fraction=1.0):
+        """Steady [DA] when DA terminals release ``flux_fraction`` of the design flux.
+
+        The design flux is DAT's uptake at ``da_tonic`` (5-HT's share of DAT ignored, as
+        in `release_for`); uptake and release balance at km F / (vmax - F). A
+        Parkinsonian lesion with partial compensation gives a fraction below 1.
+        """
+        if not 0 <= flux_fraction <= 1:
+            raise ValueError(f"pools: flux_fraction must be in [0, 1], got {flux_fraction}")
+        flux = flux_fraction * self.vmax_dat * self.da_tonic / (self.km_dat + self.da_tonic)
+        return self.km_dat * flux / (self.vmax_dat - flux)
+
     def ht_clearance_at_tonic(self):
         """Net 5-HT clearance at the tonic levels, without any SSRI.
 

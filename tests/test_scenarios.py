@@ -189,6 +189,41 @@ def test_partial_loss_silences_exactly_the_recorded_neurons(tmp_path):
     assert res.metadata["circuit_info"]["release_factor"] == pytest.approx(2.5)
 
 
+def test_a_lesioned_circuit_starts_at_its_own_steady_state():
+    """A chronic lesion: [DA] and the synapses' baseline start at the level the survivors
+    hold, not at the intact one (which left a negative error for tens of seconds)."""
+    from brian2 import nmolar
+
+    from dopasim.circuits.reward_circuit import build_reward_circuit
+    from dopasim.models.pools import NeuromodulatorPools
+    from dopasim.protocols import pavlovian as pv
+
+    pools = NeuromodulatorPools()
+    assert pools.da_steady(1.0) / nmolar == pytest.approx(float(pools.da_tonic / nmolar))
+    assert pools.da_steady(0.0) == 0 * nmolar
+    with pytest.raises(ValueError, match="flux_fraction"):
+        pools.da_steady(1.5)
+    n = 11
+    stim = pv.Stimulus(1, 1, 10 * pv.ms, -np.ones(n), np.zeros(n))
+    base = {}
+    for spec in ("intact", "parkinson:loss=0.75", "parkinson:loss=1", "medicated"):
+        P = pv.circuit_params({"scenario": spec, "scale": 0.2})
+        c = build_reward_circuit(P, stim, np.random.default_rng(1), np.random.default_rng(2))
+        base[spec] = (
+            float(c.network["pools"].da[0] / nmolar),
+            float(c.network["pools"].da_base[0] / nmolar),
+        )
+    assert base["intact"] == pytest.approx((20, 20))
+    # 25 % survivors releasing 2.5x: 62.5 % of the flux, about 12 nM (not 20)
+    n_da = 20
+    alive = n_da - round(0.75 * n_da)
+    expect = float(pools.da_steady(alive / n_da * 2.5) / nmolar)
+    assert 11 < expect < 13
+    assert base["parkinson:loss=0.75"] == pytest.approx((expect, expect))
+    assert base["parkinson:loss=1"] == pytest.approx((0, 0))
+    assert base["medicated"] == pytest.approx((20, 30))  # the drug's tonic 10 nM on top
+
+
 def test_ssri_raises_5ht_and_its_terminal_stock(tmp_path):
     base = _tiny(tmp_path, "intact", name="a").metrics
     ssri = _tiny(tmp_path, "ssri:occupancy=0.8", name="b").metrics
