@@ -30,11 +30,11 @@ After the choice only the chosen stimulus stays on the screen until the feedback
 (the unchosen one disappears). Feedback comes ``fb_delay`` (1 s) after the choice, on
 training trials only: reward ("correct") drives the DA neurons' reward input, and negative
 feedback ("incorrect") the punishment input, which pauses DA neurons through VTA GABA
-neurons. Because the eligibility trace rises over 0.3 s and decays over 1 s
-(`dopasim.circuits.reward_circuit.STRIATAL_RULE`), the chosen stimulus' pairings of the
-second before the feedback carry most of the credit; with the feedback 0.5 s after the
-choice, the unchosen stimulus' pairings before the choice still got about half of it
-(measured: its D1 weights rose with the chosen one's rewards). Whether a choice is
+neurons. The eligibility trace rises over 0.15 s and decays over 0.6 s
+(`dopasim.circuits.reward_circuit.STRIATAL_RULE`), so the chosen stimulus' pairings in
+the second before the feedback carry most of the credit. The unchosen stimulus' pairings
+before the choice still get some (with the earlier 1 s trace and the feedback 0.5 s after
+the choice, its D1 weights rose with the chosen one's rewards). Whether a choice is
 rewarded is pre-drawn per trial (``draw`` < P(chosen)), so the schedule is fixed before
 the run and the choice alone decides the outcome.
 
