@@ -205,11 +205,15 @@ class NeuromodulatorPools:
 
         The design flux is DAT's uptake at ``da_tonic`` (5-HT's share of DAT ignored, as
         in `release_for`); uptake and release balance at km F / (vmax - F). A
-        Parkinsonian lesion with partial compensation gives a fraction below 1.
+        Parkinsonian lesion with partial compensation gives a fraction below 1 (or a
+        little above, when the lesion's size is rounded to whole neurons).
         """
-        if not 0 <= flux_fraction <= 1:
-            raise ValueError(f"pools: flux_fraction must be in [0, 1], got {flux_fraction}")
         flux = flux_fraction * self.vmax_dat * self.da_tonic / (self.km_dat + self.da_tonic)
+        if not 0 <= float(flux) < float(self.vmax_dat):
+            raise ValueError(
+                f"pools: flux_fraction {flux_fraction} gives a DA release of {flux}; allowed: "
+                f">= 0 and below DAT's vmax ({self.vmax_dat}), else no steady state exists"
+            )
         return self.km_dat * flux / (self.vmax_dat - flux)
 
     def ht_clearance_at_tonic(self):

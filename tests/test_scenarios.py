@@ -201,8 +201,12 @@ def test_a_lesioned_circuit_starts_at_its_own_steady_state():
     pools = NeuromodulatorPools()
     assert pools.da_steady(1.0) / nmolar == pytest.approx(float(pools.da_tonic / nmolar))
     assert pools.da_steady(0.0) == 0 * nmolar
-    with pytest.raises(ValueError, match="flux_fraction"):
-        pools.da_steady(1.5)
+    # rounding the lesion to whole neurons can give survivors a little more than the
+    # design flux (3 of 5 neurons at 2x): allowed while DAT can clear it
+    assert pools.da_steady(1.2) > pools.da_tonic
+    for bad in (-0.1, 12.0):
+        with pytest.raises(ValueError, match="flux_fraction"):
+            pools.da_steady(bad)
     n = 11
     stim = pv.Stimulus(1, 1, 10 * pv.ms, -np.ones(n), np.zeros(n))
     base = {}
