@@ -211,7 +211,11 @@ def responses_by_trial(data, p, path):
 
 
 def weights_over_time(data, p, path):
-    """Mean sampled corticostriatal weight per cue, onto D1 and onto D2."""
+    """Mean sampled corticostriatal weight per cue, onto D1 and onto D2.
+
+    The cues are labelled with ``p["cue_names"]`` when the protocol names them.
+    """
+    names = p.get("cue_names")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5), sharey=True)
     for ax, proj, title in ((axes[0], "ctx_d1", "ctx -> D1"), (axes[1], "ctx_d2", "ctx -> D2")):
         key = f"{proj}_w_samples"
@@ -220,7 +224,8 @@ def weights_over_time(data, p, path):
             continue
         W, t, cue = data[key], data[f"{proj}_w_t"], data[f"{proj}_w_sample_cue"]
         for c in np.unique(cue):
-            ax.plot(t[1:], W[cue == c, 1:].mean(0), label=f"cue {c}")
+            label = f"{names[c]}" if names and 0 <= c < len(names) else f"cue {c}"
+            ax.plot(t, W[cue == c].mean(0), label=label)
         ax.set_title(title)
         ax.set_xlabel("time (s)")
     axes[0].set_ylabel("weight (fraction of w_max)")

@@ -206,6 +206,7 @@ def check(p):
     p["n_trials"] = p["n_train"] + p["n_test_reps"] * len(TEST_PAIRS)
     p["duration"] = p["n_trials"] * p["trial_len"]
     p["n_states"] = 1
+    p["cue_names"] = list(STIMULI)  # the figures' labels
     p["us_delay"] = p["window"]  # for the shared figures: the latest possible choice
 
 
