@@ -492,7 +492,7 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         alive[removed] = False
         da.alive = alive
     factor = release_factor(P)
-    if n_da and len(removed):
+    if n_da and P.da_loss > 0:
         # A lesion is chronic: the pools start at the lesioned circuit's steady state and
         # the synapses' baseline b is adapted to it. Started at the intact level, b took
         # tens of seconds (it moves by at most base_clip per tau_base) to come down, and
@@ -501,6 +501,8 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         da0 = P.pools.da_steady((n_da - len(removed)) / n_da * factor)
         pools.da = da0
         pools.da_base = da0 + P.pools.drug_tonic
+        pools.da_seen = da0 + P.pools.drug_tonic
+        pools.da_seen_d2 = da0 + P.pools.drug_tonic
     gaba = lif_group(n_gaba, P.gaba, "vta_gaba", rng, dt=dt, noise=noise)
     ht = lif_group(n_5ht, P.ht, "drn_5ht", rng, dt=dt, noise=noise)
     # the synapses read da_seen (= da unless a medication acts); b is the adaptive
@@ -678,7 +680,7 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
     if n_da - len(removed) == 0:
         circuit.info["notes"] = [
             "no surviving DA neuron: DA release, the DA-driven TD signal and DA-modulated "
-            "plasticity are absent (the pool only decays)"
+            "plasticity are absent ([DA] and the synapses' baseline are 0 throughout)"
         ]
     circuit.params.update({f"circuit.{k}": v for k, v in _flat(P).items()})
     return circuit

@@ -207,6 +207,14 @@ class NeuromodulatorPools:
         in `release_for`); uptake and release balance at km F / (vmax - F). A
         Parkinsonian lesion with partial compensation gives a fraction below 1 (or a
         little above, when the lesion's size is rounded to whole neurons).
+
+        An estimate from the design rate: the running baseline absorbs what it misses
+        within tau_base (the survivors' actual rate differs slightly: at loss 0.75 [DA]
+        settles near 12.9 nM against 12.05 nM here), and so does 5-HT co-release under
+        an SSRI (about 2.5 % of the release at occupancy 0.8). DAT is kept at full
+        strength after a lesion (the terminals' transporters are not removed with the
+        neurons), a simplification: with DAT scaled by the surviving fraction, the
+        steady state would be far higher.
         """
         flux = flux_fraction * self.vmax_dat * self.da_tonic / (self.km_dat + self.da_tonic)
         if not 0 <= float(flux) < float(self.vmax_dat):
@@ -293,8 +301,10 @@ class NeuromodulatorPools:
         group.ltd_gate = 1
         flux = 0 * umolar / second if da_release_flux is None else da_release_flux
         group.ht_term = self.ht_term_at_tonic(flux)
-        group.da_seen = self.da_tonic
-        group.da_seen_d2 = self.da_tonic
+        # what the synapses read in the first step (then updated each step): the
+        # medicated tonic level, equal to the baseline, so the first step is no error
+        group.da_seen = self.da_tonic + self.drug_tonic
+        group.da_seen_d2 = self.da_tonic + self.drug_tonic
         group.da_released = 0 * umolar
         # arrays, not scalars: the values live in data files, not in the compiled code
         group.sert_occupancy = [self.sert_occupancy]

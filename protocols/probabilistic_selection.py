@@ -72,7 +72,9 @@ dw_go_reward, dw_go_punish, dw_nogo_reward, dw_nogo_punish
     trial with positive (reward) or negative (punish) feedback, in units of w_max, from
     the sampled synapses (``weight_samples``; NaN without samples). Go learning from
     positive feedback is dw_go_reward, NoGo learning from negative feedback
-    dw_nogo_punish.
+    dw_nogo_punish. The change is over the whole trial (from one trial start to the
+    next), so it includes what the onset and the tonic fluctuations do besides the
+    feedback; which stimuli are chosen, and how often, differs between scenarios.
 freeze_fraction, freeze_fraction_test
     Fraction of trials (all, test) with no action in the response window.
 selection_latency_ms
@@ -400,6 +402,10 @@ def _dw_per_outcome(data, p, proj, outcome):
     if key not in data or np.size(data[key]) == 0:
         return float("nan")
     W, t = np.asarray(data[key]), np.asarray(data[f"{proj}_w_t"])
+    if "w_init" in data and not np.allclose(W[:, 0], data["w_init"]):
+        # runs recorded before the monitor fix: sample k held the weight of trial k - 1
+        # and the first sample was 0 (see pavlovian.build); their changes are not trials'
+        return float("nan")
     cue_of = np.asarray(data[f"{proj}_w_sample_cue"])
     T = float(p["trial_len"])
     half_step = 0.5 * (t[1] - t[0]) if len(t) > 1 else 0.5 * T

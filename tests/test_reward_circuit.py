@@ -43,7 +43,7 @@ def test_conditioning_tiny_run_end_to_end(tmp_path):
     assert d["trial_outcome"].tolist() == [1, 0]  # the probe is the last trial
     assert d["ctx_d1_w_samples"].shape[0] == 20
     # the weight samples are the weights at their own times: w_init at t = 0 (they were
-    # one trial late, and the first sample was 0), and the final weights at the end
+    # one trial late, and the first sample was 0)
     assert np.allclose(d["ctx_d1_w_samples"][:, 0], d["w_init"])
     assert d["ctx_d1_w_t"][0] == 0
     # every population has its spikes, and neuron indices are in range

@@ -209,23 +209,39 @@ def test_a_lesioned_circuit_starts_at_its_own_steady_state():
             pools.da_steady(bad)
     n = 11
     stim = pv.Stimulus(1, 1, 10 * pv.ms, -np.ones(n), np.zeros(n))
-    base = {}
-    for spec in ("intact", "parkinson:loss=0.75", "parkinson:loss=1", "medicated"):
+    base, info = {}, {}
+    specs = (
+        "intact",
+        "parkinson:loss=0.75",
+        "parkinson:loss=1",
+        "medicated",
+        "parkinson:loss=0.75+medicated",
+        "medicated+parkinson:loss=0.75",
+        "parkinson:loss=1+medicated",
+        "parkinson:loss=0.75+ssri:occupancy=0.8",
+    )
+    for spec in specs:
         P = pv.circuit_params({"scenario": spec, "scale": 0.2})
         c = build_reward_circuit(P, stim, np.random.default_rng(1), np.random.default_rng(2))
-        base[spec] = (
-            float(c.network["pools"].da[0] / nmolar),
-            float(c.network["pools"].da_base[0] / nmolar),
+        g = c.network["pools"]
+        base[spec] = tuple(
+            float(getattr(g, v)[0] / nmolar) for v in ("da", "da_base", "da_seen", "da_seen_d2")
         )
-    assert base["intact"] == pytest.approx((20, 20))
+        info[spec] = c.info
+    assert base["intact"] == pytest.approx((20, 20, 20, 20))
     # 25 % survivors releasing 2.5x: 62.5 % of the flux, about 12 nM (not 20)
-    n_da = 20
-    alive = n_da - round(0.75 * n_da)
-    expect = float(pools.da_steady(alive / n_da * 2.5) / nmolar)
-    assert 11 < expect < 13
-    assert base["parkinson:loss=0.75"] == pytest.approx((expect, expect))
-    assert base["parkinson:loss=1"] == pytest.approx((0, 0))
-    assert base["medicated"] == pytest.approx((20, 30))  # the drug's tonic 10 nM on top
+    i = info["parkinson:loss=0.75"]
+    n_da = i["sizes"]["vta_da"]
+    x = float(pools.da_steady(i["n_da_alive"] / n_da * i["release_factor"]) / nmolar)
+    assert i["release_factor"] == pytest.approx(2.5) and 11 < x < 13
+    assert base["parkinson:loss=0.75"] == pytest.approx((x, x, x, x))
+    assert base["parkinson:loss=1"] == pytest.approx((0, 0, 0, 0))
+    # the drug's tonic 10 nM comes on top of the endogenous level, in either order
+    assert base["medicated"] == pytest.approx((20, 30, 30, 30))
+    for spec in ("parkinson:loss=0.75+medicated", "medicated+parkinson:loss=0.75"):
+        assert base[spec] == pytest.approx((x, x + 10, x + 10, x + 10))
+    assert base["parkinson:loss=1+medicated"] == pytest.approx((0, 10, 10, 10))
+    assert base["parkinson:loss=0.75+ssri:occupancy=0.8"] == pytest.approx((x, x, x, x))
 
 
 def test_ssri_raises_5ht_and_its_terminal_stock(tmp_path):

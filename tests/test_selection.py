@@ -128,6 +128,11 @@ def test_learning_per_outcome_on_hand_made_weights():
     }
     assert ps._dw_per_outcome(data, p, "ctx_d1", 1) == pytest.approx((0.15 + 0.2) / 2)
     assert ps._dw_per_outcome(data, p, "ctx_d1", 2) == pytest.approx(-0.3)
+    data["w_init"] = np.array(0.5)
+    assert ps._dw_per_outcome(data, p, "ctx_d1", 2) == pytest.approx(-0.3)
+    # a run recorded before the monitor fix (first sample 0, samples one trial late)
+    old = dict(data, ctx_d1_w_samples=np.concatenate([np.zeros((4, 1)), W[:, :-1]], axis=1))
+    assert np.isnan(ps._dw_per_outcome(old, p, "ctx_d1", 2))
     # no sampled synapse of the chosen stimulus, or no samples at all: NaN
     data["trial_choice"] = np.array([2, 2, 2, 2])
     assert np.isnan(ps._dw_per_outcome(data, p, "ctx_d1", 1))
