@@ -119,3 +119,27 @@ def test_the_seed_is_a_run_argument(tmp_path, monkeypatch):
     assert main1 == main2  # the seed is not in the code: nothing recompiles
     assert np.array_equal(x1, x1b)
     assert not np.array_equal(x1, x2)
+
+
+def test_weight_samples_are_in_step_on_cpp_standalone(tmp_path):
+    """On the compiled device too, the sampled weights are the weights at the sample
+    times (the snapshot and the monitor run on separate clocks): w_init at t = 0."""
+    from tiny import TINY_CONDITIONING
+
+    from dopasim import runner
+
+    res = runner.run(
+        "conditioning",
+        params=TINY_CONDITIONING,
+        seed=3,
+        device="cpp_standalone",
+        out=tmp_path / "run",
+        figures=False,
+        quiet=True,
+    )
+    d = res.data
+    trial_len = float(res.params["trial_len"])
+    n = d["ctx_d1_w_samples"].shape[1]
+    assert np.allclose(d["ctx_d1_w_t"], np.arange(n) * trial_len)
+    for proj in ("ctx_d1", "ctx_d2"):
+        assert np.allclose(d[f"{proj}_w_samples"][:, 0], d["w_init"])
