@@ -474,11 +474,6 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
     # 5-HT: SERT plus the part of DAT's 5-HT uptake that is degraded (the rest is
     # co-released by DA terminals, see dopasim.models.pools)
     release_ht = P.pools.ht_clearance_at_tonic() / (max(n_5ht, 1) * P.ht_design_rate)
-    pools = P.pools.build(name="pools", dt=dt, da_release_flux=release_da * n_da * P.da_design_rate)
-
-    # --- populations ---
-    noise = P.membrane_noise
-    da = lif_group(n_da, P.da, "vta_da", rng, dt=dt, noise=noise)
     # Parkinsonian loss: lesioned DA neurons stay in the group (indices are kept in the
     # exported data) but never fire; survivors release more per spike
     if P.da_loss > 0:
@@ -487,22 +482,28 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         removed = lesioned_indices(n_da, P.da_loss, lesion_rng)
     else:
         removed = np.zeros(0, dtype=int)
+    factor = release_factor(P)
+    # A lesion is chronic: the pools start at the lesioned circuit's steady state (the
+    # survivors' share of the design release flux) and the synapses' baseline b is
+    # adapted to it. Started at the intact level, b took tens of seconds (it moves by at
+    # most base_clip per tau_base) to come down, and meanwhile every eligible synapse
+    # read a negative error: NoGo (D2) learning and Go (D1) unlearning of whatever was
+    # shown in the first trials.
+    flux_fraction = (n_da - len(removed)) / n_da * factor if n_da and P.da_loss > 0 else 1.0
+    pools = P.pools.build(
+        name="pools",
+        dt=dt,
+        da_release_flux=release_da * n_da * P.da_design_rate,
+        da_flux_fraction=flux_fraction,
+    )
+
+    # --- populations ---
+    noise = P.membrane_noise
+    da = lif_group(n_da, P.da, "vta_da", rng, dt=dt, noise=noise)
     if n_da:
         alive = np.ones(n_da, dtype=bool)
         alive[removed] = False
         da.alive = alive
-    factor = release_factor(P)
-    if n_da and P.da_loss > 0:
-        # A lesion is chronic: the pools start at the lesioned circuit's steady state and
-        # the synapses' baseline b is adapted to it. Started at the intact level, b took
-        # tens of seconds (it moves by at most base_clip per tau_base) to come down, and
-        # meanwhile every eligible synapse read a negative error: NoGo (D2) learning and
-        # Go (D1) unlearning of whatever was shown in the first trials.
-        da0 = P.pools.da_steady((n_da - len(removed)) / n_da * factor)
-        pools.da = da0
-        pools.da_base = da0 + P.pools.drug_tonic
-        pools.da_seen = da0 + P.pools.drug_tonic
-        pools.da_seen_d2 = da0 + P.pools.drug_tonic
     gaba = lif_group(n_gaba, P.gaba, "vta_gaba", rng, dt=dt, noise=noise)
     ht = lif_group(n_5ht, P.ht, "drn_5ht", rng, dt=dt, noise=noise)
     # the synapses read da_seen (= da unless a medication acts); b is the adaptive

@@ -248,8 +248,12 @@ class NeuromodulatorPools:
             )
         return self.term_half * phi / (1 - phi)
 
-    def build(self, name="pools", dt=None, da_release_flux=None):
+    def build(self, name="pools", dt=None, da_release_flux=None, da_flux_fraction=1.0):
         """The one-element group; variables ``da``, ``ht`` (concentrations), ``ltd_gate``...
+
+        [DA], the baseline and what the synapses read start at the steady state of
+        ``da_flux_fraction`` of the design release (`da_steady`; 1: ``da_tonic``), plus
+        the medication's tonic level where it applies.
 
         The scenario-dependent values (``sert_occupancy``, ``drug_tonic``, ``dip_floor``)
         are variables of the group, not constants of the code, so that one compiled
@@ -293,8 +297,9 @@ class NeuromodulatorPools:
             name=name,
             dt=dt,
         )
-        group.da = self.da_tonic
-        group.da_base = self.da_tonic + self.drug_tonic
+        da0 = self.da_tonic if da_flux_fraction == 1 else self.da_steady(da_flux_fraction)
+        group.da = da0
+        group.da_base = da0 + self.drug_tonic
         ht0 = self.ht_steady()
         group.ht_base = ht0
         group.ht = ht0
@@ -302,9 +307,9 @@ class NeuromodulatorPools:
         flux = 0 * umolar / second if da_release_flux is None else da_release_flux
         group.ht_term = self.ht_term_at_tonic(flux)
         # what the synapses read in the first step (then updated each step): the
-        # medicated tonic level, equal to the baseline, so the first step is no error
-        group.da_seen = self.da_tonic + self.drug_tonic
-        group.da_seen_d2 = self.da_tonic + self.drug_tonic
+        # baseline, so the first step is no error
+        group.da_seen = da0 + self.drug_tonic
+        group.da_seen_d2 = da0 + self.drug_tonic
         group.da_released = 0 * umolar
         # arrays, not scalars: the values live in data files, not in the compiled code
         group.sert_occupancy = [self.sert_occupancy]

@@ -407,14 +407,12 @@ def _dw_per_outcome(data, p, proj, outcome):
         # and the first sample was 0 (see pavlovian.build); their changes are not trials'
         return float("nan")
     cue_of = np.asarray(data[f"{proj}_w_sample_cue"])
-    T = float(p["trial_len"])
-    half_step = 0.5 * (t[1] - t[0]) if len(t) > 1 else 0.5 * T
+    at = {int(round(x / float(p["trial_len"]))): j for j, x in enumerate(t)}  # trial -> sample
     vals = []
     for k in np.nonzero(data["trial_outcome"] == outcome)[0]:
         rows = cue_of == data["trial_choice"][k]
-        a, b = np.searchsorted(t, [k * T - half_step, (k + 1) * T - half_step])
-        if np.any(rows) and b < len(t) and abs(t[a] - k * T) < half_step:
-            vals.append(float(np.mean(W[rows, b] - W[rows, a])))
+        if np.any(rows) and k in at and k + 1 in at:
+            vals.append(float(np.mean(W[rows, at[k + 1]] - W[rows, at[k]])))
     return float(np.mean(vals)) if vals else float("nan")
 
 
