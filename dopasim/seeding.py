@@ -5,7 +5,7 @@ import numpy as np
 __all__ = ["STREAMS", "streams"]
 
 #: Stream names, in spawn order. Adding a stream at the end keeps the others unchanged.
-STREAMS = ("connectivity", "lesion", "inputs", "brian2")
+STREAMS = ("connectivity", "lesion", "inputs", "brian2", "choice")
 
 
 def streams(seed):

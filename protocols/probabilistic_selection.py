@@ -91,7 +91,7 @@ da_tonic_hz
 """
 
 import numpy as np
-from brian2 import SpikeMonitor, mV, nmolar, second, umolar
+from brian2 import Hz, SpikeMonitor, mV, nmolar, second, umolar
 
 from dopasim.circuits.reward_circuit import STRIATAL_RULE, Stimulus
 from dopasim.circuits.selection import (
@@ -182,6 +182,15 @@ PARAMS = [
         low_open=True,
     ),
     Param("msn_per_channel", 50, "int", "D1 and D2 MSNs per stimulus channel", low=1),
+    Param(
+        "choice_noise",
+        0 * Hz,
+        "quantity",
+        "SD of the read-out's trial-to-trial accumulator bias (exploration; "
+        "dopasim.circuits.selection)",
+        unit=Hz,
+        low=0,
+    ),
     Param("weight_samples", 300, "int", "synapses per projection recorded over time", low=0),
 ]
 
@@ -258,7 +267,7 @@ def trials(p, rng):
     }
 
 
-def stimulus(p, table):
+def stimulus(p, table, noise_seed=0):
     g = float(pv.GRID)
     n_grid = int(round(float(p["duration"]) / g)) + 1
     per_trial = int(round(float(p["trial_len"]) / g))
@@ -279,7 +288,12 @@ def stimulus(p, table):
         ramp[a : a + win] = np.arange(win) / max(win - 1, 1)
         feedback[base : base + per_trial] = float(table["train"][k])
         draw[base : base + per_trial] = table["draw"][k]
-    sel = SelectionParams(fb_delay=p["fb_delay"], fb_dur=p["outcome_dur"])
+    sel = SelectionParams(
+        fb_delay=p["fb_delay"],
+        fb_dur=p["outcome_dur"],
+        bias_sd=p["choice_noise"],
+        noise_seed=noise_seed,
+    )
     task = SelectionTask(phase, ramp, feedback, draw, P_REWARD, sel)
     return Stimulus(len(STIMULI), 1, pv.GRID, state, np.zeros(n_grid), state2=state2, task=task)
 
@@ -287,7 +301,10 @@ def stimulus(p, table):
 def build(p, rngs):
     table = trials(p, rngs["inputs"])
     cparams = circuit_params(p)
-    circuit = pv.build(p, rngs, table, len(STIMULI), cparams=cparams, stim=stimulus(p, table))
+    # the read-out's bias draws have their own stream: the others do not move with them
+    noise_seed = int(rngs["choice"].integers(0, 2**31 - 1))
+    stim = stimulus(p, table, noise_seed)
+    circuit = pv.build(p, rngs, table, len(STIMULI), cparams=cparams, stim=stim)
     mon = SpikeMonitor(
         circuit["bg_controller"], variables=["choice", "t_choice"], name="mon_choice"
     )
