@@ -20,18 +20,22 @@ Pavlovian protocols do not build it. It follows the action-selection scheme of F
 * An urgency signal rises linearly across the response window (Cisek, Puskas &
   El-Murr 2009, J Neurosci 29:11560), so that a naive network (Go = NoGo) still acts,
   by its noise, before the window ends. Action s is selected when a shown s reaches
-  ``x_s + b_s + urgency * ramp(t) > theta``; the first crossing wins.
-* ``b_s`` is a trial-to-trial bias of each accumulator, drawn at every trial's onset
-  from N(0, ``bias_sd``) and held for the trial: the starting-point variability of
-  sequential-sampling models (Ratcliff & Rouder 1998, Psychol Sci 9:347; Ratcliff &
-  McKoon 2008, Neural Comput 20:873). It makes the choices stochastic when the values
-  differ (exploration), as people's are: Frank et al. (2004) moved participants to the
-  test phase once they chose A in at least 65 % of a block's AB trials (their training
-  criterion; we could not read the end-of-training accuracies in the paper), and
-  matching the reward probabilities would give 80 %. The within-trial noise of x (the
-  MSNs' spiking; a Poisson estimate gives about 1.4 Hz SD over ``tau_acc`` at this
-  task's rates) is too small for that when Go - NoGo differs by several Hz.
-  ``bias_sd = 0`` gives the deterministic read-out.
+  ``x_s + urgency * ramp(t) > theta``; the first crossing wins.
+* Each channel gets a trial-to-trial offset of its drift, ``b_s``, drawn at every
+  trial's onset from N(0, ``drift_sd``) and added to its input while the window is open,
+  so that x_s relaxes toward Go_s - NoGo_s + b_s: the drift-rate variability of
+  sequential-sampling models (eta in Ratcliff & Rouder 1998, Psychol Sci 9:347;
+  Ratcliff & McKoon 2008, Neural Comput 20:873). It makes the choices stochastic when
+  the values differ (exploration), as people's are: Frank et al. (2004) moved
+  participants to the test phase once they chose A in at least 65 % of a block's AB
+  trials (their training criterion; we could not read the end-of-training accuracies
+  in the paper), and matching the reward probabilities would give 80 %. The
+  within-trial noise of x (the MSNs' spiking; a Poisson estimate gives about 1.4 Hz SD
+  over ``tau_acc`` at this task's rates) is too small for that when Go - NoGo differs
+  by several Hz. An offset added to the threshold test instead (starting-point
+  variability without bounds) was tried first and rejected: offsets above theta chose
+  at the first step after onset, before the stimulus reached the striatum (median
+  latency 10 ms). ``drift_sd = 0`` gives the deterministic read-out.
 * No crossing within the window is no action: the trial is a *freeze* and gets no
   feedback. A channel whose NoGo outweighs its Go by more than ``urgency - theta``
   can never be selected, which is how NoGo dominance freezes the circuit (Frank 2005:
@@ -80,11 +84,11 @@ class SelectionParams:
         channel with Go = NoGo is selected before the window ends.
     fb_delay, fb_dur : Quantity
         Feedback onset after the choice, and its duration.
-    bias_sd : Quantity
-        SD of each accumulator's trial-to-trial bias (starting-point variability, Hz per
+    drift_sd : Quantity
+        SD of each channel's trial-to-trial drift offset (drift-rate variability, Hz per
         neuron); 0: none.
     noise_seed : int
-        Seed of the bias draws (`dopasim.models.noise.counter_normal`).
+        Seed of the offset draws (`dopasim.models.noise.counter_normal`).
     """
 
     tau_acc: Quantity = field(default_factory=lambda: 50 * ms)
@@ -92,7 +96,7 @@ class SelectionParams:
     urgency: Quantity = field(default_factory=lambda: 10 * Hz)
     fb_delay: Quantity = field(default_factory=lambda: 1000 * ms)
     fb_dur: Quantity = field(default_factory=lambda: 100 * ms)
-    bias_sd: Quantity = field(default_factory=lambda: 0 * Hz)
+    drift_sd: Quantity = field(default_factory=lambda: 0 * Hz)
     noise_seed: int = 0
 
     def with_(self, **changes):
@@ -102,7 +106,7 @@ class SelectionParams:
         for key in ("tau_acc", "theta", "fb_dur"):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"selection: {key} must be > 0, got {getattr(self, key)}")
-        for key in ("urgency", "fb_delay", "bias_sd"):
+        for key in ("urgency", "fb_delay", "drift_sd"):
             if not float(getattr(self, key)) >= 0:
                 raise ValueError(f"selection: {key} must be >= 0, got {getattr(self, key)}")
         if not 0 <= int(self.noise_seed) < 2**31:
@@ -189,12 +193,12 @@ def readout(task, ctl, ns, d1, d2, n_channels, state_ns, dt):
         n_stim,
         """
         dx/dt = -x/tau_acc : Hz   # Go - NoGo rate of the channel (per neuron)
-        b : Hz                    # this trial's bias (starting point)
+        b : Hz                    # this trial's drift offset
         p_reward : 1 (constant)
         noise_seed : integer (constant)
         shown = int(state_ta(t) == i) + int(state2_ta(t) == i) : 1
         """,
-        threshold="phase_ta(t) == 2 and shown > 0 and x + b + urgency*ramp_ta(t) > theta",
+        threshold="phase_ta(t) == 2 and shown > 0 and x + urgency*ramp_ta(t) > theta",
         reset="",
         namespace={
             **ns,
@@ -202,7 +206,7 @@ def readout(task, ctl, ns, d1, d2, n_channels, state_ns, dt):
             "tau_acc": sp.tau_acc,
             "urgency": sp.urgency,
             "theta": sp.theta,
-            "bias_sd": sp.bias_sd,
+            "drift_sd": sp.drift_sd,
             "counter_normal": counter_normal,
         },
         name="bg_thalamus",
@@ -211,11 +215,14 @@ def readout(task, ctl, ns, d1, d2, n_channels, state_ns, dt):
     acc.p_reward = np.asarray(task.p_reward, dtype=float)
     # an array, not a scalar: the seed lives in a data file, not in the compiled code
     acc.noise_seed = np.full(n_stim, int(sp.noise_seed))
-    # redrawn in every step of the trial's reset bin; the last draw holds for the trial
+    # b is redrawn in every step of the trial's reset bin (the last draw holds for the
+    # trial) and drives x while the window is open: an Euler step of b/tau_acc on top of
+    # the exact decay (with b = 0 the accumulator is bit-identical to the one without)
     acc.run_regularly(
         """
         reset = int(phase_ta(t) == 1)
-        b = b*(1 - reset) + reset*bias_sd*counter_normal(timestep(t, dt), i, noise_seed)
+        b = b*(1 - reset) + reset*drift_sd*counter_normal(timestep(t, dt), i, noise_seed)
+        x += b*int(phase_ta(t) == 2)*dt/tau_acc
         """,
         when="start",
         name="bg_thalamus_bias",

@@ -186,7 +186,7 @@ PARAMS = [
         "choice_noise",
         0 * Hz,
         "quantity",
-        "SD of the read-out's trial-to-trial accumulator bias (exploration; "
+        "SD of the read-out's trial-to-trial drift offset per channel (exploration; "
         "dopasim.circuits.selection)",
         unit=Hz,
         low=0,
@@ -291,7 +291,7 @@ def stimulus(p, table, noise_seed=0):
     sel = SelectionParams(
         fb_delay=p["fb_delay"],
         fb_dur=p["outcome_dur"],
-        bias_sd=p["choice_noise"],
+        drift_sd=p["choice_noise"],
         noise_seed=noise_seed,
     )
     task = SelectionTask(phase, ramp, feedback, draw, P_REWARD, sel)
@@ -301,7 +301,7 @@ def stimulus(p, table, noise_seed=0):
 def build(p, rngs):
     table = trials(p, rngs["inputs"])
     cparams = circuit_params(p)
-    # the read-out's bias draws have their own stream: the others do not move with them
+    # the read-out's drift offsets have their own stream: the others do not move with them
     noise_seed = int(rngs["choice"].integers(0, 2**31 - 1))
     stim = stimulus(p, table, noise_seed)
     circuit = pv.build(p, rngs, table, len(STIMULI), cparams=cparams, stim=stim)

@@ -209,14 +209,15 @@ def test_soft_bounds_scale_the_change_by_the_room_left():
         ThreeFactorRule(bounds="soft", w_min=1.0, w_max=1.0).validate()
 
 
-def test_choice_noise_bias_decides_when_it_dwarfs_the_values(tmp_path):
-    """The read-out's trial bias b_s is N(0, choice_noise), drawn from its own stream at
-    the trial's onset and held: with a bias SD of 1000 Hz (the channels' Go - NoGo and the
-    urgency are a few Hz) a trial's choice is the shown stimulus with the larger bias, at
-    the first open step, and both biases negative is a freeze (both positive: both cross
-    in that step, a tie the device breaks by index order). The expected biases come
-    from the numpy reference of the hash (`splitmix64_normal`), so this also checks the
-    seed's path from the "choice" stream to the compiled read-out."""
+def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path):
+    """The read-out's drift offset b_s is N(0, choice_noise), drawn from its own stream at
+    the trial's onset and held: with an SD of 1000 Hz (the channels' Go - NoGo and the
+    urgency are a few Hz) a shown channel with b_s > 100 Hz crosses within a few ms and
+    one with b_s < -100 Hz never does. So when exactly one shown offset is positive it is
+    the choice, and two negative ones are a freeze (two positive ones race; they are only
+    checked to choose a shown stimulus). The expected offsets come from the numpy
+    reference of the hash (`splitmix64_normal`), so this also checks the seed's path from
+    the "choice" stream to the compiled read-out."""
     from dopasim.models.noise import splitmix64_normal
     from dopasim.seeding import streams
 
@@ -234,34 +235,38 @@ def test_choice_noise_bias_decides_when_it_dwarfs_the_values(tmp_path):
     grid, dt = 0.01, 0.0005
     per_trial = round(float(p["trial_len"]) / grid)
     onset = round(float(p["cs_time"]) / grid)
-    n = len(d["trial_cue"])
-    expected, ties = np.empty(n, int), np.zeros(n, bool)
-    for k in range(n):
+    choice, cue, cue2 = d["trial_choice"], d["trial_cue"], d["trial_cue2"]
+    kinds = {"one": 0, "none": 0, "both": 0}
+    for k in range(len(cue)):
         last_reset_step = round((k * per_trial + onset + 1) * grid / dt) - 1
         b = 1000 * splitmix64_normal(np.full(6, last_reset_step), np.arange(6), noise_seed)
-        shown = [d["trial_cue"][k], d["trial_cue2"][k]]
-        best = max(shown, key=lambda s: b[s])
-        expected[k] = best if b[best] > 0 else -1
-        ties[k] = min(b[s] for s in shown) > 0
-    choice = d["trial_choice"]
-    assert np.array_equal(choice[~ties], expected[~ties])
-    assert np.all((choice[ties] == d["trial_cue"][ties]) | (choice[ties] == d["trial_cue2"][ties]))
-    # freezes and single crossings both occur, so the check is not vacuous
-    assert np.any(expected[~ties] < 0) and np.any(expected[~ties] >= 0)
-    ok = expected >= 0
-    # chosen at the first open step (one grid bin after onset), not by the ramp
-    assert np.allclose(d["trial_latency"][ok], grid + dt, atol=dt + 1e-9)
+        shown = (cue[k], cue2[k])
+        if min(abs(b[s]) for s in shown) < 100:
+            continue
+        up = [s for s in shown if b[s] > 0]
+        if len(up) == 1:
+            assert choice[k] == up[0], k
+            assert d["trial_latency"][k] < 0.03, k
+            kinds["one"] += 1
+        elif not up:
+            assert choice[k] == -1, k
+            kinds["none"] += 1
+        else:
+            assert choice[k] in shown, k
+            kinds["both"] += 1
+    # the decisive cases occur, so the check is not vacuous
+    assert kinds["one"] >= 3 and kinds["none"] >= 1, kinds
 
 
 def test_choice_noise_zero_draws_no_bias():
     p = _p()
     assert float(p["choice_noise"]) == 0
     table = ps.trials(p, np.random.default_rng(0))
-    assert float(ps.stimulus(p, table).task.params.bias_sd) == 0
+    assert float(ps.stimulus(p, table).task.params.drift_sd) == 0
 
 
 def test_choice_noise_must_not_be_negative():
     with pytest.raises(ParamError, match="choice_noise"):
         _p(choice_noise="-1 Hz")
-    with pytest.raises(ValueError, match="bias_sd"):
-        SelectionParams(bias_sd=-1 * ps.Hz).validate()
+    with pytest.raises(ValueError, match="drift_sd"):
+        SelectionParams(drift_sd=-1 * ps.Hz).validate()
