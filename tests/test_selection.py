@@ -258,10 +258,10 @@ def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path):
     assert kinds["one"] >= 3 and kinds["none"] >= 1, kinds
 
 
-def test_choice_noise_zero_draws_no_bias():
-    p = _p()
-    assert float(p["choice_noise"]) == 0
-    table = ps.trials(p, np.random.default_rng(0))
+def test_choice_noise_reaches_the_read_out():
+    table = ps.trials(_p(), np.random.default_rng(0))
+    assert float(ps.stimulus(_p(), table).task.params.drift_sd) == 12  # the default, Hz
+    p = _p(choice_noise="0 Hz")
     assert float(ps.stimulus(p, table).task.params.drift_sd) == 0
 
 
