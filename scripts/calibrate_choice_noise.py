@@ -11,7 +11,9 @@ freeze fraction and the latency are printed; no acceptance metric is looked at.
     python scripts/calibrate_choice_noise.py --grid 0,2,4,6,8,12 --jobs 2
 
 Result (2026-12-01, 0.3.0 read-out): 0 Hz 1.000, 2 Hz 0.983, 4 Hz 0.967, 6 Hz 0.817,
-8 Hz 0.745, 12 Hz 0.740 -> 12 Hz (the protocol's default). About 7 minutes on 2 cores.
+8 Hz 0.745, 12 Hz 0.740 -> 12 Hz. About 7 minutes on 2 cores. The acceptance sweep with
+12 Hz then put the intact circuit's test-phase choose-A at 0.48 (README, "Exploration"), so the
+protocol's default stays 0 Hz.
 """
 
 import argparse

@@ -260,9 +260,9 @@ def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path):
 
 def test_choice_noise_reaches_the_read_out():
     table = ps.trials(_p(), np.random.default_rng(0))
-    assert float(ps.stimulus(_p(), table).task.params.drift_sd) == 12  # the default, Hz
-    p = _p(choice_noise="0 Hz")
-    assert float(ps.stimulus(p, table).task.params.drift_sd) == 0
+    assert float(ps.stimulus(_p(), table).task.params.drift_sd) == 0  # the default
+    p = _p(choice_noise="12 Hz")
+    assert float(ps.stimulus(p, table).task.params.drift_sd) == 12
 
 
 def test_choice_noise_must_not_be_negative():
