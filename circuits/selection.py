@@ -225,7 +225,7 @@ def readout(task, ctl, ns, d1, d2, n_channels, state_ns, dt):
         x += b*int(phase_ta(t) == 2)*dt/tau_acc
         """,
         when="start",
-        name="bg_thalamus_bias",
+        name="bg_thalamus_drift",
     )
     objects = [acc]
     for msn, sign, name in ((d1, 1, "go"), (d2, -1, "nogo")):
