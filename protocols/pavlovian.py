@@ -505,7 +505,8 @@ def memory_counts_for(
         synapses[name]["post"] = "pools"
     if task:
         neurons["bg_controller"] = {"n": 1, "float64": 9}
-        neurons["bg_thalamus"] = {"n": n_cues, "float64": 2}  # x, p_reward
+        # x, b (the drift offset), p_reward; noise_seed
+        neurons["bg_thalamus"] = {"n": n_cues, "float64": 3, "int32": 1}
         for name, pre, n_msn in (("bg_go", "str_d1", n_d1), ("bg_nogo", "str_d2", n_d2)):
             per = n_msn // max(P.msn_channels, 1)
             synapses[name] = {"n": per * n_cues, "pathways": 1, "pre": pre, "post": "bg_thalamus"}
