@@ -14,6 +14,7 @@ Pavlovian protocols do not build it. It follows the action-selection scheme of F
   one leaky accumulator per channel::
 
       tau_acc dx_s/dt = -x_s + tau_acc (sum of D1_s spikes - sum of D2_s spikes) / n_channel
+                        + b_s (while the response window is open; below)
 
   so x_s is the channel's Go rate minus its NoGo rate (Hz per neuron), smoothed over
   ``tau_acc``.
@@ -22,20 +23,24 @@ Pavlovian protocols do not build it. It follows the action-selection scheme of F
   by its noise, before the window ends. Action s is selected when a shown s reaches
   ``x_s + urgency * ramp(t) > theta``; the first crossing wins.
 * Each channel gets a trial-to-trial offset of its drift, ``b_s``, drawn at every
-  trial's onset from N(0, ``drift_sd``) and added to its input while the window is open,
-  so that x_s relaxes toward Go_s - NoGo_s + b_s: the drift-rate variability of
-  sequential-sampling models (eta in Ratcliff & Rouder 1998, Psychol Sci 9:347;
-  Ratcliff & McKoon 2008, Neural Comput 20:873). It makes the choices stochastic when
-  the values differ (exploration), as people's are: Frank et al. (2004) moved
-  participants to the test phase once they chose A in at least 65 % of a block's AB
-  trials (their training criterion; we could not read the end-of-training accuracies
-  in the paper), and matching the reward probabilities would give 80 %. The
+  trial's onset with mean 0 and SD ``drift_sd`` and added to its input while the window
+  is open, so that x_s relaxes toward Go_s - NoGo_s + b_s. The draw is
+  `dopasim.models.noise.counter_normal` (a sum of four uniforms: near-normal, bounded at
+  +-3.46 SD). Channels that are not shown get offsets too; they cannot be selected. This
+  is the drift-rate variability of sequential-sampling models (eta in Ratcliff & Rouder
+  1998, Psychol Sci 9:347; Ratcliff & McKoon 2008, Neural Comput 20:873). It makes the
+  choices stochastic when the values differ (exploration), as people's are: Frank et al.
+  (2004) moved participants to the test phase once they chose A in at least 65 % of a
+  block's AB trials (their training criterion; we could not read the end-of-training
+  accuracies in the paper), and matching the reward probabilities would give 80 %. The
   within-trial noise of x (the MSNs' spiking; a Poisson estimate gives about 1.4 Hz SD
-  over ``tau_acc`` at this task's rates) is too small for that when Go - NoGo differs
-  by several Hz. An offset added to the threshold test instead (starting-point
-  variability without bounds) was tried first and rejected: offsets above theta chose
-  at the first step after onset, before the stimulus reached the striatum (median
-  latency 10 ms). ``drift_sd = 0`` gives the deterministic read-out.
+  over ``tau_acc`` at this task's rates) is too small for that when Go - NoGo differs by
+  several Hz. An offset added to the threshold test instead (starting-point variability
+  without bounds) was tried first and rejected: offsets above theta chose at the first
+  step after onset, before the stimulus reached the striatum (median latency 10 ms).
+  ``drift_sd = 0`` gives the deterministic read-out, the protocol's default: calibrated
+  on people (12 Hz), the offsets made the intact circuit's test-phase choices nearly
+  random (README, probabilistic selection, "Exploration").
 * No crossing within the window is no action: the trial is a *freeze* and gets no
   feedback. A channel whose NoGo outweighs its Go by more than ``urgency - theta``
   can never be selected, which is how NoGo dominance freezes the circuit (Frank 2005:
@@ -86,7 +91,7 @@ class SelectionParams:
         Feedback onset after the choice, and its duration.
     drift_sd : Quantity
         SD of each channel's trial-to-trial drift offset (drift-rate variability, Hz per
-        neuron); 0: none.
+        neuron; near-normal, bounded at +-3.46 SD); 0: none.
     noise_seed : int
         Seed of the offset draws (`dopasim.models.noise.counter_normal`).
     """

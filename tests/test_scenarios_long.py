@@ -8,12 +8,14 @@ processes).
   where a blunted DA signal can show in the weights): ht_steady_nM rises monotonically
   and is 3-5x occupancy 0 at 0.8; ht_terminal_content rises monotonically;
   reward_da_peak_nM and d1_weight_change fall monotonically (seed means). Seeds 1-20: with
-  3 seeds (stop 14) every criterion passed but d1_weight_change, whose steps between
+  3 seeds (an earlier run) every criterion passed but d1_weight_change, whose steps between
   neighbouring doses (about -0.0003 for 0 -> 0.4, from the release per spike) are below
   the paired run-to-run spread (SD of the paired step differences about 0.0009). That
   pilot's power estimate, written down before this run, asked for about 20 seeds: the
   chance that the 20-seed mean of the smallest step has the right sign is then about
-  0.93 (Phi(0.0003 / (0.0009 / sqrt(20)))). The margins are unchanged.
+  0.93 (Phi(0.0003 / (0.0009 / sqrt(20)))); the larger steps are surer, but all four
+  must be right, so the test as a whole passes with a somewhat lower probability. The
+  margins are unchanged.
 * Hunger, level 0 against 1 (aversive protocol, identical stimuli): da_aversive_ratio < 1
   sated and > 1 fasted; the learning downstream of the aversive cue (go_nogo_cue =
   d1 - d2 weight change) changes sign with it.

@@ -9,6 +9,7 @@ import gc
 
 import numpy as np
 import pytest
+from brian2 import Hz
 from brian2.core.names import find_name
 from tiny import TINY_SELECTION
 
@@ -17,6 +18,7 @@ from dopasim.circuits.selection import PHASE_CLOSED, PHASE_OPEN, PHASE_RESET, Se
 from dopasim.cli import main
 from dopasim.models.three_factor import ThreeFactorRule, current_weights
 from dopasim.params import ParamError
+from dopasim.protocols import pavlovian as pv
 from dopasim.protocols import probabilistic_selection as ps
 
 TINY = TINY_SELECTION
@@ -217,7 +219,8 @@ def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path):
     the choice, and two negative ones are a freeze (two positive ones race; they are only
     checked to choose a shown stimulus). The expected offsets come from the numpy
     reference of the hash (`splitmix64_normal`), so this also checks the seed's path from
-    the "choice" stream to the compiled read-out."""
+    the "choice" stream to the read-out and the step of the draw. (Run on numpy; that the
+    hash gives the same numbers on the compiled targets is tests/test_targets.py's job.)"""
     from dopasim.models.noise import splitmix64_normal
     from dopasim.seeding import streams
 
@@ -232,7 +235,7 @@ def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path):
     )
     d, p = res.data, res.params
     noise_seed = int(streams(seed)["choice"].integers(0, 2**31 - 1))
-    grid, dt = 0.01, 0.0005
+    grid, dt = float(pv.GRID), float(ps.circuit_params(p).dt)
     per_trial = round(float(p["trial_len"]) / grid)
     onset = round(float(p["cs_time"]) / grid)
     choice, cue, cue2 = d["trial_choice"], d["trial_cue"], d["trial_cue2"]
@@ -269,4 +272,6 @@ def test_choice_noise_must_not_be_negative():
     with pytest.raises(ParamError, match="choice_noise"):
         _p(choice_noise="-1 Hz")
     with pytest.raises(ValueError, match="drift_sd"):
-        SelectionParams(drift_sd=-1 * ps.Hz).validate()
+        SelectionParams(drift_sd=-1 * Hz).validate()
+    with pytest.raises(ValueError, match="noise_seed"):
+        SelectionParams(noise_seed=2**31).validate()
