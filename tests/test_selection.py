@@ -212,8 +212,8 @@ def test_soft_bounds_scale_the_change_by_the_room_left():
 
 
 def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path):
-    """The read-out's drift offset b_s is N(0, choice_noise), drawn from its own stream at
-    the trial's onset and held: with an SD of 1000 Hz (the channels' Go - NoGo and the
+    """The read-out's drift offset b_s (near-normal, SD choice_noise) is drawn from its own
+    stream at the trial's onset and held: with an SD of 1000 Hz (the channels' Go - NoGo and the
     urgency are a few Hz) a shown channel with b_s > 100 Hz crosses within a few ms and
     one with b_s < -100 Hz never does. So when exactly one shown offset is positive it is
     the choice, and two negative ones are a freeze (two positive ones race; they are only
