@@ -83,6 +83,7 @@ from brian2 import (
     linked_var,
     ms,
     mV,
+    nmolar,
     second,
     umolar,
 )
@@ -679,9 +680,17 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         n_da_alive=int(n_da - len(removed)),
     )
     if n_da - len(removed) == 0:
+        floor = float(P.pools.base_floor / nmolar)
         circuit.info["notes"] = [
-            "no surviving DA neuron: DA release, the DA-driven TD signal and DA-modulated "
-            "plasticity are absent ([DA] and the synapses' baseline are 0 throughout)"
+            "no surviving DA neuron: DA release and the DA-driven TD signal are absent; "
+            + (
+                "[DA] and the synapses' baseline are 0 throughout, so DA-modulated "
+                "plasticity is absent too"
+                if floor == 0
+                else f"[DA] is 0 throughout and the synapses' baseline stays at its floor "
+                f"({floor:.3g} nM), so every eligible synapse reads a negative DA error "
+                "(D1 depression, D2 potentiation)"
+            )
         ]
     circuit.params.update({f"circuit.{k}": v for k, v in _flat(P).items()})
     return circuit

@@ -18,7 +18,12 @@ The release per spike is set from the population's design rate so that the tonic
 state equals ``da_tonic`` / ``ht_tonic`` whatever the population size (a population of
 N neurons firing at f gives a flux N f q; see `release_for`). The synapses' dopamine
 baseline b is ``da_base``, a robust running mean of [DA] over ``tau_base``: it follows
-the tonic level, and phasic excursions count at most ``base_clip``.
+the tonic level, and phasic excursions count at most ``base_clip``. It does not go below
+``base_floor`` (0 by default): the synapses re-centre on a lowered tonic level only as
+far as their receptors can up-regulate (`d2_adaptation_floor`); below that, a tonic
+deficit is a lasting negative error, the unidirectional plasticity (LTD in D1, LTP in D2
+MSNs) of Parkinsonian striatum (Shen, Flajolet, Greengard & Surmeier 2008, Science
+321:848).
 
 DA terminals and 5-HT (Zhou et al. 2005). The 5-HT that DAT takes up enters the DA
 terminals: the fraction ``term_sequestered`` is loaded into vesicles (``ht_term``, in
@@ -61,7 +66,25 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from brian2 import NeuronGroup, Quantity, nmolar, second, umolar
 
-__all__ = ["NeuromodulatorPools", "release_for"]
+__all__ = ["NeuromodulatorPools", "d2_adaptation_floor", "release_for"]
+
+
+def d2_adaptation_floor(tonic, ec50, upregulation):
+    """Lowest tonic [DA] that D2 receptor up-regulation can re-centre the synapses on.
+
+    With occupancy g(c) = c/(c + ec50) and ``upregulation`` times the receptors (same
+    affinity: Creese, Burt & Snyder 1977, Science 197:596), the signal r g(c) equals the
+    intact g(tonic) down to c = ec50 g / (r - g), g = g(tonic). Below it no adaptation
+    restores the intact signal. Wade, Rothblat & Schneider (2000, Brain Res 871:281)
+    measured D2 receptor number 60-75 % above normal in symptomatic MPTP-treated cats
+    [paper abstract]: r = 1.6 (the lower end) gives 7.1 nM at tonic 20 nM, ec50 10 nM.
+    """
+    if not float(tonic) > 0 or not float(ec50) > 0:
+        raise ValueError(f"d2_adaptation_floor: tonic and ec50 must be > 0, got {tonic}, {ec50}")
+    if not upregulation >= 1:
+        raise ValueError(f"d2_adaptation_floor: upregulation must be >= 1, got {upregulation}")
+    g = tonic / (tonic + ec50)
+    return ec50 * g / (upregulation - g)
 
 
 def release_for(tonic, rate, n_neurons, vmax, km):
@@ -93,6 +116,9 @@ class NeuromodulatorPools:
         Design tonic concentrations (they set the release per spike and the baselines).
     ht_ltd_gain, ht_ltd_max : float
         Gain and ceiling of the 5-HT gate on LTD (1 at the tonic 5-HT level).
+    tau_base, base_clip, base_floor : Quantity
+        The synapses' DA baseline: its time constant, the most one sample counts away
+        from it, and the lowest level it adapts to (0: any).
     """
 
     # dorsal striatum: 4.0 uM/s (Dreyer et al. 2010, J Neurosci 30:14273, and the authors' code) [2nd]
@@ -122,6 +148,10 @@ class NeuromodulatorPools:
     # away from the current baseline, so phasic bursts and pauses (the prediction
     # errors themselves) barely move it (a Huber-type running mean).
     base_clip: Quantity = field(default_factory=lambda: 5 * nmolar)
+    # The lowest level the baseline can adapt to (0: it follows any tonic level). Below
+    # it a tonic deficit is a lasting negative error: plasticity turns unidirectional, as
+    # in models of Parkinson's disease (Shen et al. 2008). See `d2_adaptation_floor`.
+    base_floor: Quantity = field(default_factory=lambda: 0 * nmolar)
     ht_ltd_gain: float = 1.0
     ht_ltd_max: float = 3.0
     # 5-HT in DA terminals [hyp]: VMAT2 and MAO compete for the 5-HT that DAT brings
@@ -155,6 +185,8 @@ class NeuromodulatorPools:
             raise ValueError(
                 f"pools: term_sequestered must be in [0, 1], got {self.term_sequestered}"
             )
+        if not float(self.base_floor) >= 0:
+            raise ValueError(f"pools: base_floor must be >= 0, got {self.base_floor}")
         for key in ("term_half", "tau_base", "base_clip"):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"pools: {key} must be > 0, got {getattr(self, key)}")
@@ -268,7 +300,7 @@ class NeuromodulatorPools:
             dht/dt = -(1 - sert_occupancy)*vmax_sert*ht/(km_sert + ht) - u_dat_ht : mmolar
             dht_term/dt = term_sequestered*u_dat_ht : mmolar  # 5-HT in DA vesicles (released by DA spikes)
             phi = ht_term/(ht_term + term_half) : 1  # 5-HT share of a DA spike's release
-            dda_base/dt = (clip(da + drug_tonic, da_base - base_clip, da_base + base_clip) - da_base)/tau_base : mmolar  # robust running mean of the tonic [DA] (drug included): the baseline b
+            dda_base/dt = (clip(da + drug_tonic, clip(da_base - base_clip, base_floor, da_base), da_base + base_clip) - da_base)/tau_base : mmolar  # robust running mean of the tonic [DA] (drug included), not below base_floor: the baseline b
             dht_base/dt = (ht - ht_base)/tau_base : mmolar  # running mean of [5-HT]
             ltd_gate : 1      # 5-HT gate of LTD, updated each step
             da_seen : mmolar  # what the synapses read (medication, floored dips)
@@ -292,6 +324,7 @@ class NeuromodulatorPools:
                 "ht_ltd_max": self.ht_ltd_max,
                 "tau_base": self.tau_base,
                 "base_clip": self.base_clip,
+                "base_floor": self.base_floor,
                 "d2_ec50": self.d2_ec50,
             },
             name=name,
@@ -299,7 +332,7 @@ class NeuromodulatorPools:
         )
         da0 = self.da_tonic if da_flux_fraction == 1 else self.da_steady(da_flux_fraction)
         group.da = da0
-        group.da_base = da0 + self.drug_tonic
+        group.da_base = max(da0 + self.drug_tonic, self.base_floor)
         ht0 = self.ht_steady()
         group.ht_base = ht0
         group.ht = ht0

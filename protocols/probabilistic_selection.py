@@ -28,6 +28,14 @@ The circuit is the base reward circuit with the settings of this task (``TASK_CI
   Frank's (2005) mechanism by which DA depletion favours NoGo and medication favours Go;
 * D2 synapses read DA through their high-affinity occupancy (EC50 10 nM), so they sense
   dips and saturate in bursts (`dopasim.models.pools`);
+* the synapses' DA baseline re-centres on a lowered tonic level (a chronic lesion) only
+  down to 7.1 nM, the level at which a 1.6-fold D2 receptor up-regulation (Wade et al.
+  2000) still restores the intact signal (`dopasim.models.pools.d2_adaptation_floor`).
+  Below it, as with 85 % loss or more, the deficit is a lasting negative error: D1
+  synapses depress and D2 synapses potentiate whenever they are eligible, the
+  unidirectional plasticity of Parkinsonian striatum (Shen et al. 2008, Science
+  321:848). Without the floor, complete loss left no plasticity at all and no freezing
+  (stop 15's sweep: 0 % frozen at loss 1 against 22 % at 0.9);
 * the stimuli are familiar objects that already drive the striatum (``w_init`` 0.5, as
   Frank's networks start from random mid-range weights);
 * the critic's D1 -> DA/GABA paths are off: as in Frank (2005), the DA neurons respond to
@@ -101,7 +109,7 @@ from dopasim.circuits.selection import (
     SelectionParams,
     SelectionTask,
 )
-from dopasim.models.pools import NeuromodulatorPools
+from dopasim.models.pools import NeuromodulatorPools, d2_adaptation_floor
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
 
@@ -131,6 +139,11 @@ TRAIN_PAIRS = ((0, 1), (2, 3), (4, 5))
 TEST_PAIRS = tuple((a, b) for a in range(6) for b in range(a + 1, 6))
 GOOD, BAD = (0, 2, 4), (1, 3, 5)
 
+#: Largest D2 receptor up-regulation after DA loss: +60-75 % in symptomatic MPTP-treated
+#: cats (Wade, Rothblat & Schneider 2000, Brain Res 871:281); the lower end.
+D2_UPREGULATION = 1.6
+_POOLS = NeuromodulatorPools(d2_ec50=10 * nmolar)
+
 #: Circuit settings of this task (see the module docstring).
 TASK_CIRCUIT = {
     # exact in-degrees: the synapse counts do not depend on the seed, so a comparison
@@ -147,7 +160,13 @@ TASK_CIRCUIT = {
     # "incorrect" is an error signal, not a primary punisher: it pauses DA neurons
     # through VTA GABA neurons but does not excite the raphe
     "j_punish_5ht": 0.0 * mV,
-    "pools": NeuromodulatorPools(d2_ec50=10 * nmolar),
+    # the synapses' baseline adapts to a lowered tonic level only as far as D2 receptor
+    # up-regulation (1.6-fold; Wade et al. 2000) can restore the intact signal: 7.1 nM.
+    # Below it (loss >= about 0.85 with the default ceiling) plasticity is
+    # unidirectional, as in Parkinsonian striatum (Shen et al. 2008)
+    "pools": _POOLS.with_(
+        base_floor=d2_adaptation_floor(_POOLS.da_tonic, _POOLS.d2_ec50, D2_UPREGULATION)
+    ),
     # Pawlak & Kerr 2008's amplitudes (+45 % LTP, -34 % LTD: A- = 0.75 A+), so that
     # eligibility follows activity; a learning rate at which one outcome moves a weight
     # by a few % of its range (the Pavlovian k_da of 100 /(uM s) moved it by up to 40 %

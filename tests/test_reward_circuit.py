@@ -12,7 +12,7 @@ from tiny import TINY_CONDITIONING
 
 from dopasim import runner
 from dopasim.cli import main
-from dopasim.models.pools import NeuromodulatorPools, release_for
+from dopasim.models.pools import NeuromodulatorPools, d2_adaptation_floor, release_for
 
 TINY = TINY_CONDITIONING
 
@@ -138,6 +138,47 @@ def test_pool_validation_names_the_field():
         NeuromodulatorPools(sert_occupancy=1.5).validate()
     with pytest.raises(ValueError, match="km_dat"):
         NeuromodulatorPools(km_dat=0 * umolar).validate()
+    with pytest.raises(ValueError, match="base_floor"):
+        NeuromodulatorPools(base_floor=-1 * nmolar).validate()
+
+
+def test_d2_adaptation_floor():
+    """The lowest level whose D2 signal r g(c) equals the intact g(tonic)."""
+    t, k = 20 * nmolar, 10 * nmolar
+    c = d2_adaptation_floor(t, k, 1.6)
+    # by hand: g = 2/3, c = 10 nM (2/3) / (1.6 - 2/3) = 7.142857 nM
+    assert float(c / nmolar) == pytest.approx(10 * (2 / 3) / (1.6 - 2 / 3), rel=1e-12)
+    assert 1.6 * c / (c + k) == pytest.approx(float(t / (t + k)), rel=1e-12)
+    # no up-regulation: no adaptation below the tonic level; more: a lower floor
+    assert float(d2_adaptation_floor(t, k, 1.0) / nmolar) == pytest.approx(20)
+    assert d2_adaptation_floor(t, k, 1.75) < c
+    for bad in ((t, k, 0.9), (t, 0 * nmolar, 1.6), (0 * nmolar, k, 1.6)):
+        with pytest.raises(ValueError, match="d2_adaptation_floor"):
+            d2_adaptation_floor(*bad)
+
+
+@pytest.mark.parametrize("floor_nM", [0.0, 7.0])
+def test_the_baseline_follows_the_tonic_level_down_to_its_floor(floor_nM):
+    """With no release [DA] clears to 0; the synapses' baseline follows it (a robust
+    running mean) but stops at base_floor, so a deficit below the floor stays an error.
+    Above the floor the floor changes nothing: the same trajectory as without it."""
+    import brian2
+
+    runs = {}
+    for floor in (0.0, floor_nM):
+        params = NeuromodulatorPools(base_floor=floor * nmolar, tau_base=1 * second)
+        g = params.build(dt=1 * ms)
+        mon = brian2.StateMonitor(g, "da_base", record=0, dt=10 * ms)
+        brian2.Network(g, mon).run(20 * second)
+        runs[floor] = np.array(mon.da_base[0] / nmolar)
+        assert float(g.da[0] / nmolar) < 0.01
+    base = runs[floor_nM]
+    assert base[0] == pytest.approx(20, rel=1e-3)
+    assert np.all(np.diff(base) <= 1e-12)  # it only falls
+    assert base.min() >= floor_nM - 1e-9
+    assert base[-1] == pytest.approx(max(floor_nM, 0.0), abs=0.05)
+    above = runs[0.0] > floor_nM + 5.0  # clipped steps never reach below the floor
+    assert np.array_equal(base[above], runs[0.0][above])
 
 
 SMALL = {"scale": "0.05", "trial_len": "2s", "cs_time": "0.5s", "weight_samples": "10"}

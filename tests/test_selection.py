@@ -72,6 +72,48 @@ def test_closed_loop_tiny_run(tmp_path):
     assert find_name("str_d1") == "str_d1"
 
 
+@pytest.mark.parametrize("floor", [True, False])
+def test_total_loss_makes_plasticity_unidirectional(tmp_path, monkeypatch, floor):
+    """With no DA neuron [DA] is 0, and the synapses' baseline stays at its floor
+    (7.1 nM, D2 up-regulation's limit): every eligible synapse reads a negative error,
+    so the D2 (NoGo) weights rise and the D1 (Go) weights fall, without
+    any feedback signal, on balance (the net direction of plasticity in Parkinsonian
+    striatum: Shen et al. 2008). Without the floor the baseline is 0 as well,
+    there is no error, and no weight moves: what the circuit did before the floor."""
+    if not floor:
+        pools = ps.TASK_CIRCUIT["pools"].with_(base_floor=0 * ps.nmolar)
+        monkeypatch.setitem(ps.TASK_CIRCUIT, "pools", pools)
+    res = runner.run(
+        ps.NAME,
+        TINY,
+        seed=1,
+        device="numpy",
+        out=tmp_path / "run",
+        quiet=True,
+        figures=False,
+        scenario="parkinson:loss=1",
+    )
+    d = res.data
+    w0 = float(d["w_init"])
+    dw = {proj: np.asarray(d[f"{proj}_w_final"]) - w0 for proj in ("ctx_d1", "ctx_d2")}
+    note = " ".join(res.metadata["circuit_info"]["notes"])
+    if floor:
+        assert float(ps.TASK_CIRCUIT["pools"].base_floor / ps.nmolar) == pytest.approx(7.142857)
+        # on balance: a synapse's eligibility is signed (anti-causal pairings make it
+        # negative, and then a negative error moves it the other way), but with A- = 0.75
+        # A+ it is mostly positive. (D1 MSNs fire little without DA, so many
+        # D1 synapses are never eligible and do not move: the direction is checked on
+        # the ones that moved.)
+        for proj, sign in (("ctx_d2", 1), ("ctx_d1", -1)):
+            moved = dw[proj][dw[proj] != 0]
+            assert len(moved) >= 5, proj
+            assert sign * np.mean(moved) > 0 and np.mean(sign * moved > 0) > 0.5, proj
+        assert "floor (7.14 nM)" in note
+    else:
+        assert np.all(dw["ctx_d1"] == 0) and np.all(dw["ctx_d2"] == 0)
+        assert "plasticity is absent" in note
+
+
 def _fake(choices, cue, cue2, train):
     n = len(cue)
     data = {
