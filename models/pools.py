@@ -17,9 +17,10 @@ so ``km_dat_5ht = 15 km_dat``)::
 The release per spike is set from the population's design rate so that the tonic steady
 state equals ``da_tonic`` / ``ht_tonic`` whatever the population size (a population of
 N neurons firing at f gives a flux N f q; see `release_for`). The synapses' dopamine
-baseline b is ``da_base``, a robust running mean of [DA] over ``tau_base``: it follows
-the tonic level, and phasic excursions count at most ``base_clip``. It does not go below
-``base_floor`` (0 by default): the synapses re-centre on a lowered tonic level only as
+baseline b is ``da_base``, a robust running mean of [DA] over ``tau_base`` (``da_mean``): it
+follows the tonic level, and phasic excursions count at most ``base_clip``. b is that mean
+but not below ``base_floor`` (0 by default; the mean itself is not affected by the floor):
+the synapses re-centre on a lowered tonic level only as
 far as their receptors can up-regulate (`d2_adaptation_floor`); below that, a tonic
 deficit is a lasting negative error, the unidirectional plasticity (LTD in D1, LTP in D2
 MSNs) of Parkinsonian striatum (Shen, Flajolet, Greengard & Surmeier 2008, Science
@@ -300,7 +301,8 @@ class NeuromodulatorPools:
             dht/dt = -(1 - sert_occupancy)*vmax_sert*ht/(km_sert + ht) - u_dat_ht : mmolar
             dht_term/dt = term_sequestered*u_dat_ht : mmolar  # 5-HT in DA vesicles (released by DA spikes)
             phi = ht_term/(ht_term + term_half) : 1  # 5-HT share of a DA spike's release
-            dda_base/dt = (clip(da + drug_tonic, clip(da_base - base_clip, base_floor, da_base), da_base + base_clip) - da_base)/tau_base : mmolar  # robust running mean of the tonic [DA] (drug included), not below base_floor: the baseline b
+            dda_mean/dt = (clip(da + drug_tonic, da_mean - base_clip, da_mean + base_clip) - da_mean)/tau_base : mmolar  # robust running mean of the tonic [DA] (drug included)
+            da_base = clip(da_mean, base_floor, inf*mmolar) : mmolar  # the synapses' baseline b: the running mean, not below base_floor
             dht_base/dt = (ht - ht_base)/tau_base : mmolar  # running mean of [5-HT]
             ltd_gate : 1      # 5-HT gate of LTD, updated each step
             da_seen : mmolar  # what the synapses read (medication, floored dips)
@@ -309,6 +311,7 @@ class NeuromodulatorPools:
             sert_occupancy : 1 (constant)
             drug_tonic : mmolar (constant)
             dip_floor : 1 (constant)
+            base_floor : mmolar (constant)
             """,
             method="euler",
             namespace={
@@ -324,7 +327,6 @@ class NeuromodulatorPools:
                 "ht_ltd_max": self.ht_ltd_max,
                 "tau_base": self.tau_base,
                 "base_clip": self.base_clip,
-                "base_floor": self.base_floor,
                 "d2_ec50": self.d2_ec50,
             },
             name=name,
@@ -332,7 +334,7 @@ class NeuromodulatorPools:
         )
         da0 = self.da_tonic if da_flux_fraction == 1 else self.da_steady(da_flux_fraction)
         group.da = da0
-        group.da_base = max(da0 + self.drug_tonic, self.base_floor)
+        group.da_mean = da0 + self.drug_tonic
         ht0 = self.ht_steady()
         group.ht_base = ht0
         group.ht = ht0
@@ -348,6 +350,7 @@ class NeuromodulatorPools:
         group.sert_occupancy = [self.sert_occupancy]
         group.drug_tonic = np.array([float(self.drug_tonic / umolar)]) * umolar
         group.dip_floor = [self.dip_floor]
+        group.base_floor = np.array([float(self.base_floor / umolar)]) * umolar
         group.run_regularly(
             # max(da + drug_tonic, dip_floor*da_base)
             "da_seen = 0.5*(da + drug_tonic + dip_floor*da_base + abs(da + drug_tonic - dip_floor*da_base))\n"
