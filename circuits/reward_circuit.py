@@ -680,17 +680,24 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         n_da_alive=int(n_da - len(removed)),
     )
     if n_da - len(removed) == 0:
+        # the synapses read the drug's level (0 without one); their baseline is its
+        # running mean, not below the floor
         floor = float(P.pools.base_floor / nmolar)
+        drug = float(P.pools.drug_tonic / nmolar)
+        if floor > drug:
+            what = (
+                f"the synapses read {drug:.3g} nM and their baseline stays at its floor "
+                f"({floor:.3g} nM), so every eligible synapse reads a negative DA error "
+                "(D1 depression, D2 potentiation on balance)"
+            )
+        else:
+            what = (
+                f"the synapses read a constant {drug:.3g} nM (the drug's) and their "
+                "baseline follows it, so DA-modulated plasticity is absent too"
+            )
         circuit.info["notes"] = [
             "no surviving DA neuron: DA release and the DA-driven TD signal are absent; "
-            + (
-                "[DA] and the synapses' baseline are 0 throughout, so DA-modulated "
-                "plasticity is absent too"
-                if floor == 0
-                else f"[DA] is 0 throughout and the synapses' baseline stays at its floor "
-                f"({floor:.3g} nM), so every eligible synapse reads a negative DA error "
-                "(D1 depression, D2 potentiation)"
-            )
+            "[DA] is 0 throughout; " + what
         ]
     circuit.params.update({f"circuit.{k}": v for k, v in _flat(P).items()})
     return circuit

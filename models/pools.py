@@ -46,6 +46,11 @@ a steady drug level is not a prediction error, so medication acts through the fl
 dips and through tonic DA's effect on MSN excitability, not through a permanent
 positive error (which would drive every active synapse to its bound).
 
+The floor also reaches D2 MSNs' excitability where it reads ``da_seen_d2`` (the
+excitability term of `dopasim.circuits.reward_circuit`), because the D2 read-out is
+linearised at b: a floored b deepens it a little (at 90 % loss in the selection task,
+about 0.05-0.09 mV of extra D2 drive; at total loss the term is already at its clip).
+
 D2 receptors have a high affinity for DA (EC50 of order 10 nM, near the tonic level) and
 D1 receptors a low one (of order 1 uM; Richfield, Penney & Young 1989, Neuroscience
 30:767 [2nd]), so D2 receptors sense dips and saturate in bursts (Dreyer, Herrik & Berg
@@ -284,9 +289,10 @@ class NeuromodulatorPools:
     def build(self, name="pools", dt=None, da_release_flux=None, da_flux_fraction=1.0):
         """The one-element group; variables ``da``, ``ht`` (concentrations), ``ltd_gate``...
 
-        [DA], the baseline and what the synapses read start at the steady state of
+        [DA], its running mean and what the synapses read start at the steady state of
         ``da_flux_fraction`` of the design release (`da_steady`; 1: ``da_tonic``), plus
-        the medication's tonic level where it applies.
+        the medication's tonic level where it applies; the baseline is that mean, not
+        below ``base_floor``.
 
         The scenario-dependent values (``sert_occupancy``, ``drug_tonic``, ``dip_floor``)
         are variables of the group, not constants of the code, so that one compiled
@@ -342,7 +348,7 @@ class NeuromodulatorPools:
         flux = 0 * umolar / second if da_release_flux is None else da_release_flux
         group.ht_term = self.ht_term_at_tonic(flux)
         # what the synapses read in the first step (then updated each step): the
-        # baseline, so the first step is no error
+        # starting level, so the first step is no error unless the floor is above it
         group.da_seen = da0 + self.drug_tonic
         group.da_seen_d2 = da0 + self.drug_tonic
         group.da_released = 0 * umolar

@@ -34,8 +34,8 @@ The circuit is the base reward circuit with the settings of this task (``TASK_CI
   Below it, as with 85 % loss or more, the deficit is a lasting negative error: D1
   synapses depress and D2 synapses potentiate whenever they are eligible, the
   unidirectional plasticity of Parkinsonian striatum (Shen et al. 2008, Science
-  321:848). Without the floor, complete loss left no plasticity at all and no freezing
-  (stop 15's sweep: 0 % frozen at loss 1 against 22 % at 0.9);
+  321:848). Without the floor (before version 0.4.0), complete loss left no plasticity
+  at all and no freezing (0 % of trials frozen at loss 1 against 22 % at 0.9);
 * the stimuli are familiar objects that already drive the striatum (``w_init`` 0.5, as
   Frank's networks start from random mid-range weights);
 * the critic's D1 -> DA/GABA paths are off: as in Frank (2005), the DA neurons respond to

@@ -241,6 +241,9 @@ def test_a_lesioned_circuit_starts_at_its_own_steady_state():
     for spec in ("parkinson:loss=0.75+medicated", "medicated+parkinson:loss=0.75"):
         assert base[spec] == pytest.approx((x, x + 10, x + 10, x + 10))
     assert base["parkinson:loss=1+medicated"] == pytest.approx((0, 10, 10, 10))
+    # with no DA neuron the note says what the synapses read (no floor in this circuit)
+    assert "plasticity is absent" in " ".join(info["parkinson:loss=1"]["notes"])
+    assert "the drug's" in " ".join(info["parkinson:loss=1+medicated"]["notes"])
     assert base["parkinson:loss=0.75+ssri:occupancy=0.8"] == pytest.approx((x, x, x, x))
 
 

@@ -108,7 +108,7 @@ def test_total_loss_makes_plasticity_unidirectional(tmp_path, monkeypatch, floor
             moved = dw[proj][dw[proj] != 0]
             assert len(moved) >= 5, proj
             assert sign * np.mean(moved) > 0 and np.mean(sign * moved > 0) > 0.5, proj
-        assert "floor (7.14 nM)" in note
+        assert "floor (7.14 nM)" in note and "negative DA error" in note
     else:
         assert np.all(dw["ctx_d1"] == 0) and np.all(dw["ctx_d2"] == 0)
         assert "plasticity is absent" in note
