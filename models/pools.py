@@ -17,14 +17,15 @@ so ``km_dat_5ht = 15 km_dat``)::
 The release per spike is set from the population's design rate so that the tonic steady
 state equals ``da_tonic`` / ``ht_tonic`` whatever the population size (a population of
 N neurons firing at f gives a flux N f q; see `release_for`). The synapses' dopamine
-baseline b is ``da_base``, a robust running mean of [DA] over ``tau_base`` (``da_mean``): it
-follows the tonic level, and phasic excursions count at most ``base_clip``. b is that mean
-but not below ``base_floor`` (0 by default; the mean itself is not affected by the floor):
-the synapses re-centre on a lowered tonic level only as
-far as their receptors can up-regulate (`d2_adaptation_floor`); below that, a tonic
-deficit is a lasting negative error, the unidirectional plasticity (LTD in D1, LTP in D2
-MSNs) of Parkinsonian striatum (Shen, Flajolet, Greengard & Surmeier 2008, Science
-321:848).
+baseline b is ``da_base``: ``da_mean``, a robust running mean of [DA] over ``tau_base``
+(it follows the tonic level, and phasic excursions count at most ``base_clip``), but not
+below ``base_floor`` (0 by default; the floor does not touch the mean itself). So the
+synapses re-centre on a lowered tonic level only as far as their receptors can
+up-regulate (`d2_adaptation_floor`); below that, a tonic deficit is a lasting negative
+error: on balance D1 synapses depress and D2 synapses potentiate, the net direction of
+plasticity in Parkinsonian striatum, where Shen, Flajolet, Greengard & Surmeier (2008,
+Science 321:848) found it unidirectional (eligibility is signed here, so a synapse with
+a negative trace moves the other way).
 
 DA terminals and 5-HT (Zhou et al. 2005). The 5-HT that DAT takes up enters the DA
 terminals: the fraction ``term_sequestered`` is loaded into vesicles (``ht_term``, in
@@ -155,8 +156,9 @@ class NeuromodulatorPools:
     # errors themselves) barely move it (a Huber-type running mean).
     base_clip: Quantity = field(default_factory=lambda: 5 * nmolar)
     # The lowest level the baseline can adapt to (0: it follows any tonic level). Below
-    # it a tonic deficit is a lasting negative error: plasticity turns unidirectional, as
-    # in models of Parkinson's disease (Shen et al. 2008). See `d2_adaptation_floor`.
+    # it a tonic deficit is a lasting negative error (D1 depression, D2 potentiation on
+    # balance), as in models of Parkinson's disease (Shen et al. 2008). See
+    # `d2_adaptation_floor`.
     base_floor: Quantity = field(default_factory=lambda: 0 * nmolar)
     ht_ltd_gain: float = 1.0
     ht_ltd_max: float = 3.0

@@ -31,10 +31,11 @@ The circuit is the base reward circuit with the settings of this task (``TASK_CI
 * the synapses' DA baseline re-centres on a lowered tonic level (a chronic lesion) only
   down to 7.1 nM, the level at which a 1.6-fold D2 receptor up-regulation (Wade et al.
   2000) still restores the intact signal (`dopasim.models.pools.d2_adaptation_floor`).
-  Below it, as with 85 % loss or more, the deficit is a lasting negative error: D1
-  synapses depress and D2 synapses potentiate whenever they are eligible, the
-  unidirectional plasticity of Parkinsonian striatum (Shen et al. 2008, Science
-  321:848). Without the floor (before version 0.4.0), complete loss left no plasticity
+  Below it, as with 85 % loss or more, the deficit is a lasting negative error: on
+  balance D1 synapses depress and D2 synapses potentiate whenever they are eligible,
+  the net direction of plasticity in Parkinsonian striatum (Shen et al. 2008, Science
+  321:848). The one baseline serves D1 and D2 synapses alike (a simplification: D1
+  receptor number changes little after DA loss). Without the floor (before version 0.4.0), complete loss left no plasticity
   at all and no freezing (0 % of trials frozen at loss 1 against 22 % at 0.9);
 * the stimuli are familiar objects that already drive the striatum (``w_init`` 0.5, as
   Frank's networks start from random mid-range weights);
@@ -162,8 +163,8 @@ TASK_CIRCUIT = {
     "j_punish_5ht": 0.0 * mV,
     # the synapses' baseline adapts to a lowered tonic level only as far as D2 receptor
     # up-regulation (1.6-fold; Wade et al. 2000) can restore the intact signal: 7.1 nM.
-    # Below it (loss >= about 0.85 with the default ceiling) plasticity is
-    # unidirectional, as in Parkinsonian striatum (Shen et al. 2008)
+    # Below it (loss >= about 0.85 with the default ceiling) the deficit is a lasting
+    # negative error, as in Parkinsonian striatum (Shen et al. 2008)
     "pools": _POOLS.with_(
         base_floor=d2_adaptation_floor(_POOLS.da_tonic, _POOLS.d2_ec50, D2_UPREGULATION)
     ),
