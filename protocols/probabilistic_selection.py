@@ -433,6 +433,53 @@ def metrics(data, p):
     return out
 
 
+#: Roles a stimulus plays in a trial, for `weight_change_by_role`.
+ROLES = ("rewarded", "punished", "unchosen", "frozen", "not_shown", "test_shown", "test_not_shown")
+
+
+def weight_change_by_role(data, p, proj):
+    """Where a projection's learning comes from: each stimulus' weight change per role.
+
+    For every stimulus s and every trial k whose end was sampled, the change of s's mean
+    sampled weight over the trial (units of w_max) is credited to the role s played:
+    chosen and rewarded, chosen and punished, shown but not chosen, shown in a frozen
+    training trial, not shown in a training trial, or (test phase) shown or not shown.
+    Returns ``{(s, role): (sum, n)}`` over those trials; an analysis of stored runs
+    (``data.npz`` with weight samples), e.g. ``python scripts/selection_weight_roles.py``.
+    """
+    key = f"{proj}_w_samples"
+    if key not in data or np.size(data[key]) == 0:
+        return {}
+    W, t = np.asarray(data[key]), np.asarray(data[f"{proj}_w_t"])
+    cue_of = np.asarray(data[f"{proj}_w_sample_cue"])
+    at = {int(round(x / float(p["trial_len"]))): j for j, x in enumerate(t)}
+    cue, cue2 = data["trial_cue"], data["trial_cue2"]
+    choice, train, outcome = data["trial_choice"], data["trial_train"], data["trial_outcome"]
+    out = {}
+    for s in range(len(STIMULI)):
+        rows = cue_of == s
+        if not np.any(rows):
+            continue
+        w = W[rows].mean(axis=0)
+        for k in range(len(cue)):
+            if k not in at or k + 1 not in at:
+                continue
+            shown = cue[k] == s or cue2[k] == s
+            if not train[k]:
+                role = "test_shown" if shown else "test_not_shown"
+            elif not shown:
+                role = "not_shown"
+            elif choice[k] < 0:
+                role = "frozen"
+            elif choice[k] != s:
+                role = "unchosen"
+            else:
+                role = "rewarded" if outcome[k] == pv.REWARD else "punished"
+            total, n = out.get((s, role), (0.0, 0))
+            out[(s, role)] = (total + float(w[at[k + 1]] - w[at[k]]), n + 1)
+    return out
+
+
 def _dw_per_outcome(data, p, proj, outcome):
     """Mean change of the chosen stimulus' sampled weights over the trials with ``outcome``.
 

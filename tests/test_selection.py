@@ -6,6 +6,7 @@ long tier (tests/test_selection_long.py).
 """
 
 import gc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ def _p(**changes):
     return runner.prepare(ps.NAME, {**TINY, **changes}, 1, "numpy", None, False)[1]
 
 
-def test_closed_loop_tiny_run(tmp_path):
+def test_closed_loop_tiny_run(tmp_path, capsys):
     """Choices are among the shown pair; feedback follows the choice, on training trials."""
     res = runner.run(ps.NAME, TINY, seed=2, device="numpy", out=tmp_path / "run", quiet=True)
     d, p, m = res.data, res.params, res.metrics
@@ -64,6 +65,13 @@ def test_closed_loop_tiny_run(tmp_path):
         assert key in m
     assert m["freeze_fraction"] == pytest.approx(np.mean(~ok))
     assert (tmp_path / "run" / "selection.png").exists()
+    # the role analysis script reads the run directory back
+    import runpy
+
+    script = runpy.run_path(str(Path(__file__).parents[1] / "scripts/selection_weight_roles.py"))
+    assert script["main"]([str(tmp_path / "run")]) == 0
+    printed = capsys.readouterr().out
+    assert "D2 (NoGo)" in printed and "test_shown" in printed
     # nothing keeps the run's Brian2 objects alive once collected: the next run in this
     # process gets the same names (hence the same code and the cached build)
     del res
@@ -149,6 +157,46 @@ def test_choices_and_accuracies_on_hand_made_data():
     data = _fake([0, 1, -1], [0, 0, 2], [1, 1, 3], [True, True, True])
     ps._choices(data, p)
     assert data["trial_outcome"].tolist() == [1, 1, 0]
+
+
+def test_weight_change_by_role_on_hand_made_weights():
+    """Each trial's change of a stimulus' mean weight goes to the role it played."""
+    p = {"trial_len": 3 * ps.second}
+    # trials: 0 AB train, A chosen, rewarded; 1 CD train, D chosen, punished; 2 AB
+    # train, frozen; 3 AC test, C chosen; 4 (end not sampled)
+    W = np.array(
+        [
+            [0.5, 0.6, 0.7, 0.7, 0.6],  # A
+            [0.5, 0.6, 0.7, 0.7, 0.6],  # A
+            [0.5, 0.4, 0.4, 0.5, 0.5],  # B
+            [0.5, 0.5, 0.2, 0.2, 0.4],  # D
+        ]
+    )
+    data = {
+        "trial_cue": np.array([0, 2, 1, 0, 0]),
+        "trial_cue2": np.array([1, 3, 0, 2, 1]),
+        "trial_train": np.array([True, True, True, False, False]),
+        "trial_choice": np.array([0, 3, -1, 2, 0]),
+        "trial_outcome": np.array([1, 2, 0, 0, 0]),
+        "ctx_d1_w_samples": W,
+        "ctx_d1_w_t": np.array([0.0, 3.0, 6.0, 9.0, 12.0]),
+        "ctx_d1_w_sample_cue": np.array([0, 0, 1, 3]),
+    }
+    out = ps.weight_change_by_role(data, p, "ctx_d1")
+    assert out[(0, "rewarded")] == pytest.approx((0.1, 1))
+    assert out[(0, "not_shown")] == pytest.approx((0.1, 1))
+    assert out[(0, "frozen")] == pytest.approx((0.0, 1))
+    assert out[(0, "test_shown")] == pytest.approx((-0.1, 1))
+    assert out[(1, "unchosen")] == pytest.approx((-0.1, 1))
+    assert out[(1, "frozen")] == pytest.approx((0.1, 1))
+    assert out[(1, "test_not_shown")] == pytest.approx((0.0, 1))
+    assert out[(3, "punished")] == pytest.approx((-0.3, 1))
+    assert out[(3, "test_not_shown")] == pytest.approx((0.2, 1))
+    # trial 4's end is not sampled: it is left out
+    assert sum(n for (s, _), (_, n) in out.items() if s == 0) == 4
+    assert not any(s == 2 for s, _ in out)  # C has no sampled synapse
+    assert set(role for _, role in out) <= set(ps.ROLES)
+    assert ps.weight_change_by_role({}, p, "ctx_d1") == {}
 
 
 def test_learning_per_outcome_on_hand_made_weights():
