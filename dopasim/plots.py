@@ -247,6 +247,11 @@ def eligibility_window(metrics, p, path):
     return savefig(fig, path)
 
 
+def _mean_or_nan(x):
+    x = x[~np.isnan(x)]
+    return float(np.mean(x)) if len(x) else float("nan")
+
+
 def selection_summary(data, p, metrics, path):
     """Probabilistic selection: learning curve, test choices, Go - NoGo per stimulus."""
     letters = "ABCDEF"
@@ -263,7 +268,8 @@ def selection_summary(data, p, metrics, path):
         nb = len(sel) // (block // 3)
         if nb:
             k = block // 3
-            y = [np.nanmean(ok[j * k : (j + 1) * k]) for j in range(nb)]
+            # a block with every trial frozen has no accuracy (NaN, not a warning)
+            y = [_mean_or_nan(ok[j * k : (j + 1) * k]) for j in range(nb)]
             ax.plot(
                 np.arange(nb) * block + block,
                 y,
@@ -280,6 +286,17 @@ def selection_summary(data, p, metrics, path):
     ax.set_title("Training")
     ax.legend(fontsize=7)
     ax = axes[1]
+    # each bar's label gives its number of trials (answered ones for the accuracies), so
+    # that a value resting on one trial, or on none (no bar), shows as such
+    cue2, test = data["trial_cue2"], ~train
+    answered = test & (choice >= 0)
+    has = lambda s: (cue == s) | (cue2 == s)  # noqa: E731
+    counts = [
+        np.sum(answered & has(0) & ~has(1)),
+        np.sum(answered & has(1) & ~has(0)),
+        np.sum(answered),  # the six reward probabilities differ: every pair counts
+        np.sum(test),
+    ]
     names = ["choose A", "avoid B", "test (all)", "freeze (test)"]
     vals = [
         metrics["choose_a_accuracy"],
@@ -287,7 +304,12 @@ def selection_summary(data, p, metrics, path):
         metrics["test_accuracy"],
         metrics["freeze_fraction_test"],
     ]
-    ax.bar(names, vals, color=["tab:blue", "tab:red", "0.5", "k"])
+    x = np.arange(len(names))
+    ax.bar(x, np.nan_to_num(vals), color=["tab:blue", "tab:red", "0.5", "k"])
+    for xi, v in zip(x, vals, strict=True):
+        if np.isnan(v):
+            ax.text(xi, 0.03, "no trial\nanswered", ha="center", fontsize=7)
+    ax.set_xticks(x, [f"{n}\n(n={int(c)})" for n, c in zip(names, counts, strict=True)])
     ax.axhline(0.5, color="0.6", lw=0.6, ls=":")
     ax.set_ylim(0, 1)
     ax.set_title("Test (no feedback)")

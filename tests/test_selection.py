@@ -159,6 +159,37 @@ def test_choices_and_accuracies_on_hand_made_data():
     assert data["trial_outcome"].tolist() == [1, 1, 0]
 
 
+def test_selection_figure_when_every_trial_freezes(tmp_path):
+    """A circuit that never acts (total DA loss) still gets its figure, without
+    warnings: accuracies without an answered trial are marked, not averaged."""
+    import warnings
+
+    from dopasim import plots
+
+    table = ps.trials(_p(n_train=30), np.random.default_rng(0))
+    n = len(table["cue"])
+    data = {
+        "trial_cue": table["cue"],
+        "trial_cue2": table["cue2"],
+        "trial_train": table["train"],
+        "trial_choice": -np.ones(n, int),
+        "trial_better": table["cue"],
+    }
+    metrics = {
+        "choose_a_accuracy": float("nan"),
+        "avoid_b_accuracy": float("nan"),
+        "test_accuracy": float("nan"),
+        "freeze_fraction_test": 1.0,
+        **{f"go_nogo_{s}": -12.0 for s in ps.STIMULI},
+        "go_nogo_good": -12.0,
+        "go_nogo_bad": -12.0,
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = plots.selection_summary(data, {}, metrics, tmp_path / "sel.png")
+    assert Path(out).stat().st_size > 0
+
+
 def test_weight_change_by_role_on_hand_made_weights():
     """Each trial's change of a stimulus' mean weight goes to the role it played."""
     p = {"trial_len": 3 * ps.second}
