@@ -94,6 +94,11 @@ _SERIES = {
         "dopamine concentration read by the corticostriatal three-factor synapses "
         "(medication added, dips floored)",
     ),
+    "da_base_nM": (
+        "dopamine_baseline_of_synapses",
+        "the synapses' dopamine baseline b (a robust running mean of the tonic level, not "
+        "below its floor): above it D1 synapses potentiate, below it D2 synapses",
+    ),
     "da_uM": ("dopamine", "dopamine concentration of the Izhikevich (2007) DA pool"),
 }
 _TIME_BASES = ("pool_t", "da_t")

@@ -159,7 +159,12 @@ def pool_traces(data, p, path, n_trials=4):
     t = data["pool_t"]
     m = t >= t0
     fig, axes = plt.subplots(2, 1, figsize=(9, 4), sharex=True)
-    axes[0].plot(t[m], data["da_nM"][m], color="tab:green", lw=0.8)
+    axes[0].plot(t[m], data["da_nM"][m], color="tab:green", lw=0.8, label="[DA]")
+    if "da_base_nM" in data:  # runs before 0.4.0 did not record it
+        axes[0].plot(
+            t[m], data["da_base_nM"][m], color="k", ls="--", lw=0.8, label="synapses' baseline b"
+        )
+        axes[0].legend(fontsize=7, loc="upper right")
     axes[0].set_ylabel("[DA] (nM)")
     axes[1].plot(t[m], data["ht_nM"][m], color="tab:orange", lw=0.8)
     axes[1].set_ylabel("[5-HT] (nM)")

@@ -175,7 +175,7 @@ def build(p, rngs, trials, n_cues, cparams=None, stim=None):
     mons = {f"mon_{k}": SpikeMonitor(circuit[k], name=f"mon_{k}") for k in POPULATIONS}
     mons["mon_pools"] = StateMonitor(
         circuit["pools"],
-        ["da", "ht", "ht_term", "da_seen"],
+        ["da", "ht", "ht_term", "da_seen", "da_base"],
         record=[0],
         dt=5 * ms,
         name="mon_pools",
@@ -222,6 +222,8 @@ def collect(circuit, p):
     data["ht_nM"] = np.array(pm.ht[0] / nmolar)
     data["ht_term_nM"] = np.array(pm.ht_term[0] / nmolar)
     data["da_seen_nM"] = np.array(pm.da_seen[0] / nmolar)
+    # the synapses' DA baseline b (running mean of the tonic level, not below its floor)
+    data["da_base_nM"] = np.array(pm.da_base[0] / nmolar)
     data["da_released_nM"] = np.array(float(circuit["pools"].da_released[0] / nmolar))
     data["lesioned_da"] = np.asarray(circuit.info.get("lesioned_da", []), dtype=np.int32)
     cparams = circuit.params["circuit"]
@@ -529,7 +531,7 @@ def memory_counts_for(
     us_mean = n_out * float(P.outcome_rate) * outcome_on
     for k in ("us_reward", "us_punish"):
         spikes[f"mon_{k}"] = {"spikes": poisson_ceiling(us_mean), "neurons": n_out}
-    states = {"mon_pools": {"samples": int(np.ceil(T / float(5 * ms))) + 1, "values": 4}}
+    states = {"mon_pools": {"samples": int(np.ceil(T / float(5 * ms))) + 1, "values": 5}}
     for proj in ("ctx_d1", "ctx_d2"):
         k = min(p["weight_samples"], synapses[proj]["n"])
         if k:

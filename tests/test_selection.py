@@ -105,8 +105,11 @@ def test_total_loss_makes_plasticity_unidirectional(tmp_path, monkeypatch, floor
     w0 = float(d["w_init"])
     dw = {proj: np.asarray(d[f"{proj}_w_final"]) - w0 for proj in ("ctx_d1", "ctx_d2")}
     note = " ".join(res.metadata["circuit_info"]["notes"])
+    assert np.all(d["da_nM"] == 0)
     if floor:
         assert float(ps.TASK_CIRCUIT["pools"].base_floor / ps.nmolar) == pytest.approx(7.142857)
+        # the recorded baseline sits at the floor throughout
+        assert np.allclose(d["da_base_nM"], 7.142857, rtol=1e-6)
         # on balance: a synapse's eligibility is signed (anti-causal pairings make it
         # negative, and then a negative error moves it the other way), but with A- = 0.75
         # A+ it is mostly positive. (D1 MSNs fire little without DA, so many
@@ -118,6 +121,7 @@ def test_total_loss_makes_plasticity_unidirectional(tmp_path, monkeypatch, floor
             assert sign * np.mean(moved) > 0 and np.mean(sign * moved > 0) > 0.5, proj
         assert "floor (7.14 nM)" in note and "negative DA error" in note
     else:
+        assert np.all(d["da_base_nM"] == 0)
         assert np.all(dw["ctx_d1"] == 0) and np.all(dw["ctx_d2"] == 0)
         assert "plasticity is absent" in note
 
