@@ -293,15 +293,10 @@ def selection_summary(data, p, metrics, path):
     ax = axes[1]
     # each bar's label gives its number of trials (answered ones for the accuracies), so
     # that a value resting on one trial, or on none (no bar), shows as such
-    cue2, test = data["trial_cue2"], ~train
-    answered = test & (choice >= 0)
-    has = lambda s: (cue == s) | (cue2 == s)  # noqa: E731
-    counts = [
-        np.sum(answered & has(0) & ~has(1)),
-        np.sum(answered & has(1) & ~has(0)),
-        np.sum(answered),  # the six reward probabilities differ: every pair counts
-        np.sum(test),
-    ]
+    from dopasim.protocols.probabilistic_selection import answered_test_trials
+
+    answered = answered_test_trials(data)
+    counts = [np.sum(answered[k]) for k in ("choose_a", "avoid_b", "all")] + [np.sum(~train)]
     names = ["choose A", "avoid B", "test (all)", "freeze (test)"]
     vals = [
         metrics["choose_a_accuracy"],

@@ -35,8 +35,9 @@ The circuit is the base reward circuit with the settings of this task (``TASK_CI
   balance D1 synapses depress and D2 synapses potentiate whenever they are eligible,
   the net direction of plasticity in Parkinsonian striatum (Shen et al. 2008, Science
   321:848). The one baseline serves D1 and D2 synapses alike (a simplification: D1
-  receptor number changes little after DA loss). Without the floor (before version 0.4.0), complete loss left no plasticity
-  at all and no freezing (0 % of trials frozen at loss 1 against 22 % at 0.9);
+  receptor number changes little after DA loss). Without the floor (before version
+  0.4.0), complete loss left no plasticity at all and no freezing (0 % of trials frozen
+  at loss 1 against 22 % at 0.9);
 * the stimuli are familiar objects that already drive the striatum (``w_init`` 0.5, as
   Frank's networks start from random mid-range weights);
 * the critic's D1 -> DA/GABA paths are off: as in Frank (2005), the DA neurons respond to
@@ -384,21 +385,33 @@ def _channel_rate(data, pop, stim, starts, window, per):
     return float(np.mean(count) / per / window) if len(starts) else float("nan")
 
 
+def answered_test_trials(data):
+    """The answered test trials behind each test accuracy (boolean masks over trials):
+    ``choose_a`` (A against C-F), ``avoid_b`` (B against C-F) and ``all`` (pairs whose
+    reward probabilities differ)."""
+    cue, cue2 = data["trial_cue"], data["trial_cue2"]
+    answered = ~data["trial_train"] & (data["trial_choice"] >= 0)
+    has = lambda s: (cue == s) | (cue2 == s)  # noqa: E731
+    prob = np.array(P_REWARD)
+    return {
+        "choose_a": answered & has(0) & ~has(1),
+        "avoid_b": answered & has(1) & ~has(0),
+        "all": answered & (prob[cue] != prob[cue2]),
+    }
+
+
 def metrics(data, p):
     out = {}
     cue, cue2 = data["trial_cue"], data["trial_cue2"]
     choice, train = data["trial_choice"], data["trial_train"]
     test = ~train
     responded = choice >= 0
-    prob = np.array(P_REWARD)
     better = data["trial_better"]
-    # test: A (B) against C-F
     has = lambda s: (cue == s) | (cue2 == s)  # noqa: E731
-    vs_cf = lambda s: test & responded & has(s) & ~has(1 - s)  # noqa: E731
-    out["choose_a_accuracy"] = _fraction(choice == 0, vs_cf(0))
-    out["avoid_b_accuracy"] = _fraction(choice != 1, vs_cf(1))
-    unequal = prob[cue] != prob[cue2]
-    out["test_accuracy"] = _fraction(choice == better, test & responded & unequal)
+    answered = answered_test_trials(data)
+    out["choose_a_accuracy"] = _fraction(choice == 0, answered["choose_a"])
+    out["avoid_b_accuracy"] = _fraction(choice != 1, answered["avoid_b"])
+    out["test_accuracy"] = _fraction(choice == better, answered["all"])
     train_idx = np.nonzero(train)[0]
     last = np.zeros(len(cue), bool)
     last[train_idx[2 * len(train_idx) // 3 :]] = True
@@ -447,12 +460,10 @@ def weight_change_by_role(data, p, proj):
     Returns ``{(s, role): (sum, n)}`` over those trials; an analysis of stored runs
     (``data.npz`` with weight samples), e.g. ``python scripts/selection_weight_roles.py``.
     """
-    key = f"{proj}_w_samples"
-    if key not in data or np.size(data[key]) == 0:
+    samples = _trial_samples(data, p, proj)
+    if samples is None:
         return {}
-    W, t = np.asarray(data[key]), np.asarray(data[f"{proj}_w_t"])
-    cue_of = np.asarray(data[f"{proj}_w_sample_cue"])
-    at = {int(round(x / float(p["trial_len"]))): j for j, x in enumerate(t)}
+    W, cue_of, at = samples
     cue, cue2 = data["trial_cue"], data["trial_cue2"]
     choice, train, outcome = data["trial_choice"], data["trial_train"], data["trial_outcome"]
     out = {}
@@ -480,23 +491,32 @@ def weight_change_by_role(data, p, proj):
     return out
 
 
-def _dw_per_outcome(data, p, proj, outcome):
-    """Mean change of the chosen stimulus' sampled weights over the trials with ``outcome``.
-
-    The weights are sampled at every trial start (t = k trial_len), so trial k's change
-    is the sample at its end minus the one at its start; a trial whose end was not
-    sampled (the last one) is left out.
+def _trial_samples(data, p, proj):
+    """A projection's weight samples by trial: ``(W, cue_of, at)``, or None without usable
+    samples. W holds the sampled synapses' weights (rows) at every trial start (t = k
+    trial_len), cue_of each row's stimulus, and ``at`` maps trial k to its sample, so
+    trial k's change is ``W[:, at[k + 1]] - W[:, at[k]]`` where both exist.
     """
     key = f"{proj}_w_samples"
     if key not in data or np.size(data[key]) == 0:
-        return float("nan")
+        return None
     W, t = np.asarray(data[key]), np.asarray(data[f"{proj}_w_t"])
     if "w_init" in data and not np.allclose(W[:, 0], data["w_init"]):
         # runs recorded before the monitor fix: sample k held the weight of trial k - 1
         # and the first sample was 0 (see pavlovian.build); their changes are not trials'
-        return float("nan")
+        return None
     cue_of = np.asarray(data[f"{proj}_w_sample_cue"])
     at = {int(round(x / float(p["trial_len"]))): j for j, x in enumerate(t)}  # trial -> sample
+    return W, cue_of, at
+
+
+def _dw_per_outcome(data, p, proj, outcome):
+    """Mean change of the chosen stimulus' sampled weights over the trials with ``outcome``
+    (a trial whose end was not sampled, the last one, is left out)."""
+    samples = _trial_samples(data, p, proj)
+    if samples is None:
+        return float("nan")
+    W, cue_of, at = samples
     vals = []
     for k in np.nonzero(data["trial_outcome"] == outcome)[0]:
         rows = cue_of == data["trial_choice"][k]
