@@ -38,9 +38,15 @@ Pavlovian protocols do not build it. It follows the action-selection scheme of F
   several Hz. An offset added to the threshold test instead (starting-point variability
   without bounds) was tried first and rejected: offsets above theta chose at the first
   step after onset, before the stimulus reached the striatum (median latency 10 ms).
-  ``drift_sd = 0`` gives the deterministic read-out, the protocol's default: calibrated
-  on people (12 Hz), the offsets made the intact circuit's test-phase choices nearly
-  random (README, probabilistic selection, "Exploration").
+  The SD is ``drift_sd`` on trials with feedback (training) and ``test_drift_sd`` on
+  trials without (the test phase). Random exploration is strategic: people's decision
+  noise is larger when what a choice reveals can still be used (Wilson, Geana, White,
+  Ludvig & Cohen 2014, J Exp Psychol Gen 143:2074, horizon 6 against horizon 1), and it
+  acts mostly through the drift rate's signal-to-noise (Feng, Wang, Zarnescu & Wilson
+  2021, Sci Rep 11:3077, [paper abstract]). A test trial reveals nothing, so by default
+  it gets no offset; the network's own noise acts in both phases. With both 0 the
+  read-out is deterministic up to that noise (README, probabilistic selection,
+  "Exploration").
 * No crossing within the window is no action: the trial is a *freeze* and gets no
   feedback. A channel whose NoGo outweighs its Go by more than ``urgency - theta``
   can never be selected, which is how NoGo dominance freezes the circuit (Frank 2005:
@@ -90,8 +96,11 @@ class SelectionParams:
     fb_delay, fb_dur : Quantity
         Feedback onset after the choice, and its duration.
     drift_sd : Quantity
-        SD of each channel's trial-to-trial drift offset (drift-rate variability, Hz per
-        neuron; near-normal, bounded at +-3.46 SD); 0: none.
+        SD of each channel's trial-to-trial drift offset on trials with feedback
+        (training: drift-rate variability, Hz per neuron; near-normal, bounded at
+        +-3.46 SD); 0: none.
+    test_drift_sd : Quantity
+        The same on trials without feedback (the test phase); 0: none.
     noise_seed : int
         Seed of the offset draws (`dopasim.models.noise.counter_normal`).
     """
@@ -102,6 +111,7 @@ class SelectionParams:
     fb_delay: Quantity = field(default_factory=lambda: 1000 * ms)
     fb_dur: Quantity = field(default_factory=lambda: 100 * ms)
     drift_sd: Quantity = field(default_factory=lambda: 0 * Hz)
+    test_drift_sd: Quantity = field(default_factory=lambda: 0 * Hz)
     noise_seed: int = 0
 
     def with_(self, **changes):
@@ -111,7 +121,7 @@ class SelectionParams:
         for key in ("tau_acc", "theta", "fb_dur"):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"selection: {key} must be > 0, got {getattr(self, key)}")
-        for key in ("urgency", "fb_delay", "drift_sd"):
+        for key in ("urgency", "fb_delay", "drift_sd", "test_drift_sd"):
             if not float(getattr(self, key)) >= 0:
                 raise ValueError(f"selection: {key} must be >= 0, got {getattr(self, key)}")
         if not 0 <= int(self.noise_seed) < 2**31:
@@ -212,6 +222,7 @@ def readout(task, ctl, ns, d1, d2, n_channels, state_ns, dt):
             "urgency": sp.urgency,
             "theta": sp.theta,
             "drift_sd": sp.drift_sd,
+            "test_drift_sd": sp.test_drift_sd,
             "counter_normal": counter_normal,
         },
         name="bg_thalamus",
@@ -222,11 +233,13 @@ def readout(task, ctl, ns, d1, d2, n_channels, state_ns, dt):
     acc.noise_seed = np.full(n_stim, int(sp.noise_seed))
     # b is redrawn in every step of the trial's reset bin (the last draw holds for the
     # trial) and drives x while the window is open: an Euler step of b/tau_acc on top of
-    # the exact decay (with b = 0 the accumulator is bit-identical to the one without)
+    # the exact decay (with b = 0 the accumulator is bit-identical to the one without).
+    # Its SD is drift_sd on trials with feedback and test_drift_sd on those without
     acc.run_regularly(
         """
         reset = int(phase_ta(t) == 1)
-        b = b*(1 - reset) + reset*drift_sd*counter_normal(timestep(t, dt), i, noise_seed)
+        sd = drift_sd*feedback_ta(t) + test_drift_sd*(1 - feedback_ta(t))
+        b = b*(1 - reset) + reset*sd*counter_normal(timestep(t, dt), i, noise_seed)
         x += b*int(phase_ta(t) == 2)*dt/tau_acc
         """,
         when="start",

@@ -212,8 +212,16 @@ PARAMS = [
         "choice_noise",
         0 * Hz,
         "quantity",
-        "SD of the read-out's trial-to-trial drift offset per channel (exploration; "
-        "dopasim.circuits.selection)",
+        "SD of the read-out's trial-to-trial drift offset per channel on training trials "
+        "(exploration; dopasim.circuits.selection)",
+        unit=Hz,
+        low=0,
+    ),
+    Param(
+        "test_choice_noise",
+        0 * Hz,
+        "quantity",
+        "the same on test trials (no feedback, so nothing to gain by exploring)",
         unit=Hz,
         low=0,
     ),
@@ -318,6 +326,7 @@ def stimulus(p, table, noise_seed=0):
         fb_delay=p["fb_delay"],
         fb_dur=p["outcome_dur"],
         drift_sd=p["choice_noise"],
+        test_drift_sd=p["test_choice_noise"],
         noise_seed=noise_seed,
     )
     task = SelectionTask(phase, ramp, feedback, draw, P_REWARD, sel)

@@ -336,23 +336,35 @@ def test_soft_bounds_scale_the_change_by_the_room_left():
         ThreeFactorRule(bounds="soft", w_min=1.0, w_max=1.0).validate()
 
 
-def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path):
-    """The read-out's drift offset b_s (near-normal, SD choice_noise) is drawn from its own
-    stream at the trial's onset and held: with an SD of 1000 Hz (the channels' Go - NoGo and the
-    urgency are a few Hz) a shown channel with b_s > 100 Hz crosses within a few ms and
-    one with b_s < -100 Hz never does. So when exactly one shown offset is positive it is
-    the choice, and two negative ones are a freeze (two positive ones race; they are only
-    checked to choose a shown stimulus). The expected offsets come from the numpy
-    reference of the hash (`splitmix64_normal`), so this also checks the seed's path from
-    the "choice" stream to the read-out and the step of the draw. (Run on numpy; that the
-    hash gives the same numbers on the compiled targets is tests/test_targets.py's job.)"""
+@pytest.mark.parametrize(
+    "train_sd, test_sd", [(1000, 1000), (1000, 0), (0, 1000)], ids=["both", "train", "test"]
+)
+def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path, train_sd, test_sd):
+    """The read-out's drift offset b_s (near-normal, SD choice_noise on training trials,
+    test_choice_noise on test trials) is drawn from its own stream at the trial's onset
+    and held: with an SD of 1000 Hz (the channels' Go - NoGo and the urgency are a few
+    Hz) a shown channel with b_s > 100 Hz crosses within a few ms and one with b_s < -100
+    Hz never does. So when exactly one shown offset is positive it is the choice, and two
+    negative ones are a freeze (two positive ones race; they are only checked to choose a
+    shown stimulus). On the trials whose SD is 0 no offset acts, so their choices do not
+    all follow the offsets that the same draws would have given. The expected
+    offsets come from the numpy reference of the hash (`splitmix64_normal`), so this also
+    checks the seed's path from the "choice" stream to the read-out and the step of the
+    draw. (Run on numpy; that the hash gives the same numbers on the compiled targets is
+    tests/test_targets.py's job.)"""
     from dopasim.models.noise import splitmix64_normal
     from dopasim.seeding import streams
 
     seed = 3
     res = runner.run(
         ps.NAME,
-        {**TINY, "choice_noise": "1000 Hz"},
+        {
+            **TINY,
+            # enough training trials for decisive draws in both phases
+            "n_train": 15 if 0 in (train_sd, test_sd) else TINY["n_train"],
+            "choice_noise": f"{train_sd} Hz",
+            "test_choice_noise": f"{test_sd} Hz",
+        },
         seed=seed,
         device="numpy",
         out=tmp_path / "run",
@@ -364,7 +376,8 @@ def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path):
     per_trial = round(float(p["trial_len"]) / grid)
     onset = round(float(p["cs_time"]) / grid)
     choice, cue, cue2 = d["trial_choice"], d["trial_cue"], d["trial_cue2"]
-    kinds = {"one": 0, "none": 0, "both": 0}
+    kinds = {"one": 0, "none": 0, "both": 0, "off": 0}
+    forced = 0  # trials without an offset that still look forced by one
     for k in range(len(cue)):
         last_reset_step = round((k * per_trial + onset + 1) * grid / dt) - 1
         b = 1000 * splitmix64_normal(np.full(6, last_reset_step), np.arange(6), noise_seed)
@@ -372,7 +385,11 @@ def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path):
         if min(abs(b[s]) for s in shown) < 100:
             continue
         up = [s for s in shown if b[s] > 0]
-        if len(up) == 1:
+        if (train_sd if d["trial_train"][k] else test_sd) == 0:
+            if len(up) == 1:  # an offset of this draw would have forced this choice
+                kinds["off"] += 1
+                forced += choice[k] == up[0] and d["trial_latency"][k] < 0.03
+        elif len(up) == 1:
             assert choice[k] == up[0], k
             assert d["trial_latency"][k] < 0.03, k
             kinds["one"] += 1
@@ -383,20 +400,31 @@ def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path):
             assert choice[k] in shown, k
             kinds["both"] += 1
     # the decisive cases occur, so the check is not vacuous
-    assert kinds["one"] >= 3 and kinds["none"] >= 1, kinds
+    assert kinds["one"] >= 2 and kinds["none"] >= 1, kinds
+    if 0 in (train_sd, test_sd):
+        # without its offset a trial is decided by the network: at this size some choices
+        # come within 30 ms anyway (the 0 Hz read-out's fastest is about 20 ms), but not
+        # the forced choice on every trial where an offset would have forced one
+        assert kinds["off"] >= 2 and forced < kinds["off"], (kinds, forced)
 
 
 def test_choice_noise_reaches_the_read_out():
     table = ps.trials(_p(), np.random.default_rng(0))
     assert float(ps.stimulus(_p(), table).task.params.drift_sd) == 0  # the default
-    p = _p(choice_noise="12 Hz")
+    assert float(ps.stimulus(_p(), table).task.params.test_drift_sd) == 0
+    p = _p(choice_noise="12 Hz", test_choice_noise="3 Hz")
     assert float(ps.stimulus(p, table).task.params.drift_sd) == 12
+    assert float(ps.stimulus(p, table).task.params.test_drift_sd) == 3
 
 
 def test_choice_noise_must_not_be_negative():
     with pytest.raises(ParamError, match="choice_noise"):
         _p(choice_noise="-1 Hz")
+    with pytest.raises(ParamError, match="test_choice_noise"):
+        _p(test_choice_noise="-1 Hz")
     with pytest.raises(ValueError, match="drift_sd"):
         SelectionParams(drift_sd=-1 * Hz).validate()
+    with pytest.raises(ValueError, match="test_drift_sd"):
+        SelectionParams(test_drift_sd=-1 * Hz).validate()
     with pytest.raises(ValueError, match="noise_seed"):
         SelectionParams(noise_seed=2**31).validate()
