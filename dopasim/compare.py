@@ -692,6 +692,25 @@ def _write_tables(out, specs, seeds, per_seed, rows, failures):
     rundir.atomic_write_bytes(out / "comparison.md", ("\n".join(lines) + "\n").encode())
 
 
+def error_bars(stats, bounds=None):
+    """Means and the lower and upper error-bar lengths of summary rows, for a figure.
+
+    A t interval from few seeds can reach beyond the values a metric can take (a
+    fraction's CI from 2 seeds spanned -5.9 to 6.9), which would stretch the axis until
+    the data are unreadable. With ``bounds`` (lo, hi) the drawn bars stop at the bounds;
+    ``clipped`` says whether any did. comparison.csv keeps the intervals as computed.
+    """
+    means = np.array([r["mean"] for r in stats], dtype=float)
+    low = np.array([r["ci_low"] for r in stats], dtype=float)
+    high = np.array([r["ci_high"] for r in stats], dtype=float)
+    clipped = False
+    if bounds is not None:
+        with np.errstate(invalid="ignore"):
+            clipped = bool(np.any(low < bounds[0]) or np.any(high > bounds[1]))
+        low, high = np.clip(low, *bounds), np.clip(high, *bounds)
+    return means, means - low, high - means, clipped
+
+
 def _figures(out, module, specs, per_seed, rows, headline):
     if not per_seed:
         return []
@@ -701,6 +720,7 @@ def _figures(out, module, specs, per_seed, rows, headline):
     import matplotlib.pyplot as plt
 
     names = headline or getattr(module, "HEADLINE_METRICS", None)
+    ranges = getattr(module, "METRIC_RANGES", {})
     available = {r["metric"] for r in rows}
     names = [m for m in (names or sorted(available)) if m in available]
     seeds = sorted({s for (_, s) in per_seed})
@@ -712,13 +732,18 @@ def _figures(out, module, specs, per_seed, rows, headline):
             ys = [per_seed.get((sc, s), {}).get(metric, np.nan) for sc in specs]
             ax.plot(x, ys, "-o", color="0.75", lw=0.8, ms=3, zorder=1)
         stats = {r["scenario"]: r for r in rows if r["metric"] == metric}
-        means = [stats[sc]["mean"] for sc in specs]
-        lo = [stats[sc]["mean"] - stats[sc]["ci_low"] for sc in specs]
-        hi = [stats[sc]["ci_high"] - stats[sc]["mean"] for sc in specs]
+        bounds = ranges.get(metric)
+        means, lo, hi, clipped = error_bars([stats[sc] for sc in specs], bounds)
         ax.errorbar(x, means, yerr=[lo, hi], fmt="s", color="C3", capsize=4, zorder=2)
         ax.set_xticks(x, specs, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(metric)
-        ax.set_title(f"{metric} (grey: paired seeds; red: mean, 95 % CI)", fontsize=9)
+        title = f"{metric} (grey: paired seeds; red: mean, 95 % CI"
+        if bounds is not None:
+            pad = 0.05 * (bounds[1] - bounds[0])
+            ax.set_ylim(bounds[0] - pad, bounds[1] + pad)
+            if clipped:
+                title += f", drawn within [{bounds[0]:g}, {bounds[1]:g}]"
+        ax.set_title(title + ")", fontsize=9)
         fig.tight_layout()
         path = out / f"{metric}.png"
         buf = io.BytesIO()

@@ -129,6 +129,18 @@ HEADLINE_METRICS = (
     "da_phasic_ratio",
     "selection_latency_ms",
 )
+#: The values these metrics can take (the comparison figures draw CIs within them).
+METRIC_RANGES = {
+    name: (0.0, 1.0)
+    for name in (
+        "choose_a_accuracy",
+        "avoid_b_accuracy",
+        "test_accuracy",
+        "train_accuracy_last",
+        "freeze_fraction",
+        "freeze_fraction_test",
+    )
+}
 #: Brian2 warns that the selection synapse (thalamus -> controller) "may depend on the
 #: order of execution". It does, by design, only when two actions cross the threshold in
 #: the same 0.5 ms step: one of them is taken (the first on compiled devices, the last on

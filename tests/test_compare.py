@@ -51,6 +51,40 @@ def test_summary_ignores_nan_and_missing_seeds():
     assert rows["b"]["n_pairs"] == 1 and math.isnan(rows["b"]["effect_dz"])
 
 
+def test_figure_error_bars_stay_within_a_metrics_range(tmp_path):
+    """A fraction's t interval from 2 seeds reaches far outside [0, 1] (seen: -5.9 to 6.9
+    for choose_a_accuracy at 90 % loss); the figure draws it within the range the
+    protocol declares, says so, and leaves the table's interval alone."""
+    per_seed = {
+        ("a", 1): {"f": 1.0},
+        ("a", 2): {"f": 0.0},
+        ("b", 1): {"f": 0.5},
+        ("b", 2): {"f": 0.6},
+    }
+    rows = cmp.summarize(per_seed, ["a", "b"])
+    a = next(r for r in rows if r["scenario"] == "a")
+    assert a["ci_low"] < -5 and a["ci_high"] > 6  # as computed: 0.5 -/+ 12.706 * 0.707 / 1.414
+    means, lo, hi, clipped = cmp.error_bars(rows, (0.0, 1.0))
+    assert clipped
+    assert means[0] - lo[0] == 0.0 and means[0] + hi[0] == 1.0
+    # b's interval (0.55 -/+ 0.64) is clipped too, at both ends
+    assert means[1] - lo[1] == 0.0 and means[1] + hi[1] == pytest.approx(1.0)
+    # without bounds the bars are the intervals
+    means, lo, hi, clipped = cmp.error_bars(rows)
+    assert not clipped and means[0] - lo[0] == pytest.approx(a["ci_low"])
+    # a NaN interval (one seed) stays NaN and is not called clipped
+    one = cmp.summarize({("a", 1): {"f": 0.5}}, ["a"])
+    means, lo, hi, clipped = cmp.error_bars(one, (0.0, 1.0))
+    assert not clipped and np.isnan(lo[0])
+
+    class Module:
+        HEADLINE_METRICS = ("f",)
+        METRIC_RANGES = {"f": (0.0, 1.0)}
+
+    made = cmp._figures(tmp_path, Module, ["a", "b"], per_seed, rows, None)
+    assert made == ["f.png"] and (tmp_path / "f.png").stat().st_size > 0
+
+
 class _Fake:
     def __init__(self, metrics):
         self.metrics = metrics
