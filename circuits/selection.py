@@ -23,7 +23,8 @@ Pavlovian protocols do not build it. It follows the action-selection scheme of F
   by its noise, before the window ends. Action s is selected when a shown s reaches
   ``x_s + urgency * ramp(t) > theta``; the first crossing wins.
 * Each channel gets a trial-to-trial offset of its drift, ``b_s``, drawn at every
-  trial's onset with mean 0 and SD ``drift_sd`` and added to its input while the window
+  trial's onset with mean 0 and SD ``drift_sd`` (training) or ``test_drift_sd`` (test;
+  below) and added to its input while the window
   is open, so that x_s relaxes toward Go_s - NoGo_s + b_s. The draw is
   `dopasim.models.noise.counter_normal` (a sum of four uniforms: near-normal, bounded at
   +-3.46 SD). Channels that are not shown get offsets too; they cannot be selected. This
@@ -125,6 +126,10 @@ class SelectionParams:
         for key in ("urgency", "fb_delay", "drift_sd", "test_drift_sd"):
             if not float(getattr(self, key)) >= 0:
                 raise ValueError(f"selection: {key} must be >= 0, got {getattr(self, key)}")
+        for key in ("drift_sd", "test_drift_sd"):
+            # an infinite SD in one phase would make the other phase's offsets NaN (inf*0)
+            if not np.isfinite(float(getattr(self, key))):
+                raise ValueError(f"selection: {key} must be finite, got {getattr(self, key)}")
         if not 0 <= int(self.noise_seed) < 2**31:
             raise ValueError(f"selection: noise_seed must be in [0, 2**31), got {self.noise_seed}")
 

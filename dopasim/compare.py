@@ -12,7 +12,8 @@ then ``OUT`` receives
   d_z) and ``n_pairs``; the intervals are 95 % Student-t intervals;
 * ``comparison.md``: the same as a readable table, plus any failed run;
 * ``<metric>.png``: one figure per headline metric (per-seed points joined across
-  scenarios, and the means with their intervals);
+  scenarios, and the means with their intervals, drawn within the metric's range where
+  the protocol declares one in ``METRIC_RANGES``);
 * ``failures.csv`` when a run failed (the others are kept), and ``compare.json`` (the
   command's inputs, versions, wall time).
 
@@ -738,11 +739,11 @@ def _figures(out, module, specs, per_seed, rows, headline):
         ax.set_xticks(x, specs, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(metric)
         title = f"{metric} (grey: paired seeds; red: mean, 95 % CI"
-        if bounds is not None:
+        if clipped:
+            # the bars stop at the bounds: show the whole range, not beyond it
             pad = 0.05 * (bounds[1] - bounds[0])
             ax.set_ylim(bounds[0] - pad, bounds[1] + pad)
-            if clipped:
-                title += f", drawn within [{bounds[0]:g}, {bounds[1]:g}]"
+            title += f", drawn within [{bounds[0]:g}, {bounds[1]:g}]"
         ax.set_title(title + ")", fontsize=9)
         fig.tight_layout()
         path = out / f"{metric}.png"

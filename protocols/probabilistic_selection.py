@@ -90,8 +90,12 @@ dw_go_reward, dw_go_punish, dw_nogo_reward, dw_nogo_punish
     feedback; which stimuli are chosen, and how often, differs between scenarios.
 freeze_fraction, freeze_fraction_test
     Fraction of trials (all, test) with no action in the response window.
-selection_latency_ms
-    Median time from stimulus onset to the choice (responded trials).
+selection_latency_ms, selection_latency_test_ms
+    Median time from stimulus onset to the choice (responded trials: all; test). Most
+    answered trials are training trials, where the exploration offsets drive the
+    accumulators from onset and shorten the latency (54 ms intact at 12 Hz, 112 ms at
+    0 Hz); the test phase has no offsets, so its latency measures the striatal drive
+    alone.
 da_phasic_ratio
     Striatal [DA] response to positive feedback: mean [DA] (as the synapses see it) in
     0-300 ms after feedback onset minus the pre-stimulus mean, in units of the intact
@@ -221,8 +225,9 @@ PARAMS = [
     # exploration in training: 12 Hz is the value calibrated on people (the intact
     # circuit's A-choice on AB training trials, last third, closest to 0.725, the middle
     # of [0.65, Frank 2004's training criterion; 0.80, probability matching]: 0.747 over
-    # seeds 101-108, against 1.00 at 0 Hz; scripts/calibrate_choice_noise.py). None in
-    # the test phase, which gives no feedback (README, "Exploration")
+    # seeds 101-108; 1.00 at 0 Hz over seeds 101-103 at 0.3.0;
+    # scripts/calibrate_choice_noise.py). None in the test phase, which gives no
+    # feedback (README, "Exploration")
     Param(
         "choice_noise",
         12 * Hz,
@@ -236,7 +241,8 @@ PARAMS = [
         "test_choice_noise",
         0 * Hz,
         "quantity",
-        "the same on test trials (no feedback, so nothing to gain by exploring)",
+        "SD of the read-out's trial-to-trial drift offset per channel on test trials (no "
+        "feedback, so nothing to gain by exploring)",
         unit=Hz,
         low=0,
     ),
@@ -466,6 +472,8 @@ def metrics(data, p):
     out["freeze_fraction_test"] = float(np.mean(~responded[test]))
     lat = data["trial_latency"][responded]
     out["selection_latency_ms"] = float(np.median(lat) * 1e3) if len(lat) else float("nan")
+    lat = data["trial_latency"][responded & test]
+    out["selection_latency_test_ms"] = float(np.median(lat) * 1e3) if len(lat) else float("nan")
     out.update(_da_metrics(data, p))
     return out
 

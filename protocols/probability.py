@@ -34,6 +34,8 @@ from dopasim.protocols import pavlovian as pv
 SCENARIOS = True  # runs under any scenario (dopasim.circuits.scenarios)
 #: The metrics that `dopasim compare` plots.
 HEADLINE_METRICS = ("cs_spearman_rho", "cs_ratio_p0", "cs_ratio_p50", "cs_ratio_p100")
+#: The values these metrics can take (the comparison figures draw CIs within them).
+METRIC_RANGES = {"cs_spearman_rho": (-1.0, 1.0)}
 NAME = "probability"
 SUMMARY = "Fiorillo 2003: the DA response to a cue rises with its reward probability"
 

@@ -51,7 +51,7 @@ def test_summary_ignores_nan_and_missing_seeds():
     assert rows["b"]["n_pairs"] == 1 and math.isnan(rows["b"]["effect_dz"])
 
 
-def test_figure_error_bars_stay_within_a_metrics_range(tmp_path):
+def test_figure_error_bars_stay_within_a_metrics_range(tmp_path, monkeypatch):
     """A fraction's t interval from 2 seeds reaches far outside [0, 1] (seen: -5.9 to 6.9
     for choose_a_accuracy at 90 % loss); the figure draws it within the range the
     protocol declares, says so, and leaves the table's interval alone."""
@@ -81,8 +81,17 @@ def test_figure_error_bars_stay_within_a_metrics_range(tmp_path):
         HEADLINE_METRICS = ("f",)
         METRIC_RANGES = {"f": (0.0, 1.0)}
 
+    seen = []
+    real = cmp.error_bars
+
+    def spy(stats, bounds=None):
+        seen.append(bounds)
+        return real(stats, bounds)
+
+    monkeypatch.setattr(cmp, "error_bars", spy)
     made = cmp._figures(tmp_path, Module, ["a", "b"], per_seed, rows, None)
     assert made == ["f.png"] and (tmp_path / "f.png").stat().st_size > 0
+    assert seen == [(0.0, 1.0)]  # the figure used the protocol's range
 
 
 class _Fake:

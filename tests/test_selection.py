@@ -400,12 +400,13 @@ def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path, train_s
             assert choice[k] in shown, k
             kinds["both"] += 1
     # the decisive cases occur, so the check is not vacuous
-    assert kinds["one"] >= 2 and kinds["none"] >= 1, kinds
+    assert kinds["one"] >= (3 if 0 not in (train_sd, test_sd) else 2), kinds
+    assert kinds["none"] >= 1, kinds
     if 0 in (train_sd, test_sd):
         # without its offset a trial is decided by the network: at this size some choices
         # come within 30 ms anyway (the 0 Hz read-out's fastest is about 20 ms), but not
         # the forced choice on every trial where an offset would have forced one
-        assert kinds["off"] >= 2 and forced < kinds["off"], (kinds, forced)
+        assert kinds["off"] >= 2 and forced <= kinds["off"] // 2, (kinds, forced)
 
 
 def test_choice_noise_reaches_the_read_out():
@@ -426,5 +427,7 @@ def test_choice_noise_must_not_be_negative():
         SelectionParams(drift_sd=-1 * Hz).validate()
     with pytest.raises(ValueError, match="test_drift_sd"):
         SelectionParams(test_drift_sd=-1 * Hz).validate()
+    with pytest.raises(ValueError, match="test_drift_sd must be finite"):
+        SelectionParams(test_drift_sd=np.inf * Hz).validate()
     with pytest.raises(ValueError, match="noise_seed"):
         SelectionParams(noise_seed=2**31).validate()
