@@ -24,30 +24,29 @@ Pavlovian protocols do not build it. It follows the action-selection scheme of F
   ``x_s + urgency * ramp(t) > theta``; the first crossing wins.
 * Each channel gets a trial-to-trial offset of its drift, ``b_s``, drawn at every
   trial's onset with mean 0 and SD ``drift_sd`` (training) or ``test_drift_sd`` (test;
-  below) and added to its input while the window
-  is open, so that x_s relaxes toward Go_s - NoGo_s + b_s. The draw is
-  `dopasim.models.noise.counter_normal` (a sum of four uniforms: near-normal, bounded at
-  +-3.46 SD). Channels that are not shown get offsets too; they cannot be selected. This
-  is the drift-rate variability of sequential-sampling models (eta in Ratcliff & Rouder
-  1998, Psychol Sci 9:347; Ratcliff & McKoon 2008, Neural Comput 20:873). It makes the
-  choices stochastic when the values differ (exploration), as people's are: Frank et al.
-  (2004) moved participants to the test phase once they chose A in at least 65 % of a
-  block's AB trials (their training criterion; we could not read the end-of-training
-  accuracies in the paper), and matching the reward probabilities would give 80 %. The
-  within-trial noise of x (the MSNs' spiking; a Poisson estimate gives about 1.4 Hz SD
-  over ``tau_acc`` at this task's rates) is too small for that when Go - NoGo differs by
-  several Hz. An offset added to the threshold test instead (starting-point variability
-  without bounds) was tried first and rejected: offsets above theta chose at the first
-  step after onset, before the stimulus reached the striatum (median latency 10 ms).
-  The SD is ``drift_sd`` on trials with feedback (training) and ``test_drift_sd`` on
-  trials without (the test phase). Random exploration is strategic: people's decision
+  below) and added to its input while the window is open, so that x_s relaxes toward
+  Go_s - NoGo_s + b_s. The draw is `dopasim.models.noise.counter_normal` (a sum of four
+  uniforms: near-normal, bounded at +-3.46 SD). Channels that are not shown get offsets
+  too; they cannot be selected. This is the drift-rate variability of
+  sequential-sampling models (eta in Ratcliff & Rouder 1998, Psychol Sci 9:347; Ratcliff
+  & McKoon 2008, Neural Comput 20:873). It makes the choices stochastic when the values
+  differ (exploration), as people's are: Frank et al. (2004) moved participants to the
+  test phase once they chose A in at least 65 % of a block's AB trials (their training
+  criterion; we could not read the end-of-training accuracies in the paper), and
+  matching the reward probabilities would give 80 %. The within-trial noise of x (the
+  MSNs' spiking; a Poisson estimate gives about 1.4 Hz SD over ``tau_acc`` at this
+  task's rates) is too small for that when Go - NoGo differs by several Hz. An offset
+  added to the threshold test instead (starting-point variability without bounds) was
+  tried first and rejected: offsets above theta chose at the first step after onset,
+  before the stimulus reached the striatum (median latency 10 ms). The two SDs split by
+  whether the trial has feedback. Random exploration is strategic: people's decision
   noise is larger when what a choice reveals can still be used (Wilson, Geana, White,
   Ludvig & Cohen 2014, J Exp Psychol Gen 143:2074, horizon 6 against horizon 1), and it
   acts mostly through the drift rate's signal-to-noise (Feng, Wang, Zarnescu & Wilson
   2021, Sci Rep 11:3077, [paper abstract]). A test trial reveals nothing, so by default
   it gets no offset; the network's own noise acts in both phases. With both 0 the
-  read-out is deterministic up to that noise. The selection protocol's defaults are
-  12 Hz in training (calibrated on people) and 0 in the test (README, probabilistic
+  read-out is deterministic up to that noise. The selection protocol's defaults are 12
+  Hz in training (calibrated on people) and 0 in the test (README, probabilistic
   selection, "Exploration").
 * No crossing within the window is no action: the trial is a *freeze* and gets no
   feedback. A channel whose NoGo outweighs its Go by more than ``urgency - theta``
@@ -123,13 +122,15 @@ class SelectionParams:
         for key in ("tau_acc", "theta", "fb_dur"):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"selection: {key} must be > 0, got {getattr(self, key)}")
-        for key in ("urgency", "fb_delay", "drift_sd", "test_drift_sd"):
+        for key in ("urgency", "fb_delay"):
             if not float(getattr(self, key)) >= 0:
                 raise ValueError(f"selection: {key} must be >= 0, got {getattr(self, key)}")
         for key in ("drift_sd", "test_drift_sd"):
-            # an infinite SD in one phase would make the other phase's offsets NaN (inf*0)
-            if not np.isfinite(float(getattr(self, key))):
-                raise ValueError(f"selection: {key} must be finite, got {getattr(self, key)}")
+            # finite: an infinite SD in one phase would make the other's offsets NaN (inf*0)
+            if not 0 <= float(getattr(self, key)) < np.inf:
+                raise ValueError(
+                    f"selection: {key} must be finite and >= 0, got {getattr(self, key)}"
+                )
         if not 0 <= int(self.noise_seed) < 2**31:
             raise ValueError(f"selection: noise_seed must be in [0, 2**31), got {self.noise_seed}")
 

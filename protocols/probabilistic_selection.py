@@ -470,10 +470,12 @@ def metrics(data, p):
             out[f"dw_{name}_{what}"] = _dw_per_outcome(data, p, proj, code)
     out["freeze_fraction"] = float(np.mean(~responded))
     out["freeze_fraction_test"] = float(np.mean(~responded[test]))
-    lat = data["trial_latency"][responded]
-    out["selection_latency_ms"] = float(np.median(lat) * 1e3) if len(lat) else float("nan")
-    lat = data["trial_latency"][responded & test]
-    out["selection_latency_test_ms"] = float(np.median(lat) * 1e3) if len(lat) else float("nan")
+    for key, mask in (
+        ("selection_latency_ms", responded),
+        ("selection_latency_test_ms", responded & test),
+    ):
+        lat = data["trial_latency"][mask]
+        out[key] = float(np.median(lat) * 1e3) if len(lat) else float("nan")
     out.update(_da_metrics(data, p))
     return out
 
