@@ -285,6 +285,17 @@ class RewardCircuitParams:
     j_da_5ht: Quantity = field(default_factory=lambda: 0.3 * mV)
     #: Whether the 5-HT level gates corticostriatal LTD (He et al. 2015).
     ht_gates_ltd: bool = True
+    #: None: both pathways learn linearly from the DA error (the Pavlovian calibration).
+    #: epsilon in [0, 1]: the receptor-specific, rectified phasic term. D1 synapses learn
+    #: from DA increases above the running mean and only epsilon times from decreases;
+    #: D2 synapses the reverse (PKA follows DA increases in D1 and decreases in D2 SPNs:
+    #: Lee et al. 2021, Nature 590:451; a 0.4 s dip suffices for D2-dependent spine
+    #: enlargement: Iino et al. 2020, Nature 579:555; bursts mainly occupy D1 and dips
+    #: mainly empty D2 receptors: Dreyer et al. 2010, J Neurosci 30:14273; the learning
+    #: asymmetry of Moeller & Bogacz 2019, PLoS Comput Biol 15:e1006285). The size of
+    #: epsilon is a hypothesis (partial in Gurney, Humphries & Redgrave 2015, PLoS Biol
+    #: 13:e1002034; absent in other models).
+    da_phasic_epsilon: float | None = None
 
     def with_(self, **changes):
         return replace(self, **changes)
@@ -320,6 +331,8 @@ class RewardCircuitParams:
             )
         if not (isinstance(self.msn_channels, int) and self.msn_channels >= 0):
             raise ValueError(f"msn_channels must be an integer >= 0, got {self.msn_channels!r}")
+        if self.da_phasic_epsilon is not None and not 0 <= self.da_phasic_epsilon <= 1:
+            raise ValueError(f"da_phasic_epsilon must be in [0, 1], got {self.da_phasic_epsilon}")
         if not self.da_comp_ceiling >= 1:
             raise ValueError(f"da_comp_ceiling must be >= 1, got {self.da_comp_ceiling}")
         for key in ("d_d1_gaba", "d_reward_da"):
@@ -510,10 +523,19 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
     # the synapses read da_seen (= da unless a medication acts); b is the adaptive
     # tonic baseline da_base, not the rule's constant b
     gate = "ltd_gate" if P.ht_gates_ltd else None
-    view_d1 = SampledPool("da_seen", gate=gate, baseline="da_base")
-    view_d2 = SampledPool("da_seen_d2", gate=gate, baseline="da_base")
-    vt1 = VolumeTransmitter(P.rule, view_d1, "da")
-    vt2 = VolumeTransmitter(P.rule.with_(sign=-1), view_d2, "da")
+    view_d1 = SampledPool("da_seen", gate=gate, baseline="da_base_d1", mean="da_mean")
+    view_d2 = SampledPool("da_seen_d2", gate=gate, baseline="da_base_d2", mean="da_mean")
+    rule_d1, rule_d2 = P.rule, P.rule.with_(sign=-1)
+    if P.da_phasic_epsilon is not None:
+        # receptor-specific, rectified phasic term (a hypothesis in its size): D1
+        # synapses learn from bursts, D2 synapses from dips, each from the other sign
+        # only epsilon times (Lee et al. 2021; Iino et al. 2020; Dreyer et al. 2010)
+        eps = float(P.da_phasic_epsilon)
+        rule_d1, rule_d2 = rule_d1.with_(phasic_gains=(1.0, eps)), rule_d2.with_(
+            phasic_gains=(eps, 1.0)
+        )
+    vt1 = VolumeTransmitter(rule_d1, view_d1, "da")
+    vt2 = VolumeTransmitter(rule_d2, view_d2, "da")
     # tonic DA's effect on MSN excitability (j_da_msn; off unless set): da_n is the [DA]
     # that the volume transmitter "da" links into each MSN
     extra = {"str_d1": (vt1, 1), "str_d2": (vt2, -1)}
@@ -682,7 +704,7 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
     if n_da - len(removed) == 0:
         # the synapses read the drug's level (0 without one); their baseline is its
         # running mean, not below the floor
-        floor = float(P.pools.base_floor / nmolar)
+        floor = float(max(P.pools.base_floor_d1, P.pools.base_floor_d2) / nmolar)
         drug = float(P.pools.drug_tonic / nmolar)
         if floor > drug:
             what = (

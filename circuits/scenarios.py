@@ -8,7 +8,7 @@ compose with ``+`` (applied left to right). The SPEC syntax (shared/DESIGN.md)::
     parkinson:loss=0.75,compensation=off
     ssri:occupancy=0.8
     hunger:level=1
-    medicated:tonic=10nM,dip_floor=0.8
+    medicated:tonic=10nM,dip_block=0.8
     parkinson:loss=0.75+medicated:tonic=10nM
 
 Every scenario key is parsed and range-checked before any Brian2 object exists; errors
@@ -36,6 +36,11 @@ parkinson:loss=f[,compensation=on|off][,ceiling=c]
     and the synapses' baseline start at the level the survivors hold (about 12 nM at
     f = 0.75), not at the intact 20 nM. f = 1 leaves no DA neuron: no DA is released,
     the DA-dependent plasticity sees no DA signal, and the run's metadata says so.
+    DAT is kept at full strength: the survivors' release factor stands for the net
+    compensation that Zigmond et al. (1990) review, of which reduced uptake by the lost
+    terminals is a part; scaling DAT with the surviving fraction on top of it would count
+    that part twice (and put tonic [DA] at about 59 nM, three times normal, at f = 0.75
+    with the default ceiling).
 ssri:occupancy=x
     Blocks the fraction x of SERT (Meyer et al. 2001: about 0.8 at therapeutic doses).
     DAT then carries more of the 5-HT clearance into DA terminals, which co-release it
@@ -46,10 +51,12 @@ hunger:level=h   [hypothesis; SCIENCE.md section 7]
     to a direct excitatory route (a burst: an aversive-PE code), in proportion h. Reward
     inputs are unchanged. The fasted end point flips the sign of DA's response to
     aversive outcomes.
-medicated:tonic=c,dip_floor=q
+medicated:tonic=c,dip_block=q
     Dopaminergic medication as in Frank et al. 2004 / Frank 2005: the striatal synapses
-    see an extra tonic DA concentration c, and DA dips are floored at the fraction q of
-    the baseline, so pauses can no longer drive NoGo (D2) learning.
+    see an extra tonic DA concentration c, and the drug removes the fraction q of every
+    DA dip below the running mean (q = 1: no dip is left), so pauses can no longer drive
+    NoGo (D2) learning. Frank's medicated patients, and his medicated networks, are
+    partial lesions plus the drug: compose it, ``parkinson:loss=0.75+medicated``.
 """
 
 import math
@@ -138,7 +145,7 @@ SCENARIOS = {
                 "tonic": _Key(
                     "quantity", 10 * nmolar, low=0, high=1000, unit=nmolar, help="extra tonic DA"
                 ),
-                "dip_floor": _Key("fraction", 0.8, help="dips floored at this fraction of b"),
+                "dip_block": _Key("fraction", 0.8, help="fraction of each DA dip removed"),
             },
         ),
     )
@@ -240,6 +247,6 @@ def apply_scenarios(parsed, params):
             params = params.with_(hunger=v["level"])
         elif name == "medicated":
             params = params.with_(
-                pools=params.pools.with_(drug_tonic=v["tonic"], dip_floor=v["dip_floor"])
+                pools=params.pools.with_(drug_tonic=v["tonic"], dip_block=v["dip_block"])
             )
     return params

@@ -92,12 +92,25 @@ _SERIES = {
     "da_seen_nM": (
         "dopamine_seen_by_synapses",
         "dopamine concentration read by the corticostriatal three-factor synapses "
-        "(medication added, dips floored)",
+        "(medication added, a fraction of each dip blocked)",
     ),
     "da_base_nM": (
         "dopamine_baseline_of_synapses",
         "the synapses' dopamine baseline b (a robust running mean of the tonic level, not "
         "below its floor): above it D1 synapses potentiate, below it D2 synapses",
+    ),
+    "da_mean_nM": (
+        "dopamine_running_mean",
+        "robust running mean m of the dopamine the synapses read (the reference of the "
+        "rectified phasic term: bursts above it, dips below it)",
+    ),
+    "da_base_d1_nM": (
+        "dopamine_baseline_of_d1_synapses",
+        "the D1 synapses' dopamine baseline b (the running mean, not below the D1 floor)",
+    ),
+    "da_base_d2_nM": (
+        "dopamine_baseline_of_d2_synapses",
+        "the D2 synapses' dopamine baseline b (the running mean, not below the D2 floor)",
     ),
     "da_uM": ("dopamine", "dopamine concentration of the Izhikevich (2007) DA pool"),
 }

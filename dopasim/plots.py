@@ -160,10 +160,15 @@ def pool_traces(data, p, path, n_trials=4):
     m = t >= t0
     fig, axes = plt.subplots(2, 1, figsize=(9, 4), sharex=True)
     axes[0].plot(t[m], data["da_nM"][m], color="tab:green", lw=0.8, label="[DA]")
-    if "da_base_nM" in data:  # runs before 0.4.0 did not record it
-        axes[0].plot(
-            t[m], data["da_base_nM"][m], color="k", ls="--", lw=0.8, label="synapses' baseline b"
-        )
+    # runs before 0.4.0 recorded no baseline, runs before 0.6.0 one for both pathways
+    bases = [("da_base_nM", "synapses' baseline b", "k")]
+    bases += [("da_base_d1_nM", "D1 baseline", "tab:blue"), ("da_base_d2_nM", "D2 baseline", "k")]
+    drawn = False
+    for key, label, color in bases:
+        if key in data:
+            axes[0].plot(t[m], data[key][m], color=color, ls="--", lw=0.8, label=label)
+            drawn = True
+    if drawn:
         axes[0].legend(fontsize=7, loc="upper right")
     axes[0].set_ylabel("[DA] (nM)")
     axes[1].plot(t[m], data["ht_nM"][m], color="tab:orange", lw=0.8)

@@ -642,6 +642,8 @@ def _metadata(module, p, seed, device, dev, duration):
         "protocol": module.NAME,
         "scenario": p.get("scenario", "intact"),
         "hypothesis": bool(is_hypothesis(parse_scenarios(p.get("scenario", "intact")))),
+        # mechanisms of the protocol's circuit that no direct measurement sets
+        "hypotheses": list(getattr(module, "HYPOTHESES", ())),
         "seed": seed,
         "status": "running",
         "failure": None,

@@ -17,15 +17,23 @@ so ``km_dat_5ht = 15 km_dat``)::
 The release per spike is set from the population's design rate so that the tonic steady
 state equals ``da_tonic`` / ``ht_tonic`` whatever the population size (a population of
 N neurons firing at f gives a flux N f q; see `release_for`). The synapses' dopamine
-baseline b is ``da_base``: ``da_mean``, a robust running mean of [DA] over ``tau_base``
-(it follows the tonic level, and phasic excursions count at most ``base_clip``), but not
-below ``base_floor`` (0 by default; the floor does not touch the mean itself). So the
-synapses re-centre on a lowered tonic level only as far as their receptors can
-up-regulate (`d2_adaptation_floor`); below that, a tonic deficit is a lasting negative
-error: on balance D1 synapses depress and D2 synapses potentiate, the net direction of
-plasticity in Parkinsonian striatum, where Shen, Flajolet, Greengard & Surmeier (2008,
-Science 321:848) found it unidirectional (eligibility is signed here, so a synapse with
-a negative trace moves the other way).
+baselines b are ``da_base_d1`` and ``da_base_d2``: ``da_mean``, a robust running mean of
+[DA] over ``tau_base`` (it follows the tonic level, and phasic excursions count at most
+``base_clip``), but not below ``base_floor_d1`` / ``base_floor_d2`` (0 by default; the
+floors do not touch the mean itself). So each receptor class's synapses re-centre on a
+lowered tonic level only as far as their receptors can up-regulate
+(`adaptation_floor`); below that, a tonic deficit is a lasting negative error: on
+balance D1 synapses depress and D2 synapses potentiate, the net direction of plasticity
+in Parkinsonian striatum, where Shen, Flajolet, Greengard & Surmeier (2008, Science
+321:848) found it unidirectional (eligibility is signed here, so a synapse with a
+negative trace moves the other way). D2 receptors up-regulate after DA loss and D1
+receptors much less, so the D1 floor sits higher: D1 synapses feel a partial loss
+before D2 synapses do.
+
+The running mean m = ``da_mean`` is also the reference of the rectified phasic term
+(`dopasim.models.three_factor.ThreeFactorRule.phasic_gains`): the signal splits into a
+fast part e = n - m (bursts and dips) and a slow part m - b (a tonic deficit below the
+floor).
 
 DA terminals and 5-HT (Zhou et al. 2005). The 5-HT that DAT takes up enters the DA
 terminals: the fraction ``term_sequestered`` is loaded into vesicles (``ht_term``, in
@@ -40,12 +48,15 @@ sets the stock). ``term_sequestered`` and ``term_half`` are hypotheses: no measu
 values were found (SCIENCE.md section 5 asks for the direction and a monotonic
 dose-response, and for the size as a model prediction).
 
-What the striatal synapses read is ``da_seen = max(da + drug_tonic, dip_floor da_base)``:
-the endogenous DA plus a medication's tonic level, with dips floored (both 0 in the
-intact circuit). The baseline b follows the medicated tonic level (da + drug_tonic):
-a steady drug level is not a prediction error, so medication acts through the floored
+What the striatal synapses read is ``da_seen = n + dip_block [m - n]+`` with n = da +
+drug_tonic: the endogenous DA plus a medication's tonic level, with the fraction
+``dip_block`` of every dip below the running mean removed (both 0 in the intact
+circuit; then da_seen = n exactly). The baseline follows the medicated tonic level:
+a steady drug level is not a prediction error, so medication acts through the blocked
 dips and through tonic DA's effect on MSN excitability, not through a permanent
-positive error (which would drive every active synapse to its bound).
+positive error (which would drive every active synapse to its bound). The blocked
+fraction is defined on the dip itself, not as a floor under it, so "0.8" means the same
+thing at every tonic level.
 
 The floor also reaches D2 MSNs' excitability where it reads ``da_seen_d2`` (the
 excitability term of `dopasim.circuits.reward_circuit`), because the D2 read-out is
@@ -73,11 +84,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from brian2 import NeuronGroup, Quantity, nmolar, second, umolar
 
-__all__ = ["NeuromodulatorPools", "d2_adaptation_floor", "release_for"]
+__all__ = ["NeuromodulatorPools", "adaptation_floor", "release_for"]
 
 
-def d2_adaptation_floor(tonic, ec50, upregulation):
-    """Lowest tonic [DA] that D2 receptor up-regulation can re-centre the synapses on.
+def adaptation_floor(tonic, ec50, upregulation):
+    """Lowest tonic [DA] that receptor up-regulation can re-centre the synapses on.
+
+    Used for both receptor classes (D2: ``ec50`` 10 nM, D1: 1 uM), each with its own
+    up-regulation factor.
 
     With occupancy g(c) = c/(c + ec50) and ``upregulation`` times the receptors (same
     affinity: Creese, Burt & Snyder 1977, Science 197:596), the signal r g(c) equals the
@@ -87,9 +101,9 @@ def d2_adaptation_floor(tonic, ec50, upregulation):
     [paper abstract]: r = 1.6 (the lower end) gives 7.1 nM at tonic 20 nM, ec50 10 nM.
     """
     if not float(tonic) > 0 or not float(ec50) > 0:
-        raise ValueError(f"d2_adaptation_floor: tonic and ec50 must be > 0, got {tonic}, {ec50}")
+        raise ValueError(f"adaptation_floor: tonic and ec50 must be > 0, got {tonic}, {ec50}")
     if not upregulation >= 1:
-        raise ValueError(f"d2_adaptation_floor: upregulation must be >= 1, got {upregulation}")
+        raise ValueError(f"adaptation_floor: upregulation must be >= 1, got {upregulation}")
     g = tonic / (tonic + ec50)
     return ec50 * g / (upregulation - g)
 
@@ -123,9 +137,13 @@ class NeuromodulatorPools:
         Design tonic concentrations (they set the release per spike and the baselines).
     ht_ltd_gain, ht_ltd_max : float
         Gain and ceiling of the 5-HT gate on LTD (1 at the tonic 5-HT level).
-    tau_base, base_clip, base_floor : Quantity
+    tau_base, base_clip : Quantity
         The synapses' DA baseline: its time constant, the most one sample counts away
-        from it, and the lowest level it adapts to (0: any).
+        from it.
+    base_floor_d1, base_floor_d2 : Quantity
+        The lowest level the D1 and the D2 synapses' baselines adapt to (0: any).
+    drug_tonic, dip_block : Quantity, float
+        Medication: extra tonic DA at the synapses; fraction of each dip removed.
     """
 
     # dorsal striatum: 4.0 uM/s (Dreyer et al. 2010, J Neurosci 30:14273, and the authors' code) [2nd]
@@ -155,20 +173,23 @@ class NeuromodulatorPools:
     # away from the current baseline, so phasic bursts and pauses (the prediction
     # errors themselves) barely move it (a Huber-type running mean).
     base_clip: Quantity = field(default_factory=lambda: 5 * nmolar)
-    # The lowest level the baseline can adapt to (0: it follows any tonic level). Below
-    # it a tonic deficit is a lasting negative error (D1 depression, D2 potentiation on
-    # balance), as in models of Parkinson's disease (Shen et al. 2008). See
-    # `d2_adaptation_floor`.
-    base_floor: Quantity = field(default_factory=lambda: 0 * nmolar)
+    # The lowest level each receptor class's baseline can adapt to (0: it follows any
+    # tonic level). Below it a tonic deficit is a lasting negative error (D1 depression,
+    # D2 potentiation on balance), as in models of Parkinson's disease (Shen et al.
+    # 2008). See `adaptation_floor`. D1 and D2 synapses have their own: D2 receptors
+    # up-regulate after DA loss, D1 receptors much less.
+    base_floor_d1: Quantity = field(default_factory=lambda: 0 * nmolar)
+    base_floor_d2: Quantity = field(default_factory=lambda: 0 * nmolar)
     ht_ltd_gain: float = 1.0
     ht_ltd_max: float = 3.0
     # 5-HT in DA terminals [hyp]: VMAT2 and MAO compete for the 5-HT that DAT brings
     # in; an even split is assumed. term_half scales the vesicular stock only.
     term_sequestered: float = 0.5
     term_half: Quantity = field(default_factory=lambda: 100 * nmolar)
-    # medication (scenario 'medicated'): extra tonic DA at the synapses, floor on dips
+    # medication (scenario 'medicated'): extra tonic DA at the synapses, and the fraction
+    # of every dip below the running mean that it removes
     drug_tonic: Quantity = field(default_factory=lambda: 0 * nmolar)
-    dip_floor: float = 0.0
+    dip_block: float = 0.0
     #: EC50 of the D2 receptors' occupancy (0: D2 synapses read [DA] linearly, as D1).
     d2_ec50: Quantity = field(default_factory=lambda: 0 * nmolar)
 
@@ -193,8 +214,9 @@ class NeuromodulatorPools:
             raise ValueError(
                 f"pools: term_sequestered must be in [0, 1], got {self.term_sequestered}"
             )
-        if not float(self.base_floor) >= 0:
-            raise ValueError(f"pools: base_floor must be >= 0, got {self.base_floor}")
+        for key in ("base_floor_d1", "base_floor_d2"):
+            if not float(getattr(self, key)) >= 0:
+                raise ValueError(f"pools: {key} must be >= 0, got {getattr(self, key)}")
         for key in ("term_half", "tau_base", "base_clip"):
             if not float(getattr(self, key)) > 0:
                 raise ValueError(f"pools: {key} must be > 0, got {getattr(self, key)}")
@@ -202,8 +224,8 @@ class NeuromodulatorPools:
             raise ValueError(f"pools: d2_ec50 must be >= 0, got {self.d2_ec50}")
         if not float(self.drug_tonic) >= 0:
             raise ValueError(f"pools: drug_tonic must be >= 0, got {self.drug_tonic}")
-        if not 0 <= self.dip_floor <= 1:
-            raise ValueError(f"pools: dip_floor must be in [0, 1], got {self.dip_floor}")
+        if not 0 <= self.dip_block <= 1:
+            raise ValueError(f"pools: dip_block must be in [0, 1], got {self.dip_block}")
 
     def sert_uptake_at_tonic(self):
         """SERT uptake of 5-HT at the tonic levels, without any SSRI."""
@@ -293,10 +315,10 @@ class NeuromodulatorPools:
 
         [DA], its running mean and what the synapses read start at the steady state of
         ``da_flux_fraction`` of the design release (`da_steady`; 1: ``da_tonic``), plus
-        the medication's tonic level where it applies; the baseline is that mean, not
-        below ``base_floor``.
+        the medication's tonic level where it applies; the baselines are that mean, not
+        below ``base_floor_d1`` / ``base_floor_d2``.
 
-        The scenario-dependent values (``sert_occupancy``, ``drug_tonic``, ``dip_floor``)
+        The scenario-dependent values (``sert_occupancy``, ``drug_tonic``, ``dip_block``)
         are variables of the group, not constants of the code, so that one compiled
         build serves every scenario.
         """
@@ -310,16 +332,18 @@ class NeuromodulatorPools:
             dht_term/dt = term_sequestered*u_dat_ht : mmolar  # 5-HT in DA vesicles (released by DA spikes)
             phi = ht_term/(ht_term + term_half) : 1  # 5-HT share of a DA spike's release
             dda_mean/dt = (clip(da + drug_tonic, da_mean - base_clip, da_mean + base_clip) - da_mean)/tau_base : mmolar  # robust running mean of the tonic [DA] (drug included)
-            da_base = clip(da_mean, base_floor, inf*mmolar) : mmolar  # the synapses' baseline b: the running mean, not below base_floor
+            da_base_d1 = clip(da_mean, base_floor_d1, inf*mmolar) : mmolar  # D1 synapses' baseline b: the running mean, not below their floor
+            da_base_d2 = clip(da_mean, base_floor_d2, inf*mmolar) : mmolar  # D2 synapses' baseline b
             dht_base/dt = (ht - ht_base)/tau_base : mmolar  # running mean of [5-HT]
             ltd_gate : 1      # 5-HT gate of LTD, updated each step
-            da_seen : mmolar  # what the synapses read (medication, floored dips)
+            da_seen : mmolar  # what the synapses read (medication, blocked dips)
             da_seen_d2 : mmolar  # what D2 synapses read (their occupancy; = da_seen if d2_ec50 = 0)
             da_released : mmolar  # cumulative DA actually released
             sert_occupancy : 1 (constant)
             drug_tonic : mmolar (constant)
-            dip_floor : 1 (constant)
-            base_floor : mmolar (constant)
+            dip_block : 1 (constant)
+            base_floor_d1 : mmolar (constant)
+            base_floor_d2 : mmolar (constant)
             """,
             method="euler",
             namespace={
@@ -357,13 +381,15 @@ class NeuromodulatorPools:
         # arrays, not scalars: the values live in data files, not in the compiled code
         group.sert_occupancy = [self.sert_occupancy]
         group.drug_tonic = np.array([float(self.drug_tonic / umolar)]) * umolar
-        group.dip_floor = [self.dip_floor]
-        group.base_floor = np.array([float(self.base_floor / umolar)]) * umolar
+        group.dip_block = [self.dip_block]
+        group.base_floor_d1 = np.array([float(self.base_floor_d1 / umolar)]) * umolar
+        group.base_floor_d2 = np.array([float(self.base_floor_d2 / umolar)]) * umolar
         group.run_regularly(
-            # max(da + drug_tonic, dip_floor*da_base)
-            "da_seen = 0.5*(da + drug_tonic + dip_floor*da_base + abs(da + drug_tonic - dip_floor*da_base))\n"
+            # n + dip_block*[m - n]+, n = da + drug_tonic: the drug removes the fraction
+            # dip_block of every dip below the running mean m (0: da_seen = n exactly)
+            "da_seen = da + drug_tonic + dip_block*0.5*(da_mean - da - drug_tonic + abs(da_mean - da - drug_tonic))\n"
             + (
-                "da_seen_d2 = da_base + (da_seen - da_base)*(da_base + d2_ec50)/(da_seen + d2_ec50)"
+                "da_seen_d2 = da_base_d2 + (da_seen - da_base_d2)*(da_base_d2 + d2_ec50)/(da_seen + d2_ec50)"
                 if float(self.d2_ec50) > 0
                 else "da_seen_d2 = da_seen"
             ),

@@ -135,6 +135,12 @@ class ThreeFactorRule:
     #: by (w_max - w) and a decrease by (w - w_min), both / (w_max - w_min), applied to the
     #: change accumulated since the synapse's last update (an event, a sweep or a snapshot).
     bounds: str = "hard"
+    #: None: the rule above, linear in n - b. ``(g_burst, g_dip)``: receptor-specific,
+    #: rectified phasic term (sampled pools with a running mean m only; see
+    #: `phasic_expression`): the fast part e = n - m counts g_burst times where positive
+    #: and g_dip times where negative; the slow part m - b stays linear. (1, 1) is the
+    #: linear rule.
+    phasic_gains: tuple | None = None
 
     @property
     def kappa_r(self):
@@ -178,6 +184,13 @@ class ThreeFactorRule:
             )
         if not float(self.epoch_length) > 0:
             raise ValueError(f"three-factor rule: epoch must be > 0, got {self.epoch}")
+        if self.phasic_gains is not None:
+            gains = tuple(self.phasic_gains)
+            if len(gains) != 2 or not all(np.isfinite(g) and g >= 0 for g in gains):
+                raise ValueError(
+                    "three-factor rule: phasic_gains must be two finite gains >= 0 "
+                    f"(burst, dip), got {self.phasic_gains!r}"
+                )
 
     # ------------------------------------------------------------------ equations
     @property
@@ -371,15 +384,19 @@ class SampledPool:
     ``gate`` optionally names a gate variable of the same group (the LTD gate).
     ``baseline`` optionally names a variable of the group used as b instead of the
     rule's constant b (an adaptive baseline, e.g. a running mean of the concentration).
+    ``mean`` optionally names the running mean m of the concentration, the reference of
+    a rule's rectified phasic term (`ThreeFactorRule.phasic_gains`); required by it.
     """
 
     variable: str
     gate: str | None = None
     baseline: str | None = None
+    mean: str | None = None
 
     def validate(self):
-        if not self.variable.isidentifier():
-            raise ValueError(f"sampled pool: variable '{self.variable}' is not a name")
+        for name in (self.variable, self.gate, self.baseline, self.mean):
+            if name is not None and not name.isidentifier():
+                raise ValueError(f"sampled pool: variable '{name}' is not a name")
 
 
 class VolumeTransmitter:
@@ -403,6 +420,13 @@ class VolumeTransmitter:
     def __init__(self, rule, pool, name="da"):
         rule.validate()
         pool.validate()
+        if rule.phasic_gains is not None and not (
+            isinstance(pool, SampledPool) and pool.mean is not None
+        ):
+            raise ValueError(
+                "three-factor rule: phasic_gains need a sampled pool with a running mean "
+                "(SampledPool(..., mean=...))"
+            )
         self.rule = rule
         self.pool = pool
         self.name = name
@@ -410,6 +434,29 @@ class VolumeTransmitter:
     @property
     def sampled(self):
         return isinstance(self.pool, SampledPool)
+
+    @property
+    def rectified(self):
+        """True when the rule's phasic term is rectified (`ThreeFactorRule.phasic_gains`)."""
+        return self.rule.phasic_gains is not None
+
+    def phasic_expression(self):
+        """The modulating signal the transmitter integrates each step (sampled pools).
+
+        Linear rule: ``n - b``. Rectified: the fast part e = n - m (m the pool's running
+        mean) with gain g_burst above m and g_dip below, plus the slow part m - b::
+
+            g_burst [n - m]+ - g_dip [m - n]+ + (m - b)
+
+        With gains (1, 1) this is n - b up to rounding; the linear rule keeps its own
+        expression, so runs without gains are unchanged to the bit.
+        """
+        vt = self.name
+        b = f"{vt}_nb" if self.pool.baseline else f"{vt}_b"
+        if not self.rectified:
+            return f"({vt}_n - {b})"
+        e = f"({vt}_n - {vt}_nm)"
+        return f"({vt}_gb*0.5*({e} + abs({e})) + {vt}_gd*0.5*({e} - abs({e})) + ({vt}_nm - {b}))"
 
     def target_equations(self):
         """Lines to add to the postsynaptic group's equations."""
@@ -424,6 +471,12 @@ class VolumeTransmitter:
             pool_line = f"{vt}_n : mmolar (linked)  # concentration of the pool\n"
             if self.pool.baseline:
                 pool_line += f"{vt}_nb : mmolar (linked)  # adaptive baseline b\n"
+            if self.rectified:
+                pool_line += (
+                    f"{vt}_nm : mmolar (linked)  # running mean m (reference of the phasic term)\n"
+                    f"{vt}_gb : 1 (constant)  # gain of the phasic term above m (bursts)\n"
+                    f"{vt}_gd : 1 (constant)  # gain of the phasic term below m (dips)\n"
+                )
             if self.pool.gate:
                 pool_line += (
                     f"{vt}_ltd_src : 1 (linked)  # gate on the LTD amplitude (pool)\n"
@@ -473,6 +526,11 @@ class VolumeTransmitter:
                 setattr(target, f"{vt}_ltd", 1)
             if pool.baseline:
                 setattr(target, f"{vt}_nb", linked_var(pool_group, pool.baseline, index=index))
+            if self.rectified:
+                setattr(target, f"{vt}_nm", linked_var(pool_group, pool.mean, index=index))
+                # data, not code: one compiled build serves every pair of gains
+                setattr(target, f"{vt}_gb", float(rule.phasic_gains[0]))
+                setattr(target, f"{vt}_gd", float(rule.phasic_gains[1]))
         else:
             setattr(target, f"{vt}_n_ph", linked_var(pool_group, "n_ph", index=index))
             ns[f"{vt}_n_tonic"] = pool.tonic
@@ -483,8 +541,7 @@ class VolumeTransmitter:
             ns[T] = tau
             if self.sampled:
                 # exact for n held constant over [t, t + dt)
-                b = f"{vt}_nb" if pool.baseline else f"{vt}_b"
-                step = f"({vt}_n - {b})*{T}*(1 - exp(-dt/{T}))"
+                step = f"{self.phasic_expression()}*{T}*(1 - exp(-dt/{T}))"
             else:
                 # exact: n_ph decays within the step, n_tonic - b is fixed
                 ns[f"{T}n"] = 1 / (1 / tau + 1 / pool.tau)

@@ -175,7 +175,7 @@ def build(p, rngs, trials, n_cues, cparams=None, stim=None):
     mons = {f"mon_{k}": SpikeMonitor(circuit[k], name=f"mon_{k}") for k in POPULATIONS}
     mons["mon_pools"] = StateMonitor(
         circuit["pools"],
-        ["da", "ht", "ht_term", "da_seen", "da_base"],
+        ["da", "ht", "ht_term", "da_seen", "da_mean", "da_base_d1", "da_base_d2"],
         record=[0],
         dt=5 * ms,
         name="mon_pools",
@@ -222,8 +222,11 @@ def collect(circuit, p):
     data["ht_nM"] = np.array(pm.ht[0] / nmolar)
     data["ht_term_nM"] = np.array(pm.ht_term[0] / nmolar)
     data["da_seen_nM"] = np.array(pm.da_seen[0] / nmolar)
-    # the synapses' DA baseline b (running mean of the tonic level, not below its floor)
-    data["da_base_nM"] = np.array(pm.da_base[0] / nmolar)
+    # the running mean m of [DA] (the reference of a rectified phasic term) and the D1
+    # and D2 synapses' baselines b (m, not below each one's floor)
+    data["da_mean_nM"] = np.array(pm.da_mean[0] / nmolar)
+    data["da_base_d1_nM"] = np.array(pm.da_base_d1[0] / nmolar)
+    data["da_base_d2_nM"] = np.array(pm.da_base_d2[0] / nmolar)
     data["da_released_nM"] = np.array(float(circuit["pools"].da_released[0] / nmolar))
     data["lesioned_da"] = np.asarray(circuit.info.get("lesioned_da", []), dtype=np.int32)
     cparams = circuit.params["circuit"]
@@ -458,9 +461,11 @@ def memory_counts_for(
     gate = bool(P.ht_gates_ltd)
     # v, g_e, g_s, g_i, g_ahp, I_bias; alive; noise_seed (counter noise)
     lif = {"float64": 6, "bool": 1, "int32": int(P.membrane_noise == "counter")}
-    # + the volume transmitter: da_A, da_D, da_apost (+ da_Ar, da_Dr; + da_ltd), and its
-    # links to the pools: da_n, da_nb (+ da_ltd_src)
-    msn = dict(lif, float64=6 + 3 + 2 * rises + gate, linked=2 + gate)
+    rect = P.da_phasic_epsilon is not None
+    # + the volume transmitter: da_A, da_D, da_apost (+ da_Ar, da_Dr; + da_ltd; + the
+    # rectified term's gains da_gb, da_gd), and its links to the pools: da_n, da_nb
+    # (+ da_ltd_src; + the running mean da_nm)
+    msn = dict(lif, float64=6 + 3 + 2 * rises + gate + 2 * rect, linked=2 + gate + rect)
     neurons = {
         "vta_da": dict(lif, n=n_da),
         "vta_gaba": dict(lif, n=n_gaba),
@@ -472,7 +477,7 @@ def memory_counts_for(
         # with a task: reward_on, punish_on
         "us_reward": {"n": n_out, "linked": 2 * int(task)},
         "us_punish": {"n": n_out, "linked": 2 * int(task)},
-        "pools": {"n": 1, "float64": 16},
+        "pools": {"n": 1, "float64": 17},
     }
     synapses, scratch = {}, {}
     # plastic: w, c_e, A_last, apre, lastupdate, w_rec (+ Q_e, A_last_r)
@@ -531,7 +536,7 @@ def memory_counts_for(
     us_mean = n_out * float(P.outcome_rate) * outcome_on
     for k in ("us_reward", "us_punish"):
         spikes[f"mon_{k}"] = {"spikes": poisson_ceiling(us_mean), "neurons": n_out}
-    states = {"mon_pools": {"samples": int(np.ceil(T / float(5 * ms))) + 1, "values": 5}}
+    states = {"mon_pools": {"samples": int(np.ceil(T / float(5 * ms))) + 1, "values": 7}}
     for proj in ("ctx_d1", "ctx_d2"):
         k = min(p["weight_samples"], synapses[proj]["n"])
         if k:

@@ -12,7 +12,7 @@ from tiny import TINY_CONDITIONING
 
 from dopasim import runner
 from dopasim.cli import main
-from dopasim.models.pools import NeuromodulatorPools, d2_adaptation_floor, release_for
+from dopasim.models.pools import NeuromodulatorPools, adaptation_floor, release_for
 
 TINY = TINY_CONDITIONING
 
@@ -138,28 +138,32 @@ def test_pool_validation_names_the_field():
         NeuromodulatorPools(sert_occupancy=1.5).validate()
     with pytest.raises(ValueError, match="km_dat"):
         NeuromodulatorPools(km_dat=0 * umolar).validate()
-    with pytest.raises(ValueError, match="base_floor"):
-        NeuromodulatorPools(base_floor=-1 * nmolar).validate()
+    for key in ("base_floor_d1", "base_floor_d2"):
+        with pytest.raises(ValueError, match=key):
+            NeuromodulatorPools(**{key: -1 * nmolar}).validate()
+    with pytest.raises(ValueError, match="dip_block"):
+        NeuromodulatorPools(dip_block=1.5).validate()
 
 
-def test_d2_adaptation_floor():
+def test_adaptation_floor():
     """The lowest level whose D2 signal r g(c) equals the intact g(tonic)."""
     t, k = 20 * nmolar, 10 * nmolar
-    c = d2_adaptation_floor(t, k, 1.6)
+    c = adaptation_floor(t, k, 1.6)
     # by hand: g = 2/3, c = 10 nM (2/3) / (1.6 - 2/3) = 7.142857 nM
     assert float(c / nmolar) == pytest.approx(10 * (2 / 3) / (1.6 - 2 / 3), rel=1e-12)
     assert 1.6 * c / (c + k) == pytest.approx(float(t / (t + k)), rel=1e-12)
     # no up-regulation: no adaptation below the tonic level; more: a lower floor
-    assert float(d2_adaptation_floor(t, k, 1.0) / nmolar) == pytest.approx(20)
-    assert d2_adaptation_floor(t, k, 1.75) < c
+    assert float(adaptation_floor(t, k, 1.0) / nmolar) == pytest.approx(20)
+    assert adaptation_floor(t, k, 1.75) < c
     for bad in ((t, k, 0.9), (t, 0 * nmolar, 1.6), (0 * nmolar, k, 1.6)):
-        with pytest.raises(ValueError, match="d2_adaptation_floor"):
-            d2_adaptation_floor(*bad)
+        with pytest.raises(ValueError, match="adaptation_floor"):
+            adaptation_floor(*bad)
 
 
 def test_the_baseline_follows_the_tonic_level_down_to_its_floor():
     """With no release [DA] clears to 0; the synapses' baseline follows it (a robust
-    running mean) but stops at base_floor, so a deficit below the floor stays an error.
+    running mean) but stops at its floor, so a deficit below the floor stays an error.
+    D1 and D2 synapses have their own floors (here 12 and 7 nM).
     The mean itself is not touched by the floor: b is the floorless robust mean (checked
     against a numpy Euler reference fed with the recorded [DA]), floored. (A first
     version floored the mean's samples instead, which biased the mean up whenever [DA]
@@ -168,12 +172,17 @@ def test_the_baseline_follows_the_tonic_level_down_to_its_floor():
 
     floor, clip, tau, dt = 7.0, 5.0, 1.0, 1e-3
     params = NeuromodulatorPools(
-        base_floor=floor * nmolar, tau_base=tau * second, base_clip=clip * nmolar
+        base_floor_d1=12 * nmolar,
+        base_floor_d2=floor * nmolar,
+        tau_base=tau * second,
+        base_clip=clip * nmolar,
     )
     g = params.build(dt=dt * second)
-    mon = brian2.StateMonitor(g, ["da", "da_mean", "da_base"], record=0)
+    mon = brian2.StateMonitor(g, ["da", "da_mean", "da_base_d2", "da_base_d1"], record=0)
     brian2.Network(g, mon).run(20 * second)
-    da, mean, base = (np.array(getattr(mon, v)[0] / nmolar) for v in ("da", "da_mean", "da_base"))
+    da, mean, base, base1 = (
+        np.array(getattr(mon, v)[0] / nmolar) for v in ("da", "da_mean", "da_base_d2", "da_base_d1")
+    )
     assert da[-1] < 0.01
     # the floorless reference: an Euler step of the clipped (Huber) running mean
     ref = np.empty_like(da)
@@ -184,6 +193,7 @@ def test_the_baseline_follows_the_tonic_level_down_to_its_floor():
     assert ref[-1] < 1.0  # the mean itself goes (almost) to 0
     assert np.allclose(base, np.maximum(ref, floor), rtol=1e-9, atol=1e-9)
     assert base[-1] == pytest.approx(floor)
+    assert np.allclose(base1, np.maximum(ref, 12.0), rtol=1e-9, atol=1e-9)
 
 
 SMALL = {"scale": "0.05", "trial_len": "2s", "cs_time": "0.5s", "weight_samples": "10"}

@@ -47,10 +47,10 @@ def test_defaults_and_composition():
 
 
 def test_medicated_reads_a_unit_and_hunger_is_a_hypothesis():
-    parsed = parse_scenarios("medicated:tonic=15nM,dip_floor=0.9")
+    parsed = parse_scenarios("medicated:tonic=15nM,dip_block=0.9")
     P = apply_scenarios(parsed, RewardCircuitParams())
     assert float(P.pools.drug_tonic / nmolar) == pytest.approx(15)
-    assert P.pools.dip_floor == 0.9
+    assert P.pools.dip_block == 0.9
     assert is_hypothesis(parse_scenarios("hunger:level=1"))
     assert not is_hypothesis(parsed)
 
@@ -225,19 +225,20 @@ def test_a_lesioned_circuit_starts_at_its_own_steady_state():
         c = build_reward_circuit(P, stim, np.random.default_rng(1), np.random.default_rng(2))
         g = c.network["pools"]
         base[spec] = tuple(
-            float(getattr(g, v)[0] / nmolar) for v in ("da", "da_base", "da_seen", "da_seen_d2")
+            float(getattr(g, v)[0] / nmolar)
+            for v in ("da", "da_base_d1", "da_base_d2", "da_seen", "da_seen_d2")
         )
         info[spec] = c.info
-    assert base["intact"] == pytest.approx((20, 20, 20, 20))
+    assert base["intact"] == pytest.approx((20, 20, 20, 20, 20))
     # 25 % survivors releasing 2.5x: 62.5 % of the flux, about 12 nM (not 20)
     i = info["parkinson:loss=0.75"]
     n_da = i["sizes"]["vta_da"]
     x = float(pools.da_steady(i["n_da_alive"] / n_da * i["release_factor"]) / nmolar)
     assert i["release_factor"] == pytest.approx(2.5) and 11 < x < 13
-    assert base["parkinson:loss=0.75"] == pytest.approx((x, x, x, x))
-    assert base["parkinson:loss=1"] == pytest.approx((0, 0, 0, 0))
+    assert base["parkinson:loss=0.75"] == pytest.approx((x, x, x, x, x))
+    assert base["parkinson:loss=1"] == pytest.approx((0, 0, 0, 0, 0))
     # the drug's tonic 10 nM comes on top of the endogenous level, in either order
-    assert base["medicated"] == pytest.approx((20, 30, 30, 30))
+    assert base["medicated"] == pytest.approx((20, 30, 30, 30, 30))
     for spec in ("parkinson:loss=0.75+medicated", "medicated+parkinson:loss=0.75"):
         assert base[spec] == pytest.approx((x, x + 10, x + 10, x + 10))
     assert base["parkinson:loss=1+medicated"] == pytest.approx((0, 10, 10, 10))
@@ -314,12 +315,15 @@ def test_hunger_moves_the_punishment_from_the_gaba_route_to_the_da_route():
     assert np.allclose(j_da, 0.3 * float(P.j_punish_da / mV) / P.scale)
 
 
-def test_medication_adds_tonic_da_and_floors_the_dips(tmp_path):
-    res = _tiny(tmp_path, "medicated:tonic=10nM,dip_floor=1")
+def test_medication_adds_tonic_da_and_blocks_a_fraction_of_the_dips(tmp_path):
+    res = _tiny(tmp_path, "medicated:tonic=10nM,dip_block=0.6")
     # the first sample is the initial state, before the first update
     da, seen = res.data["da_nM"][1:], res.data["da_seen_nM"][1:]
-    assert np.all(seen >= da + 10 - 1e-6)
-    assert np.any(seen > da + 10 + 1e-3)  # some dips were floored at the baseline
+    mean = res.data["da_mean_nM"][1:]
+    n = da + 10
+    # the drug removes 60 % of every dip below the running mean, nothing else
+    assert np.allclose(seen, n + 0.6 * np.maximum(mean - n, 0), rtol=0, atol=1e-9)
+    assert np.any(mean - n > 1e-3)  # there were dips to block
     plain = _tiny(tmp_path, "intact", name="plain").data
     assert np.allclose(plain["da_seen_nM"][1:], plain["da_nM"][1:])
 
@@ -327,7 +331,7 @@ def test_medication_adds_tonic_da_and_floors_the_dips(tmp_path):
 def test_the_synapses_read_the_medicated_dopamine(tmp_path):
     """The transmitters integrate da_seen; the baseline follows a steady dose.
 
-    A steady drug level is not a prediction error: without dips to floor (dip_floor 0)
+    A steady drug level is not a prediction error: without dips to block (dip_block 0)
     and with the MSN excitability effect off (the Pavlovian default), the learning is
     that of the intact circuit.
     """
@@ -343,6 +347,6 @@ def test_the_synapses_read_the_medicated_dopamine(tmp_path):
     # D2 synapses read their occupancy view (da_seen itself when d2_ec50 = 0)
     assert c["str_d2"].variables["da_n"] is c["pools"].variables["da_seen_d2"]
     plain = _tiny(tmp_path, "intact", name="plain").metrics
-    med = _tiny(tmp_path, "medicated:tonic=50nM,dip_floor=0", name="med").metrics
+    med = _tiny(tmp_path, "medicated:tonic=50nM,dip_block=0", name="med").metrics
     assert med["d1_weight_change"] == pytest.approx(plain["d1_weight_change"], rel=1e-6)
     assert med["d2_weight_change"] == pytest.approx(plain["d2_weight_change"], rel=1e-6)

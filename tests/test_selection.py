@@ -82,15 +82,19 @@ def test_closed_loop_tiny_run(tmp_path, capsys):
 
 @pytest.mark.parametrize("floor", [True, False])
 def test_total_loss_makes_plasticity_unidirectional(tmp_path, monkeypatch, floor):
-    """With no DA neuron [DA] is 0, and the synapses' baseline stays at its floor
-    (7.1 nM, D2 up-regulation's limit): every eligible synapse reads a negative error,
+    """With no DA neuron [DA] is 0, and the synapses' baselines stay at their floors
+    (D2: 7.1 nM, D2 up-regulation's limit; D1: 16.6 nM, the D1 floor's default
+    hypothesis): every eligible synapse reads a negative error,
     so the D2 (NoGo) weights rise and the D1 (Go) weights fall, without
     any feedback signal, on balance (the net direction of plasticity in Parkinsonian
     striatum: Shen et al. 2008). Without the floor the baseline is 0 as well,
     there is no error, and no weight moves: what the circuit did before the floor."""
     if not floor:
-        pools = ps.TASK_CIRCUIT["pools"].with_(base_floor=0 * ps.nmolar)
-        monkeypatch.setitem(ps.TASK_CIRCUIT, "pools", pools)
+        pools = ps.TASK_CIRCUIT["pools"].with_(
+            base_floor_d1=0 * ps.nmolar, base_floor_d2=0 * ps.nmolar
+        )
+        orig = ps.circuit_params
+        monkeypatch.setattr(ps, "circuit_params", lambda p, **o: orig(p, pools=pools, **o))
     res = runner.run(
         ps.NAME,
         TINY,
@@ -107,9 +111,12 @@ def test_total_loss_makes_plasticity_unidirectional(tmp_path, monkeypatch, floor
     note = " ".join(res.metadata["circuit_info"]["notes"])
     assert np.all(d["da_nM"] == 0)
     if floor:
-        assert float(ps.TASK_CIRCUIT["pools"].base_floor / ps.nmolar) == pytest.approx(7.142857)
-        # the recorded baseline sits at the floor throughout
-        assert np.allclose(d["da_base_nM"], 7.142857, rtol=1e-6)
+        assert float(ps.TASK_CIRCUIT["pools"].base_floor_d2 / ps.nmolar) == pytest.approx(7.142857)
+        # the recorded baselines sit at their floors throughout: D2 by 1.6-fold D2 and D1
+        # by 1.2-fold D1 up-regulation (EC50 1 uM): 1000 g / (1.2 - g), g = 20/1020
+        g = 20 / 1020
+        assert np.allclose(d["da_base_d2_nM"], 7.142857, rtol=1e-6)
+        assert np.allclose(d["da_base_d1_nM"], 1000 * g / (1.2 - g), rtol=1e-6)
         # on balance: a synapse's eligibility is signed (anti-causal pairings make it
         # negative, and then a negative error moves it the other way), but with A- = 0.75
         # A+ it is mostly positive. (D1 MSNs fire little without DA, so many
@@ -119,9 +126,9 @@ def test_total_loss_makes_plasticity_unidirectional(tmp_path, monkeypatch, floor
             moved = dw[proj][dw[proj] != 0]
             assert len(moved) >= 5, proj
             assert sign * np.mean(moved) > 0 and np.mean(sign * moved > 0) > 0.5, proj
-        assert "floor (7.14 nM)" in note and "negative DA error" in note
+        assert "floor (16.6 nM)" in note and "negative DA error" in note
     else:
-        assert np.all(d["da_base_nM"] == 0)
+        assert np.all(d["da_base_d1_nM"] == 0) and np.all(d["da_base_d2_nM"] == 0)
         assert np.all(dw["ctx_d1"] == 0) and np.all(dw["ctx_d2"] == 0)
         assert "plasticity is absent" in note
 
