@@ -25,16 +25,25 @@ The compiled build is shared: every run of one protocol uses the same build fold
 which make recompiles only ``main.cpp`` (the seed and the scenario's values) and the
 changed data. With ``--jobs J``, J worker processes each keep their own build folder
 (``build_slot``), so each compiles once.
+
+Interrupting (SIGINT, SIGTERM): the runs in progress stop as a ``dopasim run`` does
+(written as ``interrupted``, compilations ended), none is started after, the runs
+already complete are kept, and `compare` raises `Interrupted` (exit code 130) without
+writing the tables. The workers sit in process groups of their own: a terminal's Ctrl-C
+reaches the main process only, which forwards each signal once to every worker (and a
+worker gets SIGTERM if the main process dies).
 """
 
+import contextlib
 import csv
 import io
 import math
 import os
+import signal
 import sys
 import time
 import traceback
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
 import numpy as np
@@ -199,14 +208,98 @@ def _compile_once(job, jobs, quiet):
         print(f"compiled in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
 
-def _worker_init(counter, lock):
+#: A worker that was interrupted starts no further run; ``shared``: the main process's
+#: flag (set on its first signal; a worker it has not reached yet sees it too).
+_WORKER_STOPPED = []
+_WORKER = {}
+
+
+def _worker_stop(signum, frame):  # a signal between two runs (during one, the runner's)
+    _WORKER_STOPPED.append(signal.Signals(signum).name)
+
+
+def _worker_init(counter, lock, ready, stopped):
+    # its own process group: a terminal's Ctrl-C reaches the main process only, which
+    # forwards it once (a worker that got it twice would abort its run)
+    with contextlib.suppress(OSError):
+        os.setpgid(0, 0)
+    if sys.platform.startswith("linux"):  # SIGTERM (a clean stop) if the main process dies
+        with contextlib.suppress(OSError, AttributeError):
+            import ctypes
+
+            ctypes.CDLL(None).prctl(1, int(signal.SIGTERM))  # PR_SET_PDEATHSIG
+    signal.signal(signal.SIGINT, _worker_stop)
+    signal.signal(signal.SIGTERM, _worker_stop)
+    _WORKER["stopped"] = stopped
     with lock:
         counter.value += 1
         os.environ["DOPASIM_BUILD_SLOT"] = str(counter.value)
+        ready[counter.value - 1] = os.getpid()  # the main process may forward signals now
 
 
 def _one_in_worker(job):
-    return _one({**job, "slot": int(os.environ.get("DOPASIM_BUILD_SLOT", "0"))})
+    t0 = time.perf_counter()
+    shared = _WORKER.get("stopped")
+    if _WORKER_STOPPED or (shared is not None and shared.value):
+        return {**job, "interrupted": "not started", "wall_s": 0.0}
+    try:
+        return _one({**job, "slot": int(os.environ.get("DOPASIM_BUILD_SLOT", "0"))})
+    except KeyboardInterrupt as e:  # runner.Interrupted: the run is written as interrupted
+        _WORKER_STOPPED.append("interrupted")
+        return {**job, "interrupted": str(e), "wall_s": time.perf_counter() - t0}
+
+
+def _run_pool(todo, jobs, progress):
+    """Run ``todo`` on ``jobs`` worker processes; ``progress(result)`` for each result.
+
+    A SIGINT or SIGTERM to this process is forwarded to every worker (once per signal:
+    the second aborts their runs), the runs not started are cancelled (a worker starts
+    none after the first signal), and those in progress are awaited. Returns the first
+    signal's name, or None.
+    """
+    import multiprocessing as mp
+    from concurrent.futures.process import BrokenProcessPool
+
+    from dopasim.recording import Interrupt
+
+    ctx = mp.get_context("spawn")
+    counter, lock = ctx.Value("i", 0), ctx.Lock()
+    ready = ctx.RawArray("i", jobs)  # the workers' pids, once they handle signals
+    stopped = ctx.RawValue("i", 0)
+    with ProcessPoolExecutor(
+        max_workers=jobs,
+        mp_context=ctx,
+        initializer=_worker_init,
+        initargs=(counter, lock, ready, stopped),
+    ) as pool:
+
+        def forward():
+            stopped.value = 1
+            sig = signal.Signals[stop.signal]
+            for pid in list(ready):
+                if pid:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, sig)
+
+        stop = Interrupt(forward, forward, raise_on_second=False)
+        with stop:
+            pending = {pool.submit(_one_in_worker, job) for job in todo}
+            cancelled = False
+            while pending:
+                done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for f in done:
+                    if f.cancelled():
+                        continue
+                    try:
+                        progress(f.result())
+                    except BrokenProcessPool:
+                        if not stop.requested:
+                            raise
+                if stop.requested and not cancelled:
+                    for f in pending:
+                        f.cancel()
+                    cancelled = True
+            return stop.signal
 
 
 def compare(
@@ -271,13 +364,18 @@ def compare(
         for spec in specs
         for seed in range(1, seeds + 1)
     ]
-    results = []
+    results, interrupted = [], []
 
     def progress(r):
+        if "interrupted" in r:  # a worker's run, stopped by a signal
+            interrupted.append(r)
+            r = {**r, "error": f"interrupted: {r['interrupted']}"}
         results.append(r)
         if quiet:
             return
         state = "ok" if "error" not in r else f"FAILED ({r['error']})"
+        if "interrupted" in r:
+            state = "interrupted" if r["interrupted"] != "not started" else "not started"
         print(
             f"[{len(results)}/{len(todo)}] {r['scenario']} seed {r['seed']}: {state} "
             f"({r['wall_s']:.0f} s; {time.perf_counter() - t_start:.0f} s elapsed)",
@@ -289,19 +387,21 @@ def compare(
         for job in todo:
             progress(_one(job))
     else:
-        import multiprocessing as mp
-
         if device == "cpp_standalone":
             _compile_once(todo[0], jobs, quiet)
+        sig = _run_pool(todo, jobs, progress)
+        if sig is not None:
+            from dopasim.runner import Interrupted
 
-        ctx = mp.get_context("spawn")
-        counter, lock = ctx.Value("i", 0), ctx.Lock()
-        with ProcessPoolExecutor(
-            max_workers=jobs, mp_context=ctx, initializer=_worker_init, initargs=(counter, lock)
-        ) as pool:
-            futures = [pool.submit(_one_in_worker, job) for job in todo]
-            for f in as_completed(futures):
-                progress(f.result())
+            n_done = sum("metrics" in r for r in results)
+            n_stopped = sum(r["interrupted"] != "not started" for r in interrupted)
+            raise Interrupted(
+                f"comparison interrupted ({sig}): {n_done} of {len(todo)} runs complete "
+                f"(kept in {out / 'runs'}), {n_stopped} interrupted, "
+                f"{len(todo) - len(results) + len(interrupted) - n_stopped} not started; "
+                "no tables written",
+                out,
+            )
 
     per_seed = {(r["scenario"], r["seed"]): r["metrics"] for r in results if "metrics" in r}
     failures = sorted(

@@ -7,6 +7,10 @@
   ``~/.cache/dopasim``) and reused: make recompiles only what changed (the seed and the
   run length live in main.cpp, the connectivity in data files). A locked cache folder
   (another run is using it) is never shared; a fresh temporary folder is used instead.
+  While its code is generated and compiled a folder holds a marker (`building`); a
+  folder left with it (an interrupted or killed compilation) is emptied before its next
+  use, so a half-built folder is never taken for a complete one. make runs in a
+  process group of its own (`run_compiler`), which an interrupt ends.
 * ``'cython'``: runtime mode, Cython code cached by Brian2 (compiled once per machine).
 * ``'numpy'``: runtime mode, no compiler needed; used by the unit tests.
 """
@@ -15,7 +19,10 @@ import contextlib
 import hashlib
 import os
 import shutil
+import signal
+import subprocess
 import tempfile
+import time
 import zlib
 from pathlib import Path
 
@@ -26,18 +33,25 @@ from dopasim.rundir import try_flock
 
 __all__ = [
     "DEVICES",
+    "INCOMPLETE",
     "SeedAtStart",
     "build_directory",
+    "building",
     "cache_root",
     "clone_build",
     "compiler_available",
     "compiler_path",
+    "interruptible_compiler",
     "lock_path",
+    "run_compiler",
     "standalone_root",
     "use_device",
 ]
 
 DEVICES = ("cpp_standalone", "cython", "numpy")
+
+#: The marker file of a build folder whose code is being generated or compiled.
+INCOMPLETE = ".dopasim-incomplete"
 
 
 def cache_root():
@@ -85,7 +99,7 @@ def clone_build(src_key, dst_key):
     False (and copies nothing) when the destination is in use by another run.
     """
     src, dst = build_directory(src_key), build_directory(dst_key)
-    if not src.is_dir() or src == dst:
+    if not src.is_dir() or src == dst or (src / INCOMPLETE).exists():
         return False
     dst.parent.mkdir(parents=True, exist_ok=True)
     with open(lock_path(dst), "w") as lock_file:
@@ -103,6 +117,90 @@ def clone_build(src_key, dst_key):
     return True
 
 
+@contextlib.contextmanager
+def building(directory):
+    """The build folder ``directory`` is incomplete for the block.
+
+    A marker file (`INCOMPLETE`) is written on entry and removed only when the block
+    ends without an exception: a compilation that is interrupted, fails or is killed
+    leaves it, and `use_device` empties that folder before its next use.
+    """
+    marker = Path(directory) / INCOMPLETE
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    yield
+    marker.unlink(missing_ok=True)
+
+
+def _killpg(pgid, sig):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def run_compiler(command, stop=None, pass_fds=(), poll_s=0.05, grace_s=5.0):
+    """Run the shell ``command`` (make) in a process group of its own; ``(status,
+    stopped)``.
+
+    ``status`` is a wait status as `os.system` returns it (0: success). ``stop()``
+    (polled every ``poll_s`` seconds; None: never) returns 0 to go on, 1 to stop (the
+    group gets SIGTERM, and SIGKILL after ``grace_s`` seconds) or 2 to kill the group at
+    once; ``stopped`` says whether that happened (then nothing was started, or the
+    group is gone). In a group of its own, a terminal's Ctrl-C reaches only this
+    process, which decides. Any exception here (a second signal's) kills the group.
+    ``pass_fds`` stay open in the command (a build folder's lock: a compiler that
+    outlives this process keeps the folder locked).
+    """
+    stop = stop or (lambda: 0)
+    if stop():
+        return 0, True
+    proc = subprocess.Popen(command, shell=True, process_group=0, pass_fds=tuple(pass_fds))
+    termed = None
+    try:
+        while True:
+            try:
+                rc = proc.wait(timeout=poll_s)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+            level = stop()
+            if level >= 2 or (termed is not None and time.monotonic() - termed > grace_s):
+                _killpg(proc.pid, signal.SIGKILL)
+            elif level and termed is None:
+                _killpg(proc.pid, signal.SIGTERM)
+                termed = time.monotonic()
+    except BaseException:
+        _killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        raise
+    stopped = bool(stop())
+    if stopped:  # the compilers that make left behind (killed while they ran)
+        _killpg(proc.pid, signal.SIGKILL)
+    return (rc << 8 if rc >= 0 else -rc), stopped
+
+
+@contextlib.contextmanager
+def interruptible_compiler(stop, on_start=None, pass_fds=()):
+    """Brian2 runs make with `os.system`, which ignores SIGINT and blocks Python's
+    signal handlers until make ends (a signal to dopasim alone was lost; a terminal's
+    Ctrl-C killed make and gave a traceback). For the block, `os.system` is
+    `run_compiler` with ``stop``, ``on_start()`` called first. A stopped compilation
+    returns 0, so that Brian2 neither raises nor prints make's output: the caller must
+    check ``stop()`` after the build (and run nothing)."""
+    real = os.system
+
+    def system(command):
+        if on_start is not None:
+            on_start()
+        status, stopped = run_compiler(command, stop, pass_fds)
+        return 0 if stopped else status
+
+    os.system = system
+    try:
+        yield
+    finally:
+        os.system = real
+
+
 def _stable_clock_hash(clock):
     name = clock.__dict__.get("_name")
     # before the name exists (Brian2's instance tracker hashes a weakref at creation,
@@ -115,7 +213,9 @@ def use_device(device, build_key=("default",), threads=0):
     """Activate ``device`` for the block; yield a dict describing the choice.
 
     For ``cpp_standalone`` the dict's ``'directory'`` is the build folder (locked for
-    the duration of the block) and the caller must call `brian2.device.build`.
+    the duration of the block; ``'lock_fd'``: the lock's file descriptor, or None) and
+    the caller must call `brian2.device.build`; a folder that `building` left marked
+    incomplete is emptied first.
     Afterwards the device and prefs are reset, so several runs fit in one process.
     """
     if device not in DEVICES:
@@ -131,13 +231,17 @@ def use_device(device, build_key=("default",), threads=0):
             directory.parent.mkdir(parents=True, exist_ok=True)
             lock_file = open(lock_path(directory), "w")  # noqa: SIM115 - held for the block
             if try_flock(lock_file, f"the build folder '{directory}'"):
+                if (directory / INCOMPLETE).exists():  # an interrupted or failed build
+                    shutil.rmtree(directory)
                 info["cached"] = directory.exists()
+                info["lock_fd"] = lock_file.fileno()
             else:
                 lock_file.close()
                 lock_file = None
                 tmp_dir = tempfile.mkdtemp(prefix="dopasim-build-")
                 directory = Path(tmp_dir)
                 info["cached"] = False
+                info["lock_fd"] = None
             brian2.set_device("cpp_standalone", directory=str(directory), build_on_run=False)
             # Brian2 collects the clocks in sets and writes them to main.cpp in set
             # order, which follows the objects' ids: every process wrote a different

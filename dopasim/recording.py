@@ -18,6 +18,9 @@ and `read_chunks` (used by `dopasim.runner.load_run`) recovers those spikes.
 
 `Interrupt` turns the first SIGINT or SIGTERM into a request to stop (the run ends at the
 current time step and is written as ``interrupted``) and the second into an abort.
+`Preparing` does the same before the run, while the network is built, its code
+generated and compiled: the run is then written as ``interrupted`` at 0 s, naming the
+phase, and nothing is simulated.
 """
 
 import contextlib
@@ -38,7 +41,9 @@ __all__ = [
     "STATUSES",
     "Aborted",
     "Interrupt",
+    "Preparing",
     "Recorder",
+    "Stopped",
     "child_pids",
     "drive",
     "final_status",
@@ -54,6 +59,10 @@ _DONE = re.compile(r"^(\d{5})\.done$")
 
 class Aborted(KeyboardInterrupt):
     """A second interrupt: stop now, keep what the chunks hold."""
+
+
+class Stopped(KeyboardInterrupt):
+    """A first interrupt, honoured before the run started (`Preparing.check`)."""
 
 
 class Recorder:
@@ -314,3 +323,36 @@ class Interrupt:
         for s, h in self._saved.items():
             signal.signal(s, h)
         return False
+
+
+class Preparing(Interrupt):
+    """SIGINT and SIGTERM before the run: while the network is built (``phase``
+    ``'building'``), its code generated (``'code generation'``) and compiled
+    (``'compilation'``).
+
+    The first signal is a request, honoured at the end of the current phase (`check`
+    raises `Stopped`) or, during the compilation, at once: the compiler's process group
+    is ended (`dopasim.device.run_compiler` polls ``count``). ``at`` is the phase it
+    came in. The second signal aborts: `Aborted` is raised from the handler, except
+    during the compilation (the compiler is killed at once, then `check` raises it) and
+    once ``phase`` is None (the caller is writing what the interruption left).
+    """
+
+    def __init__(self, phase="building"):
+        super().__init__(self._first, self._second, raise_on_second=False)
+        self.phase = phase
+        self.at = None
+
+    def _first(self):
+        self.at = self.phase
+
+    def _second(self):
+        if self.phase not in (None, "compilation"):
+            raise Aborted()
+
+    def check(self):
+        """Raise `Aborted` after two signals, `Stopped` after one."""
+        if self.aborted:
+            raise Aborted()
+        if self.requested:
+            raise Stopped()

@@ -36,12 +36,21 @@ from brian2.core.variables import ArrayVariable, DynamicArrayVariable
 import dopasim
 from dopasim import memory, rundir
 from dopasim.circuits.scenarios import describe, is_hypothesis, parse_scenarios
-from dopasim.device import DEVICES, SeedAtStart, compiler_available, use_device
+from dopasim.device import (
+    DEVICES,
+    SeedAtStart,
+    building,
+    compiler_available,
+    interruptible_compiler,
+    use_device,
+)
 from dopasim.params import ParamError, did_you_mean, parse_quantity, resolve_params, to_jsonable
 from dopasim.recording import (
     Aborted,
     Interrupt,
+    Preparing,
     Recorder,
+    Stopped,
     by_population,
     child_pids,
     drive,
@@ -472,9 +481,11 @@ def run(
 
     SIGINT or SIGTERM stops the run at the current time step: the directory is written
     with ``status: interrupted`` and `Interrupted` is raised; a second signal aborts and
-    keeps the saved chunks. A numerical blow-up (checked after every chunk, on every
-    device: see dopasim_run.h for cpp_standalone) writes ``status: failed`` and raises
-    `NumericalFailure`.
+    keeps the saved chunks. Before the run (building, code generation, compilation: make
+    is stopped) a signal writes ``status: interrupted`` at 0 s, with the phase in
+    ``interrupted_during``, and raises `Interrupted`; nothing is simulated. A numerical
+    blow-up (checked after every chunk, on every device: see dopasim_run.h for
+    cpp_standalone) writes ``status: failed`` and raises `NumericalFailure`.
     """
     t_start = time.perf_counter()
     chunk = chunk_seconds(chunk)
@@ -498,34 +509,49 @@ def run(
             _quiet(getattr(module, "QUIET_WARNINGS", ())),
             use_device(device, build_key=build_key(module, p, build_slot)) as dev,
         ):
-            if device != "cpp_standalone":
-                brian2.seed(rngs["brian2_seed"])
-            t0 = time.perf_counter()
-            # Brian2 suffixes a name (``x_1``) while an object of that name is alive; the
-            # previous run's objects live in reference cycles until collected. Collect them,
-            # so that a second run in this process generates the same code and reuses the
-            # compiled build (otherwise every file is renamed and recompiled).
-            gc.collect()
-            circuit = module.build(p, rngs)
-            network = circuit.network
-            # standalone: the seed is a run argument, so every seed runs the same binary
-            seeder = SeedAtStart(network) if device == "cpp_standalone" else None
-            ends = chunk_ends(duration, chunk, [float(o.clock.dt_) for o in network.objects])
-            timings["build_s"] = time.perf_counter() - t0
-            metadata = _metadata(module, p, seed, device, dev, duration)
-            if hasattr(module, "monitor_populations"):  # how a killed run's chunks split
-                metadata["monitor_populations"] = module.monitor_populations(circuit)
-            if device == "cpp_standalone":
-                _schedule_standalone(network, ends, report_cpp)
-                t1 = time.perf_counter()
-                brian2.device.build(
-                    directory=dev["directory"],
-                    compile=True,
-                    run=False,
-                    clean=False,
-                    with_output=False,
-                )
-                timings["codegen_compile_s"] = time.perf_counter() - t1
+            # a signal before the run: nothing is simulated, the run is written as
+            # interrupted at 0 s (see `Preparing` and `_stopped_before_run`)
+            with Preparing() as prep:
+                try:
+                    if device != "cpp_standalone":
+                        brian2.seed(rngs["brian2_seed"])
+                    t0 = time.perf_counter()
+                    # Brian2 suffixes a name (``x_1``) while an object of that name is
+                    # alive; the previous run's objects live in reference cycles until
+                    # collected. Collect them, so that a second run in this process
+                    # generates the same code and reuses the compiled build (otherwise
+                    # every file is renamed and recompiled).
+                    gc.collect()
+                    circuit = module.build(p, rngs)
+                    network = circuit.network
+                    # standalone: the seed is a run argument, so every seed runs the
+                    # same binary
+                    seeder = SeedAtStart(network) if device == "cpp_standalone" else None
+                    dts = [float(o.clock.dt_) for o in network.objects]
+                    ends = chunk_ends(duration, chunk, dts)
+                    timings["build_s"] = time.perf_counter() - t0
+                    metadata = _metadata(module, p, seed, device, dev, duration)
+                    # how a killed run's chunks split
+                    if hasattr(module, "monitor_populations"):
+                        metadata["monitor_populations"] = module.monitor_populations(circuit)
+                    prep.check()
+                    if device == "cpp_standalone":
+                        prep.phase = "code generation"
+                        _schedule_standalone(network, ends, report_cpp)
+                        t1 = time.perf_counter()
+                        _build_standalone(dev, prep)
+                        timings["codegen_compile_s"] = time.perf_counter() - t1
+                    prep.check()
+                except (Stopped, Aborted):
+                    prep.phase = None  # signals from now on are counted, not raised
+                    timings["total_s"] = time.perf_counter() - t_start
+                    _stopped_before_run(
+                        prep,
+                        _metadata(module, p, seed, device, dev, duration),
+                        path if write and not compile_only else None,
+                        overwrite,
+                        timings,
+                    )
                 if compile_only:
                     return build_key(module, p, build_slot)
             if write:
@@ -634,6 +660,51 @@ def run(
 
     with claim as path:
         return claimed_run(path)
+
+
+def _build_standalone(dev, prep):
+    """Generate the code of a cpp_standalone build and compile it (make).
+
+    The build folder is marked incomplete until both are done (`building`), so that an
+    interrupted or failed compilation is never reused. make runs in a process group of
+    its own, which a signal ends (`interruptible_compiler`, polling ``prep``); then
+    `Preparing.check` raises and nothing runs."""
+
+    def compiling():
+        prep.phase = "compilation"
+
+    fds = [dev["lock_fd"]] if dev.get("lock_fd") is not None else []
+    with building(dev["directory"]), interruptible_compiler(lambda: prep.count, compiling, fds):
+        brian2.device.build(
+            directory=dev["directory"],
+            compile=True,
+            run=False,
+            clean=False,
+            with_output=False,
+        )
+        prep.check()
+
+
+def _stopped_before_run(prep, metadata, path, overwrite, timings):
+    """A run stopped by a signal before it started (`Preparing`): write its directory
+    (``path``; None: write nothing) as interrupted at 0 s, with the signal
+    (``interrupted_by``) and the phase (``interrupted_during``), no spikes; raise
+    `Interrupted`."""
+    phase = prep.at or "building"
+    metadata.update(
+        interrupted_by=prep.signal, interrupted_during=phase, wall_times_s=dict(timings)
+    )
+    where = "; nothing was written"
+    if path is not None:
+        recorder = Recorder(path, overwrite)
+        recorder.begin(metadata)
+        recorder.finish_from_chunks(metadata, "interrupted", aborted=prep.aborted)
+        where = f" (written to {recorder.path})"
+    if prep.aborted:
+        message = f"run aborted during {phase} (second interrupt); nothing was simulated"
+    else:
+        message = f"interrupted ({prep.signal}) during {phase}; nothing was simulated"
+    raise Interrupted(message + where, path, 0.0 if path is not None else None) from None
 
 
 def _metadata(module, p, seed, device, dev, duration):
