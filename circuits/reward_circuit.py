@@ -137,6 +137,38 @@ GABA_NEURON = LIFParams(
     i_bias_mean=8.5 * mV,
     i_bias_sd=1 * mV,
 )
+#: The 5-HT2C current of VTA GABA neurons (scenario 'ssri'). Raised 5-HT excites VTA GABA
+#: neurons through 5-HT2C receptors and so inhibits DA neurons: the 5-HT2C agonist mCPP
+#: excites VTA non-DA neurons (Di Giovanni, Di Matteo, La Grutta & Esposito 2001,
+#: Neuroscience 103:111); acute fluoxetine and citalopram lower VTA DA firing (by at most
+#: 34 +- 7 % and 14 +- 7 %), blocked by the 5-HT2C/2B antagonist mesulergine (Prisco &
+#: Esposito 1995, Br J Pharmacol 116:1923); sustained escitalopram lowers VTA DA firing
+#: and bursting, reversed by the 5-HT2C antagonist SB 242084 (Dremencov, El Mansari &
+#: Blier 2009, J Psychiatry Neurosci 34:223). The current is
+#:
+#:     I_ht2c = j (occ(c) - occ(c_0)),  occ(c) = c/(c + EC50),  c = c_0 [5-HT]/[5-HT]_intact
+#:
+#: with [5-HT] the striatal pool's, [5-HT]_intact its level in the intact circuit
+#: (``ht2c_ht_intact``) and c_0 the VTA's tonic level, so the current is 0 at the intact
+#: level. Hypotheses: the VTA [5-HT] follows the striatal pool's ratio to its intact
+#: level (the model has no VTA pool); the current is linear in the occupancy and follows
+#: it at once (5-HT2C signals through Gq, over seconds). j is data (0 unless the
+#: scenario turns the route on), so one compiled build serves every scenario.
+HT2C_EQS = """
+I_ht2c = j_ht2c*(c_ht2c/(c_ht2c + ht2c_ec50) - occ_ht2c_intact) : volt  # 5-HT2C current (0 at the intact level)
+c_ht2c = ht2c_vta_tonic*ht_pool/ht2c_ht_intact : mmolar  # VTA [5-HT]: the striatal pool's ratio to its intact level [hyp]
+ht_pool : mmolar (linked)  # the striatal pool's [5-HT]
+j_ht2c : volt (constant)  # effective gain of the 5-HT2C current (0: the route is off)
+"""
+#: The chronic states of the 5-HT2C route (scenario 'ssri', key ``chronic``).
+HT2C_CHRONIC = ("sustained", "tolerant")
+
+
+def ht2c_occupancy(c, ec50):
+    """5-HT2C occupancy c/(c + EC50) (floats or quantities of one dimension)."""
+    return c / (c + ec50)
+
+
 #: Dorsal-raphe 5-HT neurons: slow clock-like pacemakers (about 1-3 Hz awake, Lydic et
 #: al. 1984; ISI CV < 0.5 in ~97 % of cells, Mlinar et al. 2016 [paper]): suprathreshold
 #: drive, little noise and a long AHP.
@@ -283,6 +315,43 @@ class RewardCircuitParams:
     p_opponent: float = 0.1
     j_5ht_da: Quantity = field(default_factory=lambda: 0.3 * mV)
     j_da_5ht: Quantity = field(default_factory=lambda: 0.3 * mV)
+    # --- the 5-HT2C route onto VTA GABA neurons (`HT2C_EQS`; scenario 'ssri') ---
+    #: Whether the route acts. Off in the base circuit: at the intact level it carries no
+    #: current anyway, and off it leaves every other scenario and protocol bit-identical
+    #: to its calibration (their 5-HT fluctuations, e.g. after a punishment, do not reach
+    #: the GABA neurons through it: a simplification). The ssri scenario turns it on;
+    #: ``ht2c=off`` there is the antagonist control (SB 242084).
+    ht2c: bool = False
+    #: 'sustained' (Dremencov et al. 2009: the route still acts after sustained SSRI) or
+    #: 'tolerant' (Prisco & Esposito 1995: after 21 days of fluoxetine an acute challenge
+    #: no longer lowered VTA DA firing: the route desensitised); see `ht2c_gain`.
+    ht2c_chronic: str = "sustained"
+    #: EC50 of 5-HT at native 5-HT2C receptors: 11 nM (5-HT-stimulated cGMP formation in
+    #: porcine choroid plexus, the classic 5-HT2C tissue; Kaufman, Hartig & Hoffman 1995,
+    #: J Neurochem 64:199 [abstract]).
+    ht2c_ec50: Quantity = field(default_factory=lambda: 11 * nmolar)
+    #: Tonic [5-HT] in the VTA [hyp]: taken equal to the striatal pool's design level
+    #: (5 nM, itself unverified; see `dopasim.models.pools`), so the intact occupancy is
+    #: 0.31.
+    ht2c_vta_tonic: Quantity = field(default_factory=lambda: 5 * nmolar)
+    #: The striatal pool's [5-HT] in the intact circuit as it runs: the reference of the
+    #: VTA's ratio. Measured, not the pool's 5 nM design level: the 5-HT neurons fire
+    #: above their 2 Hz design rate, and the intact pool holds 5.71-5.89 nM (mean 5.82;
+    #: conditioning, 40 trials, calibration seeds 101-104, 2026-12-03); the 20-seed SSRI
+    #: run of 2026-12-01 gave 5.8 nM. With the design level instead, ssri:occupancy=0
+    #: carried a current (+0.033 occupancy) that lowered tonic DA by 2.9 % (j = 4 mV).
+    ht2c_ht_intact: Quantity = field(default_factory=lambda: 5.8 * nmolar)
+    #: Gain of the 5-HT2C current (sustained). Calibrated once (issue 19's target) so that
+    #: 80 % SERT occupancy lowers the tonic DA rate by 25 % against occupancy 0:
+    #: scripts/calibrate_ht2c.py --grid 2,3.5,5,6.5 --seeds 101-104 --n-trials 40
+    #: (2026-12-03; conditioning, seed means) measured 11.7, 20.2, 28.6 and 36.8 % at 2,
+    #: 3.5, 5 and 6.5 mV; linear interpolation between 3.5 and 5 mV gives 4.36 mV. At
+    #: occupancy 0 the route changed the tonic rate by -0.0 to -0.1 % against intact.
+    j_ht2c: Quantity = field(default_factory=lambda: 4.36 * mV)
+    #: Fraction of the gain left when 'tolerant': 0, Prisco & Esposito's point reading
+    #: (the acute challenge's inhibition, 34 +- 7 % in controls, was absent; the abstract
+    #: gives no bound on a remainder). At 0 'tolerant' acts as ``ht2c=off``.
+    ht2c_tolerant_fraction: float = 0.0
     #: Whether the 5-HT level gates corticostriatal LTD (He et al. 2015).
     ht_gates_ltd: bool = True
     #: None: both pathways learn linearly from the DA error (the Pavlovian calibration).
@@ -299,6 +368,15 @@ class RewardCircuitParams:
 
     def with_(self, **changes):
         return replace(self, **changes)
+
+    def ht2c_gain(self):
+        """The 5-HT2C current's effective gain: 0 mV when the route is off, ``j_ht2c``
+        when sustained, ``j_ht2c * ht2c_tolerant_fraction`` when tolerant."""
+        if not self.ht2c:
+            return 0 * mV
+        if self.ht2c_chronic == "tolerant":
+            return self.j_ht2c * self.ht2c_tolerant_fraction
+        return self.j_ht2c
 
     def size(self, name):
         base = getattr(self, name)
@@ -333,6 +411,19 @@ class RewardCircuitParams:
             raise ValueError(f"msn_channels must be an integer >= 0, got {self.msn_channels!r}")
         if self.da_phasic_epsilon is not None and not 0 <= self.da_phasic_epsilon <= 1:
             raise ValueError(f"da_phasic_epsilon must be in [0, 1], got {self.da_phasic_epsilon}")
+        if self.ht2c_chronic not in HT2C_CHRONIC:
+            raise ValueError(
+                f"ht2c_chronic must be one of {', '.join(HT2C_CHRONIC)}, got {self.ht2c_chronic!r}"
+            )
+        if not 0 <= self.ht2c_tolerant_fraction <= 1:
+            raise ValueError(
+                f"ht2c_tolerant_fraction must be in [0, 1], got {self.ht2c_tolerant_fraction}"
+            )
+        for key in ("ht2c_ec50", "ht2c_vta_tonic", "ht2c_ht_intact"):
+            if not float(getattr(self, key)) > 0:
+                raise ValueError(f"{key} must be > 0 nM, got {getattr(self, key)}")
+        if not float(self.j_ht2c) >= 0:
+            raise ValueError(f"j_ht2c must be >= 0 mV, got {self.j_ht2c}")
         if not self.da_comp_ceiling >= 1:
             raise ValueError(f"da_comp_ceiling must be >= 1, got {self.da_comp_ceiling}")
         for key in ("d_d1_gaba", "d_reward_da"):
@@ -504,11 +595,23 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
     # read a negative error: NoGo (D2) learning and Go (D1) unlearning of whatever was
     # shown in the first trials.
     flux_fraction = (n_da - len(removed)) / n_da * factor if n_da and P.da_loss > 0 else 1.0
+    rule_d1, rule_d2 = P.rule, P.rule.with_(sign=-1)
+    rectify = None
+    if P.da_phasic_epsilon is not None:
+        # receptor-specific, rectified phasic term (a hypothesis in its size): D1
+        # synapses learn from bursts, D2 synapses from dips, each from the other sign
+        # only epsilon times (Lee et al. 2021; Iino et al. 2020; Dreyer et al. 2010);
+        # the pools keep the running mean of each class's rectified part
+        eps = float(P.da_phasic_epsilon)
+        rule_d1 = rule_d1.with_(phasic_gains=(1.0, eps))
+        rule_d2 = rule_d2.with_(phasic_gains=(eps, 1.0))
+        rectify = {"d1": rule_d1.phasic_gains, "d2": rule_d2.phasic_gains}
     pools = P.pools.build(
         name="pools",
         dt=dt,
         da_release_flux=release_da * n_da * P.da_design_rate,
         da_flux_fraction=flux_fraction,
+        rectify=rectify,
     )
 
     # --- populations ---
@@ -518,22 +621,52 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         alive = np.ones(n_da, dtype=bool)
         alive[removed] = False
         da.alive = alive
-    gaba = lif_group(n_gaba, P.gaba, "vta_gaba", rng, dt=dt, noise=noise)
+    # the 5-HT2C current (HT2C_EQS): its gain is data, 0 unless the ssri scenario turns it on
+    gaba = lif_group(
+        n_gaba,
+        P.gaba,
+        "vta_gaba",
+        rng,
+        extra_eqs=HT2C_EQS,
+        extra_current="I_ht2c",
+        dt=dt,
+        noise=noise,
+    )
+    occ_intact = float(ht2c_occupancy(P.ht2c_vta_tonic, P.ht2c_ec50))
+    gaba.namespace.update(
+        ht2c_ec50=P.ht2c_ec50,
+        ht2c_vta_tonic=P.ht2c_vta_tonic,
+        ht2c_ht_intact=P.ht2c_ht_intact,
+        occ_ht2c_intact=occ_intact,
+    )
+    gaba.ht_pool = linked_var(pools, "ht", index=np.zeros(n_gaba, dtype=int))
+    if n_gaba:
+        gaba.j_ht2c = np.full(n_gaba, float(P.ht2c_gain() / mV)) * mV
+    circuit.info["ht2c"] = {
+        "route": "on" if P.ht2c else "off",
+        "chronic": P.ht2c_chronic,
+        "gain_mV": float(P.ht2c_gain() / mV),
+        "occupancy_intact": occ_intact,
+    }
     ht = lif_group(n_5ht, P.ht, "drn_5ht", rng, dt=dt, noise=noise)
     # the synapses read da_seen (= da unless a medication acts); b is the adaptive
     # tonic baseline da_base, not the rule's constant b
     gate = "ltd_gate" if P.ht_gates_ltd else None
-    view_d1 = SampledPool("da_seen", gate=gate, baseline="da_base_d1", mean="da_mean")
-    view_d2 = SampledPool("da_seen_d2", gate=gate, baseline="da_base_d2", mean="da_mean")
-    rule_d1, rule_d2 = P.rule, P.rule.with_(sign=-1)
-    if P.da_phasic_epsilon is not None:
-        # receptor-specific, rectified phasic term (a hypothesis in its size): D1
-        # synapses learn from bursts, D2 synapses from dips, each from the other sign
-        # only epsilon times (Lee et al. 2021; Iino et al. 2020; Dreyer et al. 2010)
-        eps = float(P.da_phasic_epsilon)
-        rule_d1, rule_d2 = rule_d1.with_(phasic_gains=(1.0, eps)), rule_d2.with_(
-            phasic_gains=(eps, 1.0)
-        )
+    rect = rectify is not None
+    view_d1 = SampledPool(
+        "da_seen",
+        gate=gate,
+        baseline="da_base_d1",
+        mean="da_mean",
+        rect_mean="rect_d1_mean" if rect else None,
+    )
+    view_d2 = SampledPool(
+        "da_seen_d2",
+        gate=gate,
+        baseline="da_base_d2",
+        mean="da_mean",
+        rect_mean="rect_d2_mean" if rect else None,
+    )
     vt1 = VolumeTransmitter(rule_d1, view_d1, "da")
     vt2 = VolumeTransmitter(rule_d2, view_d2, "da")
     # tonic DA's effect on MSN excitability (j_da_msn; off unless set): da_n is the [DA]

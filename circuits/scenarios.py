@@ -7,6 +7,7 @@ compose with ``+`` (applied left to right). The SPEC syntax (shared/DESIGN.md)::
     parkinson:loss=0.75
     parkinson:loss=0.75,compensation=off
     ssri:occupancy=0.8
+    ssri:occupancy=0.8,ht2c=off
     hunger:level=1
     medicated:tonic=10nM,dip_block=0.8
     parkinson:loss=0.75+medicated:tonic=10nM
@@ -41,10 +42,23 @@ parkinson:loss=f[,compensation=on|off][,ceiling=c]
     terminals is a part; scaling DAT with the surviving fraction on top of it would count
     that part twice (and put tonic [DA] at about 59 nM, three times normal, at f = 0.75
     with the default ceiling).
-ssri:occupancy=x
+ssri:occupancy=x[,ht2c=on|off][,chronic=sustained|tolerant]
     Blocks the fraction x of SERT (Meyer et al. 2001: about 0.8 at therapeutic doses).
     DAT then carries more of the 5-HT clearance into DA terminals, which co-release it
-    with DA (Zhou et al. 2005; see `dopasim.models.pools`).
+    with DA (Zhou et al. 2005; see `dopasim.models.pools`). And the raised 5-HT excites
+    VTA GABA neurons through 5-HT2C receptors, so they inhibit DA neurons more (the
+    5-HT2C route, `dopasim.circuits.reward_circuit.HT2C_EQS`; the VTA's [5-HT] follows
+    the striatal pool's ratio to its intact level, and the current is linear in the
+    change of occupancy: hypotheses). Its gain ``j_ht2c`` is calibrated once so that
+    x = 0.8 lowers the tonic DA rate by 25 % (scripts/calibrate_ht2c.py). ``ht2c=off``
+    is the antagonist control (SB 242084): no 5-HT2C current. ``chronic=sustained``
+    (default) keeps the full gain: sustained escitalopram lowers VTA DA firing and
+    bursting, reversed by SB 242084 (Dremencov, El Mansari & Blier 2009, J Psychiatry
+    Neurosci 34:223). ``chronic=tolerant`` scales the gain by ``ht2c_tolerant_fraction``
+    (0: after 21 days of fluoxetine an acute challenge no longer lowered VTA DA firing,
+    Prisco & Esposito 1995, Br J Pharmacol 116:1923), so by default it acts as
+    ``ht2c=off``. metadata.json records the route, its chronic state and its effective
+    gain (``circuit_info.ht2c``).
 hunger:level=h   [hypothesis; SCIENCE.md section 7]
     A need state from 0 (sated) to 1 (fasted). It moves the punishment's drive to the DA
     neurons from the inhibitory route (via VTA GABA neurons: a pause, a reward-PE code)
@@ -71,12 +85,13 @@ __all__ = ["SCENARIOS", "Scenario", "parse_scenarios", "apply_scenarios", "descr
 
 @dataclass(frozen=True)
 class _Key:
-    kind: str  # 'fraction', 'float', 'onoff', 'quantity'
+    kind: str  # 'fraction', 'float', 'onoff', 'quantity', 'choice'
     default: object
     low: float = 0.0
     high: float = 1.0
     unit: object = None
     help: str = ""
+    choices: tuple = ()  # the allowed words of a 'choice'
 
     def parse(self, scenario, key, raw):
         where = f"scenario {scenario}:{key}"
@@ -85,6 +100,13 @@ class _Key:
             if value not in ("on", "off"):
                 raise ParamError(f"{where}: {raw!r} is not allowed; allowed: on or off")
             return value == "on"
+        if self.kind == "choice":
+            value = str(raw).strip().lower()
+            if value not in self.choices:
+                raise ParamError(
+                    f"{where}: {raw!r} is not allowed; allowed: {' or '.join(self.choices)}"
+                )
+            return value
         if self.kind == "quantity":
             q = parse_quantity(raw, self.unit, where)
             number = float(q / self.unit)
@@ -129,8 +151,17 @@ SCENARIOS = {
         ),
         Scenario(
             "ssri",
-            "SERT blocked; DAT carries 5-HT into DA terminals, which co-release it",
-            {"occupancy": _Key("fraction", 0.0, help="fraction of SERT blocked")},
+            "SERT blocked: DA terminals co-release 5-HT; 5-HT2C receptors excite VTA GABA neurons",
+            {
+                "occupancy": _Key("fraction", 0.0, help="fraction of SERT blocked"),
+                "ht2c": _Key("onoff", True, help="the 5-HT2C route (off: antagonist control)"),
+                "chronic": _Key(
+                    "choice",
+                    "sustained",
+                    choices=("sustained", "tolerant"),
+                    help="sustained (Dremencov 2009) or tolerant (Prisco 1995)",
+                ),
+            },
         ),
         Scenario(
             "hunger",
@@ -221,6 +252,8 @@ def describe(parsed):
                 continue  # defaults are left out (the first key is always shown)
             if isinstance(v, bool):
                 v = "on" if v else "off"
+            elif isinstance(v, str):
+                pass
             elif hasattr(v, "dim"):
                 v = f"{float(v / nmolar):g}nM"
             else:
@@ -242,7 +275,11 @@ def apply_scenarios(parsed, params):
                 da_loss=v["loss"], da_compensation=v["compensation"], da_comp_ceiling=v["ceiling"]
             )
         elif name == "ssri":
-            params = params.with_(pools=params.pools.with_(sert_occupancy=v["occupancy"]))
+            params = params.with_(
+                pools=params.pools.with_(sert_occupancy=v["occupancy"]),
+                ht2c=v["ht2c"],
+                ht2c_chronic=v["chronic"],
+            )
         elif name == "hunger":
             params = params.with_(hunger=v["level"])
         elif name == "medicated":

@@ -310,7 +310,9 @@ class NeuromodulatorPools:
             )
         return self.term_half * phi / (1 - phi)
 
-    def build(self, name="pools", dt=None, da_release_flux=None, da_flux_fraction=1.0):
+    def build(
+        self, name="pools", dt=None, da_release_flux=None, da_flux_fraction=1.0, rectify=None
+    ):
         """The one-element group; variables ``da``, ``ht`` (concentrations), ``ltd_gate``...
 
         [DA], its running mean and what the synapses read start at the steady state of
@@ -321,6 +323,20 @@ class NeuromodulatorPools:
         The scenario-dependent values (``sert_occupancy``, ``drug_tonic``, ``dip_block``)
         are variables of the group, not constants of the code, so that one compiled
         build serves every scenario.
+
+        ``rectify`` (``{"d1": (g_burst, g_dip), "d2": (...)}``, the rules'
+        `phasic_gains`) adds, for each class, the rectified fast part its synapses
+        integrate, ``rect_<c> = g_burst [e]+ - g_dip [-e]+`` with e = what the class
+        reads minus ``da_mean``, and its robust running mean ``rect_<c>_mean`` (same
+        ``tau_base`` and ``base_clip`` as the baseline). Rectifying a fluctuating signal
+        gives it a positive mean (tonic [DA] fluctuates with an SD of about 4 nM here, and
+        0.8 E[e]+ is about 1.1 nM: per trial more than a reward's burst), so without it
+        every eligible synapse of both pathways would drift to its upper bound. The
+        synapses subtract the running mean (`SampledPool.rect_mean`): the modulating
+        signal keeps zero mean in the absence of phasic events, the condition of
+        reward-modulated STDP (Fremaux, Sprekeler & Gerstner 2010, J Neurosci 30:13326)
+        that the baseline already meets for the linear signal [hypothesis: an adaptation
+        of the receptors' signalling to the ongoing fluctuation].
         """
         self.validate()
         group = NeuronGroup(
@@ -344,7 +360,21 @@ class NeuromodulatorPools:
             dip_block : 1 (constant)
             base_floor_d1 : mmolar (constant)
             base_floor_d2 : mmolar (constant)
-            """,
+            """
+            + (
+                """
+            rect_d1 : mmolar  # D1's rectified fast part g_b [e]+ - g_d [-e]+ (updated each step)
+            rect_d2 : mmolar  # D2's
+            drect_d1_mean/dt = (clip(rect_d1, rect_d1_mean - base_clip, rect_d1_mean + base_clip) - rect_d1_mean)/tau_base : mmolar
+            drect_d2_mean/dt = (clip(rect_d2, rect_d2_mean - base_clip, rect_d2_mean + base_clip) - rect_d2_mean)/tau_base : mmolar
+            gb_d1 : 1 (constant)
+            gd_d1 : 1 (constant)
+            gb_d2 : 1 (constant)
+            gd_d2 : 1 (constant)
+            """
+                if rectify
+                else ""
+            ),
             method="euler",
             namespace={
                 "vmax_dat": self.vmax_dat,
@@ -384,6 +414,18 @@ class NeuromodulatorPools:
         group.dip_block = [self.dip_block]
         group.base_floor_d1 = np.array([float(self.base_floor_d1 / umolar)]) * umolar
         group.base_floor_d2 = np.array([float(self.base_floor_d2 / umolar)]) * umolar
+        rect_code = ""
+        if rectify:
+            for c, view in (("d1", "da_seen"), ("d2", "da_seen_d2")):
+                gb, gd = rectify[c]
+                setattr(group, f"gb_{c}", float(gb))
+                setattr(group, f"gd_{c}", float(gd))
+                e = f"({view} - da_mean)"
+                rect_code += (
+                    f"\nrect_{c} = gb_{c}*0.5*({e} + abs({e})) + gd_{c}*0.5*({e} - abs({e}))"
+                )
+            # the means start at the rectified fluctuation's mean: 0 (they settle in
+            # about tau_base)
         group.run_regularly(
             # n + dip_block*[m - n]+, n = da + drug_tonic: the drug removes the fraction
             # dip_block of every dip below the running mean m (0: da_seen = n exactly)
@@ -392,7 +434,8 @@ class NeuromodulatorPools:
                 "da_seen_d2 = da_base_d2 + (da_seen - da_base_d2)*(da_base_d2 + d2_ec50)/(da_seen + d2_ec50)"
                 if float(self.d2_ec50) > 0
                 else "da_seen_d2 = da_seen"
-            ),
+            )
+            + rect_code,
             when="after_synapses",
             name=f"{name}_seen",
         )

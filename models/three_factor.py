@@ -386,15 +386,19 @@ class SampledPool:
     rule's constant b (an adaptive baseline, e.g. a running mean of the concentration).
     ``mean`` optionally names the running mean m of the concentration, the reference of
     a rule's rectified phasic term (`ThreeFactorRule.phasic_gains`); required by it.
+    ``rect_mean`` optionally names a running mean of that rectified fast part, which the
+    transmitter subtracts from it (so that tonic fluctuations, once rectified, do not
+    give the signal a mean; `dopasim.models.pools.NeuromodulatorPools.build`).
     """
 
     variable: str
     gate: str | None = None
     baseline: str | None = None
     mean: str | None = None
+    rect_mean: str | None = None
 
     def validate(self):
-        for name in (self.variable, self.gate, self.baseline, self.mean):
+        for name in (self.variable, self.gate, self.baseline, self.mean, self.rect_mean):
             if name is not None and not name.isidentifier():
                 raise ValueError(f"sampled pool: variable '{name}' is not a name")
 
@@ -446,17 +450,20 @@ class VolumeTransmitter:
         Linear rule: ``n - b``. Rectified: the fast part e = n - m (m the pool's running
         mean) with gain g_burst above m and g_dip below, plus the slow part m - b::
 
-            g_burst [n - m]+ - g_dip [m - n]+ + (m - b)
+            g_burst [n - m]+ - g_dip [m - n]+ - r + (m - b)
 
-        With gains (1, 1) this is n - b up to rounding; the linear rule keeps its own
-        expression, so runs without gains are unchanged to the bit.
+        r is the pool's running mean of the rectified part (`SampledPool.rect_mean`; 0
+        without one). With gains (1, 1) and no r this is n - b up to rounding; the
+        linear rule keeps its own expression, so runs without gains are unchanged to the
+        bit.
         """
         vt = self.name
         b = f"{vt}_nb" if self.pool.baseline else f"{vt}_b"
         if not self.rectified:
             return f"({vt}_n - {b})"
         e = f"({vt}_n - {vt}_nm)"
-        return f"({vt}_gb*0.5*({e} + abs({e})) + {vt}_gd*0.5*({e} - abs({e})) + ({vt}_nm - {b}))"
+        r = f" - {vt}_nr" if self.pool.rect_mean else ""
+        return f"({vt}_gb*0.5*({e} + abs({e})) + {vt}_gd*0.5*({e} - abs({e})){r} + ({vt}_nm - {b}))"
 
     def target_equations(self):
         """Lines to add to the postsynaptic group's equations."""
@@ -477,6 +484,10 @@ class VolumeTransmitter:
                     f"{vt}_gb : 1 (constant)  # gain of the phasic term above m (bursts)\n"
                     f"{vt}_gd : 1 (constant)  # gain of the phasic term below m (dips)\n"
                 )
+                if self.pool.rect_mean:
+                    pool_line += (
+                        f"{vt}_nr : mmolar (linked)  # running mean of the rectified part\n"
+                    )
             if self.pool.gate:
                 pool_line += (
                     f"{vt}_ltd_src : 1 (linked)  # gate on the LTD amplitude (pool)\n"
@@ -531,6 +542,8 @@ class VolumeTransmitter:
                 # data, not code: one compiled build serves every pair of gains
                 setattr(target, f"{vt}_gb", float(rule.phasic_gains[0]))
                 setattr(target, f"{vt}_gd", float(rule.phasic_gains[1]))
+                if pool.rect_mean:
+                    setattr(target, f"{vt}_nr", linked_var(pool_group, pool.rect_mean, index=index))
         else:
             setattr(target, f"{vt}_n_ph", linked_var(pool_group, "n_ph", index=index))
             ns[f"{vt}_n_tonic"] = pool.tonic

@@ -464,11 +464,12 @@ def memory_counts_for(
     rect = P.da_phasic_epsilon is not None
     # + the volume transmitter: da_A, da_D, da_apost (+ da_Ar, da_Dr; + da_ltd; + the
     # rectified term's gains da_gb, da_gd), and its links to the pools: da_n, da_nb
-    # (+ da_ltd_src; + the running mean da_nm)
-    msn = dict(lif, float64=6 + 3 + 2 * rises + gate + 2 * rect, linked=2 + gate + rect)
+    # (+ da_ltd_src; + the running means da_nm and da_nr)
+    msn = dict(lif, float64=6 + 3 + 2 * rises + gate + 2 * rect, linked=2 + gate + 2 * rect)
     neurons = {
         "vta_da": dict(lif, n=n_da),
-        "vta_gaba": dict(lif, n=n_gaba),
+        # + the 5-HT2C gain j_ht2c, and its link to the pools' [5-HT]
+        "vta_gaba": dict(lif, n=n_gaba, float64=7, linked=1),
         "drn_5ht": dict(lif, n=n_5ht),
         "str_d1": dict(msn, n=n_d1),
         "str_d2": dict(msn, n=n_d2),
@@ -477,7 +478,8 @@ def memory_counts_for(
         # with a task: reward_on, punish_on
         "us_reward": {"n": n_out, "linked": 2 * int(task)},
         "us_punish": {"n": n_out, "linked": 2 * int(task)},
-        "pools": {"n": 1, "float64": 17},
+        # + the rectified parts, their running means and gains (rect)
+        "pools": {"n": 1, "float64": 17 + 8 * rect},
     }
     synapses, scratch = {}, {}
     # plastic: w, c_e, A_last, apre, lastupdate, w_rec (+ Q_e, A_last_r)

@@ -498,6 +498,8 @@ def _key_value(spec):
         return st.integers(100, 10000).map(lambda k: (k / 100, f"{k / 100:g}"))
     if spec.kind == "onoff":
         return st.booleans().map(lambda b: (b, "on" if b else "off"))
+    if spec.kind == "choice":
+        return st.sampled_from(spec.choices).map(lambda c: (c, c))
     return st.tuples(st.integers(0, 1000), st.sampled_from(["{}nM", "{} nM"])).map(
         lambda kf: (kf[0], kf[1].format(kf[0]))
     )
@@ -538,6 +540,9 @@ def test_property_valid_specs_round_trip(spec_expected):
     for name, values in parsed:
         for k, v in expected[name].items():
             got = values[k]
+            if SCENARIOS[name].keys[k].kind == "choice":
+                assert got == v, (spec, name, k)
+                continue
             if SCENARIOS[name].keys[k].kind == "quantity":
                 got = float(got / nmolar)
             assert math.isclose(got, v, rel_tol=1e-12), (spec, name, k)

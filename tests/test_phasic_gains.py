@@ -43,24 +43,31 @@ def _trains(seed):
     return pre, post, n, m, b
 
 
-def _simulate(rule, pre_times, post_times, n, m, b, w0=0.5):
+def _simulate(rule, pre_times, post_times, n, m, b, w0=0.5, r=None):
     n_steps = int(round(T_END / DT))
     dt = DT * second
     # plain variables set at the start of each step (a linked subexpression would
     # resolve its TimedArrays in the target's namespace)
     pool = NeuronGroup(
         1,
-        "n : mmolar\nm : mmolar\nb : mmolar",
+        "n : mmolar\nm : mmolar\nb : mmolar\nr : mmolar",
         namespace={
             "n_ta": TimedArray(n * nmolar, dt=dt),
             "m_ta": TimedArray(m * nmolar, dt=dt),
             "b_ta": TimedArray(b * nmolar, dt=dt),
+            "r_ta": TimedArray((np.zeros_like(n) if r is None else r) * nmolar, dt=dt),
         },
         name="pool",
         dt=dt,
     )
-    pool.run_regularly("n = n_ta(t)\nm = m_ta(t)\nb = b_ta(t)", when="start")
-    view = SampledPool("n", baseline="b", mean="m" if rule.phasic_gains is not None else None)
+    pool.run_regularly("n = n_ta(t)\nm = m_ta(t)\nb = b_ta(t)\nr = r_ta(t)", when="start")
+    rect = rule.phasic_gains is not None
+    view = SampledPool(
+        "n",
+        baseline="b",
+        mean="m" if rect else None,
+        rect_mean="r" if rect and r is not None else None,
+    )
     vt = VolumeTransmitter(rule, view, "da")
     idx = np.concatenate([np.full(len(t), k) for k, t in enumerate(pre_times)])
     tim = np.concatenate(pre_times)
@@ -86,9 +93,10 @@ def _simulate(rule, pre_times, post_times, n, m, b, w0=0.5):
     return rule.current_weights(syn, post)
 
 
-def _reference(rule, pre_times, post_times, n, m, b, w0=0.5):
+def _reference(rule, pre_times, post_times, n, m, b, w0=0.5, r=None):
     """Step by step: jumps at the synapse's events, then the step's integral of
-    c(s) u_k with u_k = f(n_k - m_k) + m_k - b_k held over [t_k, t_k + dt)."""
+    c(s) u_k with u_k = f(n_k - m_k) - r_k + m_k - b_k held over [t_k, t_k + dt)."""
+    r = np.zeros_like(n) if r is None else r
     A_p, A_m = rule.A_plus, rule.A_minus
     tp, tm, tc = (float(x / second) for x in (rule.tau_plus, rule.tau_minus, rule.tau_c))
     k_da = float(rule.k_da * umolar * second)
@@ -111,7 +119,7 @@ def _reference(rule, pre_times, post_times, n, m, b, w0=0.5):
                 upto = np.array([x for x in pre_t if x <= t + 1e-12])
                 c += A_p * float(np.sum(np.exp(-(t - upto) / tp)))
             e = (n[k] - m[k]) * 1e-3  # uM
-            u = g_b * max(e, 0.0) + g_d * min(e, 0.0) + (m[k] - b[k]) * 1e-3
+            u = g_b * max(e, 0.0) + g_d * min(e, 0.0) + (m[k] - b[k] - r[k]) * 1e-3
             w += rule.sign * k_da * c * u * tc * -math.expm1(-DT / tc)
             c *= math.exp(-DT / tc)
         out.append(min(max(w, rule.w_min), rule.w_max))
@@ -141,6 +149,17 @@ def test_rectified_term_matches_the_step_reference(sign, gains):
     w = _simulate(rule, pre, post, n, m, b)
     ref = _reference(rule, pre, post, n, m, b)
     assert np.all(np.abs(ref - 0.5) > 1e-3)  # the weights moved
+    assert np.allclose(w, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("sign", [1, -1])
+def test_the_running_mean_of_the_rectified_part_is_subtracted(sign):
+    pre, post, n, m, b = _trains(11)
+    r = 1.5 + 0.5 * np.cos(np.arange(len(n)) * DT * 3.0)  # nM, slowly varying
+    rule = RULE.with_(sign=sign, phasic_gains=(1.0, 0.2) if sign > 0 else (0.2, 1.0))
+    w = _simulate(rule, pre, post, n, m, b, r=r)
+    ref = _reference(rule, pre, post, n, m, b, r=r)
+    assert not np.allclose(ref, _reference(rule, pre, post, n, m, b))  # r matters
     assert np.allclose(w, ref, rtol=1e-9, atol=1e-12)
 
 

@@ -38,7 +38,7 @@ def test_defaults_and_composition():
     parsed = parse_scenarios("parkinson:loss=0.75+ssri:occupancy=0.8")
     assert parsed == (
         ("parkinson", {"loss": 0.75, "compensation": True, "ceiling": 2.5}),
-        ("ssri", {"occupancy": 0.8}),
+        ("ssri", {"occupancy": 0.8, "ht2c": True, "chronic": "sustained"}),
     )
     P = apply_scenarios(parsed, RewardCircuitParams())
     assert P.da_loss == 0.75 and P.da_compensation and P.pools.sert_occupancy == 0.8
@@ -240,12 +240,12 @@ def test_a_lesioned_circuit_starts_at_its_own_steady_state():
     # the drug's tonic 10 nM comes on top of the endogenous level, in either order
     assert base["medicated"] == pytest.approx((20, 30, 30, 30, 30))
     for spec in ("parkinson:loss=0.75+medicated", "medicated+parkinson:loss=0.75"):
-        assert base[spec] == pytest.approx((x, x + 10, x + 10, x + 10))
-    assert base["parkinson:loss=1+medicated"] == pytest.approx((0, 10, 10, 10))
+        assert base[spec] == pytest.approx((x, x + 10, x + 10, x + 10, x + 10))
+    assert base["parkinson:loss=1+medicated"] == pytest.approx((0, 10, 10, 10, 10))
     # with no DA neuron the note says what the synapses read (no floor in this circuit)
     assert "plasticity is absent" in " ".join(info["parkinson:loss=1"]["notes"])
     assert "the drug's" in " ".join(info["parkinson:loss=1+medicated"]["notes"])
-    assert base["parkinson:loss=0.75+ssri:occupancy=0.8"] == pytest.approx((x, x, x, x))
+    assert base["parkinson:loss=0.75+ssri:occupancy=0.8"] == pytest.approx((x, x, x, x, x))
 
 
 def test_ssri_raises_5ht_and_its_terminal_stock(tmp_path):
