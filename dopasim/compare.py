@@ -215,6 +215,11 @@ _WORKER = {}
 
 
 def _worker_stop(signum, frame):  # a signal between two runs (during one, the runner's)
+    shared = _WORKER.get("stopped")
+    if shared is None or not shared.value or os.getppid() != _WORKER.get("parent"):
+        # not forwarded by the main process: the pool ending its workers after one died
+        # (it waits for them), or the main process is gone; nothing is running here
+        os._exit(128 + signum)
     _WORKER_STOPPED.append(signal.Signals(signum).name)
 
 
@@ -231,6 +236,7 @@ def _worker_init(counter, lock, ready, stopped):
     signal.signal(signal.SIGINT, _worker_stop)
     signal.signal(signal.SIGTERM, _worker_stop)
     _WORKER["stopped"] = stopped
+    _WORKER["parent"] = os.getppid()
     with lock:
         counter.value += 1
         os.environ["DOPASIM_BUILD_SLOT"] = str(counter.value)
@@ -245,12 +251,19 @@ def _one_in_worker(job):
     try:
         return _one({**job, "slot": int(os.environ.get("DOPASIM_BUILD_SLOT", "0"))})
     except KeyboardInterrupt as e:  # runner.Interrupted: the run is written as interrupted
+        if shared is not None and not shared.value:
+            # a signal the main process did not send (the pool ending its workers after
+            # one died): the run is written; this worker ends without answering
+            os._exit(1)
         _WORKER_STOPPED.append("interrupted")
         return {**job, "interrupted": str(e), "wall_s": time.perf_counter() - t0}
 
 
-def _run_pool(todo, jobs, progress):
+def _run_pool(todo, jobs, progress, work=None):
     """Run ``todo`` on ``jobs`` worker processes; ``progress(result)`` for each result.
+
+    ``work`` (default: one run per job) is what a worker does with a job (a test's
+    stand-in; it must be importable by a spawned process).
 
     A SIGINT or SIGTERM to this process is forwarded to every worker (once per signal:
     the second aborts their runs), the runs not started are cancelled (a worker starts
@@ -283,7 +296,7 @@ def _run_pool(todo, jobs, progress):
 
         stop = Interrupt(forward, forward, raise_on_second=False)
         with stop:
-            pending = {pool.submit(_one_in_worker, job) for job in todo}
+            pending = {pool.submit(work or _one_in_worker, job) for job in todo}
             cancelled = False
             while pending:
                 done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)

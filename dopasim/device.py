@@ -153,7 +153,14 @@ def run_compiler(command, stop=None, pass_fds=(), poll_s=0.05, grace_s=5.0):
     stop = stop or (lambda: 0)
     if stop():
         return 0, True
-    proc = subprocess.Popen(command, shell=True, process_group=0, pass_fds=tuple(pass_fds))
+    # no terminal input: a background process group that read it would be stopped (SIGTTIN)
+    proc = subprocess.Popen(
+        command,
+        shell=True,
+        process_group=0,
+        pass_fds=tuple(pass_fds),
+        stdin=subprocess.DEVNULL,
+    )
     termed = None
     try:
         while True:

@@ -691,6 +691,7 @@ def _stopped_before_run(prep, metadata, path, overwrite, timings):
     (``interrupted_by``) and the phase (``interrupted_during``), no spikes; raise
     `Interrupted`."""
     phase = prep.at or "building"
+    aborted = prep.aborted  # read once: a signal arriving now must not split the two uses
     metadata.update(
         interrupted_by=prep.signal, interrupted_during=phase, wall_times_s=dict(timings)
     )
@@ -698,9 +699,9 @@ def _stopped_before_run(prep, metadata, path, overwrite, timings):
     if path is not None:
         recorder = Recorder(path, overwrite)
         recorder.begin(metadata)
-        recorder.finish_from_chunks(metadata, "interrupted", aborted=prep.aborted)
+        recorder.finish_from_chunks(metadata, "interrupted", aborted=aborted)
         where = f" (written to {recorder.path})"
-    if prep.aborted:
+    if aborted:
         message = f"run aborted during {phase} (second interrupt); nothing was simulated"
     else:
         message = f"interrupted ({prep.signal}) during {phase}; nothing was simulated"

@@ -7,6 +7,7 @@ group as a terminal's Ctrl-C, SIGINT or SIGTERM to the process alone), then run 
 and a ``dopasim compare --jobs 2`` stopped while its workers compile.
 """
 
+import contextlib
 import json
 import os
 import signal
@@ -336,14 +337,23 @@ def test_compare_interrupted_stops_its_workers_and_starts_no_more_runs(tmp_path)
     proc = _start_compare(out, "numpy", params, seeds=3)
     t0 = time.monotonic()
     runs = [out / "runs" / "intact" / f"seed{s}" / "metadata.json" for s in (1, 2)]
-    while not all(r.exists() for r in runs):  # both workers run
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() - t0 < 300, "the runs did not start"
-        time.sleep(0.05)
-    workers = _workers(proc.pid)
-    assert len(workers) == 2
-    proc.send_signal(signal.SIGINT)  # the main process alone: it forwards to the workers
-    _, err = proc.communicate(timeout=300)
+    workers = []
+    try:
+        while not all(r.exists() for r in runs):  # both workers run
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() - t0 < 300, "the runs did not start"
+            time.sleep(0.05)
+        workers = _workers(proc.pid)
+        assert len(workers) == 2
+        proc.send_signal(signal.SIGINT)  # the main process alone: it forwards to the workers
+        _, err = proc.communicate(timeout=300)
+    finally:  # a failure here must not leave 600 s runs behind (workers: own groups)
+        if proc.poll() is None:
+            for pid in [*_workers(proc.pid), *workers]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            proc.kill()
+            proc.communicate()
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "comparison interrupted (SIGINT)" in err
     assert "0 of 3 runs complete" in err and "1 not started" in err
