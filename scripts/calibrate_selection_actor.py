@@ -20,7 +20,11 @@ acceptance seeds are 1-8). The rules were fixed before the first run (issue 19):
     python scripts/calibrate_selection_actor.py --grid 20,14,10,7 --seeds 101-108 --jobs 2
 
 Results are written into the protocol's comments (``TASK_CIRCUIT``, ``test_choice_noise``)
-with the date and the printed table.
+with the date and the printed table. 2026-12-03: no value of 20,14,10,7 met rule 1, so
+the grid was extended downward (``--grid 5,3.5,2.5,1.75``): k_da = 3.5 /(uM s) (largest
+channel mean weight 0.61-0.72; 5 gave 0.84 on seed 108), then sigma = 1 Hz (probit
+choose-A 0.689, avoid-B 0.711). The table is in
+docs/preregistration/2026-12-03-selection-scenarios.md.
 """
 
 import argparse

@@ -419,7 +419,7 @@ def test_choice_noise_offset_decides_when_it_dwarfs_the_values(tmp_path, train_s
 def test_choice_noise_reaches_the_read_out():
     table = ps.trials(_p(), np.random.default_rng(0))
     assert float(ps.stimulus(_p(), table).task.params.drift_sd) == 12  # the defaults
-    assert float(ps.stimulus(_p(), table).task.params.test_drift_sd) == 0
+    assert float(ps.stimulus(_p(), table).task.params.test_drift_sd) == 1  # calibrated default
     p = _p(choice_noise="12 Hz", test_choice_noise="3 Hz")
     assert float(ps.stimulus(p, table).task.params.drift_sd) == 12
     assert float(ps.stimulus(p, table).task.params.test_drift_sd) == 3
