@@ -8,7 +8,7 @@ The Python API mirrors the command line::
     again = dopasim.load_run(res.path)
 """
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"
 __all__ = ["run", "load_run", "to_neo", "__version__"]
 
 

@@ -199,4 +199,12 @@ def to_jsonable(value):
         return {k: to_jsonable(getattr(value, k)) for k in value.__dataclass_fields__}
     if isinstance(value, float | int | str | bool) or value is None:
         return value
-    return repr(value)
+    # anything else (a state updater object, a function): a stable name, never a
+    # memory address, so that the provenance of two identical runs is identical
+    name = getattr(value, "__name__", None)
+    if isinstance(name, str):
+        return name
+    text = repr(value)
+    if " at 0x" in text:
+        return f"{type(value).__module__}.{type(value).__qualname__}"
+    return text

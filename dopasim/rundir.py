@@ -108,6 +108,8 @@ def claimed(path, overwrite=False, rename=None):
                 raise ParamError(f"--out: '{path}' exists and is not a directory") from None
             path = Path(rename())
             continue
+        except OSError as e:  # e.g. under /proc, where even root cannot create folders
+            raise ParamError(f"--out: cannot create '{path}': {e.strerror}") from None
         break
     lock = _lock(path)
     try:
@@ -147,7 +149,10 @@ def check_writable(path: Path, overwrite=False):
 def prepare_run_dir(path: Path, overwrite=False):
     check_writable(path, overwrite)
     path = Path(path)
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ParamError(f"--out: cannot create '{path}': {e.strerror}") from None
     return path
 
 

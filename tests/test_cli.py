@@ -55,6 +55,16 @@ def test_unwritable_out(tmp_path, capsys):
         assert main(["run", "distal-reward", "--out", str(ro / "run")]) == 2
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc/self"), reason="needs a procfs")
+@pytest.mark.parametrize("protocol", ["distal-reward", "conditioning"])
+def test_out_where_no_folder_can_be_made(protocol, capsys):
+    """/proc passes the access check (for root) but refuses mkdir: one line, exit 2."""
+    assert main(["run", protocol, "--out", "/proc/never/x"]) == 2
+    err = capsys.readouterr().err
+    assert "--out" in err and "/proc/never/x" in err and "Traceback" not in err, err
+    assert err.count("\n") == 1
+
+
 def test_existing_run_is_not_overwritten(tmp_path, capsys):
     out = tmp_path / "run"
     out.mkdir()

@@ -5,7 +5,8 @@ from brian2 import Hz, ms, mV, second
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dopasim.params import Param, ParamError, parse_quantity, resolve_params
+from dopasim.params import Param, ParamError, parse_quantity, resolve_params, to_jsonable
+from models.izhikevich import IZHIKEVICH_HALF_STEPS
 
 
 @pytest.mark.parametrize(
@@ -77,3 +78,15 @@ def test_resolve_params_defaults_and_overrides():
 def test_resolve_params_errors(over, needle):
     with pytest.raises(ParamError, match=needle.replace("(", r"\(")):
         resolve_params(SPECS, over)
+
+
+def test_provenance_names_objects_without_a_memory_address():
+    """metadata.json records the distal-reward network's state updater by a stable name."""
+    assert to_jsonable(IZHIKEVICH_HALF_STEPS) == "izhikevich_half_steps"
+
+    class Opaque:
+        pass
+
+    text = to_jsonable(Opaque())
+    assert " at 0x" not in text and text.endswith("Opaque")
+    assert to_jsonable({"method": "euler"}) == {"method": "euler"}
