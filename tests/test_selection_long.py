@@ -26,14 +26,20 @@ ones (the circuit's choices); the probit-expected ones are printed beside them.
   (ON against OFF) lowers dw_nogo_punish.
 
 Every table is printed (`make test-long ARGS="tests/test_selection_long.py -s"`).
+``DOPASIM_SELECTION_SWEEP=DIR`` evaluates the criteria on the per_seed.csv of a stored
+sweep (a `dopasim compare` output folder) instead of running it again.
 """
 
+import csv
+import os
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from dopasim import analysis
+from dopasim.circuits.scenarios import describe, parse_scenarios
 from dopasim.compare import compare
 
 pytestmark = pytest.mark.long
@@ -51,7 +57,19 @@ def _spec(loss):
 
 
 def _per_seed(res, spec, metric):
+    spec = describe(parse_scenarios(spec))  # compare keys the runs by the canonical SPEC
     return np.array([res["per_seed"][(spec, s)][metric] for s in range(1, SEEDS + 1)], float)
+
+
+def _stored(folder):
+    """A stored sweep's per-seed metrics, as `compare` returns them."""
+    per_seed = {}
+    with open(Path(folder) / "per_seed.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            per_seed.setdefault((row["scenario"], int(row["seed"])), {})[row["metric"]] = float(
+                row["value"]
+            )
+    return {"out": Path(folder), "per_seed": per_seed, "failures": []}
 
 
 def _means(res, specs, metric):
@@ -63,9 +81,7 @@ def _means(res, specs, metric):
     return out
 
 
-@pytest.fixture(scope="module")
-def sweep(tmp_path_factory):
-    specs = [_spec(x) for x in LOSSES] + [ON]
+def _run(tmp_path_factory, specs):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("DOPASIM_CACHE", str(tmp_path_factory.mktemp("cache")))
         t0 = time.perf_counter()
@@ -75,6 +91,18 @@ def sweep(tmp_path_factory):
     print(
         f"selection sweep: {len(specs)} scenarios x {SEEDS} seeds in {time.perf_counter() - t0:.0f} s"
     )
+    return res
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory):
+    specs = [_spec(x) for x in LOSSES] + [ON]
+    stored = os.environ.get("DOPASIM_SELECTION_SWEEP")
+    if stored:
+        res = _stored(stored)
+        print(f"selection sweep: stored, {stored}")
+    else:
+        res = _run(tmp_path_factory, specs)
     assert not res["failures"]
     names = [_spec(x) for x in LOSSES]
     print("scenarios:", names + [ON])
