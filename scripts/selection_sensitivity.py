@@ -7,15 +7,19 @@ on intact, loss 0.5, OFF (loss 0.75), loss 0.8 and ON (loss 0.75 + medicated), p
 seeds. Reported, not asserted (issue 19). Each setting changes data only, so the runs
 share one compiled build.
 
-    python scripts/selection_sensitivity.py --seeds 4 --jobs 2
+    python scripts/selection_sensitivity.py --seeds 4 --jobs 2 --out runs/sensitivity
+    python scripts/selection_sensitivity.py --seeds 4 --table runs/sensitivity/epsilon=0
 """
 
 import argparse
+import csv
 import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
+from dopasim.circuits.scenarios import describe, parse_scenarios
 from dopasim.compare import compare
 
 PROTOCOL = "probabilistic-selection"
@@ -49,6 +53,7 @@ METRICS = (
 
 def table(res, seeds):
     def per_seed(spec, m):
+        spec = describe(parse_scenarios(spec))  # compare keys runs by the canonical SPEC
         return np.array([res["per_seed"][(spec, s)][m] for s in range(1, seeds + 1)], float)
 
     print("| metric | " + " | ".join(LABELS) + " |")
@@ -72,7 +77,19 @@ def main():
     ap.add_argument("--seeds", type=int, default=4, help="paired seeds 1..N")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--only", default=None, help="one setting, e.g. epsilon=0")
+    ap.add_argument("--out", default=None, help="keep each setting's comparison in OUT/KEY=VALUE")
+    ap.add_argument("--table", default=None, help="only print the table of a stored comparison")
     args = ap.parse_args()
+    if args.table:
+        per = {}
+        with open(Path(args.table) / "per_seed.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                per.setdefault((row["scenario"], int(row["seed"])), {})[row["metric"]] = float(
+                    row["value"]
+                )
+        print(f"\n## {args.table} (stored, {args.seeds} seeds)")
+        table({"per_seed": per}, args.seeds)
+        return 0
     settings = SETTINGS
     if args.only:
         key, _, value = args.only.partition("=")
@@ -84,7 +101,11 @@ def main():
             list(SPECS),
             seeds=args.seeds,
             jobs=args.jobs,
-            out=tempfile.mkdtemp(prefix="dopasim-sens-"),
+            out=(
+                Path(args.out) / f"{key}={value}"
+                if args.out
+                else tempfile.mkdtemp(prefix="dopasim-sens-")
+            ),
             params={key: value},
             quiet=True,
         )
