@@ -190,7 +190,8 @@ def _params(args):
 
 
 def _cmd_list():
-    from dopasim.runner import PROTOCOLS, get_protocol
+    from dopasim.protocols import REGISTRY as PROTOCOLS
+    from dopasim.protocols import get_protocol
 
     print("protocols:")
     for name in PROTOCOLS:
@@ -264,7 +265,7 @@ def _export(run_dir, formats, out, overwrite):
 
 
 def _cmd_compare(args):
-    from dopasim.compare import RunSetError, compare, compare_runs
+    from dopasim.comparison import RunSetError, compare, compare_runs
 
     if args.runs is not None:
         given = [
@@ -392,7 +393,7 @@ def _cmd_doctor(args):
     import brian2
     import numpy as np
 
-    import dopasim
+    from dopasim._version import __version__
     from dopasim.device import compiler_path, standalone_root
 
     if args.yes and not args.clear_cython_cache:
@@ -412,7 +413,7 @@ def _cmd_doctor(args):
     except ImportError:
         cython = None
     print(f"python   {platform.python_version()} ({sys.executable})")
-    print(f"dopasim  {dopasim.__version__}")
+    print(f"dopasim  {__version__}")
     print(f"brian2   {brian2.__version__}")
     print(f"numpy    {np.__version__}")
     print(f"cython   {cython or 'not installed'}")

@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-from dopasim.compare import compare
+from dopasim import compare
 
 PROTOCOL = "probabilistic-selection"
 SPECS = (

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_reward_circuit import TINY
 
-from dopasim import compare as cmp
+from dopasim import comparison as cmp
 from dopasim import runner
 from dopasim.cli import main
 
