@@ -32,7 +32,7 @@ distal: setup
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist loadfile $(ARGS)
 
 test-long: setup
 	$(BIN)/python -m pytest -q -m long -n $(JOBS) --dist loadfile -rA $(ARGS)
