@@ -1,12 +1,14 @@
 # Two commands are all a newcomer needs (see README):
-#   make run    set up, then run the main job (distal reward, 1 h simulated)
+#   make run    set up, then run the main job: intact, Parkinsonian and medicated circuits
+#               in Frank's probabilistic selection task, compared on paired seeds, with
+#               the spike rasters exported to NWB (runs/main)
 #   make test   set up, then run the fast test suite
 PYTHON := $(shell scripts/find-python)
 VENV   := .venv
 BIN    := $(VENV)/bin
 JOBS   ?= 2
 
-.PHONY: setup run test test-long test-targets bench figures lint clean
+.PHONY: setup run distal test test-long test-targets bench figures lint clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "no Python >= 3.12 found (see scripts/find-python)" >&2; exit 1; }
@@ -20,11 +22,17 @@ $(VENV)/.installed: $(BIN)/python pyproject.toml
 setup: $(VENV)/.installed
 
 run: setup
+	$(BIN)/dopasim compare probabilistic-selection --scenario intact \
+	    --scenario parkinson:loss=0.75 --scenario parkinson:loss=0.75+medicated \
+	    --seeds 2 --jobs $(JOBS) --out runs/main --overwrite --export nwb $(ARGS)
+
+# Izhikevich 2007's distal-reward experiment (1 h simulated; also in make bench)
+distal: setup
 	$(BIN)/dopasim run distal-reward $(ARGS)
 
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n auto --dist loadfile $(ARGS)
 
 test-long: setup
 	$(BIN)/python -m pytest -q -m long -n $(JOBS) --dist loadfile -rA $(ARGS)

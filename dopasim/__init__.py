@@ -3,31 +3,18 @@
 The Python API mirrors the command line::
 
     import dopasim
-    res = dopasim.run("distal-reward", params={"duration": "600 s"}, seed=2)
-    res.metrics["rewarded_weight"], res.path
+    res = dopasim.run("conditioning", params={"n_trials": "100"}, seed=2)
+    res.metrics["late_cs_ratio"], res.path
     again = dopasim.load_run(res.path)
+    table = dopasim.compare("probabilistic-selection",
+                            ["intact", "parkinson:loss=0.75"], seeds=3, jobs=2)
+    table["rows"], table["out"]
+    block = dopasim.to_neo(res.path)        # needs the neo extra
 """
 
-__version__ = "0.6.0"
-__all__ = ["run", "load_run", "to_neo", "__version__"]
+from dopasim._version import __version__
+from dopasim.comparison import compare
+from dopasim.export import to_neo
+from dopasim.runner import load_run, run
 
-
-def run(protocol, **kwargs):
-    """Run a protocol; see `dopasim.runner.run`."""
-    from dopasim.runner import run as _run
-
-    return _run(protocol, **kwargs)
-
-
-def load_run(path):
-    """Load a run directory; see `dopasim.runner.load_run`."""
-    from dopasim.runner import load_run as _load
-
-    return _load(path)
-
-
-def to_neo(run_or_path):
-    """A `neo.Block` of a run (or runs); see `dopasim.export.to_neo` (neo is imported then)."""
-    from dopasim.export import to_neo as _to_neo
-
-    return _to_neo(run_or_path)
+__all__ = ["run", "load_run", "compare", "to_neo", "__version__"]

@@ -36,7 +36,7 @@ def _common(p, scenario_help):
         "--config",
         metavar="FILE",
         help="take the settings from a TOML file (see the README, 'Config files'); only --out, "
-        "--overwrite, --quiet (and for run --no-figures, --export) may be added",
+        "--overwrite, --quiet, --export (and for run --no-figures) may be added",
     )
     p.add_argument("--scenario", action="append", default=[], help=scenario_help)
     p.add_argument("--duration", help="simulated time (per run), with a unit, e.g. 600s")
@@ -92,6 +92,11 @@ def _parser():
         "--allow-mismatch",
         action="store_true",
         help="with --runs: compare runs whose dt or dopasim/Brian2 versions differ (warns)",
+    )
+    c.add_argument(
+        "--export",
+        metavar="FORMAT,...",
+        help="also write every run's spikes as nwb, sonata, csv and/or npz (comma-separated)",
     )
     x = sub.add_parser("export", help="write a run's spike raster as NWB, SONATA, CSV or npz")
     x.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'dopasim run'")
@@ -149,8 +154,8 @@ def _from_config(args, kind):
         raise ParamError(
             f"--config: {', '.join(given)} cannot be combined with --config (put "
             f"{'it' if len(given) == 1 else 'them'} in '{args.config}'); allowed with "
-            "--config: --out, --overwrite, --quiet"
-            + (", --no-figures, --export" if kind == "run" else "")
+            "--config: --out, --overwrite, --quiet, --export"
+            + (", --no-figures" if kind == "run" else "")
         )
     overrides = {
         "out": args.out,
@@ -190,7 +195,8 @@ def _params(args):
 
 
 def _cmd_list():
-    from dopasim.runner import PROTOCOLS, get_protocol
+    from dopasim.protocols import REGISTRY as PROTOCOLS
+    from dopasim.protocols import get_protocol
 
     print("protocols:")
     for name in PROTOCOLS:
@@ -264,8 +270,11 @@ def _export(run_dir, formats, out, overwrite):
 
 
 def _cmd_compare(args):
-    from dopasim.compare import RunSetError, compare, compare_runs
+    from dopasim.comparison import RunSetError, compare, compare_runs
+    from dopasim.export import check_formats
 
+    # checked before anything is simulated
+    formats = check_formats(args.export) if args.export is not None else None
     if args.runs is not None:
         given = [
             opt
@@ -320,10 +329,17 @@ def _cmd_compare(args):
         )
     print(f"comparison folder: {res['out']}")
     print((res["out"] / "comparison.md").read_text())
+    figures = sorted(res["out"].glob("*.png"))
+    if figures:
+        print(f"figures ({len(figures)}): {res['out']}/*.png")
+    code = 0
+    if formats:
+        for run_dir in sorted(p.parent for p in (res["out"] / "runs").glob("*/*/metadata.json")):
+            code = _export(run_dir, formats, None, args.overwrite) or code
     if res["failures"]:
         print(f"dopasim: {len(res['failures'])} run(s) failed; see failures.csv", file=sys.stderr)
         return 1
-    return 0
+    return code
 
 
 def _cmd_export(args):
@@ -392,7 +408,7 @@ def _cmd_doctor(args):
     import brian2
     import numpy as np
 
-    import dopasim
+    from dopasim._version import __version__
     from dopasim.device import compiler_path, standalone_root
 
     if args.yes and not args.clear_cython_cache:
@@ -412,7 +428,7 @@ def _cmd_doctor(args):
     except ImportError:
         cython = None
     print(f"python   {platform.python_version()} ({sys.executable})")
-    print(f"dopasim  {dopasim.__version__}")
+    print(f"dopasim  {__version__}")
     print(f"brian2   {brian2.__version__}")
     print(f"numpy    {np.__version__}")
     print(f"cython   {cython or 'not installed'}")

@@ -518,7 +518,7 @@ def run_kwargs(config):
 
 
 def compare_kwargs(config):
-    """The keyword arguments of `dopasim.compare.compare` for a validated compare config."""
+    """The keyword arguments of `dopasim.comparison.compare` for a validated compare config."""
     return {
         "seeds": config["seeds"],
         "jobs": config["jobs"],

@@ -3,8 +3,8 @@
 ::
 
     from dopasim.export import export_run, to_neo
-    export_run("runs/conditioning/20260101-120000-seed1", "nwb")      # -> .../spikes.nwb
-    block = to_neo("runs/conditioning/20260101-120000-seed1")        # neo.Block
+    export_run("runs/my-protocol/20260101-120000-seed1", "nwb")      # -> .../spikes.nwb
+    block = to_neo("runs/my-protocol/20260101-120000-seed1")        # neo.Block
 
 or ``dopasim export RUN_DIR --format nwb|sonata|csv|npz [--out FILE] [--overwrite]``.
 
@@ -57,6 +57,7 @@ from pathlib import Path
 import numpy as np
 
 from dopasim.params import ParamError
+from dopasim.protocols import REGISTRY, get_protocol
 from dopasim.rundir import atomic_file as _atomic
 
 __all__ = [
@@ -79,8 +80,6 @@ FORMATS = {
 #: format -> (module it needs, pip extra that brings it)
 _NEEDS = {"nwb": ("pynwb", "nwb"), "sonata": ("h5py", "sonata")}
 
-_OUTCOMES = {0: "none", 1: "reward", 2: "punishment"}
-_SELECTION_LETTERS = "ABCDEF"
 #: neuromodulator series: data key -> (NWB name, description)
 _SERIES = {
     "da_nM": ("dopamine", "extracellular dopamine concentration of the striatal pool"),
@@ -290,7 +289,7 @@ def _view(run):
             view.spikes[key[len("spikes_") :]] = _canonical(*value)
     info = meta.get("circuit_info") or {}
     sizes = dict(info.get("sizes") or data.get("sizes") or {})
-    if not sizes and "n_exc" in info and "n_inh" in info:  # distal-reward
+    if not sizes and "n_exc" in info and "n_inh" in info:  # the Izhikevich 2007 network
         sizes = {"exc": info["n_exc"], "inh": info["n_inh"]}
     for pop in list(view.spikes) + [p for p in sizes if p not in view.spikes]:
         i, _ = view.spikes.setdefault(pop, (np.zeros(0, np.int64), np.zeros(0, np.float64)))
@@ -406,84 +405,14 @@ def _seconds(value, name):
 
 
 def _trial_columns(view):
-    """(start, stop, {column: (values, description)}) of a trial protocol, or None."""
-    d, p = view.data, view.meta.get("parameters") or {}
-    if "trial_cue" not in d or "trial_len" not in p or "cs_time" not in p:
+    """(start, stop, {column: (values, description)}) of a trial protocol, or None.
+
+    The protocol that wrote the run gives its trial table (`Protocol.trial_table`); a run
+    of a protocol this version does not know has none."""
+    name = view.meta.get("protocol")
+    if name not in REGISTRY:
         return None
-    n = len(d["trial_cue"])
-    T, cs = _seconds(p["trial_len"], "trial_len"), _seconds(p["cs_time"], "cs_time")
-    start = np.arange(n) * T
-    cue = np.asarray(d["trial_cue"]).astype(np.int64)
-    outcome = np.asarray(d.get("trial_outcome", np.zeros(n, int))).astype(np.int64)
-    protocol = view.meta.get("protocol")
-    cols = {}
-    cols["cs_time"] = (start + cs, "onset of the cue (CS; the pairing, the stimuli) (s)")
-    if protocol == "probabilistic-selection":
-        fb = np.asarray(d.get("trial_outcome_delay", np.full(n, np.nan)), dtype=np.float64)
-        train = np.asarray(d.get("trial_train", np.ones(n, bool))).astype(bool)
-        out_t = np.where(train & np.isfinite(fb), start + cs + fb, np.nan)
-        out_desc = "feedback time (s); NaN when there was none (test trial, or no choice)"
-    elif protocol == "eligibility-window":
-        delays = [float(x) for x in p.get("delay_list") or []]
-        pairing = _seconds(p.get("pairing_dur", 0.0), "pairing_dur")
-        delay = np.array([delays[c] if 0 <= c < len(delays) else np.nan for c in cue], float)
-        out_t = start + cs + pairing + delay
-        out_desc = "time of the DA burst's reward input (s); NaN for the control ensemble"
-    else:
-        us = _seconds(p.get("us_delay", 0.0), "us_delay")
-        out_t = start + cs + us
-        out_desc = "time the outcome was (or, when omitted, would have been) delivered (s)"
-    cols["outcome_time"] = (out_t, out_desc)
-    cols["outcome_type"] = (
-        np.array([_OUTCOMES.get(int(o), str(int(o))) for o in outcome], dtype=object),
-        "outcome delivered: none, reward or punishment",
-    )
-    cols["trial_type"] = (np.array(_trial_types(view, cue, n), dtype=object), "kind of trial")
-    cols["cue"] = (cue, "index of the cue (cortical ensemble) shown in the trial")
-    extra = {
-        "trial_cue2": ("cue2", "index of the second stimulus of the pair"),
-        "trial_probe": ("probe", "an omission probe (the reward was withheld)"),
-        "trial_train": ("training", "a training trial (with feedback), not a test trial"),
-        "trial_choice": ("choice", "the stimulus chosen; -1 when no choice was made"),
-        "trial_latency": ("choice_latency", "time from onset to the choice (s); NaN if none"),
-        "trial_better": ("better_cue", "the stimulus of the pair with the higher reward odds"),
-    }
-    for key, (name, desc) in extra.items():
-        if key in d and len(d[key]) == n:
-            values = np.asarray(d[key])
-            if key == "trial_probe" and not values.any():
-                continue  # all False: nothing to say
-            cols[name] = (values, desc)
-    return start, start + T, cols
-
-
-def _trial_types(view, cue, n):
-    d, p = view.data, view.meta.get("parameters") or {}
-    protocol = view.meta.get("protocol")
-    if protocol == "probabilistic-selection":
-        cue2 = np.asarray(d.get("trial_cue2", cue))
-        train = np.asarray(d.get("trial_train", np.ones(n, bool)))
-        letters = _SELECTION_LETTERS
-
-        def name(k):
-            return letters[k] if 0 <= k < len(letters) else str(k)
-
-        return [
-            f"{'training' if tr else 'test'} {name(int(a))}{name(int(b))}"
-            for a, b, tr in zip(cue, cue2, train, strict=True)
-        ]
-    if protocol == "probability":
-        probs = p.get("probs") or []
-        return [f"P(reward) = {probs[c]:g}" if c < len(probs) else f"cue {c}" for c in cue]
-    if protocol == "eligibility-window":
-        delays = p.get("delay_list") or []
-        return [f"DA {delays[c]:g} s after pairing" if c < len(delays) else "control" for c in cue]
-    if protocol == "conditioning":
-        probe = np.asarray(d.get("trial_probe", np.zeros(n, bool)))
-        return ["omission probe" if pr else "rewarded" for pr in probe]
-    if protocol == "aversive":
-        return ["punished"] * n
-    return [f"cue {c}" for c in cue]
+    return get_protocol(name).trial_table(view.data, view.meta.get("parameters") or {})
 
 
 def _series(view):
@@ -535,10 +464,10 @@ def _build_nwb(view):
     from pynwb.file import Subject
     from pynwb.misc import Units
 
-    import dopasim
+    from dopasim._version import __version__
 
     prov = _provenance(view)
-    prov["exported_by"] = {"dopasim": dopasim.__version__, "pynwb": pynwb.__version__}
+    prov["exported_by"] = {"dopasim": __version__, "pynwb": pynwb.__version__}
     protocol = view.meta.get("protocol", "unknown")
     seed = view.meta.get("seed")
     nwb = NWBFile(

@@ -9,7 +9,7 @@ uses.
 
 How it is counted
 -----------------
-Each protocol module provides ``memory_counts(p) -> dict``: counts, not bytes, taken from
+Each protocol provides ``memory_counts(p) -> dict``: counts, not bytes, taken from
 the resolved parameters ``p`` (what `dopasim.runner.prepare` returns) without building
 any Brian2 object. The dict has these keys (each optional, each a dict by object name):
 
@@ -47,8 +47,8 @@ bytes by component plus their ``total``. Every counted component is multiplied b
 the total.
 
 Measured against whole runs (numpy target; the growth of the process's peak RSS over
-its RSS before the run, divided by the estimate): distal-reward with 160k, 320k and
-640k plastic synapses 0.56, 0.68 and 0.71, conditioning at scale 2 (2 trials) 0.61
+its RSS before the run, divided by the estimate): the Izhikevich 2007 network with 160k, 320k and
+640k plastic synapses 0.56, 0.68 and 0.71, the reward circuit at scale 2 (2 trials) 0.61
 (tests/test_memory.py checks the 320k run). The runner's
 numerical check is most of the peak there (`NUMERICAL_CHECK_GATHERS`): without it the
 640k-synapse run grew by 106 MiB instead of 299 MiB.
@@ -229,8 +229,7 @@ def to_bytes(counts):
 
 
 def _counts(module, p):
-    counts = getattr(module, "memory_counts", None)
-    return None if counts is None else counts(p)
+    return module.memory_counts(p)
 
 
 def estimate(module, p):
@@ -238,7 +237,7 @@ def estimate(module, p):
 
     Returns ``{"synapses": ..., "spike_monitors": ..., "state_monitors": ..., "neurons":
     ..., "inputs": ..., "scratch": ..., "total": ...}`` (see `to_bytes`), or None when the
-    protocol provides no ``memory_counts``. Nothing is built: the counts come from ``p``.
+    protocol's ``memory_counts`` gives None. Nothing is built: the counts come from ``p``.
     """
     counts = _counts(module, p)
     return None if counts is None else to_bytes(counts)

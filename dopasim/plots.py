@@ -131,10 +131,10 @@ def circuit_raster(data, p, path, n_trials=4):
     return savefig(fig, path)
 
 
-def circuit_psths(data, p, groups, path):
-    """CS-aligned population PSTHs, one panel per population, one curve per trial group."""
-    from dopasim.protocols.pavlovian import psth
+def circuit_psths(data, p, groups, path, psth):
+    """CS-aligned population PSTHs, one panel per population, one curve per trial group.
 
+    ``psth(data, p, pop, mask) -> (edges, rates)`` is the protocol's CS-aligned PSTH."""
     pops = list(_POP_LABELS)
     fig, axes = plt.subplots(1, len(pops), figsize=(14, 3), sharex=True)
     for ax, pop in zip(axes, pops, strict=True):
@@ -262,8 +262,10 @@ def _mean_or_nan(x):
     return float(np.mean(x)) if len(x) else float("nan")
 
 
-def selection_summary(data, p, metrics, path):
-    """Probabilistic selection: learning curve, test choices, Go - NoGo per stimulus."""
+def selection_summary(data, p, metrics, path, answered):
+    """Probabilistic selection: learning curve, test choices, Go - NoGo per stimulus.
+
+    ``answered`` maps choose_a, avoid_b and all to masks of the answered test trials."""
     letters = "ABCDEF"
     cue, choice, better = data["trial_cue"], data["trial_choice"], data["trial_better"]
     train = data["trial_train"]
@@ -298,9 +300,6 @@ def selection_summary(data, p, metrics, path):
     ax = axes[1]
     # each bar's label gives its number of trials (answered ones for the accuracies), so
     # that a value resting on one trial, or on none (no bar), shows as such
-    from dopasim.protocols.probabilistic_selection import answered_test_trials
-
-    answered = answered_test_trials(data)
     counts = [np.sum(answered[k]) for k in ("choose_a", "avoid_b", "all")] + [np.sum(~train)]
     names = ["choose A", "avoid B", "test (all)", "freeze (test)"]
     vals = [

@@ -1,14 +1,7 @@
 """The runner: protocol + parameters + seed + device -> a run directory.
 
-A protocol module provides::
-
-    NAME, SUMMARY, PARAMS               # name, one line, list of `Param`
-    build(p, rngs) -> Circuit           # network and monitors, nothing run yet
-    collect(circuit, p) -> dict         # plain arrays read from the monitors
-    metrics(data, p) -> dict            # headline figures (metrics.json)
-    figures(data, p, outdir) -> list    # PNG files
-    build_key(p) -> tuple               # what fixes the compiled code's shape
-
+A protocol is a `dopasim.protocol.Protocol` registered in `dopasim.protocols.REGISTRY`;
+the runner asks it through its hooks (build, collect, metrics, figures, build_key, ...).
 The runner runs ``p["duration"]`` itself, in chunks (see `dopasim.recording`).
 Everything the user typed is validated before any Brian2 object exists.
 """
@@ -16,7 +9,6 @@ Everything the user typed is validated before any Brian2 object exists.
 import contextlib
 import gc
 import hashlib
-import importlib
 import json
 import logging
 import math
@@ -33,8 +25,8 @@ import brian2
 import numpy as np
 from brian2.core.variables import ArrayVariable, DynamicArrayVariable
 
-import dopasim
 from dopasim import memory, rundir
+from dopasim._version import __version__
 from dopasim.circuits.scenarios import describe, is_hypothesis, parse_scenarios
 from dopasim.device import (
     DEVICES,
@@ -45,6 +37,8 @@ from dopasim.device import (
     use_device,
 )
 from dopasim.params import ParamError, did_you_mean, parse_quantity, resolve_params, to_jsonable
+from dopasim.protocols import REGISTRY as PROTOCOLS
+from dopasim.protocols import get_protocol
 from dopasim.recording import (
     Aborted,
     Interrupt,
@@ -107,17 +101,6 @@ def numerical_problems(network, limit=5):
     return problems
 
 
-#: Registered protocols: CLI name -> module.
-PROTOCOLS = {
-    "distal-reward": "dopasim.protocols.distal_reward",
-    "conditioning": "dopasim.protocols.conditioning",
-    "probability": "dopasim.protocols.probability",
-    "aversive": "dopasim.protocols.aversive",
-    "eligibility-window": "dopasim.protocols.eligibility_window",
-    "probabilistic-selection": "dopasim.protocols.probabilistic_selection",
-}
-
-
 @contextlib.contextmanager
 def _quiet(substrings):
     """Drop Brian2 log records that contain one of ``substrings`` (known false alarms).
@@ -135,16 +118,6 @@ def _quiet(substrings):
         yield
     finally:
         logger.removeFilter(keep)
-
-
-def get_protocol(name):
-    if name not in PROTOCOLS:
-        raise ParamError(
-            f"protocol: unknown protocol '{name}'"
-            + did_you_mean(name, PROTOCOLS, cutoff=0)
-            + f"; known: {', '.join(PROTOCOLS)}"
-        )
-    return importlib.import_module(PROTOCOLS[name])
 
 
 class Run:
@@ -169,16 +142,16 @@ def prepare(
     overwrite=False,
     scenario="intact",
 ):
-    """Validate everything the user gave; return (module, resolved params, seed, out path).
+    """Validate everything the user gave; return (protocol, resolved params, seed, out path).
 
     Raises `ParamError` (exit code 2 in the CLI) and creates nothing.
     """
     module = get_protocol(protocol)
     parsed = parse_scenarios(scenario or "intact")
-    if parsed and not getattr(module, "SCENARIOS", False):
+    if parsed and not module.SCENARIOS:
         raise ParamError(
-            f"scenario: protocol '{module.NAME}' runs the Izhikevich 2007 network and takes "
-            f"no scenario; scenarios act on the reward circuit ({', '.join(scenario_protocols())})"
+            f"scenario: protocol '{module.NAME}' {module.SCENARIO_REFUSAL}; "
+            f"scenarios act on the reward circuit ({', '.join(scenario_protocols())})"
         )
     try:
         seed = int(seed)
@@ -191,15 +164,14 @@ def prepare(
             f"device: '{device}' is not one of {', '.join(DEVICES)}" + did_you_mean(device, DEVICES)
         )
     p = resolve_params(module.PARAMS, dict(params or {}))
-    if hasattr(module, "check"):
-        module.check(p)
-    if getattr(module, "SCENARIOS", False):
+    module.check(p)
+    if module.SCENARIOS:
         p["scenario"] = describe(parsed)
         # build the circuit's parameters now: a bad combination fails before any output
-        from dopasim.protocols import pavlovian
-
         try:
-            getattr(module, "circuit_params", pavlovian.circuit_params)(p).validate()
+            cparams = module.circuit_params(p)
+            if cparams is not None:
+                cparams.validate()
         except ValueError as e:
             raise ParamError(f"scenario: {e}") from None
     path = Path(out) if out else rundir.default_run_dir(module.NAME, seed)
@@ -208,7 +180,7 @@ def prepare(
 
 
 def scenario_protocols():
-    return [n for n in PROTOCOLS if getattr(get_protocol(n), "SCENARIOS", False)]
+    return [n for n in PROTOCOLS if get_protocol(n).SCENARIOS]
 
 
 def build_key(module, p, build_slot=0):
@@ -506,7 +478,7 @@ def run(
     def claimed_run(path):
         recorder = None
         with (
-            _quiet(getattr(module, "QUIET_WARNINGS", ())),
+            _quiet(module.QUIET_WARNINGS),
             use_device(device, build_key=build_key(module, p, build_slot)) as dev,
         ):
             # a signal before the run: nothing is simulated, the run is written as
@@ -532,8 +504,9 @@ def run(
                     timings["build_s"] = time.perf_counter() - t0
                     metadata = _metadata(module, p, seed, device, dev, duration)
                     # how a killed run's chunks split
-                    if hasattr(module, "monitor_populations"):
-                        metadata["monitor_populations"] = module.monitor_populations(circuit)
+                    pops = module.monitor_populations(circuit)
+                    if pops is not None:
+                        metadata["monitor_populations"] = pops
                     prep.check()
                     if device == "cpp_standalone":
                         prep.phase = "code generation"
@@ -715,7 +688,7 @@ def _metadata(module, p, seed, device, dev, duration):
         "scenario": p.get("scenario", "intact"),
         "hypothesis": bool(is_hypothesis(parse_scenarios(p.get("scenario", "intact")))),
         # mechanisms of the protocol's circuit that no direct measurement sets
-        "hypotheses": list(getattr(module, "HYPOTHESES", ())),
+        "hypotheses": list(module.HYPOTHESES),
         "seed": seed,
         "status": "running",
         "failure": None,
@@ -727,7 +700,7 @@ def _metadata(module, p, seed, device, dev, duration):
         "threads": dev.get("threads", 0),
         "parameters": to_jsonable(p),
         "versions": {
-            "dopasim": dopasim.__version__,
+            "dopasim": __version__,
             "brian2": brian2.__version__,
             "numpy": np.__version__,
             "python": platform.python_version(),

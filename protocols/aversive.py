@@ -80,9 +80,6 @@ def build(p, rngs):
     return pv.build(p, rngs, trials(p, rngs["inputs"]), n_cues=1)
 
 
-collect = pv.collect
-
-
 def metrics(data, p):
     out = pv.da_ht_tonic_metrics(data, p)
     us = float(p["us_delay"])
@@ -102,6 +99,39 @@ def figures(data, p, outdir):
     idx = np.arange(n)
     groups = {f"first {k} trials": idx < k, f"last {k} trials": idx >= n - k}
     return pv.figures(data, p, outdir, groups)
+
+
+class Aversive(pv.TrialProtocol):
+    """Cohen et al. 2015, Tan et al. 2012: the module's functions are its hooks."""
+
+    NAME, SUMMARY, PARAMS, HEADLINE_METRICS = NAME, SUMMARY, PARAMS, HEADLINE_METRICS
+
+    def check(self, p):
+        check(p)
+
+    def build_key(self, p):
+        return build_key(p)
+
+    def build(self, p, rngs):
+        return build(p, rngs)
+
+    def metrics(self, data, p):
+        return metrics(data, p)
+
+    def figures(self, data, p, outdir):
+        return figures(data, p, outdir)
+
+    def memory_counts(self, p):
+        return memory_counts(p)
+
+    def outcome_times(self, data, params, start, cs):
+        return pv.us_delay_outcomes(params, start, cs)
+
+    def trial_types(self, data, params, cue):
+        return ["punished"] * len(cue)
+
+
+PROTOCOL = Aversive()
 
 
 if __name__ == "__main__":

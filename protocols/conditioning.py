@@ -99,9 +99,6 @@ def build(p, rngs):
     return pv.build(p, rngs, trials(p, rngs["inputs"]), n_cues=1)
 
 
-collect = pv.collect
-
-
 def metrics(data, p):
     out = pv.da_ht_tonic_metrics(data, p)
     n = len(data["trial_cue"])
@@ -151,6 +148,40 @@ def memory_counts(p):
         outcome_on=n * float(p["outcome_dur"]),
         trials="n_trials (or duration)",
     )
+
+
+class Conditioning(pv.TrialProtocol):
+    """Schultz, Dayan & Montague 1997: the module's functions are its hooks."""
+
+    NAME, SUMMARY, PARAMS, HEADLINE_METRICS = NAME, SUMMARY, PARAMS, HEADLINE_METRICS
+
+    def check(self, p):
+        check(p)
+
+    def build_key(self, p):
+        return build_key(p)
+
+    def build(self, p, rngs):
+        return build(p, rngs)
+
+    def metrics(self, data, p):
+        return metrics(data, p)
+
+    def figures(self, data, p, outdir):
+        return figures(data, p, outdir)
+
+    def memory_counts(self, p):
+        return memory_counts(p)
+
+    def outcome_times(self, data, params, start, cs):
+        return pv.us_delay_outcomes(params, start, cs)
+
+    def trial_types(self, data, params, cue):
+        probe = np.asarray(data.get("trial_probe", np.zeros(len(cue), bool)))
+        return ["omission probe" if pr else "rewarded" for pr in probe]
+
+
+PROTOCOL = Conditioning()
 
 
 if __name__ == "__main__":

@@ -40,6 +40,14 @@ rate_exc_hz, rate_inh_hz
     Mean firing rates over the whole run.
 n_rewards
     Dopamine puffs delivered.
+n_pairings
+    Pairings of the rewarded synapse: the events that schedule a reward under
+    ``reward=paired`` (reported when the run records them).
+max_pending_rewards
+    Most pairings within one ``reward_delay_max`` of each other: the rewards pending at
+    once, which must stay below the queue's size (``QUEUE``).
+rate_mean_hz
+    Mean firing rate of all neurons over the whole run.
 """
 
 import numpy as np
@@ -55,9 +63,12 @@ from brian2 import (
     umolar,
 )
 
+from dopasim import plots
 from dopasim.circuits.izhikevich2007 import Izhikevich2007Params, build_izhikevich2007
+from dopasim.memory import poisson_ceiling
 from dopasim.models.three_factor import current_weights
 from dopasim.params import Param, ParamError
+from dopasim.protocol import Protocol
 
 NAME = "distal-reward"
 SUMMARY = "Izhikevich 2007 Fig. 1: one rewarded synapse among 80,000 learns from delayed dopamine"
@@ -346,8 +357,6 @@ def metrics(data, p):
 
 
 def figures(data, p, outdir):
-    from dopasim import plots
-
     return [
         plots.raster_last(data, p, outdir / "raster.png"),
         plots.weight_histogram(data, outdir / "weights.png"),
@@ -357,8 +366,6 @@ def figures(data, p, outdir):
 
 def memory_counts(p):
     """Counts for the memory estimate (`dopasim.memory`), from the parameters alone."""
-    from dopasim.memory import poisson_ceiling
-
     c = Izhikevich2007Params(n_neurons=p["n_neurons"], n_synapses=p["n_synapses"])
     N, Ne, M = c.n_neurons, c.n_exc, c.n_synapses
     Ni = N - Ne
@@ -419,6 +426,40 @@ def memory_counts(p):
             "state_monitors": "duration",
         },
     }
+
+
+class DistalReward(Protocol):
+    """Izhikevich 2007, Fig. 1: the module's functions are its hooks."""
+
+    NAME, SUMMARY, PARAMS, QUIET_WARNINGS = NAME, SUMMARY, PARAMS, QUIET_WARNINGS
+    SCENARIO_REFUSAL = "runs the Izhikevich 2007 network and takes no scenario"
+
+    def check(self, p):
+        check(p)
+
+    def build_key(self, p):
+        return build_key(p)
+
+    def build(self, p, rngs):
+        return build(p, rngs)
+
+    def metrics(self, data, p):
+        return metrics(data, p)
+
+    def figures(self, data, p, outdir):
+        return figures(data, p, outdir)
+
+    def memory_counts(self, p):
+        return memory_counts(p)
+
+    def collect(self, circuit, p):
+        return collect(circuit, p)
+
+    def monitor_populations(self, circuit):
+        return monitor_populations(circuit)
+
+
+PROTOCOL = DistalReward()
 
 
 if __name__ == "__main__":

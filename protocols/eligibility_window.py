@@ -37,8 +37,10 @@ dw_control
 import numpy as np
 from brian2 import ms, mV, second
 
+from dopasim import plots
 from dopasim.circuits.reward_circuit import Stimulus
 from dopasim.params import Param, ParamError
+from dopasim.protocol import seconds
 from dopasim.protocols import pavlovian as pv
 
 SCENARIOS = True  # runs under any scenario (dopasim.circuits.scenarios)
@@ -141,9 +143,6 @@ def build(p, rngs):
     )
 
 
-collect = pv.collect
-
-
 def metrics(data, p):
     delays = p["delay_list"]
     control = pv.weight_change(data, "ctx_d1", len(delays))
@@ -159,8 +158,6 @@ def metrics(data, p):
 
 
 def figures(data, p, outdir):
-    from dopasim import plots
-
     return [
         plots.circuit_raster(data, p, outdir / "raster.png"),
         plots.eligibility_window(metrics(data, p), p, outdir / "window.png"),
@@ -182,6 +179,47 @@ def memory_counts(p):
         outcome_on=n * float(p["outcome_dur"]),
         trials="n_reps (or the number of delays)",
     )
+
+
+class EligibilityWindow(pv.TrialProtocol):
+    """Yagishita et al. 2014: the module's functions are its hooks."""
+
+    NAME, SUMMARY, PARAMS = NAME, SUMMARY, PARAMS
+
+    def check(self, p):
+        check(p)
+
+    def build_key(self, p):
+        return build_key(p)
+
+    def build(self, p, rngs):
+        return build(p, rngs)
+
+    def metrics(self, data, p):
+        return metrics(data, p)
+
+    def figures(self, data, p, outdir):
+        return figures(data, p, outdir)
+
+    def memory_counts(self, p):
+        return memory_counts(p)
+
+    def outcome_times(self, data, params, start, cs):
+        delays = [float(x) for x in params.get("delay_list") or []]
+        pairing = seconds(params.get("pairing_dur", 0.0), "pairing_dur")
+        cue = np.asarray(data["trial_cue"]).astype(np.int64)
+        delay = np.array([delays[c] if 0 <= c < len(delays) else np.nan for c in cue], float)
+        return (
+            start + cs + pairing + delay,
+            "time of the DA burst's reward input (s); NaN for the control ensemble",
+        )
+
+    def trial_types(self, data, params, cue):
+        delays = params.get("delay_list") or []
+        return [f"DA {delays[c]:g} s after pairing" if c < len(delays) else "control" for c in cue]
+
+
+PROTOCOL = EligibilityWindow()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ Outcome codes: 0 none (omission or unrewarded), 1 reward, 2 punishment.
 import numpy as np
 from brian2 import SpikeMonitor, StateMonitor, ms, nmolar, second
 
-from dopasim import analysis
+from dopasim import analysis, plots
 from dopasim.circuits.reward_circuit import (
     POPULATIONS,
     RewardCircuitParams,
@@ -21,7 +21,9 @@ from dopasim.circuits.reward_circuit import (
     build_reward_circuit,
 )
 from dopasim.circuits.scenarios import apply_scenarios, parse_scenarios
+from dopasim.memory import poisson_ceiling
 from dopasim.params import Param, ParamError
+from dopasim.protocol import Protocol, seconds
 
 __all__ = [
     "COMMON_PARAMS",
@@ -292,7 +294,19 @@ def weight_change(data, proj, cue):
 
 
 def da_ht_tonic_metrics(data, p):
-    """DA tonic rate and intraburst rate; 5-HT tonic rate and regularity (whole run)."""
+    """DA tonic rate and intraburst rate; 5-HT tonic rate and regularity (whole run).
+
+    da_tonic_hz, ht_tonic_hz
+        Mean firing rate per neuron in the pre-CS periods of all trials.
+    da_intraburst_hz, da_burst_spike_fraction
+        DA firing rate within bursts and the fraction of DA spikes in bursts (burst onset
+        at an ISI <= 80 ms, end at an ISI > 160 ms; Grace & Bunney 1984).
+    ht_cv_below_half_fraction
+        Fraction of 5-HT neurons whose ISI coefficient of variation is below 0.5
+        (regular, clock-like firing).
+    gaba_rate_hz, d1_rate_hz, d2_rate_hz
+        Mean rates of VTA GABA, D1 and D2 MSNs over the whole run.
+    """
     T = float(p["duration"])
     out = {}
     out["da_tonic_hz"] = tonic(data, p, "vta_da")
@@ -369,15 +383,88 @@ def scenario_metrics(data, p, outcome):
 # ------------------------------------------------------------------------ figures
 def figures(data, p, outdir, groups):
     """The common figures. ``groups`` maps a label to a boolean trial mask (PSTH curves)."""
-    from dopasim import plots
-
     return [
         plots.circuit_raster(data, p, outdir / "raster.png"),
-        plots.circuit_psths(data, p, groups, outdir / "psth.png"),
+        plots.circuit_psths(data, p, groups, outdir / "psth.png", psth),
         plots.pool_traces(data, p, outdir / "pools.png"),
         plots.responses_by_trial(data, p, outdir / "responses.png"),
         plots.weights_over_time(data, p, outdir / "weights.png"),
     ]
+
+
+# ------------------------------------------------------------------------ protocol
+OUTCOME_NAMES = {NONE: "none", REWARD: "reward", PUNISH: "punishment"}
+
+#: optional per-trial arrays of a trial protocol -> (export column, description)
+EXTRA_TRIAL_COLUMNS = {
+    "trial_cue2": ("cue2", "index of the second stimulus of the pair"),
+    "trial_probe": ("probe", "an omission probe (the reward was withheld)"),
+    "trial_train": ("training", "a training trial (with feedback), not a test trial"),
+    "trial_choice": ("choice", "the stimulus chosen; -1 when no choice was made"),
+    "trial_latency": ("choice_latency", "time from onset to the choice (s); NaN if none"),
+    "trial_better": ("better_cue", "the stimulus of the pair with the higher reward odds"),
+}
+
+
+def us_delay_outcomes(params, start, cs):
+    """The standard schedule's outcome times: ``us_delay`` after each trial's CS."""
+    us = seconds(params.get("us_delay", 0.0), "us_delay")
+    return start + cs + us, "time the outcome was (or, when omitted, would have been) delivered (s)"
+
+
+class TrialProtocol(Protocol):
+    """A protocol of trials on the reward circuit: the shared hooks.
+
+    A subclass gives NAME, SUMMARY, PARAMS, build, metrics, figures, build_key and
+    memory_counts, and, for its exported trial table, `outcome_times` and `trial_types`.
+    """
+
+    SCENARIOS = True
+
+    def check(self, p):
+        check_common(p)
+
+    def collect(self, circuit, p):
+        return collect(circuit, p)
+
+    def circuit_params(self, p):
+        return circuit_params(p)
+
+    def outcome_times(self, data, params, start, cs):
+        """(times in s, description) of each trial's outcome, for the trial table.
+
+        Required: when the outcome comes differs between protocols (`us_delay_outcomes`
+        is the standard schedule's)."""
+        raise NotImplementedError(f"{type(self).__name__}.outcome_times")
+
+    def trial_types(self, data, params, cue):
+        """A short label of each trial's kind, for the trial table (required)."""
+        raise NotImplementedError(f"{type(self).__name__}.trial_types")
+
+    def trial_table(self, data, params):
+        d, p = data, params
+        if "trial_cue" not in d or "trial_len" not in p or "cs_time" not in p:
+            return None
+        n = len(d["trial_cue"])
+        T, cs = seconds(p["trial_len"], "trial_len"), seconds(p["cs_time"], "cs_time")
+        start = np.arange(n) * T
+        cue = np.asarray(d["trial_cue"]).astype(np.int64)
+        outcome = np.asarray(d.get("trial_outcome", np.zeros(n, int))).astype(np.int64)
+        cols = {"cs_time": (start + cs, "onset of the cue (CS; the pairing, the stimuli) (s)")}
+        cols["outcome_time"] = self.outcome_times(d, p, start, cs)
+        cols["outcome_type"] = (
+            np.array([OUTCOME_NAMES.get(int(o), str(int(o))) for o in outcome], dtype=object),
+            "outcome delivered: none, reward or punishment",
+        )
+        cols["trial_type"] = (np.array(self.trial_types(d, p, cue), dtype=object), "kind of trial")
+        cols["cue"] = (cue, "index of the cue (cortical ensemble) shown in the trial")
+        for key, (name, desc) in EXTRA_TRIAL_COLUMNS.items():
+            if key in d and len(d[key]) == n:
+                values = np.asarray(d[key])
+                if key == "trial_probe" and not values.any():
+                    continue  # all False: nothing to say
+                cols[name] = (values, desc)
+        return start, start + T, cols
 
 
 # ------------------------------------------------------------------------ memory
@@ -415,8 +502,6 @@ def _allowed_blocks(n_pre, n_post, channels=0, n_cues=1, per_cue=0):
 def _n_synapses(prob, blocks, rule):
     """Upper bound on the synapses drawn: exact for fixed in-degrees, mean + 5 SD for
     Bernoulli draws (`dopasim.memory.poisson_ceiling`)."""
-    from dopasim.memory import poisson_ceiling
-
     if rule == "fixed_indegree":
         return int(sum(int(np.rint(prob * a)) * b for a, b in blocks))
     mean = prob * sum(a * b for a, b in blocks)
@@ -449,8 +534,6 @@ def memory_counts_for(
     choice read-out (`dopasim.circuits.selection`). ``trials`` names the parameter that
     sets the run's length (for the refusal message).
     """
-    from dopasim.memory import poisson_ceiling
-
     P = cparams
     T = float(p["duration"])
     n_da, n_gaba, n_5ht = P.size("n_da"), P.size("n_gaba"), P.size("n_5ht")

@@ -80,6 +80,20 @@ go_nogo_<s>, go_nogo_good, go_nogo_bad, value_discrimination
     ``good`` averages A, C, E and ``bad`` B, D, F; value_discrimination = good - bad.
 go_nogo_w_good, go_nogo_w_bad
     The same contrast in the final corticostriatal weights (D1 - D2, units of w_max).
+go_w_good, nogo_w_good, go_w_bad, nogo_w_bad
+    Their parts: the change of the D1 (Go) and D2 (NoGo) weights of the good and bad
+    stimuli' channels over the run (units of w_max).
+value_discrimination_w
+    go_nogo_w_good - go_nogo_w_bad: the learnt values, without tonic DA's effect on the
+    MSNs' excitability that value_discrimination (Hz) includes.
+max_channel_weight
+    The largest mean weight of any stimulus' D1 or D2 channel at the end (units of
+    w_max): how close the actor is to its bounds.
+choose_a_expected, avoid_b_expected, test_accuracy_expected
+    Probit-expected accuracies: P(X over Y) = Phi((v_X - v_Y) / (sqrt(2) sigma)) from
+    each test trial's channel drives v and the test-phase decision noise sigma
+    (``test_choice_noise``), averaged over the same trials as the sampled accuracies;
+    less noisy than the circuit's choices.
 dw_go_reward, dw_go_punish, dw_nogo_reward, dw_nogo_punish
     Learning per outcome, the quantities of Frank's (2005) account: the mean change of
     the chosen stimulus' D1 (Go) or D2 (NoGo) corticostriatal weights over one training
@@ -95,8 +109,8 @@ selection_latency_ms, selection_latency_test_ms
     Median time from stimulus onset to the choice (responded trials: all; test). Most
     answered trials are training trials, where the exploration offsets drive the
     accumulators from onset and shorten the latency (54 ms intact at 12 Hz, 112 ms at
-    0 Hz); the test phase has no offsets, so its latency measures the striatal drive
-    alone.
+    0 Hz); the test phase's offsets (``test_choice_noise``) are much smaller, so its
+    latency measures mainly the striatal drive.
 da_phasic_ratio
     Striatal [DA] response to positive feedback: mean [DA] (as the synapses see it) in
     0-300 ms after feedback onset minus the pre-stimulus mean, in units of the intact
@@ -113,6 +127,7 @@ import math
 import numpy as np
 from brian2 import Hz, SpikeMonitor, mV, nmolar, second, umolar
 
+from dopasim import plots
 from dopasim.circuits.reward_circuit import STRIATAL_RULE, Stimulus
 from dopasim.circuits.selection import (
     PHASE_CLOSED,
@@ -717,15 +732,17 @@ def _da_metrics(data, p):
 
 
 def figures(data, p, outdir):
-    from dopasim import plots
-
     groups = {
         "positive feedback": data["trial_outcome"] == pv.REWARD,
         "negative feedback": data["trial_outcome"] == pv.PUNISH,
         "test": ~data["trial_train"],
     }
     files = pv.figures(data, p, outdir, groups)
-    files.append(plots.selection_summary(data, p, metrics(data, p), outdir / "selection.png"))
+    files.append(
+        plots.selection_summary(
+            data, p, metrics(data, p), outdir / "selection.png", answered_test_trials(data)
+        )
+    )
     return files
 
 
@@ -751,6 +768,63 @@ def memory_counts(p):
         counts["reduce"][comp] = "msn_per_channel or scale"
     counts["reduce"]["spike_monitors"] = "n_train or n_test_reps, or msn_per_channel"
     return counts
+
+
+class ProbabilisticSelection(pv.TrialProtocol):
+    """Frank, Seeberger & O'Reilly 2004: the module's functions are its hooks."""
+
+    NAME, SUMMARY, PARAMS = NAME, SUMMARY, PARAMS
+    HEADLINE_METRICS, METRIC_RANGES = HEADLINE_METRICS, METRIC_RANGES
+    HYPOTHESES, QUIET_WARNINGS = HYPOTHESES, QUIET_WARNINGS
+
+    def check(self, p):
+        check(p)
+
+    def build_key(self, p):
+        return build_key(p)
+
+    def build(self, p, rngs):
+        return build(p, rngs)
+
+    def metrics(self, data, p):
+        return metrics(data, p)
+
+    def figures(self, data, p, outdir):
+        return figures(data, p, outdir)
+
+    def memory_counts(self, p):
+        return memory_counts(p)
+
+    def collect(self, circuit, p):
+        return collect(circuit, p)
+
+    def circuit_params(self, p):
+        return circuit_params(p)
+
+    def outcome_times(self, data, params, start, cs):
+        n = len(start)
+        fb = np.asarray(data.get("trial_outcome_delay", np.full(n, np.nan)), dtype=np.float64)
+        train = np.asarray(data.get("trial_train", np.ones(n, bool))).astype(bool)
+        return (
+            np.where(train & np.isfinite(fb), start + cs + fb, np.nan),
+            "feedback time (s); NaN when there was none (test trial, or no choice)",
+        )
+
+    def trial_types(self, data, params, cue):
+        n = len(cue)
+        cue2 = np.asarray(data.get("trial_cue2", cue))
+        train = np.asarray(data.get("trial_train", np.ones(n, bool)))
+
+        def name(k):
+            return STIMULI[k] if 0 <= k < len(STIMULI) else str(k)
+
+        return [
+            f"{'training' if tr else 'test'} {name(int(a))}{name(int(b))}"
+            for a, b, tr in zip(cue, cue2, train, strict=True)
+        ]
+
+
+PROTOCOL = ProbabilisticSelection()
 
 
 if __name__ == "__main__":

@@ -81,9 +81,6 @@ def build(p, rngs):
     return pv.build(p, rngs, trials(p, rngs["inputs"]), n_cues=len(p["probs"]))
 
 
-collect = pv.collect
-
-
 def _label(prob):
     return f"p{int(round(prob * 100))}"
 
@@ -130,6 +127,41 @@ def memory_counts(p):
         outcome_on=n * float(p["outcome_dur"]),
         trials="n_trials (or duration)",
     )
+
+
+class Probability(pv.TrialProtocol):
+    """Fiorillo, Tobler & Schultz 2003: the module's functions are its hooks."""
+
+    NAME, SUMMARY, PARAMS = NAME, SUMMARY, PARAMS
+    HEADLINE_METRICS, METRIC_RANGES = HEADLINE_METRICS, METRIC_RANGES
+
+    def check(self, p):
+        check(p)
+
+    def build_key(self, p):
+        return build_key(p)
+
+    def build(self, p, rngs):
+        return build(p, rngs)
+
+    def metrics(self, data, p):
+        return metrics(data, p)
+
+    def figures(self, data, p, outdir):
+        return figures(data, p, outdir)
+
+    def memory_counts(self, p):
+        return memory_counts(p)
+
+    def outcome_times(self, data, params, start, cs):
+        return pv.us_delay_outcomes(params, start, cs)
+
+    def trial_types(self, data, params, cue):
+        probs = params.get("probs") or []
+        return [f"P(reward) = {probs[c]:g}" if c < len(probs) else f"cue {c}" for c in cue]
+
+
+PROTOCOL = Probability()
 
 
 if __name__ == "__main__":

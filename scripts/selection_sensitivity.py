@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
+from dopasim import compare
 from dopasim.circuits.scenarios import describe, parse_scenarios
-from dopasim.compare import compare
 
 PROTOCOL = "probabilistic-selection"
 SPECS = (

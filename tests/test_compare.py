@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from test_reward_circuit import TINY
 
-from dopasim import compare as cmp
+from dopasim import comparison as cmp
 from dopasim import runner
 from dopasim.cli import main
 
@@ -158,6 +158,7 @@ def test_a_failed_seed_is_reported_and_the_others_are_kept(tmp_path, monkeypatch
         ),
         (["--scenario", "hungr"], ["did you mean 'hunger'"]),
         (["--scenario", "intact", "--param", "n_trials=-3"], ["n_trials"]),
+        (["--scenario", "intact", "--export", "pdf"], ["pdf"]),
     ],
 )
 def test_compare_bad_input_exits_2_and_creates_nothing(args, words, tmp_path, capsys):
@@ -205,3 +206,21 @@ def test_real_tiny_comparison_in_two_workers(tmp_path):
         "da_released_per_spike.png",
     ):
         assert (tmp_path / "cmp" / name).exists()
+
+
+def test_compare_exports_every_run(tmp_path, capsys):
+    """--export writes each compared run's spikes (the main job's NWB rasters)."""
+    from tiny import TINY_CONDITIONING
+
+    out = tmp_path / "cmp"
+    params = [x for k, v in TINY_CONDITIONING.items() for x in ("--param", f"{k}={v}")]
+    code = main(
+        ["compare", "conditioning", "--scenario", "intact", "--seeds", "1", "--device", "numpy"]
+        + params
+        + ["--export", "csv", "--out", str(out), "--quiet"]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0
+    exported = sorted(out.glob("runs/*/*/spikes.csv"))
+    assert len(exported) == 1 and exported[0].stat().st_size > 0
+    assert f"wrote {exported[0]}" in printed and "comparison folder" in printed

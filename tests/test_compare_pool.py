@@ -14,7 +14,7 @@ SCRIPT = textwrap.dedent(
     import os, sys, time
     from concurrent.futures.process import BrokenProcessPool
 
-    from dopasim import compare
+    from dopasim import comparison as compare
 
 
     def work(job):

@@ -8,7 +8,7 @@ import pytest
 from tiny import TINY_CONDITIONING
 
 import dopasim
-from dopasim import compare as cmp
+from dopasim import comparison as cmp
 from dopasim.cli import main
 
 PK = "parkinson:loss=0.6"

@@ -94,10 +94,10 @@ def _capture(monkeypatch, tmp_path):
         (tmp_path / "comparison.md").write_text("table\n")
         return {"out": tmp_path, "failures": []}
 
-    import dopasim.compare
+    import dopasim.comparison
 
     monkeypatch.setattr(runner, "run", fake_run)
-    monkeypatch.setattr(dopasim.compare, "compare", fake_compare)
+    monkeypatch.setattr(dopasim.comparison, "compare", fake_compare)
     return calls
 
 

@@ -24,6 +24,7 @@ from tiny import TINY_CONDITIONING, TINY_SELECTION
 from dopasim import memory, runner
 from dopasim.cli import main
 from dopasim.params import ParamError
+from dopasim.protocol import Protocol
 from dopasim.seeding import streams
 
 #: The largest accepted ratio estimate / measured bytes (fixed before the first measurement).
@@ -216,6 +217,7 @@ def test_estimate_bounds_a_tiny_run(key, tmp_path):
 _RSS_SCRIPT = """
 import json, resource, sys
 from dopasim import memory, runner
+from dopasim.protocol import Protocol
 
 def rss():
     for line in open("/proc/self/status"):
@@ -374,12 +376,17 @@ def test_a_run_that_fits_passes_silently(monkeypatch, capsys):
 
 
 def test_a_protocol_without_counts_is_not_checked(monkeypatch):
-    class Bare:
+    """A protocol whose memory_counts gives None (nothing to estimate) is never refused."""
+
+    class Bare(Protocol):
         NAME = "bare"
 
+        def memory_counts(self, p):
+            return None
+
     monkeypatch.setattr(memory, "available_bytes", lambda: 1)
-    assert memory.estimate(Bare, {}) is None
-    assert memory.check(Bare, {}) is None
+    assert memory.estimate(Bare(), {}) is None
+    assert memory.check(Bare(), {}) is None
 
 
 def test_available_bytes_reads_meminfo_then_sysconf(monkeypatch):

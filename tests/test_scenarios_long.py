@@ -2,7 +2,7 @@
 
 Margins are the issues' (4; 19 for the SSRI test), fixed before any run; paired seeds
 (1-3, and 1-8 for the SSRI test, below), default size, compiled, run through
-`dopasim.compare` (two worker processes).
+`dopasim.comparison` (two worker processes).
 
 * SSRI with the 5-HT2C route (issue 19, item 8; pre-registered in
   docs/preregistration/2026-12-03-ssri-ht2c.md): conditioning, 100 trials, occupancy
@@ -30,7 +30,7 @@ tests/test_selection_long.py.
 import numpy as np
 import pytest
 
-from dopasim.compare import compare, t_quantile_975
+from dopasim.comparison import compare, t_quantile_975
 
 pytestmark = pytest.mark.long
 SEEDS = 3

@@ -197,7 +197,9 @@ def test_selection_figure_when_every_trial_freezes(tmp_path):
     }
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        out = plots.selection_summary(data, {}, metrics, tmp_path / "sel.png")
+        out = plots.selection_summary(
+            data, {}, metrics, tmp_path / "sel.png", ps.answered_test_trials(data)
+        )
     assert Path(out).stat().st_size > 0
 
 

@@ -3,7 +3,7 @@ acceptance; pre-registered in docs/preregistration/2026-12-03-selection-scenario
 before the run). Marker: long.
 
 Paired acceptance seeds 1-8 (calibration used 101-108), default size, compiled, run
-through `dopasim.compare` with two worker processes (one compilation for all runs).
+through `dopasim.comparison` with two worker processes (one compilation for all runs).
 Scenarios: the loss sweep {0, 0.25, 0.5, 0.6, 0.7, 0.75, 0.8, 0.9, 1}; OFF is
 ``parkinson:loss=0.75`` and ON ``parkinson:loss=0.75+medicated`` (Frank's medicated
 patients and networks are partial lesions plus the drug). Accuracies are the sampled
@@ -40,7 +40,7 @@ import pytest
 
 from dopasim import analysis
 from dopasim.circuits.scenarios import describe, parse_scenarios
-from dopasim.compare import compare
+from dopasim.comparison import compare
 
 pytestmark = pytest.mark.long
 SEEDS = 8

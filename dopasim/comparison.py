@@ -726,9 +726,9 @@ def _write_outputs(out, module, specs, per_seed, failures, headline, record, t_s
 def _versions():
     import brian2
 
-    import dopasim
+    from dopasim._version import __version__
 
-    return {"dopasim": dopasim.__version__, "brian2": brian2.__version__, "numpy": np.__version__}
+    return {"dopasim": __version__, "brian2": brian2.__version__, "numpy": np.__version__}
 
 
 def _csv_bytes(header, rows):
@@ -833,8 +833,8 @@ def _figures(out, module, specs, per_seed, rows, headline):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    names = headline or getattr(module, "HEADLINE_METRICS", None)
-    ranges = getattr(module, "METRIC_RANGES", {})
+    names = headline or module.HEADLINE_METRICS or None
+    ranges = module.METRIC_RANGES
     available = {r["metric"] for r in rows}
     names = [m for m in (names or sorted(available)) if m in available]
     seeds = sorted({s for (_, s) in per_seed})

@@ -1,0 +1,116 @@
+"""Conformance of every registered protocol to the contract of `dopasim.protocol`.
+
+A new protocol that forgets a hook, a parameter's help, a metric's documentation or a
+trial table fails here instead of degrading silently (outcome times that default to
+``us_delay``, a memory guard that is off). The metrics checked are those of the stored
+reference runs (`tests/golden/reference.json`), which `tests/test_golden.py` requires
+to cover every protocol; the memory counts are checked against tiny runs of every
+protocol in `tests/test_memory.py`.
+"""
+
+import importlib
+import inspect
+import json
+import re
+
+import numpy as np
+import pytest
+from golden import CASES, REFERENCE
+
+from dopasim import runner
+from dopasim.params import Param, to_jsonable
+from dopasim.protocol import Protocol
+from dopasim.protocols import REGISTRY, get_protocol, pavlovian
+
+NAMES = list(REGISTRY)
+REQUIRED = ("build", "collect", "metrics", "figures", "build_key", "memory_counts")
+REF = json.loads(REFERENCE.read_text())
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_registry_gives_a_protocol_of_that_name(name):
+    protocol = get_protocol(name)
+    assert isinstance(protocol, Protocol)
+    assert protocol.NAME == name
+    assert protocol.SUMMARY and "\n" not in protocol.SUMMARY
+    assert importlib.import_module(REGISTRY[name]).PROTOCOL is protocol
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_required_hook_is_given(name):
+    cls = type(get_protocol(name))
+    missing = [h for h in REQUIRED if getattr(cls, h) is getattr(Protocol, h)]
+    assert not missing, f"{name} does not give {missing}"
+    if issubclass(cls, pavlovian.TrialProtocol):  # their export's trial table
+        for hook in ("outcome_times", "trial_types"):
+            assert getattr(cls, hook) is not getattr(pavlovian.TrialProtocol, hook), hook
+    if cls.SCENARIOS:  # the runner validates the scenario's circuit before any run
+        assert cls.circuit_params is not Protocol.circuit_params
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_parameter_is_declared_with_help(name):
+    params = get_protocol(name).PARAMS
+    assert params and all(isinstance(p, Param) for p in params)
+    names = [p.name for p in params]
+    assert len(names) == len(set(names)), "a parameter is declared twice"
+    undocumented = [p.name for p in params if not (p.help or "").strip()]
+    assert not undocumented, undocumented
+
+
+def _documented(text, metric):
+    if re.search(rf"(?<![\w.]){re.escape(metric)}(?![\w.])", text):
+        return True
+    for pattern in re.findall(r"[\w.]*<\w+>[\w.]*", text):  # e.g. go_nogo_<s>, dw_at_<delay>s
+        parts = re.split(r"<\w+>", pattern)
+        if re.fullmatch("[A-Za-z0-9.]+".join(map(re.escape, parts)), metric):
+            return True
+    return False
+
+
+@pytest.mark.parametrize("case", [c[0] for c in CASES])
+def test_every_metric_is_documented(case):
+    """Each metric of a reference run is named in its protocol's module docstring (or,
+    for the trial protocols, in the shared metrics' docstrings of `pavlovian`)."""
+    protocol = get_protocol(case.split("/")[0])
+    text = inspect.getmodule(type(protocol)).__doc__ or ""
+    if isinstance(protocol, pavlovian.TrialProtocol):
+        text += pavlovian.da_ht_tonic_metrics.__doc__ + pavlovian.scenario_metrics.__doc__
+    missing = [m for m in REF[case]["metrics"] if not _documented(text, m)]
+    assert not missing, f"{case}: metrics without documentation: {missing}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_the_headline_metrics_and_ranges_are_metrics(name):
+    protocol = get_protocol(name)
+    produced = set().union(*(REF[c[0]]["metrics"] for c in CASES if c[1] == name))
+    assert set(protocol.HEADLINE_METRICS) <= produced
+    assert set(protocol.METRIC_RANGES) <= produced
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n != "distal-reward"])
+def test_a_trial_protocol_gives_its_trial_table(name):
+    """The trial table on synthetic data of the protocol's shape: one row per trial,
+    outcome times within their trial, a kind for every trial."""
+    protocol = get_protocol(name)
+    assert isinstance(protocol, pavlovian.TrialProtocol)
+    case = next(c for c in CASES if c[1] == name)
+    _, p, *_ = runner.prepare(name, dict(case[2]), 1, "numpy", None, False)
+    n = 4
+    data = {
+        "trial_cue": np.zeros(n, int),
+        "trial_outcome": np.ones(n, int),
+        "trial_cue2": np.ones(n, int),
+        "trial_train": np.array([True, True, False, False]),
+        "trial_outcome_delay": np.full(n, 0.1),
+    }
+    params = to_jsonable(p)  # as metadata.json stores them
+    start, stop, cols = protocol.trial_table(data, params)
+    assert len(start) == len(stop) == n and np.all(stop > start)
+    for column, (values, description) in cols.items():
+        assert len(values) == n, column
+        assert description.strip(), column
+    out = np.asarray(cols["outcome_time"][0], float)
+    ok = np.isfinite(out)
+    assert np.all((out[ok] >= start[ok]) & (out[ok] <= stop[ok]))
+    assert all(isinstance(k, str) and k for k in cols["trial_type"][0])
