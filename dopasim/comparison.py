@@ -285,6 +285,13 @@ def _run_pool(todo, jobs, progress, work=None):
         initializer=_worker_init,
         initargs=(counter, lock, ready, stopped),
     ) as pool:
+        # CPython (3.12, 3.13) spawns a worker per submit while its manager thread waits
+        # on the sentinels of the workers it already knows: a worker spawned after that
+        # which dies goes unnoticed until the next wake-up (another run's end, minutes
+        # later). Spawning every worker at the first submit, as the pool does under
+        # fork, makes a dead worker break the pool at once.
+        if hasattr(pool, "_safe_to_dynamically_spawn_children"):
+            pool._safe_to_dynamically_spawn_children = False
 
         def forward():
             stopped.value = 1
