@@ -504,7 +504,10 @@ def test_compare_interrupted_while_a_worker_compiles(tmp_path, monkeypatch):
         status[meta["seed"]] = meta["status"], meta.get("interrupted_during")
         assert verify(meta_file.parent) == []
     assert ("interrupted", "compilation") in status.values(), status
-    assert set(status.values()) <= {("interrupted", "compilation"), ("complete", None)}
+    # the worker whose run completed may have begun the next run (building it, or
+    # generating its code) when the signal came: that run is interrupted in its phase
+    phases = ("building", "code generation", "compilation")
+    assert set(status.values()) <= {("complete", None)} | {("interrupted", x) for x in phases}
     n_complete = sum(s == "complete" for s, _ in status.values())
     assert n_complete >= 1 and f"{n_complete} of 3 runs complete" in err  # and kept
     assert _gone(below), "a compiler was left running"
