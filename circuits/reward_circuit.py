@@ -95,7 +95,16 @@ from dopasim.models.lif import NOISE_SOURCES, LIFParams, lif_group
 from dopasim.models.pools import NeuromodulatorPools, release_for
 from dopasim.models.three_factor import SampledPool, ThreeFactorRule, VolumeTransmitter
 
-__all__ = ["RewardCircuitParams", "Stimulus", "build_reward_circuit", "POPULATIONS"]
+__all__ = [
+    "RewardCircuitParams",
+    "Stimulus",
+    "build_reward_circuit",
+    "POPULATIONS",
+    "FixedProjection",
+    "FIXED_PROJECTIONS",
+    "fixed_projection_table",
+    "fixed_projection_markdown",
+]
 
 #: Group names of the spiking populations (the keys of exported data).
 POPULATIONS = (
@@ -489,6 +498,165 @@ def release_factor(params):
     return min(1.0 / (1.0 - params.da_loss), params.da_comp_ceiling)
 
 
+# --- the fixed projections, as data -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FixedProjection:
+    """One fixed (non-plastic) projection of the reward circuit: a row of data.
+
+    ``probability_field``, ``weight_field`` and ``delay_field`` name the
+    `RewardCircuitParams` fields that give the connection probability, the PSP jump J
+    and the delay; their values are read from the params at build time (scenarios change
+    them). ``delay_field`` None leaves Brian2's default (no delay). Sources that scale
+    with ``scale`` keep each target's mean input: each synapse gets J / scale. ``gain``
+    None: that J is one constant of the projection; otherwise J is a per-synapse
+    variable (J / scale x gain), so that the scenarios that change the gain (hunger)
+    share one compiled build. ``gain`` is a params field or ``'1 - <field>'``.
+    """
+
+    name: str
+    source: str
+    target: str
+    on_pre: str
+    probability_field: str
+    weight_field: str
+    delay_field: str | None = None
+    gain: str | None = None
+
+    def gain_value(self, params):
+        """The gain's value for ``params`` (1.0 when the projection has none)."""
+        if self.gain is None:
+            return 1.0
+        if self.gain.startswith("1 - "):
+            return 1 - getattr(params, self.gain[len("1 - ") :])
+        return getattr(params, self.gain)
+
+
+#: The fixed projections in the order they are built (and draw from the connectivity
+#: stream). Sources and targets are group names (`POPULATIONS`).
+FIXED_PROJECTIONS = (
+    FixedProjection("d1_da", "str_d1", "vta_da", "g_e_post += J", "p_msn_vta", "j_d1_da"),
+    FixedProjection(
+        "d1_gaba", "str_d1", "vta_gaba", "g_s_post += J", "p_msn_vta", "j_d1_gaba", "d_d1_gaba"
+    ),
+    FixedProjection("gaba_da", "vta_gaba", "vta_da", "g_i_post += J", "p_gaba_da", "j_gaba_da"),
+    FixedProjection(
+        "reward_da",
+        "us_reward",
+        "vta_da",
+        "g_e_post += J",
+        "p_outcome",
+        "j_reward_da",
+        "d_reward_da",
+    ),
+    # the need state routes the punishment: via GABA x (1 - hunger), direct x hunger
+    FixedProjection(
+        "punish_gaba",
+        "us_punish",
+        "vta_gaba",
+        "g_e_post += J",
+        "p_outcome",
+        "j_punish_gaba",
+        gain="1 - hunger",
+    ),
+    FixedProjection(
+        "punish_5ht", "us_punish", "drn_5ht", "g_e_post += J", "p_outcome", "j_punish_5ht"
+    ),
+    FixedProjection("ht_da", "drn_5ht", "vta_da", "g_i_post += J", "p_opponent", "j_5ht_da"),
+    FixedProjection("da_ht", "vta_da", "drn_5ht", "g_i_post += J", "p_opponent", "j_da_5ht"),
+    FixedProjection(
+        "punish_da",
+        "us_punish",
+        "vta_da",
+        "g_e_post += J",
+        "p_outcome",
+        "j_punish_da",
+        gain="hunger",
+    ),
+)
+
+
+def fixed_projection_table(params):
+    """The fixed projections resolved for ``params``: one dict per row of
+    `FIXED_PROJECTIONS` (name, source, target, on_pre, probability, weight J and delay
+    with units, gain, and ``fields``: the params fields each value comes from). The
+    weight is J as set; each synapse gets J / scale x gain."""
+    rows = []
+    for row in FIXED_PROJECTIONS:
+        rows.append(
+            {
+                "name": row.name,
+                "source": row.source,
+                "target": row.target,
+                "on_pre": row.on_pre,
+                "probability": float(getattr(params, row.probability_field)),
+                "weight": getattr(params, row.weight_field),
+                "delay": 0 * ms if row.delay_field is None else getattr(params, row.delay_field),
+                "gain": float(row.gain_value(params)),
+                "fields": {
+                    "probability": row.probability_field,
+                    "weight": row.weight_field,
+                    "delay": row.delay_field,
+                    "gain": row.gain,
+                },
+            }
+        )
+    return rows
+
+
+def fixed_projection_markdown(params):
+    """`fixed_projection_table` as a Markdown table (for the docs)."""
+    lines = [
+        "| projection | source | target | on_pre | probability | weight J | delay | gain |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in fixed_projection_table(params):
+        f = r["fields"]
+        delay = f"{float(r['delay'] / ms):g} ms" + (f" (`{f['delay']}`)" if f["delay"] else "")
+        gain = f"{r['gain']:g}" + (f" (`{f['gain']}`)" if f["gain"] else "")
+        lines.append(
+            f"| {r['name']} | {r['source']} | {r['target']} | `{r['on_pre']}` "
+            f"| {r['probability']:g} (`{f['probability']}`) "
+            f"| {float(r['weight'] / mV):g} mV (`{f['weight']}`) | {delay} | {gain} |"
+        )
+    return "\n".join(lines)
+
+
+# --- the build, in stages ---------------------------------------------------------------
+
+
+@dataclass
+class _Build:
+    """What the stages of `build_reward_circuit` share: its inputs and sizes, and what
+    each stage has built so far (Brian2 groups by name in ``groups``)."""
+
+    P: RewardCircuitParams
+    stimulus: Stimulus
+    rng: np.random.Generator
+    lesion_rng: np.random.Generator | None
+    n: dict  # sizes: da, gaba, ht, d1, d2, out, ctx
+    circuit: Circuit
+    groups: dict = field(default_factory=dict)
+    # _inputs: the cortical states' TimedArrays; a choice task's controller
+    state_ns: dict = field(default_factory=dict)
+    ctl: NeuronGroup | None = None
+    task_ns: dict = field(default_factory=dict)
+    # _pools_and_lesion
+    removed: np.ndarray | None = None
+    factor: float = 1.0
+    release_da: Quantity | None = None
+    release_ht: Quantity | None = None
+    rules: dict = field(default_factory=dict)  # the three-factor rule of d1 and d2
+    rectify: dict | None = None
+    # _striatum: the volume transmitters of d1 and d2
+    vts: dict = field(default_factory=dict)
+    # the unnamed objects of the network
+    task_objects: list = field(default_factory=list)
+    fixed: list = field(default_factory=list)
+    release: list = field(default_factory=list)
+
+
 def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
     """Build the circuit for one stimulus schedule. Returns a `Circuit` (nothing run).
 
@@ -504,30 +672,49 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
     """
     params.validate()
     P = params
-    dt = P.dt
-    n_da, n_gaba, n_5ht = P.size("n_da"), P.size("n_gaba"), P.size("n_5ht")
-    n_d1, n_d2 = P.size("n_d1"), P.size("n_d2")
-    n_out = P.size("n_outcome")
-    n_ctx = stimulus.n_cues * stimulus.n_states * P.n_per_state
-    circuit = Circuit(Network())
+    n = {
+        "da": P.size("n_da"),
+        "gaba": P.size("n_gaba"),
+        "ht": P.size("n_5ht"),
+        "d1": P.size("n_d1"),
+        "d2": P.size("n_d2"),
+        "out": P.size("n_outcome"),
+        "ctx": stimulus.n_cues * stimulus.n_states * P.n_per_state,
+    }
+    b = _Build(P, stimulus, rng, lesion_rng, n, Circuit(Network()))
+    # the stages run in this order: the connectivity stream is drawn in it
+    _inputs(b)
+    _pools_and_lesion(b)
+    _populations(b)
+    _striatum(b)
+    _plastic_projections(b)
+    _task_readout(b)
+    _fixed_projections(b)
+    _release(b)
+    _assemble(b)
+    return b.circuit
 
-    # --- stimulus schedule (TimedArrays: portable to every device) ---
+
+def _inputs(b):
+    """Cortical states and outcome inputs, driven by the stimulus schedule (TimedArrays:
+    portable to every device); with a choice task, closed-loop through its controller."""
+    P, stimulus, dt, g = b.P, b.stimulus, b.P.dt, b.groups
     state_ta = TimedArray(stimulus.state.astype(float), dt=stimulus.grid, name="state_ta")
     outcome_ta = TimedArray(stimulus.outcome.astype(float), dt=stimulus.grid, name="outcome_ta")
-    state_ns = {"state_ta": state_ta}
+    b.state_ns = {"state_ta": state_ta}
     on = "int(state_ta(t) == code)"
     if stimulus.state2 is not None:
-        state_ns["state2_ta"] = TimedArray(
+        b.state_ns["state2_ta"] = TimedArray(
             stimulus.state2.astype(float), dt=stimulus.grid, name="state2_ta"
         )
         on = "(int(state_ta(t) == code) + int(state2_ta(t) == code))"
     task = stimulus.task
     ctx_eqs = "code : 1 (constant)"
-    reward_on, punish_on, task_ns = "int(outcome_ta(t) == 1)", "int(outcome_ta(t) == 2)", {}
+    reward_on, punish_on = "int(outcome_ta(t) == 1)", "int(outcome_ta(t) == 2)"
     if task is not None:
         if stimulus.n_states != 1:
             raise ValueError("a choice task needs one cortical state per stimulus (n_states = 1)")
-        ctl, task_ns = selection.controller(task, stimulus.grid, dt)
+        b.ctl, b.task_ns = selection.controller(task, stimulus.grid, dt)
         # closed loop: the stimuli on the screen and the feedback follow the choice
         ctx_eqs += """
         show_all : 1 (linked)
@@ -536,67 +723,64 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         """
         on = f"{on}*(show_all + show_chosen*int(choice == code))"
         reward_on, punish_on = "reward_on", "punish_on"
-    ctx = NeuronGroup(
-        n_ctx,
+    g["ctx_state"] = ctx = NeuronGroup(
+        b.n["ctx"],
         ctx_eqs,
         threshold=f"rand() < (rate_off + rate_on*{on})*dt",
-        namespace={**state_ns, "rate_on": P.state_rate_on, "rate_off": P.state_rate_off},
+        namespace={**b.state_ns, "rate_on": P.state_rate_on, "rate_off": P.state_rate_off},
         name="ctx_state",
         dt=dt,
     )
-    ctx.code = np.arange(n_ctx) // P.n_per_state
+    ctx.code = np.arange(b.n["ctx"]) // P.n_per_state
     outcome_eqs = "" if task is None else f"{reward_on} : 1 (linked)\n{punish_on} : 1 (linked)"
-    us_reward = NeuronGroup(
-        n_out,
-        outcome_eqs,
-        threshold=f"rand() < rate*{reward_on}*dt",
-        namespace={"outcome_ta": outcome_ta, "rate": P.outcome_rate},
-        name="us_reward",
-        dt=dt,
-    )
-    us_punish = NeuronGroup(
-        n_out,
-        outcome_eqs,
-        threshold=f"rand() < rate*{punish_on}*dt",
-        namespace={"outcome_ta": outcome_ta, "rate": P.outcome_rate},
-        name="us_punish",
-        dt=dt,
-    )
+    for name, gate in (("us_reward", reward_on), ("us_punish", punish_on)):
+        g[name] = NeuronGroup(
+            b.n["out"],
+            outcome_eqs,
+            threshold=f"rand() < rate*{gate}*dt",
+            namespace={"outcome_ta": outcome_ta, "rate": P.outcome_rate},
+            name=name,
+            dt=dt,
+        )
     if task is not None:
         for group, names in (
             (ctx, ("show_all", "show_chosen", "choice")),
-            (us_reward, ("reward_on", "punish_on")),
-            (us_punish, ("reward_on", "punish_on")),
+            (g["us_reward"], ("reward_on", "punish_on")),
+            (g["us_punish"], ("reward_on", "punish_on")),
         ):
             for name in names:
-                setattr(group, name, linked_var(ctl, name, index=np.zeros(len(group), dtype=int)))
+                setattr(group, name, linked_var(b.ctl, name, index=np.zeros(len(group), dtype=int)))
 
-    # --- neuromodulator pools ---
+
+def _pools_and_lesion(b):
+    """The neuromodulator pools, the release per spike, a Parkinsonian lesion (the lesion
+    stream), and the plasticity rules of D1 and D2 synapses."""
+    P, n_da = b.P, b.n["da"]
     vmax, km = P.pools.vmax_dat, P.pools.km_dat
     # DA flux at the design rate = DAT uptake at the tonic level (5-HT's share ignored);
     # the release per spike of the intact population (survivors scale it, below)
-    release_da = release_for(P.pools.da_tonic, P.da_design_rate, n_da, vmax, km)
+    b.release_da = release_for(P.pools.da_tonic, P.da_design_rate, n_da, vmax, km)
     # 5-HT: SERT plus the part of DAT's 5-HT uptake that is degraded (the rest is
     # co-released by DA terminals, see dopasim.models.pools)
-    release_ht = P.pools.ht_clearance_at_tonic() / (max(n_5ht, 1) * P.ht_design_rate)
+    b.release_ht = P.pools.ht_clearance_at_tonic() / (max(b.n["ht"], 1) * P.ht_design_rate)
     # Parkinsonian loss: lesioned DA neurons stay in the group (indices are kept in the
     # exported data) but never fire; survivors release more per spike
     if P.da_loss > 0:
-        if lesion_rng is None:
+        if b.lesion_rng is None:
             raise ValueError("da_loss > 0 needs the lesion stream (lesion_rng)")
-        removed = lesioned_indices(n_da, P.da_loss, lesion_rng)
+        b.removed = lesioned_indices(n_da, P.da_loss, b.lesion_rng)
     else:
-        removed = np.zeros(0, dtype=int)
-    factor = release_factor(P)
+        b.removed = np.zeros(0, dtype=int)
+    b.factor = release_factor(P)
     # A lesion is chronic: the pools start at the lesioned circuit's steady state (the
     # survivors' share of the design release flux) and the synapses' baseline b is
     # adapted to it. Started at the intact level, b took tens of seconds (it moves by at
     # most base_clip per tau_base) to come down, and meanwhile every eligible synapse
     # read a negative error: NoGo (D2) learning and Go (D1) unlearning of whatever was
     # shown in the first trials.
-    flux_fraction = (n_da - len(removed)) / n_da * factor if n_da and P.da_loss > 0 else 1.0
+    alive = n_da - len(b.removed)
+    flux_fraction = alive / n_da * b.factor if n_da and P.da_loss > 0 else 1.0
     rule_d1, rule_d2 = P.rule, P.rule.with_(sign=-1)
-    rectify = None
     if P.da_phasic_epsilon is not None:
         # receptor-specific, rectified phasic term (a hypothesis in its size): D1
         # synapses learn from bursts, D2 synapses from dips, each from the other sign
@@ -605,24 +789,29 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         eps = float(P.da_phasic_epsilon)
         rule_d1 = rule_d1.with_(phasic_gains=(1.0, eps))
         rule_d2 = rule_d2.with_(phasic_gains=(eps, 1.0))
-        rectify = {"d1": rule_d1.phasic_gains, "d2": rule_d2.phasic_gains}
-    pools = P.pools.build(
+        b.rectify = {"d1": rule_d1.phasic_gains, "d2": rule_d2.phasic_gains}
+    b.rules = {"d1": rule_d1, "d2": rule_d2}
+    b.groups["pools"] = P.pools.build(
         name="pools",
-        dt=dt,
-        da_release_flux=release_da * n_da * P.da_design_rate,
+        dt=P.dt,
+        da_release_flux=b.release_da * n_da * P.da_design_rate,
         da_flux_fraction=flux_fraction,
-        rectify=rectify,
+        rectify=b.rectify,
     )
 
-    # --- populations ---
-    noise = P.membrane_noise
-    da = lif_group(n_da, P.da, "vta_da", rng, dt=dt, noise=noise)
+
+def _populations(b):
+    """VTA DA (lesioned ones silent), VTA GABA (with the 5-HT2C current) and raphe 5-HT
+    neurons; each draws its drives and potentials from the connectivity stream."""
+    P, rng, dt, g = b.P, b.rng, b.P.dt, b.groups
+    n_da, n_gaba, noise = b.n["da"], b.n["gaba"], P.membrane_noise
+    g["vta_da"] = da = lif_group(n_da, P.da, "vta_da", rng, dt=dt, noise=noise)
     if n_da:
         alive = np.ones(n_da, dtype=bool)
-        alive[removed] = False
+        alive[b.removed] = False
         da.alive = alive
     # the 5-HT2C current (HT2C_EQS): its gain is data, 0 unless the ssri scenario turns it on
-    gaba = lif_group(
+    g["vta_gaba"] = gaba = lif_group(
         n_gaba,
         P.gaba,
         "vta_gaba",
@@ -639,73 +828,72 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         ht2c_ht_intact=P.ht2c_ht_intact,
         occ_ht2c_intact=occ_intact,
     )
-    gaba.ht_pool = linked_var(pools, "ht", index=np.zeros(n_gaba, dtype=int))
+    gaba.ht_pool = linked_var(g["pools"], "ht", index=np.zeros(n_gaba, dtype=int))
     if n_gaba:
         gaba.j_ht2c = np.full(n_gaba, float(P.ht2c_gain() / mV)) * mV
-    circuit.info["ht2c"] = {
+    b.circuit.info["ht2c"] = {
         "route": "on" if P.ht2c else "off",
         "chronic": P.ht2c_chronic,
         "gain_mV": float(P.ht2c_gain() / mV),
         "occupancy_intact": occ_intact,
     }
-    ht = lif_group(n_5ht, P.ht, "drn_5ht", rng, dt=dt, noise=noise)
+    g["drn_5ht"] = lif_group(b.n["ht"], P.ht, "drn_5ht", rng, dt=dt, noise=noise)
+
+
+def _striatum(b):
+    """D1 and D2 MSNs, each with the volume transmitter that links it to the pools' [DA]."""
+    P, g = b.P, b.groups
     # the synapses read da_seen (= da unless a medication acts); b is the adaptive
     # tonic baseline da_base, not the rule's constant b
     gate = "ltd_gate" if P.ht_gates_ltd else None
-    rect = rectify is not None
-    view_d1 = SampledPool(
-        "da_seen",
-        gate=gate,
-        baseline="da_base_d1",
-        mean="da_mean",
-        rect_mean="rect_d1_mean" if rect else None,
-    )
-    view_d2 = SampledPool(
-        "da_seen_d2",
-        gate=gate,
-        baseline="da_base_d2",
-        mean="da_mean",
-        rect_mean="rect_d2_mean" if rect else None,
-    )
-    vt1 = VolumeTransmitter(rule_d1, view_d1, "da")
-    vt2 = VolumeTransmitter(rule_d2, view_d2, "da")
+    rect = b.rectify is not None
+    for kind, seen in (("d1", "da_seen"), ("d2", "da_seen_d2")):
+        view = SampledPool(
+            seen,
+            gate=gate,
+            baseline=f"da_base_{kind}",
+            mean="da_mean",
+            rect_mean=f"rect_{kind}_mean" if rect else None,
+        )
+        b.vts[kind] = VolumeTransmitter(b.rules[kind], view, "da")
     # tonic DA's effect on MSN excitability (j_da_msn; off unless set): da_n is the [DA]
     # that the volume transmitter "da" links into each MSN
-    extra = {"str_d1": (vt1, 1), "str_d2": (vt2, -1)}
-    msns = {}
-    for name, (vt, sign) in extra.items():
+    for kind, sign in (("d1", 1), ("d2", -1)):
+        vt, name = b.vts[kind], f"str_{kind}"
         eqs, current = vt.target_equations(), None
         if float(P.j_da_msn) != 0:
             eqs += "I_da = j_da_msn*clip(da_n/da_ref - 1, -1, 1) : volt\n"
             current = "I_da"
-        msns[name] = lif_group(
-            n_d1 if name == "str_d1" else n_d2,
+        g[name] = lif_group(
+            b.n[kind],
             P.msn,
             name,
-            rng,
+            b.rng,
             extra_eqs=eqs,
             extra_reset=vt.reset_code(),
             extra_current=current,
-            dt=dt,
-            noise=noise,
+            dt=P.dt,
+            noise=P.membrane_noise,
         )
         if current:
-            msns[name].namespace.update(j_da_msn=sign * P.j_da_msn, da_ref=P.pools.da_tonic)
-    d1, d2 = msns["str_d1"], msns["str_d2"]
-    vt1.install(d1, pools)
-    vt2.install(d2, pools)
+            g[name].namespace.update(j_da_msn=sign * P.j_da_msn, da_ref=P.pools.da_tonic)
+    for kind in ("d1", "d2"):
+        b.vts[kind].install(g[f"str_{kind}"], g["pools"])
 
-    # --- plastic corticostriatal synapses ---
+
+def _plastic_projections(b):
+    """The plastic corticostriatal synapses (three-factor rule), ctx_d1 then ctx_d2."""
+    P, g, n_ctx = b.P, b.groups, b.n["ctx"]
     transmit = "g_e_post += j_ctx*w"
-    plastic = {}
-    for name, target, vt in (("ctx_d1", d1, vt1), ("ctx_d2", d2, vt2)):
+    for kind in ("d1", "d2"):
+        name, target, vt = f"ctx_{kind}", g[f"str_{kind}"], b.vts[kind]
         syn = vt.rule.synapses(
-            ctx,
+            g["ctx_state"],
             target,
             "da",
             name,
             transmit=transmit,
-            dt=dt,
+            dt=P.dt,
             ltd_gate=P.ht_gates_ltd,
             record_weights=True,
         )
@@ -713,149 +901,141 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         allowed = None
         if P.msn_channels:
             # cue c's states reach only MSN channel c (contiguous blocks of MSNs)
-            cue = np.arange(n_ctx) // P.n_per_state // stimulus.n_states
+            cue = np.arange(n_ctx) // P.n_per_state // b.stimulus.n_states
             channel = np.arange(len(target)) // max(len(target) // P.msn_channels, 1)
             allowed = cue[:, None] == channel[None, :]
-        i, j = _connect(syn, P.p_ctx_msn, rng, n_ctx, len(target), allowed, P.connectivity)
+        i, j = _connect(syn, P.p_ctx_msn, b.rng, n_ctx, len(target), allowed, P.connectivity)
         if len(i):
             syn.w = P.w_init * P.rule.w_max
         vt.attach(syn)
-        plastic[name] = syn
+        g[name] = syn
 
-    # --- the basal-ganglia read-out of a choice task ---
-    task_objects = []
+
+def _task_readout(b):
+    """The basal-ganglia read-out of a choice task (nothing without one)."""
+    task = b.stimulus.task
     if task is not None:
-        _, task_objects = selection.readout(
-            task, ctl, task_ns, d1, d2, P.msn_channels, state_ns, dt
+        g = b.groups
+        _, b.task_objects = selection.readout(
+            task, b.ctl, b.task_ns, g["str_d1"], g["str_d2"], b.P.msn_channels, b.state_ns, b.P.dt
         )
-        task_objects.append(ctl)
+        b.task_objects.append(b.ctl)
 
-    # --- fixed synapses ---
-    # Sources that scale with `scale` keep each target's mean input: J / scale.
-    # ``gain`` makes J a per-synapse variable (J x gain): data, not code, so that the
-    # scenarios that change it (hunger) share one compiled build.
-    def fixed(src, tgt, on_pre, p, name, J, delay=None, gain=None):
-        if gain is None:
-            syn = Synapses(src, tgt, on_pre=on_pre, namespace={"J": J / P.scale}, name=name, dt=dt)
+
+def _fixed_projections(b):
+    """The fixed synapses: one per row of `FIXED_PROJECTIONS`, in the table's order."""
+    P = b.P
+    for row in FIXED_PROJECTIONS:
+        src, tgt = b.groups[row.source], b.groups[row.target]
+        J = getattr(P, row.weight_field)
+        if row.gain is None:
+            syn = Synapses(
+                src, tgt, on_pre=row.on_pre, namespace={"J": J / P.scale}, name=row.name, dt=P.dt
+            )
         else:
-            syn = Synapses(src, tgt, "J : volt (constant)", on_pre=on_pre, name=name, dt=dt)
-        i, _ = _connect(syn, p, rng, len(src), len(tgt), rule=P.connectivity)
-        if delay is not None and len(i):
-            syn.delay = delay
-        if gain is not None and len(i):
-            syn.J = np.full(len(i), float(J / P.scale * gain / mV)) * mV
-        return syn
+            syn = Synapses(
+                src, tgt, "J : volt (constant)", on_pre=row.on_pre, name=row.name, dt=P.dt
+            )
+        p = getattr(P, row.probability_field)
+        i, _ = _connect(syn, p, b.rng, len(src), len(tgt), rule=P.connectivity)
+        if row.delay_field is not None and len(i):
+            syn.delay = getattr(P, row.delay_field)
+        if row.gain is not None and len(i):
+            syn.J = np.full(len(i), float(J / P.scale * row.gain_value(P) / mV)) * mV
+        b.fixed.append(syn)
 
-    fixed_syn = [
-        fixed(d1, da, "g_e_post += J", P.p_msn_vta, "d1_da", J=P.j_d1_da),
-        fixed(d1, gaba, "g_s_post += J", P.p_msn_vta, "d1_gaba", J=P.j_d1_gaba, delay=P.d_d1_gaba),
-        fixed(gaba, da, "g_i_post += J", P.p_gaba_da, "gaba_da", J=P.j_gaba_da),
-        fixed(
-            us_reward,
-            da,
-            "g_e_post += J",
-            P.p_outcome,
-            "reward_da",
-            J=P.j_reward_da,
-            delay=P.d_reward_da,
-        ),
-        # the need state routes the punishment: via GABA x (1 - hunger), direct x hunger
-        fixed(
-            us_punish,
-            gaba,
-            "g_e_post += J",
-            P.p_outcome,
-            "punish_gaba",
-            J=P.j_punish_gaba,
-            gain=1 - P.hunger,
-        ),
-        fixed(us_punish, ht, "g_e_post += J", P.p_outcome, "punish_5ht", J=P.j_punish_5ht),
-        fixed(ht, da, "g_i_post += J", P.p_opponent, "ht_da", J=P.j_5ht_da),
-        fixed(da, ht, "g_i_post += J", P.p_opponent, "da_ht", J=P.j_da_5ht),
-        fixed(
-            us_punish, da, "g_e_post += J", P.p_outcome, "punish_da", J=P.j_punish_da, gain=P.hunger
-        ),
-    ]
-    release = [
-        Synapses(
-            da,
-            pools,
-            "q : mmolar (constant)  # release per spike of this DA neuron",
-            on_pre="""
+
+#: A DA spike's release into the pools (phi_post: the pools' 5-HT share of DA terminals'
+#: release). Kept byte for byte as the single builder wrote it, indentation included.
+_DA_RELEASE_ON_PRE = """
             da_post += q*(1 - phi_post)
             da_released_post += q*(1 - phi_post)
             ht_post += q*phi_post
             ht_term_post -= q*phi_post
-            """,
-            # phi_post is the pools' subexpression; its constant must resolve here too
-            namespace={"term_half": P.pools.term_half},
-            name="da_release",
-            dt=dt,
-        ),
-        Synapses(
-            ht, pools, on_pre="ht_post += q", namespace={"q": release_ht}, name="ht_release", dt=dt
-        ),
-    ]
-    for syn in release:
-        syn.connect()
-    if n_da:
-        release[0].q = np.full(n_da, float(release_da * factor / umolar)) * umolar
+            """
 
+
+def _release(b):
+    """Volume release: DA neurons (some 5-HT co-released by DA terminals) and 5-HT
+    neurons into the pools, with the survivors' release per spike."""
+    P, g = b.P, b.groups
+    da_release = Synapses(
+        g["vta_da"],
+        g["pools"],
+        "q : mmolar (constant)  # release per spike of this DA neuron",
+        on_pre=_DA_RELEASE_ON_PRE,
+        # phi_post is the pools' subexpression; its constant must resolve here too
+        namespace={"term_half": P.pools.term_half},
+        name="da_release",
+        dt=P.dt,
+    )
+    ht_release = Synapses(
+        g["drn_5ht"],
+        g["pools"],
+        on_pre="ht_post += q",
+        namespace={"q": b.release_ht},
+        name="ht_release",
+        dt=P.dt,
+    )
+    b.release = [da_release, ht_release]
+    for syn in b.release:
+        syn.connect()
+    if b.n["da"]:
+        da_release.q = np.full(b.n["da"], float(b.release_da * b.factor / umolar)) * umolar
+
+
+def _assemble(b):
+    """Add everything to the network, with the named handles and the build's facts."""
+    P, g, circuit, n_da = b.P, b.groups, b.circuit, b.n["da"]
     circuit.add(
-        ctx,
-        us_reward,
-        us_punish,
-        pools,
-        *fixed_syn,
-        *release,
-        *task_objects,
-        vta_da=da,
-        vta_gaba=gaba,
-        drn_5ht=ht,
-        str_d1=d1,
-        str_d2=d2,
-        ctx_state=ctx,
-        us_reward=us_reward,
-        us_punish=us_punish,
-        pools=pools,
-        ctx_d1=plastic["ctx_d1"],
-        ctx_d2=plastic["ctx_d2"],
+        g["ctx_state"],
+        g["us_reward"],
+        g["us_punish"],
+        g["pools"],
+        *b.fixed,
+        *b.release,
+        *b.task_objects,
+        **{k: g[k] for k in (*POPULATIONS, "pools", "ctx_d1", "ctx_d2")},
     )
-    if task is not None:
-        circuit.groups.update(bg_controller=ctl, bg_thalamus=task_objects[0])
+    if b.stimulus.task is not None:
+        circuit.groups.update(bg_controller=b.ctl, bg_thalamus=b.task_objects[0])
     circuit.info.update(
-        n_ctx=n_ctx,
-        n_cues=stimulus.n_cues,
-        n_states=stimulus.n_states,
+        n_ctx=b.n["ctx"],
+        n_cues=b.stimulus.n_cues,
+        n_states=b.stimulus.n_states,
         sizes={k: len(circuit[k]) for k in POPULATIONS},
-        release_da_nM=float(release_da / umolar * 1e3),
-        release_ht_nM=float(release_ht / umolar * 1e3),
-        release_factor=factor,
-        lesioned_da=removed.tolist(),
-        n_da_alive=int(n_da - len(removed)),
+        release_da_nM=float(b.release_da / umolar * 1e3),
+        release_ht_nM=float(b.release_ht / umolar * 1e3),
+        release_factor=b.factor,
+        lesioned_da=b.removed.tolist(),
+        n_da_alive=int(n_da - len(b.removed)),
     )
-    if n_da - len(removed) == 0:
-        # the synapses read the drug's level (0 without one); their baseline is its
-        # running mean, not below the floor
-        floor = float(max(P.pools.base_floor_d1, P.pools.base_floor_d2) / nmolar)
-        drug = float(P.pools.drug_tonic / nmolar)
-        if floor > drug:
-            what = (
-                f"the synapses read {drug:.3g} nM and their baseline stays at its floor "
-                f"({floor:.3g} nM), so every eligible synapse reads a negative DA error "
-                "(D1 depression, D2 potentiation on balance)"
-            )
-        else:
-            what = (
-                f"the synapses read a constant {drug:.3g} nM (the drug's) and their "
-                "baseline follows it, so DA-modulated plasticity is absent too"
-            )
-        circuit.info["notes"] = [
-            "no surviving DA neuron: DA release and the DA-driven TD signal are absent; "
-            "[DA] is 0 throughout; " + what
-        ]
+    if n_da - len(b.removed) == 0:
+        circuit.info["notes"] = [_no_survivor_note(P)]
     circuit.params.update({f"circuit.{k}": v for k, v in _flat(P).items()})
-    return circuit
+
+
+def _no_survivor_note(P):
+    """The note of a circuit without a surviving DA neuron."""
+    # the synapses read the drug's level (0 without one); their baseline is its
+    # running mean, not below the floor
+    floor = float(max(P.pools.base_floor_d1, P.pools.base_floor_d2) / nmolar)
+    drug = float(P.pools.drug_tonic / nmolar)
+    if floor > drug:
+        what = (
+            f"the synapses read {drug:.3g} nM and their baseline stays at its floor "
+            f"({floor:.3g} nM), so every eligible synapse reads a negative DA error "
+            "(D1 depression, D2 potentiation on balance)"
+        )
+    else:
+        what = (
+            f"the synapses read a constant {drug:.3g} nM (the drug's) and their "
+            "baseline follows it, so DA-modulated plasticity is absent too"
+        )
+    return (
+        "no surviving DA neuron: DA release and the DA-driven TD signal are absent; "
+        "[DA] is 0 throughout; " + what
+    )
 
 
 def _flat(P):
