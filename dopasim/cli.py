@@ -10,9 +10,11 @@ line on stderr, nothing created), 3 numerical failure, 130 interrupted.
 
 import argparse
 import contextlib
+import json
 import sys
 
 from dopasim.params import ParamError
+from dopasim.protocols import get_protocol
 from dopasim.runner import NumericalFailure
 
 __all__ = ["main"]
@@ -328,7 +330,7 @@ def _cmd_compare(args):
             force=args.force,
         )
     print(f"comparison folder: {res['out']}")
-    print((res["out"] / "comparison.md").read_text())
+    print(_headline_table(res["out"]))
     figures = sorted(res["out"].glob("*.png"))
     if figures:
         print(f"figures ({len(figures)}): {res['out']}/*.png")
@@ -340,6 +342,32 @@ def _cmd_compare(args):
         print(f"dopasim: {len(res['failures'])} run(s) failed; see failures.csv", file=sys.stderr)
         return 1
     return code
+
+
+def _headline_table(folder):
+    """comparison.md, with only the protocol's headline metrics when it has some (the
+    full table stays in the file)."""
+    text = (folder / "comparison.md").read_text()
+    try:
+        meta = json.loads((folder / "compare.json").read_text())
+        headline = set(get_protocol(meta["protocol"]).HEADLINE_METRICS)
+    except (OSError, ValueError, KeyError, ParamError):
+        headline = set()
+    if not headline:
+        return text
+    lines, kept, in_metrics = text.splitlines(), [], False
+    for line in lines:
+        if line.startswith("| metric "):
+            in_metrics = True
+        elif not line.startswith("|"):
+            in_metrics = False  # the metrics' table ended (a failures table may follow)
+        elif in_metrics and not line.startswith("|---"):
+            if line.split("|")[1].strip() not in headline:
+                continue
+        kept.append(line)
+    if len(kept) < len(lines):
+        kept.append(f"(headline metrics only; every metric: {folder / 'comparison.md'})")
+    return "\n".join(kept) + "\n"
 
 
 def _cmd_export(args):

@@ -147,6 +147,7 @@ HEADLINE_METRICS = (
     "go_nogo_good",
     "go_nogo_bad",
     "value_discrimination",
+    "value_discrimination_w",
     "freeze_fraction",
     "da_phasic_ratio",
     "selection_latency_ms",

@@ -224,3 +224,22 @@ def test_compare_exports_every_run(tmp_path, capsys):
     exported = sorted(out.glob("runs/*/*/spikes.csv"))
     assert len(exported) == 1 and exported[0].stat().st_size > 0
     assert f"wrote {exported[0]}" in printed and "comparison folder" in printed
+
+
+def test_the_terminal_shows_the_headline_metrics_and_every_failure(tmp_path):
+    """`dopasim compare` prints the protocol's headline rows; comparison.md keeps all."""
+    from dopasim.cli import _headline_table
+    from dopasim.protocols import get_protocol
+
+    head = get_protocol("conditioning").HEADLINE_METRICS[0]
+    (tmp_path / "compare.json").write_text('{"protocol": "conditioning"}')
+    (tmp_path / "comparison.md").write_text(
+        "# Comparison\n\n| metric | scenario | mean |\n|---|---|---|\n"
+        f"| {head} | intact | 1 |\n| not_a_headline | intact | 2 |\n\n"
+        "## Failed runs\n\n| scenario | seed | error |\n|---|---|---|\n| intact | 2 | boom |\n"
+    )
+    shown = _headline_table(tmp_path)
+    assert f"| {head} | intact | 1 |" in shown and "not_a_headline" not in shown
+    assert "| intact | 2 | boom |" in shown and "comparison.md" in shown
+    (tmp_path / "compare.json").write_text('{"protocol": "nosuch"}')  # unknown: all of it
+    assert "not_a_headline" in _headline_table(tmp_path)
