@@ -2,13 +2,13 @@
 #   make run    set up, then run the main job: intact, Parkinsonian and medicated circuits
 #               in Frank's probabilistic selection task, compared on paired seeds, with
 #               the spike rasters exported to NWB (runs/main)
-#   make test   set up, then run the fast test suite
+#   make test   set up, then build the docs (strict), lint and run the fast test suite
 PYTHON := $(shell scripts/find-python)
 VENV   := .venv
 BIN    := $(VENV)/bin
 JOBS   ?= 2
 
-.PHONY: setup run distal test test-long test-targets bench figures lint clean
+.PHONY: setup run distal test test-long test-targets bench figures docs lint clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "no Python >= 3.12 found (see scripts/find-python)" >&2; exit 1; }
@@ -30,7 +30,7 @@ run: setup
 distal: setup
 	$(BIN)/dopasim run distal-reward $(ARGS)
 
-test: setup
+test: setup docs
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n auto --dist loadfile $(ARGS)
 
@@ -45,6 +45,10 @@ bench: setup
 
 figures: setup
 	$(BIN)/python scripts/make_figures.py
+
+# the reference manual (docs/, mkdocs.yml); --strict fails on a broken link. SITE=DIR keeps it
+docs: setup
+	$(BIN)/python -m mkdocs build --strict -q -d $(or $(SITE),/tmp/dopasim-site)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -46,8 +46,8 @@ Pavlovian protocols do not build it. It follows the action-selection scheme of F
   2021, Sci Rep 11:3077, [paper abstract]). A test trial reveals nothing, so by default
   it gets no offset; the network's own noise acts in both phases. With both 0 the
   read-out is deterministic up to that noise. The selection protocol's defaults are 12
-  Hz in training (calibrated on people) and 0 in the test (README, probabilistic
-  selection, "Exploration").
+  Hz in training (calibrated on people) and 1 Hz in the test (calibrated on the intact
+  circuit; docs/protocols.md, probabilistic selection).
 * No crossing within the window is no action: the trial is a *freeze* and gets no
   feedback. A channel whose NoGo outweighs its Go by more than ``urgency - theta``
   can never be selected, which is how NoGo dominance freezes the circuit (Frank 2005:

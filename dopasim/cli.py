@@ -37,7 +37,7 @@ def _common(p, scenario_help):
     p.add_argument(
         "--config",
         metavar="FILE",
-        help="take the settings from a TOML file (see the README, 'Config files'); only --out, "
+        help="take the settings from a TOML file (see docs/config.md); only --out, "
         "--overwrite, --quiet, --export (and for run --no-figures) may be added",
     )
     p.add_argument("--scenario", action="append", default=[], help=scenario_help)
@@ -112,7 +112,7 @@ def _parser():
     )
     x.add_argument("--overwrite", action="store_true", help="replace an existing export")
     v = sub.add_parser("validate", help="check a TOML config file without simulating")
-    v.add_argument("file", metavar="FILE", help="a config file (see the README, 'Config files')")
+    v.add_argument("file", metavar="FILE", help="a config file (see docs/config.md)")
     d = sub.add_parser("doctor", help="versions, compiler, usable devices and caches")
     d.add_argument(
         "--clear-cache",

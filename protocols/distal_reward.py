@@ -471,7 +471,7 @@ if __name__ == "__main__":
 
 
 #: Upper bound on the network's mean firing rate over a run (Hz), for the memory estimate
-#: (`dopasim.memory`): 1 h runs fire at 1.27-1.35 Hz (README) and the long tests accept
+#: (`dopasim.memory`): 1 h runs fire at 1.27-1.35 Hz (docs/protocols.md) and the long tests accept
 #: 0.5-2 Hz; 10 Hz is five times that ceiling (the weights scale with 1/n_synapses, so
 #: the drive per neuron, and the rate, do not grow with the network).
 RATE_CEILING_HZ = 10.0

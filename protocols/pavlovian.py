@@ -470,7 +470,7 @@ class TrialProtocol(Protocol):
 # ------------------------------------------------------------------------ memory
 #: Upper bounds on the mean firing rate (Hz) of each LIF population over a whole run, for
 #: the memory estimate (`dopasim.memory`). Measured (conditioning, scale 0.3, 20 trials,
-#: seed 1; the README for 800 trials): DA 5 Hz tonic and 14-30 Hz within bursts; VTA GABA
+#: seed 1; docs/protocols.md for 800 trials): DA 5 Hz tonic and 14-30 Hz within bursts; VTA GABA
 #: 17 Hz; 5-HT 2.4 Hz (x10 for 300 ms after a punishment); MSNs 0.15 Hz at rest and a
 #: few Hz during their cue. Each bound is several times the measured mean: the DA bound
 #: is the top of the intraburst range, as if every DA neuron burst for the whole run.

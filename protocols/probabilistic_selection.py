@@ -249,7 +249,7 @@ def _q(name, default, help_, **kw):
 
 PARAMS = [
     # three of Frank et al.'s (2004) 60-trial training blocks (a 120-trial variant, tried
-    # for speed only, changed the learning asymmetries; see the README)
+    # for speed only, changed the learning asymmetries; docs/protocols.md)
     Param("n_train", 180, "int", "training trials (AB, CD, EF in shuffled blocks of 3)", low=3),
     # 10 x 15 pairs: 40 trials behind choose-A and avoid-B each (3 gave 12, too few to
     # tell a 0.08 gap from noise)
@@ -275,8 +275,8 @@ PARAMS = [
     # circuit's A-choice on AB training trials, last third, closest to 0.725, the middle
     # of [0.65, Frank 2004's training criterion; 0.80, probability matching]: 0.747 over
     # seeds 101-108; 1.00 at 0 Hz over seeds 101-103 at 0.3.0;
-    # scripts/calibrate_choice_noise.py). None in the test phase, which gives no
-    # feedback (README, "Exploration")
+    # scripts/calibrate_choice_noise.py). The test phase has its own, smaller noise
+    # (test_choice_noise; docs/protocols.md, probabilistic selection)
     Param(
         "choice_noise",
         12 * Hz,

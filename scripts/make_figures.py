@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Regenerate the figures shown in the README (``make figures``; about a minute).
+"""Regenerate the figures shown in the README and the docs (``make figures``; about a minute).
 
 Runs the distal-reward experiment (1 h simulated, seed 1, compiled) and copies its
 figures to figures/distal_reward_*.png.

@@ -507,18 +507,18 @@ def test_run_with_export_writes_the_files(tmp_path, capsys, monkeypatch):
     assert len(rows) - 1 == sum(len(i) for i, _ in got.values())
 
 
-def test_the_readme_elephant_example_runs(intact_dir):
-    """The README's Neo/Elephant snippet, run as written on a tiny run directory."""
+def test_the_docs_elephant_example_runs(intact_dir):
+    """The Neo/Elephant snippet of docs/export.md, run as written on a tiny run directory."""
     pytest.importorskip("elephant")
     import re
 
-    readme = (Path(__file__).parents[1] / "README.md").read_text()
-    section = readme[readme.index("### Neo and Elephant") :]
+    page = (Path(__file__).parents[1] / "docs" / "export.md").read_text()
+    section = page[page.index("## Neo and Elephant") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert '"runs/conditioning/' in code
     code = re.sub(r'"runs/conditioning/[^"]*"', repr(str(intact_dir)), code)
     namespace = {}
-    exec(compile(code, "README.md (Neo and Elephant)", "exec"), namespace)
+    exec(compile(code, "docs/export.md (Neo and Elephant)", "exec"), namespace)
     rates, psth = namespace["rates"], namespace["psth"]
     assert len(rates) > 0 and all(float(r) >= 0 for r in rates)
     assert float(sum(float(r) for r in rates)) > 0  # the DA neurons fire

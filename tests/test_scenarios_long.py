@@ -18,7 +18,7 @@ Margins are the issues' (4; 19 for the SSRI test), fixed before any run; paired 
   (d1_weight_change) at 0.8 against occupancy 0, sustained, tolerant and off, as paired
   mean differences with 95 % t intervals. (Until issue 19 this test asserted, on seeds
   1-20 without the route, that the peak and D1 learning fall monotonically with
-  occupancy; the README keeps that result.)
+  occupancy; docs/scenarios.md keeps that result.)
 * Hunger, level 0 against 1 (aversive protocol, identical stimuli): da_aversive_ratio < 1
   sated and > 1 fasted; the learning downstream of the aversive cue (go_nogo_cue =
   d1 - d2 weight change) changes sign with it.
