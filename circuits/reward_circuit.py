@@ -32,27 +32,15 @@ gamma = 1. A new cue gives a burst for about Delta (V jumps, the delayed expecta
 has not arrived), a predicted reward is cancelled by the fall of V when the states end
 (for Delta the delayed expectation still inhibits, while the reward excites), and an
 omitted reward leaves that inhibition alone: a pause of about Delta. The delayed path's
-gain ``j_d1_gaba`` balances the fast path: ``scripts/calibrate_reward_circuit.py``
-steps the D1 drive and shows that 2.2-2.5 mV returns the DA rate to baseline after the
-transient (2.35 mV, the middle, is the default). An earlier design used a slow
-(150 ms) undelayed GABA current; its exponential tail could not match the shape of the
-reward input, so a predicted reward still gave a burst followed by a dip (late US ratio
-1.5-1.6, recorded in the issue 3 notes). The reward amplitude ``j_reward_da`` gives an
-unpredicted reward a DA burst of about 2.5x the tonic rate.
-
-The reward reaches DA neurons ``d_reward_da`` (20 ms) after the states end. The fast
-value path falls with the MSNs' membrane lag, so an undelayed reward overlapped the
-last of V (a burst in the first 50 ms) and ended before the delayed inhibition did (a
-dip at 100-150 ms): late peak US ratio 1.24-1.37 (2 seeds). Measured with the reward
-delayed 0 and 40 ms, the excess moved from the start to the end of the window; 20 ms,
-between the two, gave peak ratios of 1.13 and 1.23 (seeds 1, 3). Sensory reward
-responses of DA neurons have latencies of 50-110 ms after delivery anyway (Schultz
-1998, J Neurophysiol 80:1); only the alignment with the value's fall matters here.
-
-Learning speed. The learning rate ``k_da`` is slow enough that the naive animal shows
-no CS response over its first 10 trials (as in Schultz et al. 1997) and fast enough
-that the TD signature is complete within the default 800 conditioning trials. With
-k_da = 200-400 /(uM s) the CS response already appeared within 5-10 trials.
+gain ``j_d1_gaba`` balances the fast path (2.35 mV: the DA rate returns to baseline
+after the transient; ``scripts/calibrate_reward_circuit.py``). The reward amplitude
+``j_reward_da`` gives an unpredicted reward a DA burst of about 2.5x the tonic rate.
+The reward reaches DA neurons ``d_reward_da`` (20 ms) after the states end, aligned
+with the fall of the fast value path (sensory reward responses of DA neurons have
+latencies of 50-110 ms anyway; Schultz 1998). The learning rate ``k_da`` is slow
+enough that the naive animal shows no CS response over its first 10 trials (Schultz et
+al. 1997) and fast enough that the TD signature is complete within 800 trials. How
+these values were calibrated: docs/calibration.md.
 
 Outcomes: reward neurons excite DA neurons; punishment neurons excite VTA GABA neurons
 (Tan et al. 2012, Neuron 73:1173: footshock excites VTA GABA neurons, which pause DA
@@ -68,6 +56,36 @@ happens).
 Stated simplifications: current-based LIF neurons (`dopasim.models.lif`); no
 direct/indirect-pathway motor output here (the selection read-out belongs to the
 probabilistic-selection protocol); D1 and D2 MSNs receive the same cortical states.
+
+References
+----------
+Cohen JY, Haesler S, Vong L, Lowell BB, Uchida N (2012). Neuron-type-specific signals for
+    reward and punishment in the ventral tegmental area. Nature 482:85-88.
+    https://doi.org/10.1038/nature10754
+Cohen JY, Amoroso MW, Uchida N (2015). Serotonergic neurons signal reward and punishment
+    on multiple timescales. eLife 4:e06346. https://doi.org/10.7554/eLife.06346
+Crittenden JR et al. (2016). Striosome-dendron bouquets highlight a unique
+    striatonigral circuit targeting dopamine-containing neurons. PNAS 113:11318-11323.
+Daw ND, Kakade S, Dayan P (2002). Opponent interactions between serotonin and dopamine.
+    Neural Netw 15:603-616. https://doi.org/10.1016/S0893-6080(02)00052-7
+Eshel N et al. (2015). Arithmetic and local circuitry underlying dopamine prediction
+    errors. Nature 525:243-246. https://doi.org/10.1038/nature14855
+He K et al. (2015). Distinct eligibility traces for LTP and LTD in cortical synapses.
+    Neuron 88:528-538. https://doi.org/10.1016/j.neuron.2015.09.037
+Potjans W, Diesmann M, Morrison A (2011). An imperfect dopaminergic error signal can
+    drive temporal-difference learning. PLoS Comput Biol 7:e1001133.
+    https://doi.org/10.1371/journal.pcbi.1001133
+Schultz W (1998). Predictive reward signal of dopamine neurons. J Neurophysiol 80:1-27.
+    https://doi.org/10.1152/jn.1998.80.1.1
+Schultz W, Dayan P, Montague PR (1997). A neural substrate of prediction and reward.
+    Science 275:1593-1599. https://doi.org/10.1126/science.275.5306.1593
+Shen W, Flajolet M, Greengard P, Surmeier DJ (2008). Dichotomous dopaminergic control
+    of striatal synaptic plasticity. Science 321:848-851.
+    https://doi.org/10.1126/science.1160575
+Suri RE, Schultz W (1999). A neural network model with dopamine-like reinforcement
+    signal that learns a spatial delayed response task. Neuroscience 91:871-890.
+Tan KR et al. (2012). GABA neurons of the VTA drive conditioned place aversion. Neuron
+    73:1173-1183. https://doi.org/10.1016/j.neuron.2012.02.015
 """
 
 from dataclasses import dataclass, field, replace
@@ -94,6 +112,7 @@ from dopasim.circuits.selection import SelectionTask
 from dopasim.models.lif import NOISE_SOURCES, LIFParams, lif_group
 from dopasim.models.pools import NeuromodulatorPools, release_for
 from dopasim.models.three_factor import SampledPool, ThreeFactorRule, VolumeTransmitter
+from dopasim.params import Param, check_fields
 
 __all__ = [
     "RewardCircuitParams",
@@ -250,6 +269,49 @@ class Stimulus:
     task: SelectionTask | None = None
 
 
+def _fraction(name, help_):
+    return Param(name, None, "float", help_, low=0.0, high=1.0)
+
+
+#: The declared ranges of `RewardCircuitParams` (checked by its ``validate``).
+CIRCUIT_CHECKS = (
+    Param("scale", None, "float", "population sizes relative to the default", low=0, low_open=True),
+    _fraction("p_ctx_msn", "cortex -> MSN connection probability"),
+    _fraction("p_msn_vta", "D1 MSN -> VTA GABA connection probability"),
+    _fraction("p_gaba_da", "VTA GABA -> DA connection probability"),
+    _fraction("p_outcome", "outcome input connection probability"),
+    _fraction("p_opponent", "opponent input connection probability"),
+    _fraction("w_init", "initial corticostriatal weight (fraction of w_max)"),
+    _fraction("hunger", "need state (hunger scenario)"),
+    _fraction("da_loss", "fraction of DA neurons lost (parkinson scenario)"),
+    Param("membrane_noise", None, "choice", "membrane noise source", choices=NOISE_SOURCES),
+    Param(
+        "connectivity",
+        None,
+        "choice",
+        "connection rule",
+        choices=("bernoulli", "fixed_indegree"),
+    ),
+    Param("msn_channels", None, "int", "topographic MSN channels (0: none)", low=0),
+    Param(
+        "ht2c_chronic", None, "choice", "chronic state of the 5-HT2C route", choices=HT2C_CHRONIC
+    ),
+    _fraction("ht2c_tolerant_fraction", "5-HT2C gain left when tolerant"),
+    Param("ht2c_ec50", None, "quantity", "5-HT2C EC50", unit=nmolar, low=0, low_open=True),
+    Param(
+        "ht2c_vta_tonic", None, "quantity", "tonic VTA [5-HT]", unit=nmolar, low=0, low_open=True
+    ),
+    Param(
+        "ht2c_ht_intact", None, "quantity", "intact pool [5-HT]", unit=nmolar, low=0, low_open=True
+    ),
+    Param("j_ht2c", None, "quantity", "5-HT2C gain", unit=mV, low=0),
+    Param("da_comp_ceiling", None, "float", "largest release factor of survivors", low=1),
+    Param("d_d1_gaba", None, "quantity", "D1 -> VTA GABA delay", unit=ms, low=0),
+    Param("d_reward_da", None, "quantity", "reward -> DA delay", unit=ms, low=0),
+    Param("dt", None, "quantity", "integration time step", unit=ms, low=0, low_open=True),
+)
+
+
 @dataclass(frozen=True)
 class RewardCircuitParams:
     """Every parameter of the base circuit (scenarios override these)."""
@@ -392,55 +454,9 @@ class RewardCircuitParams:
         return max(int(round(base * self.scale)), 0) if name != "n_per_state" else base
 
     def validate(self):
-        if not self.scale > 0:
-            raise ValueError(f"scale must be > 0, got {self.scale}")
-        for key in (
-            "p_ctx_msn",
-            "p_msn_vta",
-            "p_gaba_da",
-            "p_outcome",
-            "p_opponent",
-            "w_init",
-            "hunger",
-            "da_loss",
-        ):
-            v = getattr(self, key)
-            if not 0 <= v <= 1:
-                raise ValueError(f"{key} must be in [0, 1], got {v}")
-        if self.membrane_noise not in NOISE_SOURCES:
-            raise ValueError(
-                f"membrane_noise must be one of {', '.join(NOISE_SOURCES)}, "
-                f"got {self.membrane_noise!r}"
-            )
-        if self.connectivity not in ("bernoulli", "fixed_indegree"):
-            raise ValueError(
-                f"connectivity must be 'bernoulli' or 'fixed_indegree', got {self.connectivity!r}"
-            )
-        if not (isinstance(self.msn_channels, int) and self.msn_channels >= 0):
-            raise ValueError(f"msn_channels must be an integer >= 0, got {self.msn_channels!r}")
-        if self.da_phasic_epsilon is not None and not 0 <= self.da_phasic_epsilon <= 1:
-            raise ValueError(f"da_phasic_epsilon must be in [0, 1], got {self.da_phasic_epsilon}")
-        if self.ht2c_chronic not in HT2C_CHRONIC:
-            raise ValueError(
-                f"ht2c_chronic must be one of {', '.join(HT2C_CHRONIC)}, got {self.ht2c_chronic!r}"
-            )
-        if not 0 <= self.ht2c_tolerant_fraction <= 1:
-            raise ValueError(
-                f"ht2c_tolerant_fraction must be in [0, 1], got {self.ht2c_tolerant_fraction}"
-            )
-        for key in ("ht2c_ec50", "ht2c_vta_tonic", "ht2c_ht_intact"):
-            if not float(getattr(self, key)) > 0:
-                raise ValueError(f"{key} must be > 0 nM, got {getattr(self, key)}")
-        if not float(self.j_ht2c) >= 0:
-            raise ValueError(f"j_ht2c must be >= 0 mV, got {self.j_ht2c}")
-        if not self.da_comp_ceiling >= 1:
-            raise ValueError(f"da_comp_ceiling must be >= 1, got {self.da_comp_ceiling}")
-        for key in ("d_d1_gaba", "d_reward_da"):
-            v = getattr(self, key)
-            if not float(v) >= 0:
-                raise ValueError(f"{key} must be a delay >= 0 ms, got {v}")
-        if not float(self.dt) > 0:
-            raise ValueError(f"dt must be > 0, got {self.dt}")
+        check_fields(self, CIRCUIT_CHECKS)
+        if self.da_phasic_epsilon is not None:
+            _fraction("da_phasic_epsilon", "").check(self.da_phasic_epsilon)
         fastest = min(float(self.rule.tau_plus), float(self.da.tau_e), float(self.gaba.tau_m))
         if float(self.dt) > fastest / 4:
             raise ValueError(

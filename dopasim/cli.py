@@ -13,6 +13,7 @@ import contextlib
 import json
 import sys
 
+from dopasim.options import OPTIONS
 from dopasim.params import ParamError
 from dopasim.protocols import get_protocol
 from dopasim.runner import NumericalFailure
@@ -29,9 +30,14 @@ class _Parser(argparse.ArgumentParser):
         raise ParamError(message)
 
 
+def _help(name):
+    """An option's help from its declaration (`dopasim.options`)."""
+    p = OPTIONS[name]
+    return f"{p.help}: {p.allowed()} (default {p.default_text()})"
+
+
 def _common(p, scenario_help):
     """The arguments shared by ``run`` and ``compare``."""
-    from dopasim.device import DEVICES
 
     p.add_argument("protocol", nargs="?", help="protocol name (see 'dopasim list')")
     p.add_argument(
@@ -42,7 +48,7 @@ def _common(p, scenario_help):
     )
     p.add_argument("--scenario", action="append", default=[], help=scenario_help)
     p.add_argument("--duration", help="simulated time (per run), with a unit, e.g. 600s")
-    p.add_argument("--device", help=f"one of {', '.join(DEVICES)} (default cpp_standalone)")
+    p.add_argument("--device", help=_help("device"))
     p.add_argument(
         "--param",
         action="append",
@@ -65,7 +71,7 @@ def _parser():
     sub.add_parser("list", help="protocols and scenarios, one line each")
     r = sub.add_parser("run", help="run one protocol")
     _common(r, "scenario SPEC, e.g. parkinson:loss=0.75 (repeat or join with + to compose)")
-    r.add_argument("--seed", help="master seed (integer, default 1)")
+    r.add_argument("--seed", help=_help("seed"))
     r.add_argument("--out", help="run directory (default: runs/<protocol>/<time>-seed<k>)")
     r.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
     r.add_argument(
@@ -80,8 +86,8 @@ def _parser():
     )
     c = sub.add_parser("compare", help="one protocol under several scenarios, paired seeds")
     _common(c, "scenario SPEC (repeat; the first is the reference)")
-    c.add_argument("--seeds", help="number of paired seeds, 1..N (default 3)")
-    c.add_argument("--jobs", help="parallel worker processes (default 1)")
+    c.add_argument("--seeds", help=_help("seeds"))
+    c.add_argument("--jobs", help=_help("jobs"))
     c.add_argument("--out", help="output folder (default: runs/compare/<protocol>-<time>)")
     c.add_argument(
         "--runs",
@@ -207,8 +213,9 @@ def _cmd_list():
 
     print("scenarios:")
     for name, sc in SCENARIOS.items():
-        keys = ",".join(f"{k}=..." for k in sc.keys)
-        print(f"  {name + (':' + keys if keys else ''):38s} {sc.summary}")
+        print(f"  {name:18s} {sc.summary}")
+        for key, p in sc.keys.items():
+            print(f"    {key + '=' + p.default_text():22s} {p.help} ({p.allowed()})")
     return 0
 
 
@@ -536,6 +543,12 @@ def _clear_standalone(standalone):
         with contextlib.suppress(OSError):
             standalone.rmdir()
     print(f"removed {standalone} ({_mb(removed)})" + (f"; {kept} kept" if kept else ""))
+
+
+def script(protocol):
+    """A protocol module run as a script: ``python protocols/x.py ARGS`` is
+    ``dopasim run x ARGS``. Every protocol's ``__main__`` block calls this."""
+    sys.exit(main(["run", protocol, *sys.argv[1:]]))
 
 
 def main(argv=None):

@@ -50,6 +50,7 @@ import numpy as np
 
 from dopasim import rundir
 from dopasim.circuits.scenarios import describe, parse_scenarios
+from dopasim.options import option
 from dopasim.params import ParamError
 
 __all__ = ["RunSetError", "compare", "compare_runs", "summarize", "t_quantile_975"]
@@ -344,18 +345,8 @@ def compare(
     from dopasim import memory, runner
 
     t_start = time.perf_counter()
-    try:
-        seeds = int(seeds)
-    except (TypeError, ValueError):
-        raise ParamError(f"--seeds: '{seeds}' is not a whole number >= 1") from None
-    if seeds < 1:
-        raise ParamError(f"--seeds: {seeds} is not allowed; allowed: a whole number >= 1")
-    try:
-        jobs = int(jobs)
-    except (TypeError, ValueError):
-        raise ParamError(f"--jobs: '{jobs}' is not a whole number >= 1") from None
-    if jobs < 1:
-        raise ParamError(f"--jobs: {jobs} is not allowed; allowed: a whole number >= 1")
+    seeds = option("seeds", seeds, "--seeds")
+    jobs = option("jobs", jobs, "--jobs")
     if not scenarios:
         raise ParamError("--scenario: give at least one scenario (the first is the reference)")
     specs = [describe(parse_scenarios(s)) for s in scenarios]

@@ -62,29 +62,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from dopasim.options import COMPARE_ONLY, OPTIONS, RUN_ONLY, option
 from dopasim.params import ParamError, did_you_mean, resolve_params
 
 __all__ = ["ConfigError", "KEYS", "load_config", "validate_config", "run_kwargs", "compare_kwargs"]
 
-#: Top-level keys and what they hold.
-KEYS = {
-    "protocol": "protocol name",
-    "kind": "'run' or 'compare'",
-    "scenarios": "scenario SPEC or array of SPECs",
-    "seed": "master seed (run)",
-    "seeds": "number of paired seeds (compare)",
-    "jobs": "worker processes (compare)",
-    "device": "Brian2 device",
-    "duration": "simulated time per run, with a unit",
-    "out": "output folder",
-    "overwrite": "replace existing output",
-    "quiet": "no progress on stderr",
-    "figures": "write the PNG figures (run)",
-    "export": "export formats (run)",
-    "params": "table of protocol parameters",
-}
-_RUN_ONLY = ("seed", "figures", "export")
-_COMPARE_ONLY = ("seeds", "jobs")
+#: Top-level keys and what they hold: the declared settings (`dopasim.options`).
+KEYS = {name: p.help for name, p in OPTIONS.items()}
 
 
 @dataclass(frozen=True)
@@ -183,19 +167,6 @@ def _strip(message, name):
     return message[len(prefix) :] if message.startswith(prefix) else message
 
 
-def _whole_number(value, low, allowed):
-    """``value`` (TOML integer, or a string of one) as an int >= ``low``; or an error text."""
-    if isinstance(value, bool) or not isinstance(value, int | str):
-        return None, f"{value!r} is not a whole number; allowed: {allowed}"
-    try:
-        number = int(str(value).strip())
-    except ValueError:
-        return None, f"{value!r} is not a whole number; allowed: {allowed}"
-    if number < low:
-        return None, f"{number} is not allowed; allowed: {allowed}"
-    return number, None
-
-
 def load_config(path):
     """Read and validate ``path``; return the settings or raise `ParamError` listing every error."""
     config, errors = validate_config(path)
@@ -238,7 +209,6 @@ def validate_config(path, overrides=None):
 def _validate(data, text, overrides, errors):
     from dopasim import runner
     from dopasim.circuits.scenarios import describe, parse_scenarios
-    from dopasim.device import DEVICES
 
     lines = key_lines(text)
 
@@ -246,6 +216,14 @@ def _validate(data, text, overrides, errors):
         if line is None:
             line = lines.get(path or tuple(key.split(".")))
         errors.append(ConfigError(key, line, message))
+
+    def checked(key, value):
+        """``value`` through the declared setting ``key``; None (and an error) if bad."""
+        try:
+            return option(key, value)
+        except ParamError as e:
+            err(key, _strip(str(e), key))
+            return None
 
     def kind_of(key, value, types, allowed):
         ok = isinstance(value, types) and (types is bool or not isinstance(value, bool))
@@ -274,10 +252,8 @@ def _validate(data, text, overrides, errors):
 
     # kind
     kind = data.get("kind")
-    if kind is not None and kind_of("kind", kind, str, "'run' or 'compare'"):
-        if kind not in ("run", "compare"):
-            err("kind", f"'{kind}' is not allowed; allowed: 'run' or 'compare'")
-            kind = None
+    if kind is not None and kind_of("kind", kind, str, OPTIONS["kind"].allowed()):
+        kind = checked("kind", kind)
     elif kind is not None:
         kind = None
     scen_raw = data.get("scenarios", ["intact"])
@@ -286,7 +262,7 @@ def _validate(data, text, overrides, errors):
     if kind is None and "kind" not in data:
         many = isinstance(scen_raw, list) and len(scen_raw) > 1
         kind = "compare" if many or "seeds" in data or "jobs" in data else "run"
-    for key in _RUN_ONLY if kind == "compare" else _COMPARE_ONLY if kind == "run" else ():
+    for key in RUN_ONLY if kind == "compare" else COMPARE_ONLY if kind == "run" else ():
         if key in data:
             other = "run" if kind == "compare" else "compare"
             err(key, f"'{key}' is for kind = '{other}' only; this file is a {kind}")
@@ -326,36 +302,18 @@ def _validate(data, text, overrides, errors):
             except ParamError as e:
                 err(key, f"{raw!r}: {_strip(str(e), 'scenario')}", line=line)
 
-    # seed, seeds, jobs
-    seed = 1
-    if "seed" in data:
-        seed, msg = _whole_number(data["seed"], 0, "0 to 2**32 - 1")
-        if msg is None and seed >= 2**32:
-            msg, seed = f"{seed} is outside the allowed range 0 to 2**32 - 1", None
-        if msg:
-            err("seed", msg)
-    seeds, jobs = 3, 1
-    for key in ("seeds", "jobs"):
-        if key in data:
-            value, msg = _whole_number(data[key], 1, "a whole number >= 1")
-            if msg:
-                err(key, msg)
-            elif key == "seeds":
-                seeds = value
-            else:
-                jobs = value
-
-    # device
-    device = data.get("device", "cpp_standalone")
-    if kind_of("device", device, str, f"one of {', '.join(DEVICES)}") and device not in DEVICES:
-        err(
-            "device",
-            f"'{device}' is not allowed; allowed: one of {', '.join(DEVICES)}"
-            + did_you_mean(device, DEVICES),
-        )
+    # seed, seeds, jobs, device: the declared settings, as on the command line
+    values = {}
+    for key, types in (("seed", int | str), ("seeds", int | str), ("jobs", int | str)):
+        if key in data and kind_of(key, data[key], types, OPTIONS[key].allowed()):
+            values[key] = checked(key, data[key])
+    seed, seeds, jobs = (values.get(k, OPTIONS[k].default) for k in ("seed", "seeds", "jobs"))
+    device = data.get("device", OPTIONS["device"].default)
+    if kind_of("device", device, str, OPTIONS["device"].allowed()):
+        device = checked("device", device) or device
 
     # booleans, out, export (the command line may override them)
-    flags = {"overwrite": False, "quiet": False, "figures": True}
+    flags = {k: OPTIONS[k].default for k in ("overwrite", "quiet", "figures")}
     for key in flags:
         if key in data and kind_of(key, data[key], bool, "true or false"):
             flags[key] = data[key]

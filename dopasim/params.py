@@ -1,4 +1,9 @@
-"""Typed protocol parameters: parsing of ``key=value`` strings and validation.
+"""The one parameter vocabulary: declared fields, their parsing and their validation.
+
+A `Param` declares one field: name, default, kind, unit, allowed range or choices, help
+and citation. The same declarations serve the CLI (``--param``, ``--seed``...), TOML
+configs, scenario keys (`dopasim.circuits.scenarios`), ``dopasim list``, the generated
+docs tables and the validation of parameter dataclasses (`check_fields`).
 
 Values with units are written like ``600s``, ``600 s`` or ``5Hz`` and parsed against
 Brian2's unit registry (never with ``eval``). Every error is a `ParamError` that names the
@@ -15,7 +20,14 @@ import brian2
 from brian2 import Quantity, get_dimensions
 from brian2.units.fundamentalunits import DIMENSIONLESS, DimensionMismatchError
 
-__all__ = ["ParamError", "Param", "parse_quantity", "resolve_params", "did_you_mean"]
+__all__ = [
+    "ParamError",
+    "Param",
+    "parse_quantity",
+    "resolve_params",
+    "check_fields",
+    "did_you_mean",
+]
 
 
 class ParamError(ValueError):
@@ -86,6 +98,8 @@ _ALIASES = {
 
 
 def _short(unit):
+    if isinstance(unit, brian2.Unit):
+        return str(unit)
     names = {"second": "s", "hertz": "Hz", "volt": "V", "metre": "m"}
     dim = get_dimensions(unit)
     return names.get(str(brian2.units.fundamentalunits.get_unit(dim)), str(unit))
@@ -93,11 +107,13 @@ def _short(unit):
 
 @dataclass(frozen=True)
 class Param:
-    """One protocol parameter.
+    """One declared field.
 
     ``kind`` is ``'quantity'`` (then ``unit`` is required), ``'int'``, ``'float'``,
-    ``'choice'`` (then ``choices``), ``'str'`` (checked by the protocol) or ``'bool'``. ``low``/``high`` bound numbers
-    (inclusive unless ``low_open``/``high_open``).
+    ``'choice'`` (then ``choices``), ``'str'`` (checked by its owner) or ``'bool'``.
+    ``low``/``high`` bound numbers, in units of ``unit`` for a quantity (inclusive unless
+    ``low_open``/``high_open``). ``cite`` names the source of the default (authors, year,
+    journal), or says ``hypothesis``.
     """
 
     name: str
@@ -110,63 +126,140 @@ class Param:
     high: float | None = None
     low_open: bool = False
     high_open: bool = False
+    cite: str = ""
     extra: dict = field(default_factory=dict)
 
-    def parse(self, raw):
-        n = self.name
+    def parse(self, raw, where=None):
+        """``raw`` (a string as typed, or a value) as this field's type, range-checked.
+
+        Errors name ``where`` (default: the field's name), the value and what is allowed.
+        """
+        n = where or self.name
         if self.kind == "quantity":
             value = parse_quantity(raw, self.unit, n)
-            number = float(value)
+            number = float(value / self.unit)
         elif self.kind == "int":
+            if isinstance(raw, bool) or isinstance(raw, float):
+                raise ParamError(f"{n}: {raw!r} is not an integer; allowed: {self.allowed()}")
             try:
                 value = int(str(raw).strip()) if not isinstance(raw, int) else raw
             except ValueError:
-                raise ParamError(f"{n}: '{raw}' is not an integer") from None
+                raise ParamError(
+                    f"{n}: '{raw}' is not an integer; allowed: {self.allowed()}"
+                ) from None
             number = value
         elif self.kind == "float":
+            if isinstance(raw, bool):
+                raise ParamError(f"{n}: {raw!r} is not a number; allowed: {self.allowed()}")
             try:
                 value = float(raw)
             except (TypeError, ValueError):
-                raise ParamError(f"{n}: '{raw}' is not a number") from None
+                raise ParamError(
+                    f"{n}: '{raw}' is not a number; allowed: {self.allowed()}"
+                ) from None
             if not math.isfinite(value):
-                raise ParamError(f"{n}: '{raw}' is not a finite number")
+                raise ParamError(f"{n}: '{raw}' is not a finite number; allowed: {self.allowed()}")
             number = value
         elif self.kind == "choice":
-            value = str(raw)
+            value = str(raw).strip()
+            if value not in self.choices and value.lower() in self.choices:
+                value = value.lower()
             if value not in self.choices:
                 raise ParamError(
-                    f"{n}: '{raw}' is not one of {', '.join(self.choices)}"
+                    f"{n}: '{raw}' is not allowed; allowed: {self.allowed()}"
                     + did_you_mean(value, self.choices)
                 )
             return value
         elif self.kind == "str":
             return str(raw)
         elif self.kind == "bool":
-            s = str(raw).lower()
+            if isinstance(raw, bool):
+                return raw
+            s = str(raw).strip().lower()
             if s in ("1", "true", "yes", "on"):
                 return True
             if s in ("0", "false", "no", "off"):
                 return False
-            raise ParamError(f"{n}: '{raw}' is not true or false")
+            raise ParamError(f"{n}: '{raw}' is not allowed; allowed: on or off (true or false)")
         else:  # pragma: no cover - programming error
             raise AssertionError(self.kind)
-        self._check_range(number, raw)
+        self._check_range(number, raw, n)
         return value
 
-    def _check_range(self, number, raw):
-        lo, hi = self.low, self.high
-        bad = (lo is not None and (number <= lo if self.low_open else number < lo)) or (
-            hi is not None and (number >= hi if self.high_open else number > hi)
-        )
-        if bad:
-            unit = f" {_short(self.unit)}" if self.kind == "quantity" else ""
+    def check(self, value, where=None):
+        """Validate an already-typed value (a dataclass field); return it unchanged."""
+        n = where or self.name
+        if self.kind == "quantity":
+            parse_quantity(value, self.unit, n)  # the dimensions
+        elif self.kind == "choice" and value not in self.choices:
+            raise ParamError(f"{n}: {value!r} is not allowed; allowed: {self.allowed()}")
+        elif self.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ParamError(f"{n}: {value!r} is not an integer; allowed: {self.allowed()}")
+        self.parse(value, n)
+        return value
+
+    def allowed(self):
+        """What is allowed, in words: ``'0 to 1'``, ``'> 0 s'``, ``'one of a, b'``."""
+        if self.kind == "choice":
+            *head, last = self.choices
+            return f"{', '.join(head)} or {last}" if head else last
+        if self.kind == "bool":
+            return "on or off"
+        unit = f" {_short(self.unit)}" if self.kind == "quantity" else ""
+        lo, hi = _num(self.low), _num(self.high)
+        if lo is not None and hi is not None:
+            if not (self.low_open or self.high_open):
+                return f"{lo} to {hi}{unit}"
             left = "(" if self.low_open else "["
             right = ")" if self.high_open else "]"
-            lo_s = "-inf" if lo is None else f"{lo:g}"
-            hi_s = "inf" if hi is None else f"{hi:g}"
+            return f"{left}{lo}, {hi}{right}{unit}"
+        if lo is not None:
+            return f"{'>' if self.low_open else '>='} {lo}{unit}"
+        if hi is not None:
+            return f"{'<' if self.high_open else '<='} {hi}{unit}"
+        return "any finite value" + unit
+
+    def default_text(self):
+        """The default as a user would type it (``'10nM'``, ``'on'``, ``'3'``)."""
+        v = self.default
+        if self.kind == "quantity" and self.unit is not None:
+            return f"{float(v / self.unit):g}{_short(self.unit)}"
+        if self.kind == "bool":
+            return "on" if v else "off"
+        if isinstance(v, float):
+            return f"{v:g}"
+        return str(v)
+
+    def _check_range(self, number, raw, where):
+        lo, hi = self.low, self.high
+        # unit conversion is not exact (1000 nM / nM = 1000.0000000000001): the bounds
+        # get a relative slack of 1e-9
+        eps = 1e-9 * max(abs(lo or 0), abs(hi or 0), 1.0) if self.kind == "quantity" else 0
+        bad = (lo is not None and (number <= lo if self.low_open else number < lo - eps)) or (
+            hi is not None and (number >= hi if self.high_open else number > hi + eps)
+        )
+        if bad:
             raise ParamError(
-                f"{self.name}: '{raw}' is outside the allowed range {left}{lo_s}, {hi_s}{right}{unit}"
+                f"{where}: '{raw}' is outside the allowed range; allowed: {self.allowed()}"
             )
+
+
+def _num(x):
+    """A bound as text: whole numbers in full (4294967295), others with %g."""
+    if x is None:
+        return None
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e16 else f"{x:g}"
+
+
+def check_fields(obj, specs, where=""):
+    """Check the fields of ``obj`` (a parameter dataclass) named in ``specs``.
+
+    ``specs`` is a sequence of `Param` whose names are attributes of ``obj``. Raises
+    `ParamError` (a ``ValueError``) naming ``where`` + the field, the value and what is
+    allowed.
+    """
+    for p in specs:
+        p.check(getattr(obj, p.name), f"{where}{p.name}")
 
 
 def resolve_params(specs, overrides):

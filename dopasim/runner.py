@@ -29,14 +29,14 @@ from dopasim import memory, rundir
 from dopasim._version import __version__
 from dopasim.circuits.scenarios import describe, is_hypothesis, parse_scenarios
 from dopasim.device import (
-    DEVICES,
     SeedAtStart,
     building,
     compiler_available,
     interruptible_compiler,
     use_device,
 )
-from dopasim.params import ParamError, did_you_mean, parse_quantity, resolve_params, to_jsonable
+from dopasim.options import option
+from dopasim.params import ParamError, parse_quantity, resolve_params, to_jsonable
 from dopasim.protocols import REGISTRY as PROTOCOLS
 from dopasim.protocols import get_protocol
 from dopasim.recording import (
@@ -153,16 +153,8 @@ def prepare(
             f"scenario: protocol '{module.NAME}' {module.SCENARIO_REFUSAL}; "
             f"scenarios act on the reward circuit ({', '.join(scenario_protocols())})"
         )
-    try:
-        seed = int(seed)
-    except (TypeError, ValueError):
-        raise ParamError(f"seed: '{seed}' is not a non-negative integer") from None
-    if seed < 0 or seed >= 2**32:
-        raise ParamError(f"seed: {seed} is outside [0, 2**32)")
-    if device not in DEVICES:
-        raise ParamError(
-            f"device: '{device}' is not one of {', '.join(DEVICES)}" + did_you_mean(device, DEVICES)
-        )
+    seed = option("seed", seed)
+    device = option("device", device)
     p = resolve_params(module.PARAMS, dict(params or {}))
     module.check(p)
     if module.SCENARIOS:

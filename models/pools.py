@@ -45,8 +45,8 @@ DA and 5-HT together, so the 5-HT share of each DA spike's release is ``phi = ht
 the sequestered 5-HT flux to the total DA-terminal release flux: the dilution of the
 DA signal is bounded by DAT's 5-HT uptake, whatever ``term_half`` is (that value only
 sets the stock). ``term_sequestered`` and ``term_half`` are hypotheses: no measured
-values were found (SCIENCE.md section 5 asks for the direction and a monotonic
-dose-response, and for the size as a model prediction).
+values were found: the direction and a monotonic dose-response are what the model
+claims; the size is a model prediction.
 
 What the striatal synapses read is ``da_seen = n + dip_block [m - n]+`` with n = da +
 drug_tonic: the endogenous DA plus a medication's tonic level, with the fraction
@@ -84,6 +84,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from brian2 import NeuronGroup, Quantity, nmolar, second, umolar
 
+from dopasim.params import Param, check_fields
+
 __all__ = ["NeuromodulatorPools", "adaptation_floor", "release_for"]
 
 
@@ -117,6 +119,26 @@ def release_for(tonic, rate, n_neurons, vmax, km):
     if n_neurons <= 0:
         return 0 * umolar
     return vmax * tonic / (km + tonic) / (n_neurons * rate)
+
+
+def _sign(name, low_open):
+    """A value (a quantity in any unit, or a number) that must be > 0 or >= 0."""
+    return Param(name, None, "float", "", low=0, low_open=low_open)
+
+
+def _share(name):
+    return Param(name, None, "float", "", low=0.0, high=1.0)
+
+
+#: The declared ranges of `NeuromodulatorPools` (checked by its ``validate``).
+POOL_CHECKS = (
+    *(_sign(k, True) for k in ("vmax_dat", "km_dat", "vmax_sert", "km_sert", "da_tonic")),
+    *(_sign(k, True) for k in ("ht_tonic", "dat_5ht_affinity", "term_half", "tau_base")),
+    _sign("base_clip", True),
+    *(_sign(k, False) for k in ("ht_ltd_gain", "ht_ltd_max", "base_floor_d1", "base_floor_d2")),
+    *(_sign(k, False) for k in ("d2_ec50", "drug_tonic")),
+    *(_share(k) for k in ("sert_occupancy", "term_sequestered", "dip_block")),
+)
 
 
 @dataclass(frozen=True)
@@ -201,31 +223,7 @@ class NeuromodulatorPools:
         return self.km_dat / self.dat_5ht_affinity
 
     def validate(self):
-        for key in ("vmax_dat", "km_dat", "vmax_sert", "km_sert", "da_tonic", "ht_tonic"):
-            if not float(getattr(self, key)) > 0:
-                raise ValueError(f"pools: {key} must be > 0, got {getattr(self, key)}")
-        if not 0 < self.dat_5ht_affinity:
-            raise ValueError(f"pools: dat_5ht_affinity must be > 0, got {self.dat_5ht_affinity}")
-        if not 0 <= self.sert_occupancy <= 1:
-            raise ValueError(f"pools: sert_occupancy must be in [0, 1], got {self.sert_occupancy}")
-        if self.ht_ltd_gain < 0 or self.ht_ltd_max < 0:
-            raise ValueError("pools: ht_ltd_gain and ht_ltd_max must be >= 0")
-        if not 0 <= self.term_sequestered <= 1:
-            raise ValueError(
-                f"pools: term_sequestered must be in [0, 1], got {self.term_sequestered}"
-            )
-        for key in ("base_floor_d1", "base_floor_d2"):
-            if not float(getattr(self, key)) >= 0:
-                raise ValueError(f"pools: {key} must be >= 0, got {getattr(self, key)}")
-        for key in ("term_half", "tau_base", "base_clip"):
-            if not float(getattr(self, key)) > 0:
-                raise ValueError(f"pools: {key} must be > 0, got {getattr(self, key)}")
-        if not float(self.d2_ec50) >= 0:
-            raise ValueError(f"pools: d2_ec50 must be >= 0, got {self.d2_ec50}")
-        if not float(self.drug_tonic) >= 0:
-            raise ValueError(f"pools: drug_tonic must be >= 0, got {self.drug_tonic}")
-        if not 0 <= self.dip_block <= 1:
-            raise ValueError(f"pools: dip_block must be in [0, 1], got {self.dip_block}")
+        check_fields(self, POOL_CHECKS, "pools: ")
 
     def sert_uptake_at_tonic(self):
         """SERT uptake of 5-HT at the tonic levels, without any SSRI."""

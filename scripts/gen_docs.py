@@ -1,6 +1,8 @@
 #!/usr/bin/env python
-"""Write the documentation's tables that the code owns: every protocol's parameters
-(docs/parameters.md) and the reward circuit's fixed projections (docs/circuit.md).
+"""Write the documentation's tables that the code owns: the settings of a run, every
+scenario's keys and every protocol's parameters (docs/parameters.md, all from the same
+declared `dopasim.params.Param` fields) and the reward circuit's fixed projections
+(docs/circuit.md).
 
     python scripts/gen_docs.py            # rewrite both files
     python scripts/gen_docs.py --check    # exit 1 if either differs from the code
@@ -12,48 +14,70 @@ import sys
 from pathlib import Path
 
 from dopasim.circuits.reward_circuit import RewardCircuitParams, fixed_projection_markdown
+from dopasim.circuits.scenarios import SCENARIOS
+from dopasim.options import OPTIONS
 from dopasim.protocols import REGISTRY, get_protocol
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
-
-
-def _range(p):
-    if p.kind == "choice":
-        return ", ".join(f"`{c}`" for c in p.choices)
-    lo = "" if p.low is None else f"{'>' if p.low_open else '≥'} {p.low:g}"
-    hi = "" if p.high is None else f"{'<' if p.high_open else '≤'} {p.high:g}"
-    return "; ".join(x for x in (lo, hi) if x)
-
-
-def _default(p):
-    if p.kind == "quantity" and p.unit is not None:
-        return f"{float(p.default / p.unit):g} {p.unit}"
-    return p.default
 
 
 def _cell(text):
     return str(text).replace("|", "\\|").replace("\n", " ")
 
 
+def _kind(p):
+    return f"quantity ({p.unit})" if p.kind == "quantity" else p.kind
+
+
+def _table(params, first="parameter", cite=False):
+    head = f"| {first} | default | kind | allowed | meaning |" + (" source |" if cite else "")
+    rule = "|---|---|---|---|---|" + ("---|" if cite else "")
+    out = [head, rule]
+    for p in params:
+        allowed = "" if p.kind == "str" else p.allowed()
+        default = "" if p.default is None or p.kind == "str" else p.default_text()
+        row = f"| `{p.name}` | {_cell(default)} | {_kind(p)} | {_cell(allowed)} | {_cell(p.help)} |"
+        out.append(row + (f" {_cell(p.cite)} |" if cite else ""))
+    return out
+
+
 def parameters_md():
     out = [
-        "# Protocol parameters",
+        "# Parameters",
         "",
-        "Generated from the code by `python scripts/gen_docs.py` (each protocol's `PARAMS`);",
+        "Generated from the code by `python scripts/gen_docs.py`. Every setting, scenario key",
+        "and protocol parameter is one declared field (`dopasim.params.Param`); the command",
+        "line, the TOML configs, `dopasim list`, validation and these tables all read the",
+        "same declarations.",
+        "",
+        "## Settings of a run or a comparison",
+        "",
+        "Command-line options (`--seed`, `--seeds`...) and the top-level keys of a",
+        "[config file](config.md).",
+        "",
+        *_table(OPTIONS.values(), "setting"),
+        "",
+        "## Scenario keys",
+        "",
+        "`--scenario NAME:KEY=VALUE,...`; see [Scenarios](scenarios.md).",
+        "",
+    ]
+    for name, sc in SCENARIOS.items():
+        if not sc.keys:
+            continue
+        tag = " [hypothesis]" if sc.hypothesis else ""
+        out += [f"### `{name}`{tag}", "", sc.summary, ""]
+        out += _table(sc.keys.values(), "key", cite=True) + [""]
+    out += [
+        "## Protocol parameters",
+        "",
         "`dopasim run PROTOCOL --param KEY=VALUE` sets one, with a unit where it has one.",
         "",
     ]
     for name in REGISTRY:
         protocol = get_protocol(name)
-        out += [f"## `{name}`", "", protocol.SUMMARY, ""]
-        out += ["| parameter | default | kind | allowed | meaning |", "|---|---|---|---|---|"]
-        for p in protocol.PARAMS:
-            kind = f"quantity ({p.unit})" if p.kind == "quantity" else p.kind
-            out.append(
-                f"| `{p.name}` | {_cell(_default(p))} | {kind} | {_cell(_range(p))} | "
-                f"{_cell(p.help)} |"
-            )
-        out.append("")
+        out += [f"### `{name}`", "", protocol.SUMMARY, ""]
+        out += _table(protocol.PARAMS) + [""]
     return "\n".join(out)
 
 

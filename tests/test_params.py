@@ -71,8 +71,8 @@ def test_resolve_params_defaults_and_overrides():
         ({"p": "nan"}, "finite"),
         ({"n": "0"}, "outside"),
         ({"n": "2.5"}, "not an integer"),
-        ({"mode": "c"}, "not one of"),
-        ({"duration": "0 s"}, "outside the allowed range (0"),
+        ({"mode": "c"}, "not allowed; allowed: a or b"),
+        ({"duration": "0 s"}, "outside the allowed range; allowed: > 0 s"),
     ],
 )
 def test_resolve_params_errors(over, needle):

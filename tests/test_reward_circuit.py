@@ -296,7 +296,10 @@ def test_bernoulli_connectivity_is_unchanged():
 def test_connectivity_rule_is_validated():
     from dopasim.circuits.reward_circuit import RewardCircuitParams
 
-    with pytest.raises(ValueError, match="connectivity must be 'bernoulli' or 'fixed_indegree'"):
+    with pytest.raises(
+        ValueError,
+        match="connectivity: 'fixed_outdegree' is not allowed; allowed: bernoulli or fixed_indegree",
+    ):
         RewardCircuitParams(connectivity="fixed_outdegree").validate()
 
 
@@ -320,5 +323,7 @@ def test_standalone_clock_hash_is_patched_and_restored():
 def test_negative_latencies_are_refused(key):
     from dopasim.circuits.reward_circuit import RewardCircuitParams
 
-    with pytest.raises(ValueError, match=f"{key} must be a delay >= 0 ms, got -5"):
+    with pytest.raises(
+        ValueError, match=f"{key}: '-5. ms' is outside the allowed range; allowed: >= 0 ms"
+    ):
         RewardCircuitParams(**{key: -5 * ms}).validate()
