@@ -1,4 +1,4 @@
-"""The distal-reward network of Izhikevich (2007), Fig. 1 (SCIENCE.md section 2).
+"""The distal-reward network of Izhikevich (2007), Fig. 1.
 
 Izhikevich EM (2007) Solving the distal reward problem through linkage of STDP and
 dopamine signaling. Cereb Cortex 17:2443. Author's code: daspnet.m.
@@ -16,7 +16,7 @@ rewards its pairings (`dopasim.protocols.distal_reward`).
 
 The ``scale`` parameters (``n_neurons``, ``n_synapses``) build the larger benchmark
 networks; weights are multiplied by 100/n_synapses so that the total input per neuron
-stays the same (0.1 at 1,000 synapses, as in SCIENCE.md).
+stays the same (0.1 at 1,000 synapses).
 """
 
 from dataclasses import dataclass, field

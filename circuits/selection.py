@@ -60,8 +60,8 @@ feedback ("incorrect") the punishment input, which pauses DA neurons through VTA
 neurons. The eligibility trace rises over 0.15 s and decays over 0.6 s
 (`dopasim.circuits.reward_circuit.STRIATAL_RULE`), so the chosen stimulus' pairings in
 the second before the feedback carry most of the credit. The unchosen stimulus' pairings
-before the choice still get some (with the earlier 1 s trace and the feedback 0.5 s after
-the choice, its D1 weights rose with the chosen one's rewards). Whether a choice is
+before the choice still get some, less the longer the trace and the earlier the
+feedback (docs/calibration.md). Whether a choice is
 rewarded is pre-drawn per trial (``draw`` < P(chosen)), so the schedule is fixed before
 the run and the choice alone decides the outcome.
 

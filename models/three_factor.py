@@ -1,7 +1,7 @@
 """Dopamine-modulated STDP (the three-factor synapse), integrated exactly and event-driven.
 
 Sources: Izhikevich (2007) Cereb Cortex 17:2443 (daspnet.m); Potjans, Morrison & Diesmann
-(2010) Front Comput Neurosci 4:141, NEST ``stdp_dopamine_synapse``. SCIENCE.md section 1.
+(2010) Front Comput Neurosci 4:141, NEST ``stdp_dopamine_synapse``.
 
 The rule
 --------
@@ -52,8 +52,8 @@ raised by the neuron's reset and decayed by an exact factor per step.
 Bounds are applied at every update of the synapse (its pre and post events and the epoch
 sweeps). Because c keeps its sign between two events, this equals the continuously
 clipped solution whenever n - b does not change sign in between, which always holds when
-b does not exceed the tonic level (as in Izhikevich 2007 and for the NEST table of
-SCIENCE.md). NEST also clips at its update points.
+b does not exceed the tonic level (as in Izhikevich 2007 and for NEST's defaults).
+NEST also clips at its update points.
 
 Event order within one time step t (all events fall on the grid t = k dt)
 -------------------------------------------------------------------------
@@ -346,7 +346,8 @@ w_now = {self._bounded(vt)} : 1  # weight now
 IZHIKEVICH2007_RULE = ThreeFactorRule()
 
 #: NEST ``stdp_dopamine_synapse`` defaults (A+ = 1, A- = 1.5, tau_c = 1 s, tau_n = 200 ms)
-#: with a pool release of 1 uM: k_da * release = 1/tau_n, as in SCIENCE.md's table.
+#: with a pool release of 1 uM: k_da * release = 1/tau_n (Potjans et al. 2010's
+#: normalisation).
 NEST_DEFAULT_RULE = ThreeFactorRule(
     A_plus=1.0,
     A_minus=1.5,

@@ -185,8 +185,6 @@ PROTOCOL = Conditioning()
 
 
 if __name__ == "__main__":
-    import sys
+    from dopasim.cli import script
 
-    from dopasim.cli import main
-
-    sys.exit(main(["run", NAME, *sys.argv[1:]]))
+    script(NAME)

@@ -463,11 +463,9 @@ PROTOCOL = DistalReward()
 
 
 if __name__ == "__main__":
-    import sys
+    from dopasim.cli import script
 
-    from dopasim.cli import main
-
-    sys.exit(main(["run", NAME, *sys.argv[1:]]))
+    script(NAME)
 
 
 #: Upper bound on the network's mean firing rate over a run (Hz), for the memory estimate

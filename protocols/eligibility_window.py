@@ -18,7 +18,7 @@ reproduces that by cutting the critic's two paths from the striatum back to the 
 neurons (``j_d1_da = j_d1_gaba = 0``). With ``preparation=in_vivo`` the paired ensemble
 also drives the critic, whose own DA transients (a burst at the pairing, a dip after it)
 add trial-to-trial noise to the weight changes: with 3 repetitions per delay the change at
-5 s then reached 27-55 % of the peak in 2 of 3 seeds (issue 3 notes). Run it::
+5 s then reached 27-55 % of the peak in 2 of 3 seeds. Run it::
 
     dopasim run eligibility-window
     dopasim run eligibility-window --param n_reps=5
@@ -223,8 +223,6 @@ PROTOCOL = EligibilityWindow()
 
 
 if __name__ == "__main__":
-    import sys
+    from dopasim.cli import script
 
-    from dopasim.cli import main
-
-    sys.exit(main(["run", NAME, *sys.argv[1:]]))
+    script(NAME)

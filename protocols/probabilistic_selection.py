@@ -39,9 +39,9 @@ The circuit is the base reward circuit with the settings of this task (``TASK_CI
   balance D1 synapses depress and D2 synapses potentiate whenever they are eligible,
   the net direction of plasticity in Parkinsonian striatum (Shen et al. 2008, Science
   321:848). The one baseline serves D1 and D2 synapses alike (a simplification: D1
-  receptor number changes little after DA loss). Without the floor (before version
-  0.4.0), complete loss left no plasticity at all and no freezing (0 % of trials frozen
-  at loss 1 against 22 % at 0.9);
+  receptor number changes little after DA loss). Without the floor, complete loss
+  leaves no plasticity at all and no freezing (0 % of trials frozen at loss 1 against
+  22 % at 0.9);
 * the stimuli are familiar objects that already drive the striatum (``w_init`` 0.5, as
   Frank's networks start from random mid-range weights);
 * the critic's D1 -> DA/GABA paths are off: as in Frank (2005), the DA neurons respond to
@@ -55,9 +55,8 @@ The circuit is the base reward circuit with the settings of this task (``TASK_CI
   follows activity, and the learning rate is 20 /(uM s): at the Pavlovian 100 /(uM s),
   one outcome moved a weight by up to 40 % of its range at this task's MSN rates.
 
-These settings were chosen while developing the protocol, after seeing runs (issue 4
-notes give the variants); they were fixed before the acceptance sweep. Two more are for
-speed (issue 4 asks for the 27-run Parkinson sweep in minutes):
+These settings were chosen while developing the protocol, after seeing runs, and fixed
+before the acceptance runs (docs/calibration.md). Two more are for speed:
 
 * fixed in-degree connectivity (each MSN gets exactly its share of cortical inputs), so
   that the synapse counts, and the compiled code, do not depend on the seed;
@@ -202,7 +201,7 @@ D1_UPREGULATION = 1.2
 #: Gain of the rectified phasic term's other sign [hypothesis]: D1 synapses learn from
 #: dips, and D2 synapses from bursts, this fraction as much as from their own sign
 #: (`dopasim.circuits.reward_circuit.RewardCircuitParams.da_phasic_epsilon`). 0.2 was
-#: fixed before any run (issue 19); 0 and 0.5 are reported as sensitivity.
+#: fixed before any run; 0 and 0.5 are reported as sensitivity.
 EPSILON = 0.2
 _POOLS = NeuromodulatorPools(d2_ec50=10 * nmolar)
 
@@ -829,8 +828,6 @@ PROTOCOL = ProbabilisticSelection()
 
 
 if __name__ == "__main__":
-    import sys
+    from dopasim.cli import script
 
-    from dopasim.cli import main
-
-    sys.exit(main(["run", NAME, *sys.argv[1:]]))
+    script(NAME)

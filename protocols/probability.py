@@ -165,8 +165,6 @@ PROTOCOL = Probability()
 
 
 if __name__ == "__main__":
-    import sys
+    from dopasim.cli import script
 
-    from dopasim.cli import main
-
-    sys.exit(main(["run", NAME, *sys.argv[1:]]))
+    script(NAME)

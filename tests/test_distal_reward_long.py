@@ -1,6 +1,6 @@
 """Distal reward, 1 h simulated, seeds 1-5 (marker: long; ~15 runs of ~35 s compiled).
 
-Acceptance (issue 2, SCIENCE.md section 2), margins fixed before the runs:
+Acceptance (issue 2, Izhikevich 2007 Fig. 1), margins fixed before the runs:
 * mean rate 0.5-2 Hz in every run;
 * paired: in >= 4 of 5 seeds the rewarded weight reaches >= 0.875 w_max and ends above
   the 95th percentile of the other excitatory weights;

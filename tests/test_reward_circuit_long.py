@@ -1,4 +1,4 @@
-"""Reward circuit acceptance (issue 3; SCIENCE.md sections 1, 3, 4). Marker: long.
+"""Reward circuit acceptance (issue 3: Schultz et al. 1997, Fiorillo et al. 2003, Cohen et al. 2015). Marker: long.
 
 Margins are the issue's, fixed before any run; 3 seeds each, default size, compiled.
 

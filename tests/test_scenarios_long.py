@@ -1,4 +1,4 @@
-"""Scenario acceptance (issue 4; SCIENCE.md sections 5 and 7). Marker: long.
+"""Scenario acceptance (issue 4: SSRI co-release, Zhou et al. 2005; hunger [hypothesis]). Marker: long.
 
 Margins are the issues' (4; 19 for the SSRI test), fixed before any run; paired seeds
 (1-3, and 1-8 for the SSRI test, below), default size, compiled, run through

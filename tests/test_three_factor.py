@@ -1,4 +1,4 @@
-"""The three-factor synapse (SCIENCE.md section 1) against its closed form and an
+"""The three-factor synapse (Izhikevich 2007; Potjans et al. 2010) against its closed form and an
 independent event-by-event reference (`reference_three_factor`).
 
 Brian2 runs on the numpy target with dt = 1 ms; every spike and dopamine time is on that
@@ -62,10 +62,10 @@ def assert_agree(w, c, w_ref, c_ref, rule):
     np.testing.assert_allclose(c, c_ref, rtol=1e-9, atol=c_atol, err_msg="eligibility")
 
 
-# ---------------------------------------------------------------- closed form (SCIENCE.md)
+# ---------------------------------------------------------------- closed form
 TABLE_POOL = DopaminePool(tau=200 * ms, tonic=0 * umolar, release=1 * umolar)
 TABLE_RULE = NEST_DEFAULT_RULE.with_(A_minus=0.0)
-#: SCIENCE.md section 1: (dt_pair, dd, dw) for A+ = 1, tau+ = 20 ms, tau_c = 1 s, tau_n = 200 ms
+#: The closed form, worked by hand: (dt_pair, dd, dw) for A+ = 1, tau+ = 20 ms, tau_c = 1 s, tau_n = 200 ms
 TABLE = [
     (5e-3, 0.1, 0.5872),
     (5e-3, 1.0, 0.2388),
