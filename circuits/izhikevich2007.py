@@ -215,6 +215,7 @@ def build_izhikevich2007(
             "inh_syn": inh,
             "da_pool": pool_group,
             "clock": clock,
+            **({"transmitter": vt.group} if params.plasticity == "event" else {}),
         },
         params={"circuit": params, "rule": rule, "pool": pool},
         info={

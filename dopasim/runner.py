@@ -358,7 +358,10 @@ def _chunker(network, period):
 def _owned_float_arrays(network):
     """``(object, name, variable)`` of the float state arrays each group and synapse set
     owns (what `numerical_problems` checks)."""
-    for obj in sorted(network.objects, key=lambda o: o.name):
+    objects = list(network.objects)
+    # and the groups a group contains (a volume transmitter's one-element group)
+    objects += [c for o in objects for c in getattr(o, "contained_objects", ())]
+    for obj in sorted(objects, key=lambda o: o.name):
         if not isinstance(obj, brian2.NeuronGroup | brian2.Synapses):
             continue
         for name, var in sorted(obj.variables.items()):

@@ -81,10 +81,11 @@ compare intervals with that offset.
 from dataclasses import dataclass, field, replace
 
 import numpy as np
-from brian2 import Quantity, Synapses, linked_var, ms, second, umolar
+from brian2 import NeuronGroup, Quantity, Synapses, linked_var, ms, second, umolar
 
 __all__ = [
     "current_weights",
+    "transmitter_value",
     "ThreeFactorRule",
     "IZHIKEVICH2007_RULE",
     "NEST_DEFAULT_RULE",
@@ -200,27 +201,33 @@ class ThreeFactorRule:
 
     def _increment(self, vt):
         """The weight change since the synapse's last update (an expression)."""
-        inc = f"c_e*({vt}_A_post - A_last)"
+        inc = f"c_e*({vt}_A - A_last)"
         if self.rises:
-            inc += f" + Q_e*({vt}_Ar_post - A_last_r)"
+            inc += f" + Q_e*({vt}_Ar - A_last_r)"
         return inc
 
-    def synapse_model(self, vt, record_weights=False):
+    def synapse_model(self, vt, record_weights=False, ltd_gate=False):
         """Equations of the synapse for transmitter variables ``vt``_A / ``vt``_D.
 
-        ``record_weights`` adds ``w_rec``, a plain copy of the current weight that
-        `snapshot` refreshes (monitors cannot read ``w_now`` on every device).
+        The transmitter's numbers are linked from its one-element group
+        (`VolumeTransmitter.attach` sets the links). ``record_weights`` adds ``w_rec``, a
+        plain copy of the current weight that `snapshot` refreshes (monitors cannot read
+        ``w_now`` on every device).
         """
-        extra = ""
+        extra = f"{vt}_A : 1 (linked)\n{vt}_D : 1 (linked)\n"
+        if self.rises:
+            extra += f"{vt}_Ar : 1 (linked)\n{vt}_Dr : 1 (linked)\n"
+        if ltd_gate:
+            extra += f"{vt}_ltd : 1 (linked)\n"
         if record_weights:
             extra += "w_rec : 1                    # current weight at the last snapshot\n"
-        elig = f"c_e*{vt}_D_post"
+        elig = f"c_e*{vt}_D"
         if self.rises:
             extra += (
                 "Q_e : 1                      # rising part of the eligibility, epoch frame\n"
                 "A_last_r : 1                 # transmitter integral A_r at the last update\n"
             )
-            elig += f" + Q_e*{vt}_Dr_post"
+            elig += f" + Q_e*{vt}_Dr"
         return (
             extra
             + f"""
@@ -242,17 +249,17 @@ w_now = {self._bounded(vt)} : 1  # weight now
         return f"clip(w + {inc}*{room}, w_min, w_max)"
 
     def _catch_up(self, vt):
-        code = f"w = {self._bounded(vt)}\nA_last = {vt}_A_post\n"
+        code = f"w = {self._bounded(vt)}\nA_last = {vt}_A\n"
         if self.rises:
-            code += f"A_last_r = {vt}_Ar_post\n"
+            code += f"A_last_r = {vt}_Ar\n"
         return code
 
     def _tag(self, vt, amount):
         """Code adding ``amount`` (an expression) to the eligibility tag."""
         if not self.rises:
-            return f"c_e += {amount}/{vt}_D_post\n"
+            return f"c_e += {amount}/{vt}_D\n"
         # x jumps by `amount`; c = kappa*x0*(exp(-t/tau_c) - exp(-t/tau_r)) afterwards
-        return f"c_e += kappa_r*({amount})/{vt}_D_post\nQ_e -= kappa_r*({amount})/{vt}_Dr_post\n"
+        return f"c_e += kappa_r*({amount})/{vt}_D\nQ_e -= kappa_r*({amount})/{vt}_Dr\n"
 
     def on_pre(self, vt, transmit="", ltd_gate=False):
         """Code for a presynaptic spike arriving; ``transmit`` uses the updated ``w``.
@@ -260,7 +267,7 @@ w_now = {self._bounded(vt)} : 1  # weight now
         With ``ltd_gate`` the depression amplitude is multiplied by the target's
         ``<vt>_ltd`` (a neuromodulator gate, e.g. 5-HT; see `dopasim.models.pools`).
         """
-        gate = f"*{vt}_ltd_post" if ltd_gate else ""
+        gate = f"*{vt}_ltd" if ltd_gate else ""
         return (
             self._catch_up(vt)
             + (transmit + "\n" if transmit else "")
@@ -278,23 +285,23 @@ w_now = {self._bounded(vt)} : 1  # weight now
 
     def sweep(self, vt):
         """Code that brings every synapse up to date and moves it to the next epoch."""
-        code = f"w = {self._bounded(vt)}\nA_last = 0\nc_e = c_e*{vt}_D_post\n"
+        code = f"w = {self._bounded(vt)}\nA_last = 0\nc_e = c_e*{vt}_D\n"
         if self.rises:
-            code += f"A_last_r = 0\nQ_e = Q_e*{vt}_Dr_post\n"
+            code += f"A_last_r = 0\nQ_e = Q_e*{vt}_Dr\n"
         return code
 
-    def current_weights(self, syn, target, vt="da"):
-        """Current weights of plastic synapses ``syn`` onto ``target`` as a numpy array.
+    def current_weights(self, syn, vt="da"):
+        """Current weights of the plastic synapses ``syn`` as a numpy array.
 
-        Reads plain state only (what every device can give back after a run).
+        Reads plain state only (what every device can give back after a run); the
+        transmitter's numbers through the synapses' links.
         """
-        j = np.asarray(syn.j[:])
         w = np.asarray(syn.w[:])
         extra = 0.0
         if self.rises:  # the rising part too; the bound comes once, at the end
-            Ar = np.asarray(getattr(target, f"{vt}_Ar")[:])[j]
+            Ar = transmitter_value(syn, f"{vt}_Ar")
             extra = np.asarray(syn.Q_e[:]) * (Ar - np.asarray(syn.A_last_r[:]))
-        A = np.asarray(getattr(target, f"{vt}_A")[:])[j]
+        A = transmitter_value(syn, f"{vt}_A")
         return current_weights(
             w, syn.c_e[:], syn.A_last[:], A, self.w_min, self.w_max, extra, self.bounds
         )
@@ -332,7 +339,7 @@ w_now = {self._bounded(vt)} : 1  # weight now
         return Synapses(
             source,
             target,
-            model=self.synapse_model(vt, record_weights),
+            model=self.synapse_model(vt, record_weights, ltd_gate),
             on_pre=self.on_pre(vt, transmit, ltd_gate),
             on_post=self.on_post(vt),
             namespace=self.namespace(),
@@ -356,6 +363,12 @@ NEST_DEFAULT_RULE = ThreeFactorRule(
     w_min=0.0,
     w_max=200.0,
 )
+
+
+def transmitter_value(syn, name):
+    """The value of the transmitter variable ``name`` that plastic synapses ``syn``
+    link to (one number for the whole projection)."""
+    return float(np.asarray(syn.variables[name].get_value())[0])
 
 
 def current_weights(w, c_e, A_last, A_target, w_min, w_max, extra=0.0, bounds="hard"):
@@ -407,11 +420,12 @@ class SampledPool:
 class VolumeTransmitter:
     """Per-projection integral of the dopamine pool (see the module docstring).
 
-    The transmitter's two numbers, ``<name>_A`` and ``<name>_D``, are variables of the
-    postsynaptic group, so that the synapses read them as ``<name>_A_post``. (Brian2
-    gives synapses no access to a linked variable with an index, and a shared variable
-    cannot be advanced from the pool's one-element vector.) Every neuron of the target
-    computes the same two numbers: O(N_target) work per step, like its own state update.
+    The transmitter's numbers (``<name>_A``, ``<name>_D``; with a rise time also
+    ``<name>_Ar``, ``<name>_Dr``; with an LTD gate ``<name>_ltd``) live in a group of one
+    element, advanced once per step: every synapse of the projection reads the same
+    numbers through linked variables, so the cost per step does not grow with the
+    target population. The postsynaptic STDP trace ``<name>_apost`` is per neuron and
+    stays on the target group.
 
     Parameters
     ----------
@@ -419,7 +433,7 @@ class VolumeTransmitter:
     pool : DopaminePool
         Parameters of the pool (tonic level, clearance time).
     name : str
-        Prefix of the transmitter variables in the target group.
+        Prefix of the transmitter variables.
     """
 
     def __init__(self, rule, pool, name="da"):
@@ -466,87 +480,103 @@ class VolumeTransmitter:
         r = f" - {vt}_nr" if self.pool.rect_mean else ""
         return f"({vt}_gb*0.5*({e} + abs({e})) + {vt}_gd*0.5*({e} - abs({e})){r} + ({vt}_nm - {b}))"
 
-    def target_equations(self):
-        """Lines to add to the postsynaptic group's equations."""
+    def _pool_lines(self):
+        """Linked variables reading the pool (shared by the target and the transmitter)."""
         vt = self.name
-        rise = ""
+        if not self.sampled:
+            return f"{vt}_n_ph : mmolar (linked)  # phasic dopamine of the pool\n"
+        lines = f"{vt}_n : mmolar (linked)  # concentration of the pool\n"
+        if self.pool.baseline:
+            lines += f"{vt}_nb : mmolar (linked)  # adaptive baseline b\n"
+        if self.rectified:
+            lines += (
+                f"{vt}_nm : mmolar (linked)  # running mean m (reference of the phasic term)\n"
+                f"{vt}_gb : 1 (constant)  # gain of the phasic term above m (bursts)\n"
+                f"{vt}_gd : 1 (constant)  # gain of the phasic term below m (dips)\n"
+            )
+            if self.pool.rect_mean:
+                lines += f"{vt}_nr : mmolar (linked)  # running mean of the rectified part\n"
+        return lines
+
+    def target_equations(self):
+        """Lines to add to the postsynaptic group's equations: the post trace, and the
+        pool's concentration ``<name>_n`` (or ``<name>_n_ph``) for the target's own use."""
+        vt = self.name
+        pool = f"{vt}_n : mmolar (linked)  # concentration of the pool\n"
+        if not self.sampled:
+            pool = f"{vt}_n_ph : mmolar (linked)  # phasic dopamine of the pool\n"
+        return pool + f"{vt}_apost : 1      # postsynaptic STDP trace, shared by the neuron's synapses\n"
+
+    def _group_equations(self):
+        vt = self.name
+        eqs = (
+            f"{vt}_A : 1          # sign*k_da * integral of D*(n - b) over this epoch\n"
+            f"{vt}_D : 1          # exp(-(t - T0)/tau_c), T0 = start of the epoch\n"
+        )
         if self.rule.rises:
-            rise = (
+            eqs += (
                 f"{vt}_Ar : 1         # the same integral weighted by exp(-(t - T0)/tau_r)\n"
                 f"{vt}_Dr : 1         # exp(-(t - T0)/tau_r)\n"
             )
-        if self.sampled:
-            pool_line = f"{vt}_n : mmolar (linked)  # concentration of the pool\n"
-            if self.pool.baseline:
-                pool_line += f"{vt}_nb : mmolar (linked)  # adaptive baseline b\n"
-            if self.rectified:
-                pool_line += (
-                    f"{vt}_nm : mmolar (linked)  # running mean m (reference of the phasic term)\n"
-                    f"{vt}_gb : 1 (constant)  # gain of the phasic term above m (bursts)\n"
-                    f"{vt}_gd : 1 (constant)  # gain of the phasic term below m (dips)\n"
-                )
-                if self.pool.rect_mean:
-                    pool_line += (
-                        f"{vt}_nr : mmolar (linked)  # running mean of the rectified part\n"
-                    )
-            if self.pool.gate:
-                pool_line += (
-                    f"{vt}_ltd_src : 1 (linked)  # gate on the LTD amplitude (pool)\n"
-                    f"{vt}_ltd : 1  # its copy, readable by synapses (set at the end of each step)\n"
-                )
-        else:
-            pool_line = f"{vt}_n_ph : mmolar (linked)  # phasic dopamine of the pool\n"
-        return (
-            f"{vt}_A : 1          # sign*k_da * integral of D*(n - b) over this epoch\n"
-            f"{vt}_D : 1          # exp(-(t - T0)/tau_c), T0 = start of the epoch\n"
-            + rise
-            + pool_line
-            + f"{vt}_apost : 1      # postsynaptic STDP trace, shared by the neuron's synapses\n"
-        )
+        if self.sampled and self.pool.gate:
+            eqs += (
+                f"{vt}_ltd_src : 1 (linked)  # gate on the LTD amplitude (pool)\n"
+                f"{vt}_ltd : 1  # its copy at the end of each step, read by the synapses\n"
+            )
+        return eqs + self._pool_lines()
 
     def reset_code(self):
         """Code to append to the target group's reset: a spike raises the post trace."""
         return f"{self.name}_apost += 1"
 
     def install(self, target, pool_group):
-        """Link ``target`` to the pool and add the per-step integration (call once).
+        """Build the transmitter's group for ``target`` and link both to the pool.
 
-        The target's reset must include `reset_code` (its spikes raise the post trace).
+        Call once per target. The group (``<target>_<name>``, one element, on the
+        target's clock) is added to ``target.contained_objects``, so a `Network` that
+        holds the target runs it. The target's reset must include `reset_code`. Returns
+        the group (also ``self.group``).
         """
         vt = self.name
         rule, pool = self.rule, self.pool
         tau_c = rule.tau_c
-        index = np.zeros(len(target), dtype=int)
-        setattr(target, f"{vt}_D", 1)
-        ns = target.namespace
-        ns.update(
-            {
-                f"{vt}_g": rule.sign * rule.k_da,
-                f"{vt}_b": rule.b,
-                f"{vt}_tau_c": tau_c,
-                f"{vt}_tau_minus": rule.tau_minus,
-            }
+        ns = {
+            f"{vt}_g": rule.sign * rule.k_da,
+            f"{vt}_b": rule.b,
+            f"{vt}_tau_c": tau_c,
+        }
+        group = NeuronGroup(
+            1,
+            self._group_equations(),
+            namespace=ns,
+            clock=target.clock,
+            name=f"{target.name}_{vt}",
         )
+        one = np.zeros(1, dtype=int)
+        index = np.zeros(len(target), dtype=int)
+        setattr(group, f"{vt}_D", 1)
         taus = {"": tau_c}
         if rule.rises:
             taus["r"] = rule.tau_r
-            setattr(target, f"{vt}_Dr", 1)
+            setattr(group, f"{vt}_Dr", 1)
         if self.sampled:
             setattr(target, f"{vt}_n", linked_var(pool_group, pool.variable, index=index))
+            setattr(group, f"{vt}_n", linked_var(pool_group, pool.variable, index=one))
             if pool.gate:
-                setattr(target, f"{vt}_ltd_src", linked_var(pool_group, pool.gate, index=index))
-                setattr(target, f"{vt}_ltd", 1)
+                setattr(group, f"{vt}_ltd_src", linked_var(pool_group, pool.gate, index=one))
+                setattr(group, f"{vt}_ltd", 1)
             if pool.baseline:
-                setattr(target, f"{vt}_nb", linked_var(pool_group, pool.baseline, index=index))
+                setattr(group, f"{vt}_nb", linked_var(pool_group, pool.baseline, index=one))
             if self.rectified:
-                setattr(target, f"{vt}_nm", linked_var(pool_group, pool.mean, index=index))
+                setattr(group, f"{vt}_nm", linked_var(pool_group, pool.mean, index=one))
                 # data, not code: one compiled build serves every pair of gains
-                setattr(target, f"{vt}_gb", float(rule.phasic_gains[0]))
-                setattr(target, f"{vt}_gd", float(rule.phasic_gains[1]))
+                setattr(group, f"{vt}_gb", float(rule.phasic_gains[0]))
+                setattr(group, f"{vt}_gd", float(rule.phasic_gains[1]))
                 if pool.rect_mean:
-                    setattr(target, f"{vt}_nr", linked_var(pool_group, pool.rect_mean, index=index))
+                    setattr(group, f"{vt}_nr", linked_var(pool_group, pool.rect_mean, index=one))
         else:
             setattr(target, f"{vt}_n_ph", linked_var(pool_group, "n_ph", index=index))
+            setattr(group, f"{vt}_n_ph", linked_var(pool_group, "n_ph", index=one))
             ns[f"{vt}_n_tonic"] = pool.tonic
         code = f"{vt}_ltd = {vt}_ltd_src\n" if self.sampled and pool.gate else ""
         reset = ""
@@ -565,22 +595,37 @@ class VolumeTransmitter:
                 )
             code += f"{A} += {D}*{vt}_g*({step})\n{D} = {D}*exp(-dt/{T})\n"
             reset += f"{A} = 0\n{D} = 1\n"
+        # same names, slots and orders as when these ran on the target group
+        group.run_regularly(code, when="end", order=2, name=f"{target.name}_{vt}_advance")
+        target.namespace[f"{vt}_tau_minus"] = rule.tau_minus
         target.run_regularly(
-            code + f"{vt}_apost = {vt}_apost*exp(-dt/{vt}_tau_minus)",
+            f"{vt}_apost = {vt}_apost*exp(-dt/{vt}_tau_minus)",
             when="end",
             order=2,
-            name=f"{target.name}_{vt}_advance",
+            name=f"{target.name}_{vt}_apost",
         )
-        target.run_regularly(
+        group.run_regularly(
             reset,
             dt=rule.epoch_length,
             when="end",
             order=1,
             name=f"{target.name}_{vt}_epoch",
         )
+        target.contained_objects.append(group)
+        self.group = group
+        return group
 
     def attach(self, synapses):
-        """Add the epoch sweep to plastic synapses (call after ``connect``)."""
+        """Link plastic synapses to the transmitter's group (made by `install`) and add
+        their epoch sweep. Call after ``connect``."""
+        vt = self.name
+        names = [f"{vt}_A", f"{vt}_D"]
+        if self.rule.rises:
+            names += [f"{vt}_Ar", f"{vt}_Dr"]
+        if f"{vt}_ltd" in synapses._linked_variables:
+            names.append(f"{vt}_ltd")
+        for name in names:
+            setattr(synapses, name, linked_var(self.group, name))
         synapses.run_regularly(
             self.rule.sweep(self.name),
             dt=self.rule.epoch_length,

@@ -264,12 +264,12 @@ def build(p, rngs):
     if p["reward"] != "random":
         mons["queue_spikes"] = SpikeMonitor(timers, name="queue_spikes")
     if p["plasticity"] == "event":
-        # the rewarded weight is rebuilt from the synapse state and its target's transmitter
+        # the rewarded weight is rebuilt from the synapse state and the transmitter
         mons["w_rewarded"] = StateMonitor(
             exc, ["w", "c_e", "A_last"], record=[k], dt=100 * ms, name="w_rewarded"
         )
         mons["w_rewarded_target"] = StateMonitor(
-            neurons, "da_A", record=[n2], dt=100 * ms, name="w_rewarded_target"
+            circuit["transmitter"], "da_A", record=[0], dt=100 * ms, name="w_rewarded_target"
         )
     else:
         mons["w_rewarded"] = StateMonitor(exc, "w", record=[k], dt=100 * ms, name="w_rewarded")
@@ -296,7 +296,7 @@ def collect(circuit, p):
     rule = circuit.params["rule"]
     bounds = (rule.w_min, rule.w_max)
     if p["plasticity"] == "event":
-        w = rule.current_weights(exc, neurons)
+        w = rule.current_weights(exc)
         mon, tmon = circuit["w_rewarded"], circuit["w_rewarded_target"]
         w_rew = current_weights(mon.w[0], mon.c_e[0], mon.A_last[0], tmon.da_A[0], *bounds)
     else:
@@ -372,12 +372,14 @@ def memory_counts(p):
     T = float(p["duration"] / second)
     event = p["plasticity"] == "event"
     neurons = {
-        # v, u, I_syn, I_ext, a, b, c, d; + da_A, da_D, da_apost (event) or n_pool (clock);
-        # the link to the pool (da_n_ph or n_pool_link)
-        "neurons": {"n": N, "float64": 8 + (3 if event else 1), "linked": 1},
+        # v, u, I_syn, I_ext, a, b, c, d; + da_apost (event) or n_pool (clock); the
+        # link to the pool (da_n_ph or n_pool_link)
+        "neurons": {"n": N, "float64": 9, "linked": 1},
         "da_pool": {"n": 1, "float64": 1},  # n_ph
         "reward_queue": {"n": QUEUE, "float64": 1},  # t_fire
     }
+    if event:  # the volume transmitter (one element): da_A, da_D; its link da_n_ph
+        neurons["neurons_da"] = {"n": 1, "float64": 2, "linked": 1}
     synapses = {
         # event: w, c_e, A_last, apre, lastupdate; clock: w, elig, apre, apost, lastupdate
         "exc_syn": {"n": Ne * M, "float64": 5, "pathways": 2, "pre": "neurons", "post": "neurons"},

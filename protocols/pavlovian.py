@@ -209,8 +209,7 @@ def build(p, rngs, trials, n_cues, cparams=None, stim=None):
 
 def _final_weights(circuit, proj):
     syn = circuit[proj]
-    post = circuit["str_d1" if proj == "ctx_d1" else "str_d2"]
-    return circuit.params["circuit"].rule.current_weights(syn, post)
+    return circuit.params["circuit"].rule.current_weights(syn)
 
 
 def collect(circuit, p):
@@ -545,10 +544,12 @@ def memory_counts_for(
     # v, g_e, g_s, g_i, g_ahp, I_bias; alive; noise_seed (counter noise)
     lif = {"float64": 6, "bool": 1, "int32": int(P.membrane_noise == "counter")}
     rect = P.da_phasic_epsilon is not None
-    # + the volume transmitter: da_A, da_D, da_apost (+ da_Ar, da_Dr; + da_ltd; + the
-    # rectified term's gains da_gb, da_gd), and its links to the pools: da_n, da_nb
-    # (+ da_ltd_src; + the running means da_nm and da_nr)
-    msn = dict(lif, float64=6 + 3 + 2 * rises + gate + 2 * rect, linked=2 + gate + 2 * rect)
+    # + the post trace da_apost and the link to the pools' [DA] da_n
+    msn = dict(lif, float64=6 + 1, linked=1)
+    # the volume transmitter of each MSN population (one element): da_A, da_D (+ da_Ar,
+    # da_Dr; + da_ltd; + the rectified term's gains da_gb, da_gd), and its links to the
+    # pools: da_n, da_nb (+ da_ltd_src; + the running means da_nm and da_nr)
+    vt = {"n": 1, "float64": 2 + 2 * rises + gate + 2 * rect, "linked": 2 + gate + 2 * rect}
     neurons = {
         "vta_da": dict(lif, n=n_da),
         # + the 5-HT2C gain j_ht2c, and its link to the pools' [5-HT]
@@ -556,6 +557,8 @@ def memory_counts_for(
         "drn_5ht": dict(lif, n=n_5ht),
         "str_d1": dict(msn, n=n_d1),
         "str_d2": dict(msn, n=n_d2),
+        "str_d1_da": vt,
+        "str_d2_da": vt,
         # code; with a task, links to the controller: show_all, show_chosen, choice
         "ctx_state": {"n": n_ctx, "float64": 1, "linked": 3 * int(task)},
         # with a task: reward_on, punish_on

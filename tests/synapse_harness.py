@@ -16,7 +16,7 @@ from brian2 import (
 )
 
 from dopasim.models.dopamine import DopaminePool
-from dopasim.models.three_factor import ThreeFactorRule, VolumeTransmitter
+from dopasim.models.three_factor import ThreeFactorRule, VolumeTransmitter, transmitter_value
 
 
 def _steps(times, dt):
@@ -97,9 +97,8 @@ def simulate_synapse(
 def read_state(net, rule):
     """(w, c) of every synapse from plain state (a subexpression cannot be read back on
     every device)."""
-    syn, post = net["syn"], net["post"]
-    j = np.asarray(syn.j[:])
-    c = np.asarray(syn.c_e[:]) * np.asarray(post.da_D[:])[j]
+    syn = net["syn"]
+    c = np.asarray(syn.c_e[:]) * transmitter_value(syn, "da_D")
     if rule.rises:
-        c = c + np.asarray(syn.Q_e[:]) * np.asarray(post.da_Dr[:])[j]
-    return rule.current_weights(syn, post), c
+        c = c + np.asarray(syn.Q_e[:]) * transmitter_value(syn, "da_Dr")
+    return rule.current_weights(syn), c

@@ -90,7 +90,7 @@ def _simulate(rule, pre_times, post_times, n, m, b, w0=0.5, r=None):
     syn.w = w0
     vt.attach(syn)
     Network(pool, pre, post, syn).run(n_steps * dt)
-    return rule.current_weights(syn, post)
+    return rule.current_weights(syn)
 
 
 def _reference(rule, pre_times, post_times, n, m, b, w0=0.5, r=None):
