@@ -414,7 +414,7 @@ class RewardCircuitParams:
     #: run of 2026-12-01 gave 5.8 nM. With the design level instead, ssri:occupancy=0
     #: carried a current (+0.033 occupancy) that lowered tonic DA by 2.9 % (j = 4 mV).
     ht2c_ht_intact: Quantity = field(default_factory=lambda: 5.8 * nmolar)
-    #: Gain of the 5-HT2C current (sustained). Calibrated once (issue 19's target) so that
+    #: Gain of the 5-HT2C current (sustained). Calibrated once so that
     #: 80 % SERT occupancy lowers the tonic DA rate by 25 % against occupancy 0:
     #: scripts/calibrate_ht2c.py --grid 2,3.5,5,6.5 --seeds 101-104 --n-trials 40
     #: (2026-12-03; conditioning, seed means) measured 11.7, 20.2, 28.6 and 36.8 % at 2,

@@ -263,7 +263,12 @@ def _parse_one(text):
             if key in seen:
                 raise ParamError(f"scenario {name}: key '{key}' is given twice")
             seen.add(key)
-            values[key] = keys[key].parse(raw.strip(), f"scenario {name}:{key}")
+            spec, where, raw = keys[key], f"scenario {name}:{key}", raw.strip()
+            if spec.kind in ("bool", "choice"):
+                raw = raw.lower()  # words: ON, Tolerant
+            if spec.kind == "bool" and raw not in ("on", "off"):
+                raise ParamError(f"{where}: '{raw}' is not allowed; allowed: on or off")
+            values[key] = spec.parse(raw, where)
     return name, values
 
 

@@ -162,8 +162,6 @@ class Param:
             number = value
         elif self.kind == "choice":
             value = str(raw).strip()
-            if value not in self.choices and value.lower() in self.choices:
-                value = value.lower()
             if value not in self.choices:
                 raise ParamError(
                     f"{n}: '{raw}' is not allowed; allowed: {self.allowed()}"
@@ -180,7 +178,7 @@ class Param:
                 return True
             if s in ("0", "false", "no", "off"):
                 return False
-            raise ParamError(f"{n}: '{raw}' is not allowed; allowed: on or off (true or false)")
+            raise ParamError(f"{n}: '{raw}' is not allowed; allowed: {self.allowed()}")
         else:  # pragma: no cover - programming error
             raise AssertionError(self.kind)
         self._check_range(number, raw, n)
@@ -189,6 +187,8 @@ class Param:
     def check(self, value, where=None):
         """Validate an already-typed value (a dataclass field); return it unchanged."""
         n = where or self.name
+        if isinstance(value, str) and self.kind in ("quantity", "int", "float", "bool"):
+            raise ParamError(f"{n}: {value!r} is a string; allowed: {self.allowed()}")
         if self.kind == "quantity":
             parse_quantity(value, self.unit, n)  # the dimensions
         elif self.kind == "choice" and value not in self.choices:
@@ -204,7 +204,7 @@ class Param:
             *head, last = self.choices
             return f"{', '.join(head)} or {last}" if head else last
         if self.kind == "bool":
-            return "on or off"
+            return "true or false (on or off)"
         unit = f" {_short(self.unit)}" if self.kind == "quantity" else ""
         lo, hi = _num(self.low), _num(self.high)
         if lo is not None and hi is not None:

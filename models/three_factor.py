@@ -505,7 +505,10 @@ class VolumeTransmitter:
         pool = f"{vt}_n : mmolar (linked)  # concentration of the pool\n"
         if not self.sampled:
             pool = f"{vt}_n_ph : mmolar (linked)  # phasic dopamine of the pool\n"
-        return pool + f"{vt}_apost : 1      # postsynaptic STDP trace, shared by the neuron's synapses\n"
+        return (
+            pool
+            + f"{vt}_apost : 1      # postsynaptic STDP trace, shared by the neuron's synapses\n"
+        )
 
     def _group_equations(self):
         vt = self.name

@@ -346,7 +346,7 @@ def _trace_peak(data, p, trials_mask, window):
 
 
 def scenario_metrics(data, p, outcome):
-    """What the scenarios change (issue 4): pools, DA release and outcome responses.
+    """What the scenarios change: pools, DA release and outcome responses.
 
     ht_steady_nM, ht_terminal_content
         Mean extracellular [5-HT] and DA-terminal 5-HT stock (nM) over the run's second

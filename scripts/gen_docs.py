@@ -34,8 +34,10 @@ def _table(params, first="parameter", cite=False):
     rule = "|---|---|---|---|---|" + ("---|" if cite else "")
     out = [head, rule]
     for p in params:
-        allowed = "" if p.kind == "str" else p.allowed()
-        default = "" if p.default is None or p.kind == "str" else p.default_text()
+        allowed = "see its meaning" if p.kind == "str" else p.allowed()
+        default = "" if p.default is None or isinstance(p.default, dict) else p.default_text()
+        if isinstance(p.default, tuple):
+            default = ", ".join(p.default)
         row = f"| `{p.name}` | {_cell(default)} | {_kind(p)} | {_cell(allowed)} | {_cell(p.help)} |"
         out.append(row + (f" {_cell(p.cite)} |" if cite else ""))
     return out

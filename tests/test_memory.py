@@ -170,7 +170,10 @@ def test_counts_match_the_built_network(key, tmp_path):
     objects = list(circuit.network.objects)
     # groups that a group contains (a volume transmitter's group) are allocated too
     objects += [
-        c for o in objects for c in getattr(o, "contained_objects", ()) if isinstance(c, NeuronGroup)
+        c
+        for o in objects
+        for c in getattr(o, "contained_objects", ())
+        if isinstance(c, NeuronGroup)
     ]
     for obj in objects:
         comp = _component(obj)

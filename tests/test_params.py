@@ -90,3 +90,31 @@ def test_provenance_names_objects_without_a_memory_address():
     text = to_jsonable(Opaque())
     assert " at 0x" not in text and text.endswith("Opaque")
     assert to_jsonable({"method": "euler"}) == {"method": "euler"}
+
+
+def test_check_refuses_strings_in_number_fields():
+    from dopasim.circuits.reward_circuit import RewardCircuitParams
+    from dopasim.models.pools import NeuromodulatorPools
+
+    with pytest.raises(ParamError, match="hunger: '0.5' is a string"):
+        RewardCircuitParams(hunger="0.5").validate()
+    with pytest.raises(ParamError, match="dip_block"):
+        NeuromodulatorPools(dip_block="0.8").validate()
+
+
+@pytest.mark.parametrize("spec", ["ssri:ht2c=1", "parkinson:compensation=yes"])
+def test_scenario_switches_take_on_or_off_only(spec):
+    from dopasim.circuits.scenarios import parse_scenarios
+
+    with pytest.raises(ParamError, match="allowed: on or off"):
+        parse_scenarios(spec)
+    assert parse_scenarios(spec.replace("=1", "=ON").replace("=yes", "=off"))
+
+
+def test_a_choice_is_exact_on_the_command_line(tmp_path, capsys):
+    from dopasim.cli import main
+
+    assert main(["run", "conditioning", "--device", "NUMPY", "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "device: 'NUMPY' is not allowed; allowed: cpp_standalone, cython or numpy" in err
+    assert not (tmp_path / "r").exists()
