@@ -12,9 +12,26 @@ The Python API mirrors the command line::
     block = dopasim.to_neo(res.path)        # needs the neo extra
 """
 
+import importlib
+
 from dopasim._version import __version__
-from dopasim.comparison import compare
-from dopasim.export import to_neo
-from dopasim.runner import load_run, run
 
 __all__ = ["run", "load_run", "compare", "to_neo", "__version__"]
+
+#: The API's functions and the modules that define them, imported on first use: the
+#: leaf utilities (``dopasim.params``, ``dopasim.seeding``...) import without Brian2's
+#: runner, the export libraries or matplotlib.
+_API = {
+    "run": "dopasim.runner",
+    "load_run": "dopasim.runner",
+    "compare": "dopasim.comparison",
+    "to_neo": "dopasim.export",
+}
+
+
+def __getattr__(name):
+    if name in _API:
+        value = getattr(importlib.import_module(_API[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'dopasim' has no attribute {name!r}")

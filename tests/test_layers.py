@@ -130,3 +130,20 @@ def test_the_leaves_import_no_science_and_no_machinery():
         if b not in LEAVES
     )  # fmt: skip
     assert not wrong, wrong
+
+
+def test_importing_a_leaf_loads_no_machinery():
+    """The package's __init__ imports the API lazily (PEP 562): a leaf utility imports
+    without the runner, the comparison or the exporters."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, dopasim.params, dopasim.seeding\n"
+        "loaded = [m for m in ('dopasim.runner', 'dopasim.comparison', 'dopasim.export',"
+        " 'dopasim.protocols') if m in sys.modules]\n"
+        "assert not loaded, loaded\n"
+        "import dopasim\n"
+        "assert dopasim.compare.__module__ == 'dopasim.comparison'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
