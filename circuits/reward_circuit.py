@@ -345,12 +345,12 @@ class RewardCircuitParams:
     #: 'fixed_indegree': each neuron gets exactly round(p N) inputs; the synapse
     #: counts then do not depend on the seed, so one compiled build serves every seed.
     connectivity: str = "bernoulli"
-    #: Membrane noise: 'counter' (the default: the Euler-Maruyama increment from a
-    #: counter-based hash, 2.8 against 18 ns per draw, and a loop the compiler can
-    #: vectorise; the MSN state updates of the reward circuit 4.9x faster) or 'xi'
-    #: (Brian2's white noise, with which the circuit was first calibrated; the same mean,
-    #: variance and firing rates, tests/test_noise.py). `dopasim.models.lif`.
-    membrane_noise: str = "counter"
+    #: Membrane noise: 'xi' (Brian2's white noise; the calibrated default) or 'counter'
+    #: (the Euler-Maruyama increment from a counter-based hash: the same mean, variance
+    #: and firing rates, tests/test_noise.py; 2.8 against 18 ns per draw, and a loop the
+    #: compiler can vectorise, so the MSN state updates run about 5x faster).
+    #: `dopasim.models.lif`.
+    membrane_noise: str = "xi"
     p_ctx_msn: float = 0.25
     #: 0: every cortical state may contact every MSN. k > 0: the MSNs are split into k
     #: channels (contiguous blocks) and cue c's states contact only channel c

@@ -74,6 +74,7 @@ PARAMS = [
     ),
     Param("scale", 1.0, "float", "population sizes relative to the default", low=0, low_open=True),
     Param("weight_samples", 200, "int", "synapses per projection recorded over time", low=0),
+    *(p for p in pv.COMMON_PARAMS if p.name == "membrane_noise"),
 ]
 
 
@@ -104,7 +105,13 @@ def check(p):
 
 
 def build_key(p):
-    return (p["scale"], p["weight_samples"], len(p["delay_list"]), p["preparation"])
+    return (
+        p["scale"],
+        p["weight_samples"],
+        len(p["delay_list"]),
+        p["preparation"],
+        p["membrane_noise"],
+    )
 
 
 def trials(p, rng):
