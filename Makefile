@@ -40,8 +40,15 @@ test-long: setup
 test-targets: setup
 	$(BIN)/python -m pytest -q -m targets $(ARGS)
 
-bench: setup
-	$(BIN)/python benchmarks/bench_distal_reward.py $(ARGS)
+$(VENV)/.bench: $(VENV)/.installed
+	$(BIN)/python -m pip install -q -e '.[test,bench]'
+	@touch $@
+
+# the distal-reward network (1k and 10k) beside plain Brian2 and NEST, then the reward
+# circuit (see docs/benchmarks.md); one core each, one after the other
+bench: $(VENV)/.bench
+	$(BIN)/python benchmarks/bench_distal_reward.py --scaled $(ARGS)
+	$(BIN)/python benchmarks/bench_reward_circuit.py
 
 figures: setup
 	$(BIN)/python scripts/make_figures.py
