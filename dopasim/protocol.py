@@ -14,6 +14,7 @@ Required (the base raises `NotImplementedError`; the conformance test checks the
     figures(data, p, outdir) -> list    # PNG files
     build_key(p) -> tuple               # what fixes the compiled code's shape
     memory_counts(p) -> dict            # element counts for the memory guard (dopasim.memory)
+    TINY_PARAMS                         # a run of seconds on numpy: the tests' size
 
 Optional, with the defaults given here::
 
@@ -47,6 +48,9 @@ class Protocol:
     METRIC_RANGES: dict = {}
     HYPOTHESES: tuple = ()
     QUIET_WARNINGS: tuple = ()
+    #: Parameters of a run small enough for the fast test suite (numpy, seconds): the
+    #: conformance, memory and reference-run tests walk the registry with them.
+    TINY_PARAMS: dict = {}
 
     # --- required -------------------------------------------------------------------
     def build(self, p, rngs):

@@ -105,6 +105,7 @@ class Aversive(pv.TrialProtocol):
     """Cohen et al. 2015, Tan et al. 2012: the module's functions are its hooks."""
 
     NAME, SUMMARY, PARAMS, HEADLINE_METRICS = NAME, SUMMARY, PARAMS, HEADLINE_METRICS
+    TINY_PARAMS = {**pv.TINY_PARAMS, "n_trials": "2"}
 
     def check(self, p):
         check(p)

@@ -154,6 +154,13 @@ class Conditioning(pv.TrialProtocol):
     """Schultz, Dayan & Montague 1997: the module's functions are its hooks."""
 
     NAME, SUMMARY, PARAMS, HEADLINE_METRICS = NAME, SUMMARY, PARAMS, HEADLINE_METRICS
+    TINY_PARAMS = {
+        **pv.TINY_PARAMS,
+        "n_trials": "2",
+        "n_omissions": "1",
+        "probe_window": "1",
+        "weight_samples": "20",
+    }
 
     def check(self, p):
         check(p)

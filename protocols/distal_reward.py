@@ -434,6 +434,7 @@ class DistalReward(Protocol):
     """Izhikevich 2007, Fig. 1: the module's functions are its hooks."""
 
     NAME, SUMMARY, PARAMS, QUIET_WARNINGS = NAME, SUMMARY, PARAMS, QUIET_WARNINGS
+    TINY_PARAMS = {"n_neurons": "100", "n_synapses": "10", "duration": "2 s"}
     SCENARIO_REFUSAL = "runs the Izhikevich 2007 network and takes no scenario"
 
     def check(self, p):

@@ -192,6 +192,14 @@ class EligibilityWindow(pv.TrialProtocol):
     """Yagishita et al. 2014: the module's functions are its hooks."""
 
     NAME, SUMMARY, PARAMS = NAME, SUMMARY, PARAMS
+    TINY_PARAMS = {
+        "scale": "0.05",
+        "trial_len": "2s",
+        "cs_time": "0.5s",
+        "weight_samples": "10",
+        "delays": "0.1,0.5",
+        "n_reps": "1",
+    }
 
     def check(self, p):
         check(p)

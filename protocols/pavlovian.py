@@ -27,6 +27,7 @@ from dopasim.params import Param, ParamError
 from dopasim.protocol import Protocol, seconds
 
 __all__ = [
+    "TINY_PARAMS",
     "COMMON_PARAMS",
     "check_common",
     "stimulus",
@@ -41,6 +42,15 @@ __all__ = [
 ]
 
 GRID = 10 * ms  # time grid of the stimulus schedule
+
+#: The fast suite's size of a Pavlovian trial protocol (scale 0.05, short trials).
+TINY_PARAMS = {
+    "scale": "0.05",
+    "trial_len": "2s",
+    "cs_time": "0.5s",
+    "us_delay": "0.5s",
+    "weight_samples": "10",
+}
 NONE, REWARD, PUNISH = 0, 1, 2
 
 

@@ -774,6 +774,19 @@ class ProbabilisticSelection(pv.TrialProtocol):
     """Frank, Seeberger & O'Reilly 2004: the module's functions are its hooks."""
 
     NAME, SUMMARY, PARAMS = NAME, SUMMARY, PARAMS
+    TINY_PARAMS = {  # 6 training trials at scale 0.1
+        "n_train": "6",
+        "n_test_reps": "1",
+        "trial_len": "0.6s",
+        "cs_time": "0.2s",
+        "window": "0.2s",
+        "fb_delay": "0.1s",
+        "outcome_dur": "0.1s",
+        "readout_window": "0.1s",
+        "scale": "0.1",
+        "msn_per_channel": "5",
+        "weight_samples": "10",
+    }
     HEADLINE_METRICS, METRIC_RANGES = HEADLINE_METRICS, METRIC_RANGES
     HYPOTHESES, QUIET_WARNINGS = HYPOTHESES, QUIET_WARNINGS
 

@@ -133,6 +133,7 @@ class Probability(pv.TrialProtocol):
     """Fiorillo, Tobler & Schultz 2003: the module's functions are its hooks."""
 
     NAME, SUMMARY, PARAMS = NAME, SUMMARY, PARAMS
+    TINY_PARAMS = {**pv.TINY_PARAMS, "n_trials": "10"}
     HEADLINE_METRICS, METRIC_RANGES = HEADLINE_METRICS, METRIC_RANGES
 
     def check(self, p):

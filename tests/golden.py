@@ -14,26 +14,26 @@ import sys
 from pathlib import Path
 
 import numpy as np
-from tiny import TINY_CONDITIONING, TINY_SELECTION
+
+from dopasim.protocols import REGISTRY, get_protocol
 
 REFERENCE = Path(__file__).parent / "golden" / "reference.json"
-_SMALL = {"scale": "0.05", "trial_len": "2s", "cs_time": "0.5s", "weight_samples": "10"}
-_DISTAL = {"n_neurons": "100", "n_synapses": "10", "duration": "2 s"}
 
-#: (case name, protocol, params, scenario, seed)
+
+def _tiny(name):
+    return dict(get_protocol(name).TINY_PARAMS)
+
+
+#: (case name, protocol, params, scenario, seed): every registered protocol at its
+#: TINY_PARAMS (intact), and variants
 CASES = (
-    ("distal-reward", "distal-reward", _DISTAL, "intact", 3),
-    ("distal-reward/clock", "distal-reward", {**_DISTAL, "plasticity": "clock"}, "intact", 3),
-    ("conditioning", "conditioning", TINY_CONDITIONING, "intact", 3),
-    ("conditioning/parkinson", "conditioning", TINY_CONDITIONING, "parkinson:loss=0.75", 3),
-    ("conditioning/ssri", "conditioning", TINY_CONDITIONING, "ssri:occupancy=0.8", 3),
-    ("probability", "probability", {**_SMALL, "us_delay": "0.5s", "n_trials": "10"}, "intact", 3),
-    ("aversive/hunger", "aversive", {**_SMALL, "us_delay": "0.5s", "n_trials": "2"},
-     "hunger:level=1", 3),
-    ("eligibility-window", "eligibility-window",
-     {**_SMALL, "delays": "0.1,0.5", "n_reps": "1"}, "intact", 3),
-    ("probabilistic-selection", "probabilistic-selection", TINY_SELECTION, "intact", 3),
-    ("probabilistic-selection/on", "probabilistic-selection", TINY_SELECTION,
+    *((name, name, _tiny(name), "intact", 3) for name in REGISTRY),
+    ("distal-reward/clock", "distal-reward", {**_tiny("distal-reward"), "plasticity": "clock"},
+     "intact", 3),
+    ("conditioning/parkinson", "conditioning", _tiny("conditioning"), "parkinson:loss=0.75", 3),
+    ("conditioning/ssri", "conditioning", _tiny("conditioning"), "ssri:occupancy=0.8", 3),
+    ("aversive/hunger", "aversive", _tiny("aversive"), "hunger:level=1", 3),
+    ("probabilistic-selection/on", "probabilistic-selection", _tiny("probabilistic-selection"),
      "parkinson:loss=0.75+medicated", 3),
 )  # fmt: skip
 

@@ -19,40 +19,23 @@ import numpy as np
 import pytest
 from brian2 import NeuronGroup, SpikeMonitor, StateMonitor, Synapses, TimedArray
 from brian2.core.variables import ArrayVariable, AuxiliaryVariable, Subexpression
-from tiny import TINY_CONDITIONING, TINY_SELECTION
 
 from dopasim import memory, runner
 from dopasim.cli import main
 from dopasim.params import ParamError
 from dopasim.protocol import Protocol
+from dopasim.protocols import REGISTRY, get_protocol
 from dopasim.seeding import streams
 
 #: The largest accepted ratio estimate / measured bytes (fixed before the first measurement).
 MAX_OVERESTIMATE = 10
 
-_REWARD_SMALL = {"scale": "0.05", "trial_len": "2s", "cs_time": "0.5s", "weight_samples": "10"}
-
-#: Tiny settings per protocol (the fast suite's sizes; see tests/tiny.py, test_selection.py).
+#: Tiny settings per protocol (each protocol's TINY_PARAMS) and a few variants.
+_DISTAL = get_protocol("distal-reward").TINY_PARAMS
 TINY = {
-    "conditioning": TINY_CONDITIONING,
-    "distal-reward": {"n_neurons": "100", "n_synapses": "10", "duration": "2 s"},
-    "distal-reward/random": {
-        "n_neurons": "100",
-        "n_synapses": "10",
-        "duration": "2 s",
-        "reward": "random",
-        "random_rate": "2 Hz",
-    },
-    "distal-reward/clock": {
-        "n_neurons": "100",
-        "n_synapses": "10",
-        "duration": "2 s",
-        "plasticity": "clock",
-    },
-    "probability": {**_REWARD_SMALL, "us_delay": "0.5s", "n_trials": "10"},
-    "aversive": {**_REWARD_SMALL, "us_delay": "0.5s", "n_trials": "2"},
-    "eligibility-window": {**_REWARD_SMALL, "delays": "0.1,0.5", "n_reps": "1"},
-    "probabilistic-selection": TINY_SELECTION,
+    **{name: dict(get_protocol(name).TINY_PARAMS) for name in REGISTRY},
+    "distal-reward/random": {**_DISTAL, "reward": "random", "random_rate": "2 Hz"},
+    "distal-reward/clock": {**_DISTAL, "plasticity": "clock"},
 }
 
 #: Brian2's own per-element arrays, counted by `dopasim.memory`'s overhead constants.

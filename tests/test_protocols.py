@@ -114,3 +114,12 @@ def test_a_trial_protocol_gives_its_trial_table(name):
     ok = np.isfinite(out)
     assert np.all((out[ok] >= start[ok]) & (out[ok] <= stop[ok]))
     assert all(isinstance(k, str) and k for k in cols["trial_type"][0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_protocol_declares_a_tiny_run(name):
+    """TINY_PARAMS (the size the conformance, memory and reference-run tests use) is
+    given and valid: a new protocol that forgets it fails here."""
+    protocol = get_protocol(name)
+    assert protocol.TINY_PARAMS, f"{name}: TINY_PARAMS is empty"
+    runner.prepare(name, dict(protocol.TINY_PARAMS), 1, "numpy", None, False)
