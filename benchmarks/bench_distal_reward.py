@@ -87,7 +87,16 @@ def _run(cmd, env=None):
     return None
 
 
+def _peer_missing(script):
+    if (PEERS / script).exists():
+        return False
+    print(f"(no peer row: {PEERS / script} is not there)", file=sys.stderr)
+    return True
+
+
 def _peer_brian2(args, N, M):
+    if _peer_missing("bench_brian2.py"):
+        return None
     cmd = [
         sys.executable,
         str(PEERS / "bench_brian2.py"),
@@ -117,6 +126,8 @@ def _peer_brian2(args, N, M):
 
 
 def _peer_nest(args, N, M):
+    if _peer_missing("bench_nest.py"):
+        return None
     try:
         import nest  # noqa: F401
     except Exception:
@@ -170,6 +181,7 @@ def main():
     ap.add_argument("--no-peers", action="store_true")
     ap.add_argument("--no-clock", action="store_true", help="skip the clock-driven reference")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", metavar="FILE", help="append every row as a JSON line to FILE")
     # worker mode (internal)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--device", default="cpp_standalone", help=argparse.SUPPRESS)
@@ -240,6 +252,16 @@ def main():
             print(
                 f"{N}x{M}: dopasim is {peer['t_run'] / ev['t_run']:.2f}x faster than the Brian2 peer (run phase)"
             )
+        nest = best("peer nest", N)
+        if ev and nest:
+            print(
+                f"{N}x{M}: dopasim is {nest['t_run'] / ev['t_run']:.2f}x faster than the NEST peer (run phase)"
+            )
+    if args.json:
+        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
+        with open(args.json, "a") as f:
+            for r in rows:
+                f.write(json.dumps({**r, "bench": "distal_reward"}) + "\n")
 
 
 if __name__ == "__main__":
