@@ -424,6 +424,8 @@ def run(
             "n_pairings": int(events[0]),
             "n_rewards": int(events[1]),
             "mean_exc_weight": float(st["s"][:N_EXC].mean()),
+            "frac_exc_above_0875": float(np.mean(st["s"][:N_EXC] >= 0.875 * SM)),
+            "frac_exc_at_cap": float(np.mean(st["s"][:N_EXC] >= SM)),
             "wall_s": wall,
             "numba": HAVE_NUMBA,
             "w_t": w_t,

@@ -50,6 +50,8 @@ FIELDS = [
     "frac_last_30min_above_0875",
     "rate_mean_hz",
     "mean_exc_weight",
+    "frac_exc_above_0875",
+    "frac_exc_at_cap",
     "n_rewards",
     "wall_s",
 ]
@@ -110,6 +112,8 @@ def dopasim_row(seed, out, duration_s):
         "frac_last_30min_above_0875": frac,
         "rate_mean_hz": m["rate_mean_hz"],
         "mean_exc_weight": m["mean_exc_weight"],
+        "frac_exc_above_0875": float(np.mean(data["w_final"] >= 0.875 * m["w_max"])),
+        "frac_exc_at_cap": float(np.mean(data["w_final"] >= m["w_max"])),
         "n_rewards": m["n_rewards"],
         "wall_s": md["wall_times_s"]["run_s"],
     }
@@ -168,9 +172,9 @@ def compare(a_rows, b_rows):
     return out
 
 
-def _fmt(v, nd=2):
+def _fmt(v, nd=2, none="–"):
     if v is None:
-        return "never"
+        return none
     if isinstance(v, float):
         if v == float("inf"):
             return "never"
@@ -178,18 +182,24 @@ def _fmt(v, nd=2):
     return str(v)
 
 
+def _pct(v):
+    return None if v is None else 100.0 * v
+
+
 def markdown(rows, groups):
     lines = [
         "| impl | seed | end value | end percentile | time to 3.5 (s) | max | "
-        "frac. last 30 min >= 3.5 | rate (Hz) | mean exc. w | puffs | wall (s) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "frac. last 30 min >= 3.5 | rate (Hz) | mean exc. w | exc. w >= 3.5 (%) | "
+        "puffs | wall (s) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['impl']} | {r['seed']} | {_fmt(r['rewarded_weight'])} | "
-            f"{_fmt(r['rewarded_weight_percentile'], 1)} | {_fmt(r['time_to_learn_s'], 1)} | "
+            f"{_fmt(r['rewarded_weight_percentile'], 1)} | {_fmt(r['time_to_learn_s'], 1, 'never')} | "
             f"{_fmt(r['rewarded_weight_max'])} | {_fmt(r['frac_last_30min_above_0875'])} | "
-            f"{_fmt(r['rate_mean_hz'])} | {_fmt(r['mean_exc_weight'])} | {r['n_rewards']} | "
+            f"{_fmt(r['rate_mean_hz'])} | {_fmt(r['mean_exc_weight'])} | "
+            f"{_fmt(_pct(r['frac_exc_above_0875']))} | {r['n_rewards']} | "
             f"{_fmt(r['wall_s'], 0)} |"
         )
     for impl, g in groups.items():
@@ -198,7 +208,9 @@ def markdown(rows, groups):
             f"{_fmt(_median(g, 'rewarded_weight_percentile'), 1)} | {_fmt(_median_ttl(g), 1)} | "
             f"{_fmt(_median(g, 'rewarded_weight_max'))} | "
             f"{_fmt(_median(g, 'frac_last_30min_above_0875'))} | {_fmt(_median(g, 'rate_mean_hz'))} | "
-            f"{_fmt(_median(g, 'mean_exc_weight'))} | {_fmt(_median(g, 'n_rewards'), 0)} | "
+            f"{_fmt(_median(g, 'mean_exc_weight'))} | "
+            f"{_fmt(_pct(_median(g, 'frac_exc_above_0875')))} | "
+            f"{_fmt(_median(g, 'n_rewards'), 0)} | "
             f"{_fmt(_median(g, 'wall_s'), 0)} |"
         )
     return "\n".join(lines)
