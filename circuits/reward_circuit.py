@@ -112,7 +112,7 @@ from dopasim.circuits.selection import SelectionTask
 from dopasim.models.lif import NOISE_SOURCES, LIFParams, lif_group
 from dopasim.models.pools import NeuromodulatorPools, release_for
 from dopasim.models.three_factor import SampledPool, ThreeFactorRule, VolumeTransmitter
-from dopasim.params import Param, check_fields
+from dopasim.params import Param, check_fields, fraction
 
 __all__ = [
     "RewardCircuitParams",
@@ -269,21 +269,17 @@ class Stimulus:
     task: SelectionTask | None = None
 
 
-def _fraction(name, help_):
-    return Param(name, None, "float", help_, low=0.0, high=1.0)
-
-
 #: The declared ranges of `RewardCircuitParams` (checked by its ``validate``).
 CIRCUIT_CHECKS = (
     Param("scale", None, "float", "population sizes relative to the default", low=0, low_open=True),
-    _fraction("p_ctx_msn", "cortex -> MSN connection probability"),
-    _fraction("p_msn_vta", "D1 MSN -> VTA GABA connection probability"),
-    _fraction("p_gaba_da", "VTA GABA -> DA connection probability"),
-    _fraction("p_outcome", "outcome input connection probability"),
-    _fraction("p_opponent", "opponent input connection probability"),
-    _fraction("w_init", "initial corticostriatal weight (fraction of w_max)"),
-    _fraction("hunger", "need state (hunger scenario)"),
-    _fraction("da_loss", "fraction of DA neurons lost (parkinson scenario)"),
+    fraction("p_ctx_msn", "cortex -> MSN connection probability"),
+    fraction("p_msn_vta", "D1 MSN -> VTA GABA connection probability"),
+    fraction("p_gaba_da", "VTA GABA -> DA connection probability"),
+    fraction("p_outcome", "outcome input connection probability"),
+    fraction("p_opponent", "opponent input connection probability"),
+    fraction("w_init", "initial corticostriatal weight (fraction of w_max)"),
+    fraction("hunger", "need state (hunger scenario)"),
+    fraction("da_loss", "fraction of DA neurons lost (parkinson scenario)"),
     Param("membrane_noise", None, "choice", "membrane noise source", choices=NOISE_SOURCES),
     Param(
         "connectivity",
@@ -296,7 +292,7 @@ CIRCUIT_CHECKS = (
     Param(
         "ht2c_chronic", None, "choice", "chronic state of the 5-HT2C route", choices=HT2C_CHRONIC
     ),
-    _fraction("ht2c_tolerant_fraction", "5-HT2C gain left when tolerant"),
+    fraction("ht2c_tolerant_fraction", "5-HT2C gain left when tolerant"),
     Param("ht2c_ec50", None, "quantity", "5-HT2C EC50", unit=nmolar, low=0, low_open=True),
     Param(
         "ht2c_vta_tonic", None, "quantity", "tonic VTA [5-HT]", unit=nmolar, low=0, low_open=True
@@ -458,7 +454,7 @@ class RewardCircuitParams:
     def validate(self):
         check_fields(self, CIRCUIT_CHECKS)
         if self.da_phasic_epsilon is not None:
-            _fraction("da_phasic_epsilon", "").check(self.da_phasic_epsilon)
+            fraction("da_phasic_epsilon", "").check(self.da_phasic_epsilon)
         fastest = min(float(self.rule.tau_plus), float(self.da.tau_e), float(self.gaba.tau_m))
         if float(self.dt) > fastest / 4:
             raise ValueError(

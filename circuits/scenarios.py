@@ -87,7 +87,7 @@ from dataclasses import dataclass
 
 from brian2 import nmolar
 
-from dopasim.params import Param, ParamError, did_you_mean
+from dopasim.params import Param, ParamError, did_you_mean, fraction
 
 __all__ = ["SCENARIOS", "Scenario", "parse_scenarios", "apply_scenarios", "describe"]
 
@@ -109,10 +109,6 @@ class Scenario:
 
 def _keys(*params):
     return {p.name: p for p in params}
-
-
-def _fraction(name, default, help_, cite=""):
-    return Param(name, default, "float", help_, low=0.0, high=1.0, cite=cite)
 
 
 def _intact(params, v):
@@ -149,10 +145,10 @@ SCENARIOS = {
             "parkinson",
             "loss of a fraction of VTA DA neurons, with compensation by the survivors",
             _keys(
-                _fraction(
+                fraction(
                     "loss",
-                    0.0,
                     "fraction of DA neurons removed",
+                    0.0,
                     cite="symptoms at 70-80 % loss: Bernheimer et al. 1973, J Neurol Sci 20:415",
                 ),
                 Param(
@@ -178,10 +174,10 @@ SCENARIOS = {
             "ssri",
             "SERT blocked: DA terminals co-release 5-HT; 5-HT2C receptors excite VTA GABA neurons",
             _keys(
-                _fraction(
+                fraction(
                     "occupancy",
-                    0.0,
                     "fraction of SERT blocked",
+                    0.0,
                     cite="Meyer et al. 2001, Am J Psychiatry 158:1843 (about 0.8 at therapeutic doses)",
                 ),
                 Param(
@@ -205,7 +201,7 @@ SCENARIOS = {
         Scenario(
             "hunger",
             "need state: DA's response to aversive outcomes flips sign when fasted [hypothesis]",
-            _keys(_fraction("level", 0.0, "0 sated ... 1 fasted", cite="hypothesis")),
+            _keys(fraction("level", "0 sated ... 1 fasted", 0.0, cite="hypothesis")),
             _hunger,
             hypothesis=True,
         ),
@@ -223,10 +219,10 @@ SCENARIOS = {
                     high=1000,
                     cite="hypothesis (Frank, Seeberger & O'Reilly 2004, Science 306:1940)",
                 ),
-                _fraction(
+                fraction(
                     "dip_block",
-                    0.8,
                     "fraction of each DA dip removed",
+                    0.8,
                     cite="hypothesis (Frank 2005, J Cogn Neurosci 17:51)",
                 ),
             ),

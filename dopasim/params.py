@@ -26,6 +26,7 @@ __all__ = [
     "parse_quantity",
     "resolve_params",
     "check_fields",
+    "fraction",
     "did_you_mean",
 ]
 
@@ -189,9 +190,7 @@ class Param:
         n = where or self.name
         if isinstance(value, str) and self.kind in ("quantity", "int", "float", "bool"):
             raise ParamError(f"{n}: {value!r} is a string; allowed: {self.allowed()}")
-        if self.kind == "quantity":
-            parse_quantity(value, self.unit, n)  # the dimensions
-        elif self.kind == "choice" and value not in self.choices:
+        if self.kind == "choice" and value not in self.choices:
             raise ParamError(f"{n}: {value!r} is not allowed; allowed: {self.allowed()}")
         elif self.kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
             raise ParamError(f"{n}: {value!r} is not an integer; allowed: {self.allowed()}")
@@ -242,6 +241,11 @@ class Param:
             raise ParamError(
                 f"{where}: '{raw}' is outside the allowed range; allowed: {self.allowed()}"
             )
+
+
+def fraction(name, help_="", default=None, cite=""):
+    """A declared number in [0, 1] (a probability, a share, a level)."""
+    return Param(name, default, "float", help_, low=0.0, high=1.0, cite=cite)
 
 
 def _num(x):

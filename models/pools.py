@@ -84,7 +84,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from brian2 import NeuronGroup, Quantity, nmolar, second, umolar
 
-from dopasim.params import Param, check_fields
+from dopasim.params import Param, check_fields, fraction
 
 __all__ = ["NeuromodulatorPools", "adaptation_floor", "release_for"]
 
@@ -126,10 +126,6 @@ def _sign(name, low_open):
     return Param(name, None, "float", "", low=0, low_open=low_open)
 
 
-def _share(name):
-    return Param(name, None, "float", "", low=0.0, high=1.0)
-
-
 #: The declared ranges of `NeuromodulatorPools` (checked by its ``validate``).
 POOL_CHECKS = (
     *(_sign(k, True) for k in ("vmax_dat", "km_dat", "vmax_sert", "km_sert", "da_tonic")),
@@ -137,7 +133,7 @@ POOL_CHECKS = (
     _sign("base_clip", True),
     *(_sign(k, False) for k in ("ht_ltd_gain", "ht_ltd_max", "base_floor_d1", "base_floor_d2")),
     *(_sign(k, False) for k in ("d2_ec50", "drug_tonic")),
-    *(_share(k) for k in ("sert_occupancy", "term_sequestered", "dip_block")),
+    *(fraction(k) for k in ("sert_occupancy", "term_sequestered", "dip_block")),
 )
 
 

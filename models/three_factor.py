@@ -480,12 +480,18 @@ class VolumeTransmitter:
         r = f" - {vt}_nr" if self.pool.rect_mean else ""
         return f"({vt}_gb*0.5*({e} + abs({e})) + {vt}_gd*0.5*({e} - abs({e})){r} + ({vt}_nm - {b}))"
 
-    def _pool_lines(self):
-        """Linked variables reading the pool (shared by the target and the transmitter)."""
-        vt = self.name
+    def _concentration_line(self):
+        """The pool's concentration (sampled pool) or phasic part, as a linked variable."""
         if not self.sampled:
-            return f"{vt}_n_ph : mmolar (linked)  # phasic dopamine of the pool\n"
-        lines = f"{vt}_n : mmolar (linked)  # concentration of the pool\n"
+            return f"{self.name}_n_ph : mmolar (linked)  # phasic dopamine of the pool\n"
+        return f"{self.name}_n : mmolar (linked)  # concentration of the pool\n"
+
+    def _pool_lines(self):
+        """Linked variables reading the pool, for the transmitter's group."""
+        vt = self.name
+        lines = self._concentration_line()
+        if not self.sampled:
+            return lines
         if self.pool.baseline:
             lines += f"{vt}_nb : mmolar (linked)  # adaptive baseline b\n"
         if self.rectified:
@@ -502,11 +508,8 @@ class VolumeTransmitter:
         """Lines to add to the postsynaptic group's equations: the post trace, and the
         pool's concentration ``<name>_n`` (or ``<name>_n_ph``) for the target's own use."""
         vt = self.name
-        pool = f"{vt}_n : mmolar (linked)  # concentration of the pool\n"
-        if not self.sampled:
-            pool = f"{vt}_n_ph : mmolar (linked)  # phasic dopamine of the pool\n"
         return (
-            pool
+            self._concentration_line()
             + f"{vt}_apost : 1      # postsynaptic STDP trace, shared by the neuron's synapses\n"
         )
 
@@ -621,14 +624,10 @@ class VolumeTransmitter:
     def attach(self, synapses):
         """Link plastic synapses to the transmitter's group (made by `install`) and add
         their epoch sweep. Call after ``connect``."""
-        vt = self.name
-        names = [f"{vt}_A", f"{vt}_D"]
-        if self.rule.rises:
-            names += [f"{vt}_Ar", f"{vt}_Dr"]
-        if f"{vt}_ltd" in synapses._linked_variables:
-            names.append(f"{vt}_ltd")
-        for name in names:
-            setattr(synapses, name, linked_var(self.group, name))
+        # every transmitter variable the synapse model declares (`synapse_model`)
+        for name in synapses._linked_variables:
+            if name.startswith(f"{self.name}_"):
+                setattr(synapses, name, linked_var(self.group, name))
         synapses.run_regularly(
             self.rule.sweep(self.name),
             dt=self.rule.epoch_length,
