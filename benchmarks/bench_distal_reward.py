@@ -24,14 +24,73 @@ Rows:
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PEERS = (HERE.parent.parent / "shared" / "peers").resolve()
+
+
+def _vmhwm_kb(pid):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+                out += kids
+                todo += kids
+        except OSError:
+            continue
+    return out
+
+
+def _comm(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip()
+    except OSError:
+        return None
+
+
+class _ChildPeak(threading.Thread):
+    """The peak RSS (VmHWM) of the standalone binary (Brian2 names it ``main``; not the
+    compiler), polled every 10 ms among this process's descendants.
+    A binary that lives only a few polls may read low.
+    Not ``RUSAGE_CHILDREN``: Linux carries the parent's peak into a child's ru_maxrss
+    across fork and exec, so the binary would report at least the Python process's RSS."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak_kb, self._stop_event = 0, threading.Event()
+        self.name_of_binary = "main"
+
+    def run(self):
+        me = os.getpid()
+        while not self._stop_event.wait(0.01):
+            for pid in _descendants(me):
+                if _comm(pid) == self.name_of_binary:
+                    self.peak_kb = max(self.peak_kb, _vmhwm_kb(pid))
+
+    def stop(self):
+        self._stop_event.set()
+        self.join()
+        return self.peak_kb // 1024
 
 
 def _worker(args):
@@ -44,6 +103,8 @@ def _worker(args):
         "n_synapses": str(args.M),
         "plasticity": args.plasticity,
     }
+    watch = _ChildPeak()
+    watch.start()
     res = runner.run(
         "distal-reward",
         params=params,
@@ -54,8 +115,8 @@ def _worker(args):
         figures=False,
     )
     t = res.metadata["wall_times_s"]
-    own = int(open("/proc/self/status").read().split("VmHWM:")[1].split()[0]) // 1024
-    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    child = watch.stop()
+    own = _vmhwm_kb(os.getpid()) // 1024
     out = {
         "label": f"dopasim {args.plasticity}",
         "device": args.device,

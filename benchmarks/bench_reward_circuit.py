@@ -27,11 +27,20 @@ Each run also prints a ``RESULT {json}`` line (and appends it to ``--json``).
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
+
+
+def _peak_rss_mb():
+    """This process's peak RSS (VmHWM). Not ru_maxrss: Linux carries the parent's peak
+    into a child's ru_maxrss across fork and exec."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def one_run(trials, cache, cpu, noise):
@@ -103,7 +112,7 @@ def one_run(trials, cache, cpu, noise):
                 "run_s": run_s,
                 "split_s": split,
                 "top": top,
-                "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "rss_mb": _peak_rss_mb(),
                 "flags": " ".join(brian2.prefs.codegen.cpp.extra_compile_args_gcc),
             }
         )

@@ -22,7 +22,7 @@ any Brian2 object. The dict has these keys (each optional, each a dict by object
     synapses (an upper bound for random connectivity), their stored variables
     (``lastupdate`` included when the model has event-driven equations), their number of
     pathways (``on_pre``, ``on_post``), and the names of their source and target groups
-    (entries of ``neurons``; see `NUMERICAL_CHECK_GATHERS`).
+    (entries of ``neurons``).
 ``spike_monitors``
     ``{name: {"spikes": n, "neurons": N, "float64": k}}``: an upper bound on the spikes
     (or events) recorded, the size of the recorded group, and the extra variables
@@ -46,12 +46,12 @@ bytes by component plus their ``total``. Every counted component is multiplied b
 `SAFETY_FACTOR`; ``runtime`` is the fixed `RUNTIME_OVERHEAD`; the components add up to
 the total.
 
-Measured against whole runs (numpy target; the growth of the process's peak RSS over
-its RSS before the run, divided by the estimate): the Izhikevich 2007 network with 160k, 320k and
-640k plastic synapses 0.56, 0.68 and 0.71, the reward circuit at scale 2 (2 trials) 0.61
-(tests/test_memory.py checks the 320k run). The runner's
-numerical check is most of the peak there (`NUMERICAL_CHECK_GATHERS`): without it the
-640k-synapse run grew by 106 MiB instead of 299 MiB.
+Measured against whole runs (numpy target; the growth of the process's peak RSS,
+``VmHWM``, over its RSS before the run, divided by the estimate): the Izhikevich 2007
+network with 160k, 320k and 640k plastic synapses 0.38, 0.45 and 0.50, the reward circuit
+at scale 2 and 4 (2 trials) 0.46 and 0.52 (tests/test_memory.py checks the 320k run).
+Earlier figures read ``ru_maxrss``, which Linux carries from a parent into a child across
+fork and exec, and so overstated the growth of runs started from a large process.
 """
 
 import math
@@ -64,7 +64,6 @@ from dopasim.params import ParamError
 __all__ = [
     "COMPONENTS",
     "MONITOR_FACTOR",
-    "NUMERICAL_CHECK_GATHERS",
     "RUNTIME_OVERHEAD",
     "SAFETY_FACTOR",
     "available_bytes",
@@ -107,16 +106,10 @@ SPIKE_BYTES = 4 + 8
 #: its compressed file in memory first. 2 + 2 = 4x the recorded bytes.
 MONITOR_FACTOR = 4
 
-#: The runner's check for NaN and blow-ups (`dopasim.runner.numerical_problems`) once
-#: read ``get_states(read_only_variables=True)``, which on a `Synapses` object gathers, per
-#: synapse, every variable of its source and target groups (three to four times what the
-#: synapse holds). It now reads only the arrays each object owns, in place, but a whole
-#: run's measured peak still exceeded the estimate without this term (tests/test_memory.py),
-#: so the gather stays counted as a temporary (`_check_scratch`) until that is understood.
-NUMERICAL_CHECK_GATHERS = True
-
-#: Per synapse, the check's own temporaries while it scans one gathered array: the
-#: finite mask (bool), ``np.where`` and ``np.abs`` copies (float64) and the result (bool).
+#: Per element of the largest float array of one object, the temporaries of the runner's
+#: check for NaN and blow-ups (`dopasim.runner.numerical_problems`), which reads each
+#: object's own arrays in place, one at a time: the finite mask and its negation (bool),
+#: ``np.abs`` (float64), the comparison and the union (bool); 18 bytes leave a margin.
 CHECK_TEMPORARY_BYTES = 1 + 8 + 8 + 1
 
 #: Fixed cost of a run, whatever its size: Brian2's code objects, namespaces and
@@ -178,25 +171,10 @@ def _values(entry):
 
 
 def _check_scratch(counts):
-    """Bytes that `dopasim.runner.numerical_problems` gathers at once, by object."""
-    neurons = counts.get("neurons", {})
-
-    def side(name):
-        g = neurons.get(name)
-        if g is None:
-            return 0
-        # its variables, linked ones included, lastspike, not_refractory and i
-        return _values(g) + 8 * g.get("linked", 0) + 8 + 1 + 4
-
-    out = {}
-    for name, g in neurons.items():
-        out[f"numerical check {name}"] = int(g["n"]) * (side(name) + CHECK_TEMPORARY_BYTES)
-    for name, s in counts.get("synapses", {}).items():
-        # its own variables; i, j, N_incoming and N_outgoing per synapse (int32); the
-        # source's variables once, the target's twice (v_post and v)
-        per = _values(s) + 4 * 4 + side(s.get("pre")) + 2 * side(s.get("post"))
-        out[f"numerical check {name}"] = int(s["n"]) * (per + CHECK_TEMPORARY_BYTES)
-    return out
+    """Bytes of the numerical check's temporaries while it scans the largest array."""
+    sizes = [int(g["n"]) for g in counts.get("neurons", {}).values()]
+    sizes += [int(s["n"]) for s in counts.get("synapses", {}).values()]
+    return max(sizes, default=0) * CHECK_TEMPORARY_BYTES
 
 
 def to_bytes(counts):
@@ -219,8 +197,7 @@ def to_bytes(counts):
         raw["state_monitors"] += MONITOR_FACTOR * 8 * int(m["samples"]) * (int(m["values"]) + 1)
     raw["inputs"] = sum(_plain(a) for a in counts.get("inputs", {}).values())
     scratch = [_plain(a) for a in counts.get("scratch", {}).values()]
-    if NUMERICAL_CHECK_GATHERS:
-        scratch += list(_check_scratch(counts).values())
+    scratch.append(_check_scratch(counts))
     raw["scratch"] = max(scratch, default=0)
     out = {k: int(math.ceil(v * SAFETY_FACTOR)) for k, v in raw.items()}
     out["runtime"] = RUNTIME_OVERHEAD
