@@ -28,8 +28,8 @@ Rows:
   peer brian2     shared/peers/bench_brian2.py (plain Brian2, weights every 10 ms)
   peer nest       shared/peers/bench_nest.py, if nest-simulator is importable (pip install
                   -e '.[bench]'): one thread, deliver_interval 1000 (its best setting) and,
-                  with --nest-di1, 1 (NEST's default; about 100x slower, so it runs for
-                  --nest-di1-T simulated seconds at most)
+                  with --nest-di1, 1 (NEST's default; about 60x slower, so it runs for
+                  --nest-di1-T simulated seconds at most, on the 1,000-neuron network only)
 
 The peer scripts are called where they are (``--peers``, default ../shared/peers beside
 the repository), never copied; without them their rows are left out with a note.
@@ -402,7 +402,7 @@ def main():
         if not args.no_peers:
             a = argparse.Namespace(**{**vars(args), "T": T})
             peers = [(_peer_brian2, {}), (_peer_nest, {"deliver_interval": 1000})]
-            if args.nest_di1:
+            if args.nest_di1 and N <= 1000:  # at 10k it would take minutes per second
                 peers.append((_peer_nest, {"deliver_interval": 1}))
             for peer, kw in peers:
                 a.T = min(T, args.nest_di1_T) if kw.get("deliver_interval") == 1 else T
