@@ -50,6 +50,9 @@ HERE = Path(__file__).resolve().parent
 PEERS = (HERE.parent.parent / "shared" / "peers").resolve()
 DEFAULT_JSON = HERE.parent / "runs" / "bench" / f"{datetime.date.today().isoformat()}.jsonl"
 
+#: A dopasim row whose code generation + compile took longer than this (s) compiled.
+COMPILED_S = 3.0
+
 #: The project's targets per network (neurons): dopasim's run phase in x real time, its
 #: speed over the peers' (same run), and its peak memory (Python + binary, MB).
 TARGETS = {
@@ -358,7 +361,7 @@ def main():
     from bench_reward_circuit import emit, meta_row
 
     run_id = args.run_id or datetime.datetime.now().strftime("%Y%m%dT%H%M%S")
-    emit(meta_row("distal_reward", run_id, sys.argv[1:]), args.json)
+    emit(meta_row("distal_reward", run_id, sys.argv[1:], __file__), args.json)
 
     def add(r):
         r.update(bench="distal_reward", run_id=run_id)
@@ -396,7 +399,10 @@ def main():
                     ]
                     r = _run(cmd, env)
                     if r:
-                        r["label"] += " (cached)" if r.get("build_cached") else " (cold)"
+                        # a build folder that was there may still recompile (changed code)
+                        compiled = (r.get("t_compile") or 0) > COMPILED_S
+                        cached = r.get("build_cached") and not compiled
+                        r["label"] += " (cached)" if cached else " (cold)"
                         add(r)
                     print(f"... {pl} {device} {N}x{M} done", file=sys.stderr)
         if not args.no_peers:
