@@ -312,7 +312,7 @@ def _git_commit():
     return r.stdout.strip() or None
 
 
-def meta_row(bench, run_id, argv):
+def meta_row(bench, run_id, argv, script=__file__):
     import brian2
 
     try:
@@ -324,7 +324,7 @@ def meta_row(bench, run_id, argv):
         "of": bench,
         "run_id": run_id,
         "date": datetime.date.today().isoformat(),
-        "command": "python " + " ".join([os.path.relpath(__file__, ROOT), *argv]),
+        "command": "python " + " ".join([os.path.relpath(script, ROOT), *argv]),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),

@@ -146,17 +146,17 @@ def reward_tables(rows):
             "each cached run phase, measured in the same invocation. Peak RSS: the larger "
             "of the Python process and its children (compiler, binary).",
         ]
-    for r in rows:
-        cu = r.get("compile_units")
-        if r.get("build") == "cold" and cu:
-            slow = ", ".join(f"`{n}` {t:.1f} s" for n, t in cu["slowest"][:3])
-            lines += [
-                "",
-                f"Cold compile of '{r['label']}': {r['compile_s']:.1f} s, of which "
-                f"{cu['sum_s']:.1f} s in the compiler for {cu['units']} files (median "
-                f"{cu['median_s']:.2f} s; slowest {slow}).",
-            ]
-            break
+    cold = [r for r in rows if r.get("build") == "cold" and r.get("compile_units")]
+    if cold:
+        lines += ["", "Cold compile, one file at a time (`make -j1`):", ""]
+    for r in cold:
+        cu = r["compile_units"]
+        slow = ", ".join(f"`{n}` {t:.1f} s" for n, t in cu["slowest"][:3])
+        lines.append(
+            f"- {r['label']} ({r['version']}): {r['compile_s']:.1f} s, of which "
+            f"{cu['sum_s']:.1f} s in the compiler for {cu['units']} files (median "
+            f"{cu['median_s']:.2f} s; slowest {slow})"
+        )
     flags = (r0.get("flags", "") + " " + r0.get("flags_extra", "")).strip()
     if flags:
         lines += ["", f"Compiler flags: `{flags}`."]
