@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 JOBS   ?= 2
 
-.PHONY: setup run distal test test-long test-targets bench figures docs lint clean
+.PHONY: setup run distal test test-long test-targets bench bench-docs figures docs lint clean
 
 $(BIN)/python:
 	@test -n "$(PYTHON)" || { echo "no Python >= 3.12 found (see scripts/find-python)" >&2; exit 1; }
@@ -44,11 +44,20 @@ $(VENV)/.bench: $(VENV)/.installed
 	$(BIN)/python -m pip install -q -e '.[test,bench]'
 	@touch $@
 
-# the distal-reward network (1k and 10k) beside plain Brian2 and NEST, then the reward
-# circuit (see docs/benchmarks.md); one core each, one after the other
+# the distal-reward network (1k and 10k) beside plain Brian2 and NEST (one thread,
+# deliver_interval 1000), then the reward circuit cold and cached against dopasim 0.5.0
+# (BENCH_REF: commit 2e9a989, checked out to /tmp/dopasim-2e9a989; empty: none); one core
+# each, one after the other. ARGS go to the first, RC_ARGS to the second; every row goes
+# to BENCH_JSON, which make bench-docs turns into docs/benchmarks.md (see that page)
+BENCH_JSON ?= runs/bench/$(shell date +%F).jsonl
+BENCH_REF  ?= git:2e9a989
 bench: $(VENV)/.bench
-	$(BIN)/python benchmarks/bench_distal_reward.py --scaled $(ARGS)
-	$(BIN)/python benchmarks/bench_reward_circuit.py
+	$(BIN)/python benchmarks/bench_distal_reward.py --scaled --json $(BENCH_JSON) $(ARGS)
+	$(BIN)/python benchmarks/bench_reward_circuit.py --cold --json $(BENCH_JSON) \
+	    $(if $(BENCH_REF),--against $(BENCH_REF)) $(RC_ARGS)
+
+bench-docs: setup
+	$(BIN)/python scripts/bench_to_docs.py $(BENCH_JSON)
 
 figures: setup
 	$(BIN)/python scripts/make_figures.py
