@@ -4,9 +4,8 @@ Izhikevich EM (2007) Solving the distal reward problem through linkage of STDP a
 dopamine signaling. Cereb Cortex 17:2443. Author's code: daspnet.m.
 
 800 regular-spiking excitatory and 200 fast-spiking inhibitory Izhikevich neurons. Each
-neuron has 100 outgoing synapses: excitatory ones to any neuron (targets drawn uniformly,
-so autapses and multapses occur as in daspnet.m), inhibitory ones to excitatory neurons
-only. Excitatory synapses are three-factor synapses (`IZHIKEVICH2007_RULE`) that read one
+neuron has 100 outgoing synapses: excitatory ones to any neuron (distinct targets drawn
+uniformly; autapses occur as in daspnet.m), inhibitory ones to excitatory neurons only. Excitatory synapses are three-factor synapses (`IZHIKEVICH2007_RULE`) that read one
 dopamine pool; inhibitory ones are fixed at -1. Every neuron receives uniform noise
 13*(U(0,1) - 0.5) mV per ms ("thalamic input"), and v is integrated with Izhikevich's two
 0.5 ms half-steps at dt = 1 ms.
@@ -38,7 +37,10 @@ from dopasim.models.izhikevich import (
 )
 from dopasim.models.three_factor import IZHIKEVICH2007_RULE, ThreeFactorRule, VolumeTransmitter
 
-__all__ = ["Izhikevich2007Params", "build_izhikevich2007"]
+__all__ = ["SAME_STEP", "Izhikevich2007Params", "build_izhikevich2007"]
+
+#: Conventions for a presynaptic arrival and a postsynaptic spike in the same step.
+SAME_STEP = ("depression", "causal")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,19 @@ class Izhikevich2007Params:
     rule: ThreeFactorRule = IZHIKEVICH2007_RULE
     pool: DopaminePool = IZHIKEVICH2007_POOL
     plasticity: str = "event"  # 'event' (exact, dopasim) or 'clock' (reference form)
+    # A presynaptic arrival and a postsynaptic spike in the same step. 'depression'
+    # (daspnet.m's update order: the post spike registers its trace first, the arrival
+    # reads it, and the post spike's potentiation reads the presynaptic traces of earlier
+    # steps only): the pair depresses by A_minus. 'causal' (the three-factor rule's own
+    # order, pre before post): it potentiates by A_plus.
+    same_step: str = "depression"
+    # Repeated targets of one neuron (targets drawn with replacement, as daspnet.m's
+    # post = ceil(N*rand(Ne,M))). False: each neuron's M targets are distinct. daspnet.m
+    # delivers a spike with I(ind) = I(ind) + s(i, del)', which keeps only the last of
+    # several synapses onto one target, so repeated synapses learn but carry no current;
+    # summing them instead (True, Brian2's and NEST's delivery) raised the rate and the
+    # upper tail of the weights (docs/results/2026-12-04-distal-vs-daspnet.md).
+    multapses: bool = False
 
     @property
     def n_exc(self):
@@ -86,6 +101,14 @@ class Izhikevich2007Params:
             raise ValueError(f"delay must be >= 0, got {self.delay}")
         if self.plasticity not in ("event", "clock"):
             raise ValueError(f"plasticity must be 'event' or 'clock', got {self.plasticity!r}")
+        if self.same_step not in SAME_STEP:
+            raise ValueError(f"same_step must be one of {SAME_STEP}, got {self.same_step!r}")
+        if not self.multapses and self.n_synapses > self.n_exc:
+            raise ValueError(
+                f"n_synapses ({self.n_synapses}) exceeds the {self.n_exc} excitatory "
+                "neurons (the inhibitory neurons' targets): distinct targets need "
+                "multapses"
+            )
         self.rule.validate()
         self.pool.validate()
 
@@ -112,6 +135,12 @@ w_now = clip(w, w_min, w_max) : 1
     return eqs, on_pre, on_post, ns
 
 
+def _distinct_targets(rng, n_sources, n_targets, m):
+    """For each of ``n_sources`` neurons, ``m`` distinct targets in [0, n_targets)."""
+    rows = [rng.choice(n_targets, m, replace=False) for _ in range(n_sources)]
+    return np.concatenate(rows) if rows else np.zeros(0, dtype=int)
+
+
 def build_izhikevich2007(
     params: Izhikevich2007Params, rng: np.random.Generator, noise_seed: int = 0
 ) -> Circuit:
@@ -129,9 +158,13 @@ def build_izhikevich2007(
 
     # --- connectivity (daspnet.m: post = ceil([N*rand(Ne,M); Ne*rand(Ni,M)]))
     e_pre = np.repeat(np.arange(Ne), M)
-    e_post = rng.integers(0, N, Ne * M)
     i_pre = np.repeat(np.arange(Ne, N), M)
-    i_post = rng.integers(0, Ne, Ni * M)
+    if params.multapses:
+        e_post = rng.integers(0, N, Ne * M)
+        i_post = rng.integers(0, Ne, Ni * M)
+    else:  # M distinct targets per neuron (autapses allowed, as in daspnet.m)
+        e_post = _distinct_targets(rng, Ne, N, M)
+        i_post = _distinct_targets(rng, Ni, Ne, M)
     rewarded = int(rng.integers(0, Ne * M))  # index of the rewarded synapse
     n1, n2 = int(e_pre[rewarded]), int(e_post[rewarded])
 
@@ -193,6 +226,11 @@ def build_izhikevich2007(
     exc.delay = params.delay
     if params.plasticity == "event":
         vt.attach(exc)
+    if params.same_step == "depression":
+        # post events before pre events (Brian2's default is pre -1, post +1)
+        exc.pre.order, exc.post.order = 1, -1
+        # the reset (which raises the event form's post trace) before the synaptic events
+        neurons.resetter["spike"].when = "before_synapses"
     # (the clock form clips at the synapse's events, as the peer benchmark does)
 
     inh = Synapses(

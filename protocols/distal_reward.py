@@ -64,7 +64,7 @@ from brian2 import (
 )
 
 from dopasim import plots
-from dopasim.circuits.izhikevich2007 import Izhikevich2007Params, build_izhikevich2007
+from dopasim.circuits.izhikevich2007 import SAME_STEP, Izhikevich2007Params, build_izhikevich2007
 from dopasim.memory import poisson_ceiling
 from dopasim.models.three_factor import current_weights
 from dopasim.params import Param, ParamError
@@ -146,6 +146,21 @@ PARAMS = [
         "event (exact) | clock (reference ODE form)",
         choices=("event", "clock"),
     ),
+    Param(
+        "same_step",
+        "depression",
+        "choice",
+        "a pre arrival and a post spike in the same step: depression (daspnet.m's update "
+        "order) | causal (pre before post)",
+        choices=SAME_STEP,
+        cite="Izhikevich 2007, Cereb Cortex 17:2443 (daspnet.m)",
+    ),
+    Param(
+        "multapses",
+        False,
+        "bool",
+        "allow repeated targets of one neuron (drawn with replacement, currents summed)",
+    ),
 ]
 
 
@@ -163,12 +178,16 @@ def check(p):
 
 
 def build_key(p):
-    return (p["n_neurons"], p["n_synapses"], p["reward"], p["plasticity"])
+    return (p["n_neurons"], p["n_synapses"], p["reward"], p["plasticity"], p["same_step"])
 
 
 def build(p, rngs):
     cparams = Izhikevich2007Params(
-        n_neurons=p["n_neurons"], n_synapses=p["n_synapses"], plasticity=p["plasticity"]
+        n_neurons=p["n_neurons"],
+        n_synapses=p["n_synapses"],
+        plasticity=p["plasticity"],
+        same_step=p["same_step"],
+        multapses=p["multapses"],
     )
     noise_seed = int(rngs["inputs"].integers(0, 2**31 - 1))  # Brian2 integers are int32
     circuit = build_izhikevich2007(cparams, rngs["connectivity"], noise_seed=noise_seed)

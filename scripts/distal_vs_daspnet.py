@@ -78,16 +78,19 @@ def parse_seeds(text):
     return seeds
 
 
-def dopasim_row(seed, out, duration_s):
-    """Run (or read back) dopasim's distal-reward for one seed."""
-    run_dir = out / f"dopasim-{seed}"
+def dopasim_row(seed, out, duration_s, extra=None):
+    """Run (or read back) dopasim's distal-reward for one seed (``extra``: more of its
+    parameters, e.g. ``{"same_step": "causal"}``; they name the run folder)."""
+    extra = dict(extra or {})
+    tag = "".join(f"-{k}={v}" for k, v in sorted(extra.items()))
+    run_dir = out / f"dopasim{tag}-{seed}"
     meta = run_dir / "metadata.json"
     if not (meta.exists() and json.loads(meta.read_text()).get("status") == "complete"):
         from dopasim import runner
 
         runner.run(
             "distal-reward",
-            params={"duration": f"{duration_s} s"},
+            params={"duration": f"{duration_s} s", **extra},
             seed=seed,
             device="cpp_standalone",
             out=run_dir,
@@ -226,7 +229,15 @@ def main(argv=None):
     ap.add_argument("--update-every-ms", type=int, choices=(1, 10), default=10)
     ap.add_argument("--multapses", choices=("last", "sum"), default="last")
     ap.add_argument("--trace", choices=("set", "add"), default="set")
+    ap.add_argument(
+        "--dopasim-param",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a distal-reward parameter for dopasim's runs (repeatable)",
+    )
     args = ap.parse_args(argv)
+    extra = dict(kv.split("=", 1) for kv in args.dopasim_param)
     seeds = parse_seeds(args.seeds)
     args.out.mkdir(parents=True, exist_ok=True)
     variant = {
@@ -239,7 +250,7 @@ def main(argv=None):
     t0 = time.perf_counter()
     for seed in seeds:
         if args.only != "port":
-            groups.setdefault("dopasim", []).append(dopasim_row(seed, args.out, args.duration))
+            groups.setdefault("dopasim", []).append(dopasim_row(seed, args.out, args.duration, extra))
             print(f"dopasim seed {seed} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
         if args.only != "dopasim":
             row = port_row(seed, args.out, args.duration, variant)
@@ -247,6 +258,7 @@ def main(argv=None):
             print(f"port seed {seed} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
     rows = [r for g in groups.values() for r in g]
     suffix = "" if not args.only else f"-{args.only}"
+    suffix += "".join(f"-{k}={v}" for k, v in sorted(extra.items()))
     tag = "-".join(f"{k}={v}" for k, v in sorted(variant.items()) if v != DEFAULTS[k])
     suffix += f"-{tag}" if tag else ""
     with open(args.out / f"per_seed{suffix}.csv", "w", newline="") as f:

@@ -20,9 +20,11 @@ def paired():
 def _pairings(data, interval):
     """n2 spikes within ``interval`` after the last n1 spike (and strictly after it)."""
     info = data["info"]
-    i, t = data["spikes_exc"]
+    (ie, te), (ii, ti) = data["spikes_exc"], data["spikes_inh"]
+    i = np.concatenate([ie, ii + info["n_exc"]])  # n2 may be inhibitory
+    t = np.concatenate([te, ti])
     steps = lambda x: np.round(x * 1000).astype(int)  # noqa: E731 - 1 ms grid
-    t1, t2 = steps(t[i == info["n1"]]), steps(t[i == info["n2"]])
+    t1, t2 = np.sort(steps(t[i == info["n1"]])), np.sort(steps(t[i == info["n2"]]))
     out = []
     for s in t2:
         before = t1[t1 < s]
@@ -88,3 +90,38 @@ def test_same_seed_same_spikes_other_seed_other_spikes(paired):
         len(other.data["spikes_exc"][0]) == len(i)
         and np.array_equal(other.data["spikes_exc"][1], t)
     )
+
+
+@pytest.mark.parametrize("plasticity", ["event", "clock"])
+@pytest.mark.parametrize(
+    "same_step, sign", [("depression", -1), ("causal", +1)], ids=["depression", "causal"]
+)
+def test_a_same_step_pair_follows_the_chosen_convention(plasticity, same_step, sign):
+    """Two neurons made to spike in the same step (every synapse, autapses included, sees
+    a pre arrival and a post spike at once): with daspnet.m's order the pair depresses
+    by A_minus, with pre before post it potentiates by A_plus."""
+    from brian2 import ms, mV, start_scope
+
+    from dopasim.circuits.izhikevich2007 import Izhikevich2007Params, build_izhikevich2007
+
+    start_scope()
+    params = Izhikevich2007Params(
+        n_neurons=3,
+        exc_fraction=2 / 3,
+        n_synapses=2,
+        noise=0 * mV,
+        plasticity=plasticity,
+        same_step=same_step,
+    )
+    circuit = build_izhikevich2007(params, np.random.default_rng(0))
+    neurons, exc = circuit["neurons"], circuit["exc_syn"]
+    neurons.v[:2] = 40 * mV  # the two excitatory neurons cross in the first step
+    circuit.network.run(1 * ms)
+    rule = circuit.params["rule"]
+    want = -rule.A_minus if sign < 0 else rule.A_plus
+    if plasticity == "event":  # the exact form has decayed over the step since the pair
+        want *= np.exp(-float(1 * ms / rule.tau_c))
+    j, elig = np.asarray(exc.j[:]), np.asarray(exc.elig[:])
+    assert (j < 2).sum() >= 2, "the draw should give pairs among the spiking neurons"
+    np.testing.assert_allclose(elig[j < 2], want, rtol=1e-6)
+    np.testing.assert_allclose(elig[j == 2], 0.0, atol=1e-12)  # no post spike: no change

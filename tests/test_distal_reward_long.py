@@ -1,8 +1,9 @@
-"""Distal reward, 1 h simulated, seeds 1-5 (marker: long; ~15 runs of ~35 s compiled).
+"""Distal reward, 1 h simulated, seeds 1-8 (marker: long; 24 runs of ~20 s compiled).
 
-Acceptance (issue 2, Izhikevich 2007 Fig. 1), margins fixed before the runs:
+Acceptance (Izhikevich 2007 Fig. 1), margins fixed before the runs
+(docs/preregistration/2026-12-04-distal-conventions.md):
 * mean rate 0.5-2 Hz in every run;
-* paired: in >= 4 of 5 seeds the rewarded weight reaches >= 0.875 w_max and ends above
+* paired: in >= 7 of 8 seeds the rewarded weight reaches >= 0.875 w_max and ends above
   the 95th percentile of the other excitatory weights;
 * reward=none and reward=random: it stays below 0.5 w_max in every seed.
 """
@@ -13,7 +14,7 @@ from dopasim import runner
 from dopasim.protocols.distal_reward import QUEUE
 
 pytestmark = pytest.mark.long
-SEEDS = (1, 2, 3, 4, 5)
+SEEDS = tuple(range(1, 9))
 
 
 def _run(seed, reward, tmp_path):
@@ -58,7 +59,7 @@ def test_paired_rewarded_synapse_learns(paired):
         m["rewarded_weight_max"] >= 0.875 * m["w_max"] and m["rewarded_weight_percentile"] > 95
         for m in paired.values()
     ]
-    assert sum(learned) >= 4, learned
+    assert sum(learned) >= 7, learned
 
 
 @pytest.mark.parametrize("reward", ["none", "random"])

@@ -5,8 +5,8 @@ from brian2 import Hz, ms, mV, second
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dopasim.models.izhikevich import IZHIKEVICH_HALF_STEPS
 from dopasim.params import Param, ParamError, parse_quantity, resolve_params, to_jsonable
-from models.izhikevich import IZHIKEVICH_HALF_STEPS
 
 
 @pytest.mark.parametrize(
