@@ -65,6 +65,18 @@ def _common(p, scenario_help):
     )
 
 
+def _scheduling(p):
+    """Where the runs execute, and what happens to those already there."""
+    p.add_argument("--scheduler", help=_help("scheduler") + " (default local)")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the runs of --out that are complete for the same plan; run the rest",
+    )
+    p.add_argument("--retry-failed", action="store_true", help=_help("retry_failed"))
+    p.add_argument("--retries", help=_help("retries") + " (default 2)")
+
+
 def _parser():
     ap = _Parser(prog="dopasim", description="Simulate the brain's reward system (Brian2).")
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -89,6 +101,7 @@ def _parser():
     c.add_argument("--seeds", help=_help("seeds"))
     c.add_argument("--jobs", help=_help("jobs"))
     c.add_argument("--out", help="output folder (default: runs/compare/<protocol>-<time>)")
+    _scheduling(c)
     c.add_argument(
         "--runs",
         nargs="+",
@@ -278,6 +291,17 @@ def _export(run_dir, formats, out, overwrite):
     return 0
 
 
+def _scheduling_kwargs(args):
+    if args.retry_failed and not args.resume:
+        raise ParamError("--retry-failed: only with --resume")
+    return {
+        "scheduler": args.scheduler or "local",
+        "resume": args.resume,
+        "retry_failed": args.retry_failed,
+        "retries": "2" if args.retries is None else args.retries,
+    }
+
+
 def _cmd_compare(args):
     from dopasim.comparison import RunSetError, compare, compare_runs
     from dopasim.export import check_formats
@@ -320,7 +344,11 @@ def _cmd_compare(args):
         from dopasim.config import compare_kwargs
 
         res = compare(
-            config["protocol"], config["scenarios"], **compare_kwargs(config), force=args.force
+            config["protocol"],
+            config["scenarios"],
+            **compare_kwargs(config),
+            force=args.force,
+            **_scheduling_kwargs(args),
         )
     else:
         _need_protocol(args)
@@ -335,6 +363,7 @@ def _cmd_compare(args):
             overwrite=args.overwrite,
             quiet=args.quiet,
             force=args.force,
+            **_scheduling_kwargs(args),
         )
     print(f"comparison folder: {res['out']}")
     print(_headline_table(res["out"]))

@@ -48,7 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dopasim import rundir
+from dopasim import execution, rundir
 from dopasim.circuits.scenarios import describe, parse_scenarios
 from dopasim.options import option
 from dopasim.params import ParamError
@@ -335,18 +335,29 @@ def compare(
     quiet=False,
     headline=None,
     force=False,
+    scheduler="local",
+    resume=False,
+    retry_failed=False,
+    retries=2,
+    cluster=None,
 ):
     """Run ``protocol`` under each scenario for seeds 1..``seeds``; write the tables.
 
     Returns a dict with ``out`` (the folder), ``rows`` (comparison.csv), ``per_seed`` and
     ``failures``. Every input is validated before anything runs or is created, and the
     memory of ``jobs`` runs at once is checked (`dopasim.memory`; ``force`` overrides).
+    ``scheduler`` is ``local`` (worker processes here), ``dask``, ``tcp://HOST:PORT`` or
+    a batch system (`dopasim.execution`; ``cluster``: the dask-jobqueue settings).
+    ``resume`` keeps the runs of ``out`` that are complete for the same plan and reruns
+    the others (failed ones only with ``retry_failed``).
     """
     from dopasim import memory, runner
 
     t_start = time.perf_counter()
     seeds = option("seeds", seeds, "--seeds")
     jobs = option("jobs", jobs, "--jobs")
+    retries = option("retries", retries, "--retries")
+    scheduler = execution.parse_scheduler(scheduler)
     if not scenarios:
         raise ParamError("--scenario: give at least one scenario (the first is the reference)")
     specs = [describe(parse_scenarios(s)) for s in scenarios]
@@ -358,9 +369,14 @@ def compare(
         module, p, *_ = runner.prepare(protocol, params, 1, device, None, False, spec)
         memory.check(module, p, force, copies=min(jobs, seeds * len(specs)))
     module = runner.get_protocol(protocol)
+    if resume and not out:
+        raise ParamError("--resume: give the comparison's folder with --out")
     out = Path(out) if out else _default_out(module)
-    out = rundir.prepare_run_dir(out, overwrite)
-
+    if resume:
+        if not (out / "runs").is_dir():
+            raise ParamError(f"--resume: '{out}' holds no runs of a comparison")
+    else:
+        rundir.check_writable(out, overwrite)
     todo = [
         {
             "protocol": module.NAME,
@@ -375,62 +391,97 @@ def compare(
         for spec in specs
         for seed in range(1, seeds + 1)
     ]
-    results, interrupted = [], []
+    # what is there already (--resume): checked in full before anything runs
+    kept = []
+    if resume:
+        todo, kept = execution.resume_plan(todo, retry_failed)
+    results, interrupted, sig = execute(
+        todo,
+        kept,
+        out,
+        scheduler,
+        jobs,
+        retries,
+        cluster,
+        quiet,
+        create=not resume,
+        overwrite=overwrite,
+    )
+    if sig is not None:
+        from dopasim.runner import Interrupted
 
-    def progress(r):
-        if "interrupted" in r:  # a worker's run, stopped by a signal
-            interrupted.append(r)
-            r = {**r, "error": f"interrupted: {r['interrupted']}"}
-        results.append(r)
-        if quiet:
-            return
-        state = "ok" if "error" not in r else f"FAILED ({r['error']})"
-        if "interrupted" in r:
-            state = "interrupted" if r["interrupted"] != "not started" else "not started"
-        print(
-            f"[{len(results)}/{len(todo)}] {r['scenario']} seed {r['seed']}: {state} "
-            f"({r['wall_s']:.0f} s; {time.perf_counter() - t_start:.0f} s elapsed)",
-            file=sys.stderr,
-            flush=True,
+        raise Interrupted(
+            _interrupted_text("comparison", sig, len(todo) + len(kept), results, interrupted, out),
+            out,
         )
-
-    if jobs == 1:
-        for job in todo:
-            progress(_one(job))
-    else:
-        if device == "cpp_standalone":
-            _compile_once(todo[0], jobs, quiet)
-        sig = _run_pool(todo, jobs, progress)
-        if sig is not None:
-            from dopasim.runner import Interrupted
-
-            n_done = sum("metrics" in r for r in results)
-            n_stopped = sum(r["interrupted"] != "not started" for r in interrupted)
-            raise Interrupted(
-                f"comparison interrupted ({sig}): {n_done} of {len(todo)} runs complete "
-                f"(kept in {out / 'runs'}), {n_stopped} interrupted, "
-                f"{len(todo) - len(results) + len(interrupted) - n_stopped} not started; "
-                "no tables written",
-                out,
-            )
 
     per_seed = {(r["scenario"], r["seed"]): r["metrics"] for r in results if "metrics" in r}
     failures = sorted(
         (r for r in results if "error" in r), key=lambda r: (specs.index(r["scenario"]), r["seed"])
     )
-    record = {
+    record_ = {
         "protocol": module.NAME,
         "scenarios": specs,
         "seeds": list(range(1, seeds + 1)),
         "params": {k: str(v) for k, v in (params or {}).items()},
         "device": device,
         "jobs": jobs,
-        "n_runs": len(todo),
+        "scheduler": scheduler,
+        "n_runs": len(todo) + len(kept),
+        "n_kept": len(kept),
         "n_failed": len(failures),
         "run_wall_s": {f"{r['scenario']}/seed{r['seed']}": r["wall_s"] for r in results},
     }
-    rows = _write_outputs(out, module, specs, per_seed, failures, headline, record, t_start)
+    rows = _write_outputs(out, module, specs, per_seed, failures, headline, record_, t_start)
     return {"out": out, "rows": rows, "per_seed": per_seed, "failures": failures}
+
+
+def execute(todo, kept, out, scheduler, jobs, retries, cluster, quiet, create, overwrite):
+    """Run the jobs of ``todo`` (``kept``: results read back by ``--resume``) on
+    ``scheduler``; returns (results, interrupted results, the signal's name or None).
+
+    On Dask the workers are checked first (`dopasim.execution.preflight`); the output
+    folder ``out`` is created (``create``) only after that.
+    """
+    results, interrupted = [], []
+    progress = execution.Progress(len(todo) + len(kept), quiet)
+
+    def record(r):
+        if "interrupted" in r:  # a worker's run, stopped by a signal
+            interrupted.append(r)
+            r = {**r, "error": f"interrupted: {r['interrupted']}"}
+        results.append(r)
+        progress(r)
+
+    sig = None
+    with execution.client_for(scheduler, jobs, retries, cluster, quiet) as client:
+        if client is not None:
+            execution.preflight(client, out)
+        if create:
+            rundir.prepare_run_dir(out, overwrite)
+        for r in kept:
+            record(r)
+        if client is not None:
+            sig = execution.run_on_dask(client, todo, record)
+        elif jobs == 1 or len(todo) <= 1:
+            for job in todo:
+                record(_one(job))
+        elif todo:
+            if todo[0]["device"] == "cpp_standalone":
+                _compile_once(todo[0], jobs, quiet)
+            sig = _run_pool(todo, jobs, record)
+    return results, interrupted, sig
+
+
+def _interrupted_text(what, sig, total, results, interrupted, out):
+    n_done = sum("metrics" in r for r in results)
+    n_stopped = sum(r["interrupted"] != "not started" for r in interrupted)
+    n_not = total - len(results) + len(interrupted) - n_stopped
+    return (
+        f"{what} interrupted ({sig}): {n_done} of {total} runs complete (kept in "
+        f"{out / 'runs'}; --resume goes on), {n_stopped} interrupted, {n_not} not started; "
+        "no tables written"
+    )
 
 
 class RunSetError(ParamError):

@@ -62,13 +62,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from dopasim.options import COMPARE_ONLY, OPTIONS, RUN_ONLY, option
+from dopasim.options import COMPARE_ONLY, OPTIONS, RUN_ONLY, SCHEDULING, option
 from dopasim.params import ParamError, did_you_mean, resolve_params
 
 __all__ = ["ConfigError", "KEYS", "load_config", "validate_config", "run_kwargs", "compare_kwargs"]
 
 #: Top-level keys and what they hold: the declared settings (`dopasim.options`).
-KEYS = {name: p.help for name, p in OPTIONS.items()}
+KEYS = {name: p.help for name, p in OPTIONS.items() if name not in SCHEDULING}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ and `dopasim.comparison.compare` parse and check them through these declarations
 from dopasim.device import DEVICES
 from dopasim.params import Param
 
-__all__ = ["OPTIONS", "RUN_ONLY", "COMPARE_ONLY", "option"]
+__all__ = ["OPTIONS", "RUN_ONLY", "COMPARE_ONLY", "SCHEDULING", "option"]
 
 #: Every setting of a run or a comparison, in the order the docs list them.
 OPTIONS = {
@@ -35,10 +35,21 @@ OPTIONS = {
         Param("figures", True, "bool", "write the PNG figures (run)"),
         Param("export", None, "str", "also export the spikes: nwb, sonata, csv, npz"),
         Param("params", {}, "str", "protocol parameters (`--param KEY=VALUE`, `[params]`)"),
+        Param(
+            "scheduler",
+            "local",
+            "str",
+            "where the runs execute: local, dask, tcp://HOST:PORT, slurm, pbs, sge, lsf",
+        ),
+        Param("resume", False, "bool", "keep the complete runs of --out, run the rest"),
+        Param("retry_failed", False, "bool", "with resume: rerun failed runs too"),
+        Param("retries", 2, "int", "reschedules of a run whose worker was lost (Dask)", low=0),
     )
 }
 RUN_ONLY = ("seed", "figures", "export")
 COMPARE_ONLY = ("seeds", "jobs")
+#: Where runs execute (compare and sweep): command-line options, not config-file keys.
+SCHEDULING = ("scheduler", "resume", "retry_failed", "retries")
 
 
 def option(name, raw, where=None):

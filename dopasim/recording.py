@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import signal
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -316,7 +317,14 @@ class Interrupt:
         return self.count > 1
 
     def __enter__(self):
-        self._saved = {s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        # Python delivers signals to the main thread only, and signal.signal raises
+        # ValueError elsewhere: off the main thread (a Dask worker's task thread) the
+        # handlers stay as they are and whoever runs the thread stops the process
+        self._saved = {}
+        if threading.current_thread() is threading.main_thread():
+            self._saved = {
+                s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)
+            }
         return self
 
     def __exit__(self, *exc):
