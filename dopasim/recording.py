@@ -10,7 +10,8 @@ Life cycle (`Recorder`):
    cpp_standalone binary writes the same files itself (``dopasim/cpp/dopasim_run.h``).
 3. ``finish``: ``spikes.npz``, ``data.npz``, ``metrics.json`` and the figures are written,
    then ``metadata.json`` with the final status (``complete``, ``interrupted`` or
-   ``failed``), and only then are the chunks removed.
+   ``failed``) and the SHA-256 and size of ``spikes.npz`` (``outputs``), and only then
+   are the chunks removed.
 
 So whatever stops the process, `verify` holds for the folder: a hard kill leaves
 ``status: running`` and every chunk completed before it (at most the last chunk is lost),
@@ -35,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dopasim import rundir
+from dopasim import provenance, rundir
 
 __all__ = [
     "CHUNKS",
@@ -109,7 +110,14 @@ class Recorder:
         for pop, (i, t) in spikes.items():
             arrays[f"{pop}_i"] = np.asarray(i, dtype=np.int32)
             arrays[f"{pop}_t"] = np.asarray(t, dtype=np.float64)  # seconds, float64
-        rundir.write_npz(self.path / "spikes.npz", **arrays)
+        spikes_npz = self.path / "spikes.npz"
+        rundir.write_npz(spikes_npz, **arrays)
+        metadata["outputs"] = {
+            "spikes.npz": {
+                "sha256": provenance.file_sha256(spikes_npz),
+                "bytes": spikes_npz.stat().st_size,
+            }
+        }
         if data is not None:
             rundir.write_npz(self.path / "data.npz", **data)
         rundir.write_json(self.path / "metrics.json", metrics or {})

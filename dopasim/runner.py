@@ -25,7 +25,7 @@ import brian2
 import numpy as np
 from brian2.core.variables import ArrayVariable, DynamicArrayVariable
 
-from dopasim import memory, rundir
+from dopasim import memory, provenance, rundir
 from dopasim._version import __version__
 from dopasim.circuits.scenarios import describe, is_hypothesis, parse_scenarios
 from dopasim.device import (
@@ -701,6 +701,8 @@ def _metadata(module, p, seed, device, dev, duration):
             "python": platform.python_version(),
         },
         "command": sys.argv if sys.argv and sys.argv[0].endswith("dopasim") else None,
+        # checkout, host, CPU, compiler and flags, batch job (`dopasim.provenance`)
+        "provenance": provenance.collect(),
     }
 
 
