@@ -16,7 +16,6 @@ the cluster returned by `make_cluster` (``cluster.scale(workers)``).
 import math
 import os
 import re
-import sys
 
 from dopasim.params import Param, ParamError, did_you_mean
 
@@ -268,7 +267,6 @@ def make_cluster(system, table, workers, local_directory=None, *, scheduler_host
         f'export DOPASIM_CACHE="{cache}"',
         'mkdir -p "$DOPASIM_CACHE"',
     ]
-    kwargs.setdefault("python", sys.executable)
     if scheduler_host is not None:
         kwargs["scheduler_options"] = {
             "host": scheduler_host,
