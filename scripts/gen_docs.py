@@ -1,20 +1,25 @@
 #!/usr/bin/env python
 """Write the documentation's tables that the code owns: the settings of a run, every
-scenario's keys and every protocol's parameters (docs/parameters.md, all from the same
-declared `dopasim.params.Param` fields) and the reward circuit's fixed projections
-(docs/circuit.md).
+scenario's keys, every protocol's parameters and the keys of a sweep's [cluster] table
+(docs/parameters.md, all from the same declared `dopasim.params.Param` fields), the
+reward circuit's fixed projections (docs/circuit.md), and the generated blocks of the
+batch-system page (docs/sweeps-hpc.md: its key table, an example [cluster] table and
+the SLURM job script `dopasim.hpc.job_script` writes for it).
 
-    python scripts/gen_docs.py            # rewrite both files
-    python scripts/gen_docs.py --check    # exit 1 if either differs from the code
+    python scripts/gen_docs.py            # rewrite the files
+    python scripts/gen_docs.py --check    # exit 1 if any differs from the code
 
 `tests/test_docs.py` runs the check, so the documented tables cannot drift from the code.
 """
 
+import json
+import re
 import sys
 from pathlib import Path
 
 from dopasim.circuits.reward_circuit import RewardCircuitParams, fixed_projection_markdown
 from dopasim.circuits.scenarios import SCENARIOS
+from dopasim.hpc import CLUSTER_KEYS, job_script
 from dopasim.options import OPTIONS
 from dopasim.protocols import REGISTRY, get_protocol
 
@@ -26,6 +31,8 @@ def _cell(text):
 
 
 def _kind(p):
+    if p.extra.get("list"):
+        return "list of str"
     return f"quantity ({p.unit})" if p.kind == "quantity" else p.kind
 
 
@@ -34,7 +41,7 @@ def _table(params, first="parameter", cite=False):
     rule = "|---|---|---|---|---|" + ("---|" if cite else "")
     out = [head, rule]
     for p in params:
-        allowed = "see its meaning" if p.kind == "str" else p.allowed()
+        allowed = p.extra.get("allowed") or ("see its meaning" if p.kind == "str" else p.allowed())
         default = "" if p.default is None or isinstance(p.default, dict) else p.default_text()
         if isinstance(p.default, tuple):
             default = ", ".join(p.default)
@@ -80,7 +87,20 @@ def parameters_md():
         protocol = get_protocol(name)
         out += [f"### `{name}`", "", protocol.SUMMARY, ""]
         out += _table(protocol.PARAMS) + [""]
+    out += [
+        "## The `[cluster]` table of a sweep",
+        "",
+        "`dopasim sweep SWEEP.toml --scheduler slurm|pbs|sge|lsf`; see",
+        "[On a batch system](sweeps-hpc.md).",
+        "",
+        *_cluster_table(),
+        "",
+    ]
     return "\n".join(out)
+
+
+def _cluster_table():
+    return _table(CLUSTER_KEYS.values(), "key")
 
 
 def circuit_md():
@@ -100,7 +120,61 @@ def circuit_md():
     )
 
 
-FILES = {"parameters.md": parameters_md, "circuit.md": circuit_md}
+#: An example [cluster] table; docs/sweeps-hpc.md shows it and its SLURM job script.
+EXAMPLE_CLUSTER = {
+    "queue": "compute",
+    "account": "lab42",
+    "walltime": "04:00:00",
+    "memory": "16GiB",
+    "cores": 4,
+    "job_script_prologue": [
+        "module load gcc/13",
+        "source /shared/dopasim-venv/bin/activate",
+    ],
+    "python": "/shared/dopasim-venv/bin/python",
+}
+#: The page with generated blocks (between <!-- gen_docs NAME --> and <!-- /gen_docs -->).
+HPC_PAGE = "sweeps-hpc.md"
+
+
+def _toml(table):
+    def value(v):
+        if isinstance(v, list):
+            return "[\n" + "".join(f"    {json.dumps(x)},\n" for x in v) + "]"
+        return json.dumps(v)
+
+    return ["[cluster]", *(f"{k} = {value(v)}" for k, v in table.items())]
+
+
+def _example_script():
+    text = job_script("slurm", EXAMPLE_CLUSTER, scheduler_host="127.0.0.1")
+    # the address of the scheduler that made it, closed since; the real one is the
+    # machine where dopasim runs
+    return re.sub(r"tcp://127\.0\.0\.1:\d+", "tcp://LOGIN-NODE:PORT", text).rstrip("\n")
+
+
+def hpc_blocks():
+    return {
+        "cluster-keys": _cluster_table(),
+        "example-table": ["```toml", *_toml(EXAMPLE_CLUSTER), "```"],
+        "slurm-script": ["```bash", _example_script(), "```"],
+    }
+
+
+def hpc_md():
+    """docs/sweeps-hpc.md with its generated blocks rewritten; the prose is kept."""
+    text = (DOCS / HPC_PAGE).read_text()
+    for name, lines in hpc_blocks().items():
+        start, end = f"<!-- gen_docs {name} -->", "<!-- /gen_docs -->"
+        pattern = re.compile(re.escape(start) + r"\n.*?" + re.escape(end), re.DOTALL)
+        if not pattern.search(text):
+            raise SystemExit(f"{HPC_PAGE}: no block '{start} ... {end}'")
+        block = "\n".join([start, *lines, end])
+        text = pattern.sub(lambda _m, block=block: block, text, count=1)
+    return text
+
+
+FILES = {"parameters.md": parameters_md, "circuit.md": circuit_md, HPC_PAGE: hpc_md}
 
 
 def main(argv):
