@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import sys
+from pathlib import Path
 
 from dopasim.options import OPTIONS
 from dopasim.params import ParamError
@@ -119,6 +120,19 @@ def _parser():
         metavar="FORMAT,...",
         help="also write every run's spikes as nwb, sonata, csv and/or npz (comma-separated)",
     )
+    w = sub.add_parser("sweep", help="run a sweep file: protocols x grid x seeds (docs/sweeps.md)")
+    w.add_argument("file", metavar="SWEEP.toml", help="a sweep file (see docs/sweeps.md)")
+    w.add_argument("--out", help="output folder (default: the file's out, else runs/sweeps/<name>)")
+    w.add_argument("--jobs", help="workers (local processes, Dask workers or batch jobs)")
+    _scheduling(w)
+    w.add_argument("--dry-run", action="store_true", help="write plan.csv and stop (nothing runs)")
+    w.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    w.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    w.add_argument(
+        "--force",
+        action="store_true",
+        help="run even when the memory estimate exceeds the available RAM (warns)",
+    )
     x = sub.add_parser("export", help="write a run's spike raster as NWB, SONATA, CSV or npz")
     x.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'dopasim run'")
     x.add_argument(
@@ -130,8 +144,12 @@ def _parser():
         "spikes_export.npz in RUN_DIR); an existing folder takes the default names",
     )
     x.add_argument("--overwrite", action="store_true", help="replace an existing export")
-    v = sub.add_parser("validate", help="check a TOML config file without simulating")
-    v.add_argument("file", metavar="FILE", help="a config file (see docs/config.md)")
+    v = sub.add_parser("validate", help="check a config or sweep file without simulating")
+    v.add_argument(
+        "file",
+        metavar="FILE",
+        help="a config file (docs/config.md) or a sweep file (docs/sweeps.md)",
+    )
     d = sub.add_parser("doctor", help="versions, compiler, usable devices and caches")
     d.add_argument(
         "--clear-cache",
@@ -416,8 +434,75 @@ def _cmd_export(args):
     return _export(args.run_dir, args.format, args.out, args.overwrite)
 
 
+def _is_sweep_file(path):
+    """A sweep file names protocols, a grid, a reference or a cluster (config files
+    cannot: those keys are unknown to them)."""
+    import tomllib
+
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return False
+    return any(k in data for k in ("protocols", "grid", "reference", "cluster"))
+
+
+def _load_sweep(path):
+    """The plan of the sweep file ``path``, or None after printing every error."""
+    from dopasim.sweepfile import load_sweep
+
+    plan, errors = load_sweep(path)
+    for e in errors:
+        print(e.format(path), file=sys.stderr)
+    return None if errors else plan
+
+
+def _cmd_sweep(args):
+    from dopasim import sweep
+
+    if args.retry_failed and not args.resume:
+        raise ParamError("--retry-failed: only with --resume")
+    if args.dry_run and args.resume:
+        raise ParamError("--dry-run: not with --resume")
+    plan = _load_sweep(args.file)
+    if plan is None:
+        return EXIT_BAD_INPUT
+    if args.dry_run:
+        path = sweep.dry_run(plan, args.out, args.overwrite)
+        print(f"{args.file}: {len(plan.runs)} runs planned; plan written to {path}")
+        return 0
+    res = sweep.run_sweep(
+        plan,
+        out=args.out,
+        jobs="1" if args.jobs is None else args.jobs,
+        scheduler=args.scheduler or "local",
+        resume=args.resume,
+        retry_failed=args.retry_failed,
+        retries="2" if args.retries is None else args.retries,
+        overwrite=args.overwrite,
+        quiet=args.quiet,
+        force=args.force,
+    )
+    print(f"sweep folder: {res['out']} ({res['ran']} run, {res['kept']} kept)")
+    if res["failures"]:
+        print(f"dopasim: {len(res['failures'])} run(s) failed; see failures.csv", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _cmd_validate(args):
     from dopasim.config import validate_config
+
+    if _is_sweep_file(args.file):
+        plan = _load_sweep(args.file)
+        if plan is None:
+            return EXIT_BAD_INPUT
+        n = len(plan.protocols)
+        print(
+            f"{args.file}: ok (sweep of {n} protocol{'s' if n != 1 else ''}, "
+            f"{len(plan.points)} grid point{'s' if len(plan.points) != 1 else ''}, "
+            f"{len(plan.seeds)} seed{'s' if len(plan.seeds) != 1 else ''}: {len(plan.runs)} runs)"
+        )
+        return 0
 
     config, errors = validate_config(args.file)
     if errors:
@@ -590,6 +675,8 @@ def main(argv=None):
             return _cmd_run(args)
         if args.command == "compare":
             return _cmd_compare(args)
+        if args.command == "sweep":
+            return _cmd_sweep(args)
         if args.command == "export":
             return _cmd_export(args)
         if args.command == "validate":

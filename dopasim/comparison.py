@@ -433,15 +433,25 @@ def compare(
         "run_wall_s": {f"{r['scenario']}/seed{r['seed']}": r["wall_s"] for r in results},
     }
     rows = _write_outputs(out, module, specs, per_seed, failures, headline, record_, t_start)
-    return {"out": out, "rows": rows, "per_seed": per_seed, "failures": failures}
+    return {
+        "out": out,
+        "rows": rows,
+        "per_seed": per_seed,
+        "failures": failures,
+        "kept": len(kept),
+        "ran": len(todo),
+    }
 
 
-def execute(todo, kept, out, scheduler, jobs, retries, cluster, quiet, create, overwrite):
+def execute(
+    todo, kept, out, scheduler, jobs, retries, cluster, quiet, create, overwrite, before_runs=None
+):
     """Run the jobs of ``todo`` (``kept``: results read back by ``--resume``) on
     ``scheduler``; returns (results, interrupted results, the signal's name or None).
 
     On Dask the workers are checked first (`dopasim.execution.preflight`); the output
-    folder ``out`` is created (``create``) only after that.
+    folder ``out`` is created (``create``) only after that, then ``before_runs()`` is
+    called.
     """
     results, interrupted = [], []
     progress = execution.Progress(len(todo) + len(kept), quiet)
@@ -459,6 +469,8 @@ def execute(todo, kept, out, scheduler, jobs, retries, cluster, quiet, create, o
             execution.preflight(client, out)
         if create:
             rundir.prepare_run_dir(out, overwrite)
+        if before_runs is not None:  # e.g. a sweep's plan.csv
+            before_runs()
         for r in kept:
             record(r)
         if client is not None:

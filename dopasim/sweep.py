@@ -1,0 +1,302 @@
+"""``dopasim sweep SWEEP.toml``: every run of a sweep file's plan, then its tables.
+
+The plan (`dopasim.sweepfile`) is checked in full first; ``plan.csv`` is written before
+anything runs. The runs execute where ``--scheduler`` says (`dopasim.execution`) and
+land in ``runs/<protocol>/<scenario>[/<params>]/seed<k>``. Then, from the runs that
+completed:
+
+``results.csv``
+    Tidy: one row per run and metric, with the grid coordinates as columns
+    (``protocol, scenario, seed, point, <grid keys>, metric, value``).
+``<protocol>/comparison.csv``, ``.md``, ``per_seed.csv``, ``compare.json``
+    Per protocol, every grid point against the reference (the sweep's ``reference``,
+    else the first grid point), with paired differences over seeds
+    (`dopasim.comparison`).
+``<protocol>/<metric>-vs-<key>.png``
+    Each headline metric against each numeric grid coordinate: the paired difference
+    from the reference, mean and 95 % interval over seeds (the metric itself without a
+    reference), one line per value of the other coordinates.
+``failures.csv``, ``sweep.json``
+    The runs that failed (one row each, never retried) and the sweep's record (plan,
+    counts, scheduler, versions, wall time).
+
+``--resume`` keeps the complete runs of the same plan (see `dopasim.execution`).
+"""
+
+import csv
+import io
+import time
+from pathlib import Path
+
+import numpy as np
+
+from dopasim import comparison, execution, rundir
+from dopasim.options import option
+from dopasim.params import ParamError
+
+__all__ = ["run_sweep", "write_plan"]
+
+
+def _jobs(plan, out, overwrite):
+    return [
+        {
+            "protocol": r.protocol,
+            "params": dict(r.params),
+            "seed": r.seed,
+            "device": plan.device,
+            "scenario": r.scenario,
+            "out": str(Path(out) / r.relpath),
+            "overwrite": overwrite,
+            "force": True,
+            "point": r.point,
+            "coords": dict(r.coords),
+        }
+        for r in plan.runs
+    ]
+
+
+def _csv_text(header, rows):
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def write_plan(plan, path):
+    """``plan.csv``: one row per run (`dopasim.sweepfile.plan_rows`)."""
+    from dopasim.sweepfile import plan_rows
+
+    header, rows = plan_rows(plan)
+    rundir.atomic_write_bytes(Path(path), _csv_text(header, rows).encode())
+
+
+def _label(run_or_job, plan):
+    """The point's name in the per-protocol tables: its scenario, and the grid
+    coordinates when the scenario alone does not tell the points apart."""
+    point, scenario = run_or_job["point"], run_or_job["scenario"]
+    if point < 0:
+        return f"reference: {scenario}"
+    same = {r.point for r in plan.runs if r.scenario == scenario and r.point >= 0}
+    if len(same) <= 1:
+        return scenario
+    coords = " ".join(f"{k}={v}" for k, v in run_or_job["coords"].items())
+    return f"{scenario} [{coords}]"
+
+
+def run_sweep(
+    plan,
+    out=None,
+    jobs=1,
+    scheduler="local",
+    resume=False,
+    retry_failed=False,
+    retries=2,
+    overwrite=False,
+    quiet=False,
+    force=False,
+):
+    """Run every run of ``plan`` (a `dopasim.sweepfile.SweepPlan`) and write the tables.
+
+    Returns a dict with ``out``, ``failures`` (results), ``kept`` and ``ran`` (counts).
+    """
+    from dopasim import memory, runner
+
+    t_start = time.perf_counter()
+    jobs = option("jobs", jobs, "--jobs")
+    retries = option("retries", retries, "--retries")
+    scheduler = execution.parse_scheduler(scheduler)
+    out = Path(out or plan.out or Path("runs") / "sweeps" / plan.name)
+    for protocol in plan.protocols:  # the memory of `jobs` runs at once
+        first = next(r for r in plan.runs if r.protocol == protocol)
+        module, p, *_ = runner.prepare(
+            protocol, first.params, 1, plan.device, None, False, first.scenario
+        )
+        memory.check(module, p, force, copies=min(jobs, len(plan.runs)))
+    if resume:
+        if not (out / "plan.csv").exists():
+            raise ParamError(f"--resume: '{out}' holds no sweep (no plan.csv)")
+    else:
+        rundir.check_writable(out, overwrite)
+    todo = _jobs(plan, out, overwrite)
+    kept = []
+    if resume:
+        todo, kept = execution.resume_plan(todo, retry_failed)
+    if scheduler in execution.BATCH_SYSTEMS:
+        from dopasim import hpc
+
+        hpc.check_cluster_table(scheduler, plan.cluster)
+
+    results, interrupted, sig = comparison.execute(
+        todo,
+        kept,
+        out,
+        scheduler,
+        jobs,
+        retries,
+        plan.cluster,
+        quiet,
+        create=not resume,
+        overwrite=overwrite,
+        before_runs=lambda: write_plan(plan, out / "plan.csv"),
+    )
+    if sig is not None:
+        from dopasim.runner import Interrupted
+
+        raise Interrupted(
+            comparison._interrupted_text(
+                "sweep", sig, len(todo) + len(kept), results, interrupted, out
+            ),
+            out,
+        )
+    failures = [r for r in results if "error" in r]
+    _write_results(out, plan, results)
+    _write_failures(out, failures)
+    for protocol in plan.protocols:
+        _per_protocol(out, plan, protocol, [r for r in results if r["protocol"] == protocol])
+    rundir.write_json(
+        out / "sweep.json",
+        {
+            "name": plan.name,
+            "protocols": list(plan.protocols),
+            "grid": list(plan.grid_keys),
+            "points": [dict(p) for p in plan.points],
+            "seeds": list(plan.seeds),
+            "reference": plan.reference,
+            "device": plan.device,
+            "scheduler": scheduler,
+            "jobs": jobs,
+            "n_runs": len(todo) + len(kept),
+            "n_kept": len(kept),
+            "n_failed": len(failures),
+            "wall_s": time.perf_counter() - t_start,
+            "versions": comparison._versions(),
+            "file": plan.source,
+        },
+    )
+    return {"out": out, "failures": failures, "kept": len(kept), "ran": len(todo)}
+
+
+def _write_results(out, plan, results):
+    keys = list(plan.grid_keys)
+    header = ["protocol", "scenario", "seed", "point", *keys, "metric", "value"]
+    rows = []
+    for r in sorted(results, key=lambda r: (r["protocol"], r["point"], r["seed"])):
+        for metric, value in (r.get("metrics") or {}).items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                continue
+            coords = [r["coords"].get(k, "") for k in keys]
+            rows.append(
+                [r["protocol"], r["scenario"], r["seed"], r["point"], *coords, metric, value]
+            )
+    rundir.atomic_write_bytes(out / "results.csv", _csv_text(header, rows).encode())
+
+
+def _write_failures(out, failures):
+    header = ["protocol", "scenario", "seed", "point", "out", "error"]
+    rows = [
+        [f["protocol"], f["scenario"], f["seed"], f["point"], f["out"], f["error"].splitlines()[0]]
+        for f in sorted(failures, key=lambda f: (f["protocol"], f["point"], f["seed"]))
+    ]
+    rundir.atomic_write_bytes(out / "failures.csv", _csv_text(header, rows).encode())
+
+
+def _per_protocol(out, plan, protocol, results):
+    from dopasim import runner
+
+    module = runner.get_protocol(protocol)
+    folder = out / protocol
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = []
+    for r in sorted(results, key=lambda r: r["point"]):
+        lab = _label(r, plan)
+        if lab not in labels:
+            labels.append(lab)
+    per_seed = {(_label(r, plan), r["seed"]): r["metrics"] for r in results if "metrics" in r}
+    failures = [{**f, "scenario": _label(f, plan)} for f in results if "error" in f]
+    record = {"protocol": protocol, "labels": labels, "seeds": list(plan.seeds)}
+    rows = comparison._write_outputs(
+        folder, module, labels, per_seed, failures, None, record, time.perf_counter()
+    )
+    _grid_figures(folder, module, plan, results, rows)
+
+
+def _grid_figures(folder, module, plan, results, rows):
+    """Each headline metric against each numeric grid coordinate."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in results if "metrics" in r]
+    if not ok or not plan.grid_keys:
+        return []
+    names = module.HEADLINE_METRICS or sorted(
+        {k for r in ok for k, v in r["metrics"].items() if isinstance(v, int | float)}
+    )
+    ref = {r["seed"]: r["metrics"] for r in ok if r["point"] < 0}
+    made = []
+    for metric in names:
+        for key in plan.grid_keys:
+            values = [p.get(key) for p in plan.points]
+            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                continue
+            others = [k for k in plan.grid_keys if k != key]
+            groups = {}
+            for r in ok:
+                if r["point"] < 0:
+                    continue
+                tag = tuple((k, r["coords"].get(k)) for k in others)
+                groups.setdefault(tag, {}).setdefault(r["coords"][key], []).append(r)
+            fig, ax = plt.subplots(figsize=(5.2, 3.6))
+            for i, (tag, by_x) in enumerate(sorted(groups.items(), key=lambda g: str(g[0]))):
+                xs, means, los, his = [], [], [], []
+                for x in sorted(by_x):
+                    if ref:
+                        d = [
+                            r["metrics"].get(metric, np.nan) - ref[r["seed"]].get(metric, np.nan)
+                            for r in by_x[x]
+                            if r["seed"] in ref
+                        ]
+                    else:
+                        d = [r["metrics"].get(metric, np.nan) for r in by_x[x]]
+                    m, lo, hi, n = comparison._mean_ci(d)
+                    if n == 0:
+                        continue
+                    xs.append(x)
+                    means.append(m)
+                    los.append(m - lo if np.isfinite(lo) else 0.0)
+                    his.append(hi - m if np.isfinite(hi) else 0.0)
+                label = " ".join(f"{k}={v}" for k, v in tag) or None
+                ax.errorbar(
+                    xs, means, yerr=[los, his], fmt="-o", capsize=3, color=f"C{i}", label=label
+                )
+            if ref:
+                ax.axhline(0, color="0.6", lw=0.8)
+            ax.set_xlabel(key)
+            ax.set_ylabel(f"{metric} - reference" if ref else metric)
+            what = "paired difference from the reference" if ref else "mean"
+            ax.set_title(f"{metric}: {what}, 95 % CI over seeds", fontsize=9)
+            if len(groups) > 1:
+                ax.legend(fontsize=7)
+            fig.tight_layout()
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=110)
+            plt.close(fig)
+            path = folder / f"{metric}-vs-{key}.png"
+            rundir.atomic_write_bytes(path, buf.getvalue())
+            made.append(path.name)
+    return made
+
+
+def dry_run(plan, out=None, overwrite=False):
+    """Write ``plan.csv`` (and nothing else) into the sweep's folder; returns its path."""
+    out = Path(out or plan.out or Path("runs") / "sweeps" / plan.name)
+    rundir.check_writable(out, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    write_plan(plan, out / "plan.csv")
+    rundir.write_json(
+        out / "sweep.json",
+        {"name": plan.name, "dry_run": True, "n_runs": len(plan.runs), "file": plan.source},
+    )
+    return out / "plan.csv"
