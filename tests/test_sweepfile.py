@@ -171,15 +171,15 @@ def test_linspace_and_its_unit(tmp_path):
 
         [grid]
         loss = {start = 0, stop = 1, num = 11}
-        len = {start = 2, stop = 4, num = 3, unit = "s"}
+        len = {start = 3, stop = 5, num = 3, unit = "s"}
         """,
     )
     losses = [p["loss"] for p in plan.points[::3]]
     assert losses == [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]  # 0.3, not 0.300..04
-    assert [p["len"] for p in plan.points[:3]] == ["2 s", "3 s", "4 s"]
+    assert [p["len"] for p in plan.points[:3]] == ["3 s", "4 s", "5 s"]
     assert len(plan.runs) == 33
     assert plan.runs[9].scenario == "parkinson:loss=0.3"
-    assert plan.runs[1].params == {"n_trials": "100", "trial_len": "3 s"}
+    assert plan.runs[1].params == {"n_trials": "100", "trial_len": "4 s"}
     one = plan_of(
         tmp_path,
         BASIC.replace("loss = [0.0, 0.25, 0.5]", "loss = {start = 0.5, stop = 0.9, num = 1}"),
@@ -340,8 +340,8 @@ ONE_MISTAKE = [
     ("seeds = 2", 'seeds = 2\nreference = "parkinson:loss={loss}"', "reference", "placeholder"),
     ("seeds = 2", 'seeds = 2\nreference = "parkinsn"', "reference", "did you mean"),
     ("loss = [0.0, 0.25, 0.5]", "loss = [0.0, 1.5, 2.5]", "scenarios[0]", "0 to 1"),
-    ("loss = [0.0, 0.25, 0.5]", "loss = [0.0, 0.25, 0.25]", "scenarios[0]", "same run"),
-    ("loss = [0.0, 0.25, 0.5]", "loss = [0.0, 0.25, 0.2500001]", "scenarios[0]", "same run"),
+    ("loss = [0.0, 0.25, 0.5]", "loss = [0.0, 0.25, 0.25]", "grid.loss", "given twice"),
+    ("loss = [0.0, 0.25, 0.5]", "loss = [0.0, 0.25, 0.2500001]", "grid.loss", "same run"),
     ("n_trials = 100", "n_trials = 0", "params.n_trials", ">= 1"),
     ("n_trials = 100", "n_trails = 100", "params.n_trails", "did you mean 'n_trials'"),
     ("n_trials = 100", 'n_trials = 100\ntrial_len = "{loss}"', "params.trial_len", "no unit"),
@@ -350,7 +350,7 @@ ONE_MISTAKE = [
     ('device = "numpy"', 'device = "numpy"\nout = ""', "out", "empty"),
     ('device = "numpy"', 'device = "numpy"\nname = "a/b"', "name", "'a/b'"),
     ("[grid]", "[cluster]\n[grid]", None, None),  # an empty [cluster] table is fine
-    ("[grid]", "cluster = 3\n[grid]", "cluster", "table"),
+    ('device = "numpy"', 'device = "numpy"\ncluster = 3', "cluster", "table"),
     ("seeds = 2", 'seeds = 2\nprotocol = "aversive"', "protocol", "not both"),
 ]
 
@@ -401,6 +401,12 @@ def test_error_lines_point_at_the_key(tmp_path):
     assert errors[0].format(path).startswith(f"{path}:3: protocols[1]: ")
 
 
+def test_zip_errors_are_on_the_zip_line(tmp_path):
+    text = BASIC + 'n = [100, 200]\nzip = [["loss", "n"]]\n'
+    e = one_error(tmp_path, text.replace("n_trials = 100", 'n_trials = "{n}"'))
+    assert e.key == "grid.zip[0]" and e.line == len(text.splitlines())
+
+
 def test_a_bad_value_at_several_grid_points_is_one_line(tmp_path):
     e = one_error(tmp_path, BASIC.replace("[0.0, 0.25, 0.5]", "[0.0, 1.5, 2.5, 3.5]"))
     assert "loss=1.5" in e.message and "2 more" in e.message
@@ -435,3 +441,23 @@ def test_file_and_syntax_errors(tmp_path):
     assert plan is None and errors[0].key == "file" and "does not exist" in errors[0].message
     e = one_error(tmp_path, 'protocol = "conditioning"\nseeds = = 1\n')
     assert e.key == "syntax" and e.line == 2
+
+
+def test_a_scenario_that_does_not_vary_with_the_grid(tmp_path):
+    text = BASIC.replace('["parkinson:loss={loss}"]', '["intact", "parkinson:loss={loss}"]')
+    e = one_error(tmp_path, text)
+    assert e.key == "scenarios[0]" and "reference = 'intact'" in e.message
+
+
+def test_too_many_runs_is_refused_before_planning(tmp_path):
+    e = one_error(tmp_path, BASIC.replace("seeds = 2", 'seeds = "1-20000"'))
+    assert e.key == "grid" and "120000 runs" in e.message and "100000" in e.message
+
+
+def test_long_folder_names_are_cut_with_a_hash():
+    from dopasim.sweepfile import _component
+
+    short = _component("parkinson:loss=0.5")
+    assert short == "parkinson_loss=0.5"
+    a, b = _component("x" * 300 + "a"), _component("x" * 300 + "b")
+    assert len(a) == len(b) == 100 and a != b and a[:90] == "x" * 90
