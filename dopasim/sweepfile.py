@@ -4,9 +4,10 @@ A sweep file (``dopasim sweep SWEEP.toml``) names protocols, scenario SPECs and 
 parameters with ``{placeholders}``, the grid that fills them, and the seeds::
 
     name = "pd-loss"                          # optional, default: the file's stem
-    protocols = ["probabilistic-selection"]   # or: protocol = "conditioning"
+    protocols = ["conditioning", "probability"]  # or: protocol = "conditioning"
     scenarios = ["parkinson:loss={loss}"]     # SPECs with {placeholders} filled from [grid]
-    reference = "intact"                      # optional: run once per seed per protocol
+    # reference = "intact"                    # optional: once per seed per protocol (then
+                                              # no placeholders in [params])
     seeds = "1-50"                            # "1-50", "1-20,41-60", N (1..N) or [1, 2, 7]
     device = "cpp_standalone"                 # as --device
     out = "runs/sweeps/pd"                    # optional
@@ -17,7 +18,7 @@ parameters with ``{placeholders}``, the grid that fills them, and the seeds::
 
     [grid]
     loss = [0.0, 0.25, 0.5]                   # a list of values
-    len = {start = 2, stop = 4, num = 3, unit = "s"}   # numpy.linspace: "2 s", "3 s", "4 s"
+    len = {start = 3, stop = 5, num = 3, unit = "s"}   # numpy.linspace: "3 s", "4 s", "5 s"
     zip = [["loss", "len"]]                   # optional: these keys are paired, not crossed
 
     [cluster]                                 # passed through untouched (the schedulers')

@@ -461,3 +461,19 @@ def test_long_folder_names_are_cut_with_a_hash():
     assert short == "parkinson_loss=0.5"
     a, b = _component("x" * 300 + "a"), _component("x" * 300 + "b")
     assert len(a) == len(b) == 100 and a != b and a[:90] == "x" * 90
+
+
+@pytest.mark.parametrize("where", ["docs/sweeps.md", "dopasim/sweepfile.py"])
+def test_the_documented_example_is_valid(tmp_path, where):
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / where).read_text()
+    if where.endswith(".md"):
+        example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    else:
+        example = textwrap.dedent(text.split("::\n\n", 1)[1].split("\nKeys\n", 1)[0])
+    plan = plan_of(tmp_path, example)
+    assert plan.name == "pd-loss" and plan.grid_keys == ("loss", "len")
+    assert len(plan.points) == 3 and len(plan.runs) == 2 * 3 * 50
+    assert plan.runs[1].params == {"n_trials": "100", "trial_len": "3 s"}
+    assert plan.cluster == {"cores": 1}
