@@ -164,14 +164,15 @@ class SweepPlan:
     """A checked sweep file and every run it asks for."""
 
     name: str
-    protocols: tuple
-    grid_keys: tuple
-    points: tuple  # the grid points (dicts), in order
-    seeds: tuple
+    protocols: tuple[str, ...]
+    grid_keys: tuple[str, ...]
+    points: tuple[dict, ...]  # the grid points, in order
+    seeds: tuple[int, ...]
     reference: str | None  # canonical SPEC
     device: str
     out: str | None
-    runs: tuple  # per protocol: the reference's runs, then grid points x scenarios x seeds
+    # per protocol: the reference's runs, then grid points x scenarios x seeds
+    runs: tuple[SweepRun, ...]
     cluster: dict  # the [cluster] table, untouched
     source: dict  # the parsed TOML (with the overrides in place)
 
@@ -704,8 +705,11 @@ def _check(path, data, text):
             allowed = "allowed: values that make every run distinct"
             if i0 is None:
                 key, line = "reference", line_of("reference")
-                where = f"grid point {j}" + (f" ({_coords_text(points[j])})" if points[j] else "")
-                message = f"{reference!r} is also {scenarios[i][1]!r} at {where}: {same}; {allowed}"
+                at = f" at grid point {j} ({_coords_text(points[j])})" if len(points) > 1 else ""
+                message = (
+                    f"{reference!r} and {scenarios[i][1]!r}{at} give {same}; allowed: a "
+                    "reference that is not also a grid run, or no reference"
+                )
             elif i0 != i:
                 key, line = scenarios[i][0], scenarios[i][2]
                 at = f" at grid point {j} ({_coords_text(points[j])})" if len(points) > 1 else ""
