@@ -65,7 +65,17 @@ from pathlib import Path
 from dopasim.options import COMPARE_ONLY, OPTIONS, RUN_ONLY, SCHEDULING, option
 from dopasim.params import ParamError, did_you_mean, resolve_params
 
-__all__ = ["ConfigError", "KEYS", "load_config", "validate_config", "run_kwargs", "compare_kwargs"]
+__all__ = [
+    "ConfigError",
+    "KEYS",
+    "in_file_order",
+    "key_lines",
+    "load_config",
+    "read_toml",
+    "validate_config",
+    "run_kwargs",
+    "compare_kwargs",
+]
 
 #: Top-level keys and what they hold: the declared settings (`dopasim.options`).
 KEYS = {name: p.help for name, p in OPTIONS.items() if name not in SCHEDULING}
@@ -186,24 +196,32 @@ def validate_config(path, overrides=None):
     raw texts exactly as ``--param`` would pass them, ``duration`` included); ``errors``
     is a list of `ConfigError`, empty when the file is valid.
     """
+    data, text, errors = read_toml(path)
+    if errors:
+        return {}, errors
+    return _validate(data, text, dict(overrides or {}), [])
+
+
+def read_toml(path):
+    """``(data, text, errors)`` of the TOML file ``path``; ``errors`` is one `ConfigError`
+    (``file`` or ``syntax``) when it cannot be read or parsed, else empty."""
     path = Path(path)
-    errors = []
     try:
         text = path.read_bytes().decode("utf-8")
     except FileNotFoundError:
-        return {}, [ConfigError("file", None, f"'{path}' does not exist; expected a TOML file")]
+        return {}, "", [ConfigError("file", None, f"'{path}' does not exist; expected a TOML file")]
     except IsADirectoryError:
-        return {}, [ConfigError("file", None, f"'{path}' is a directory; expected a TOML file")]
+        return {}, "", [ConfigError("file", None, f"'{path}' is a directory; expected a TOML file")]
     except OSError as e:
-        return {}, [ConfigError("file", None, f"cannot read '{path}': {e.strerror}")]
+        return {}, "", [ConfigError("file", None, f"cannot read '{path}': {e.strerror}")]
     except UnicodeDecodeError as e:
-        return {}, [ConfigError("file", None, f"not UTF-8 text ({e.reason}); a TOML file is")]
+        return {}, "", [ConfigError("file", None, f"not UTF-8 text ({e.reason}); a TOML file is")]
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text), text, []
     except tomllib.TOMLDecodeError as e:
         m = re.search(r"line (\d+)", str(e))
-        return {}, [ConfigError("syntax", int(m.group(1)) if m else None, f"invalid TOML: {e}")]
-    return _validate(data, text, dict(overrides or {}), errors)
+        line = int(m.group(1)) if m else None
+        return {}, text, [ConfigError("syntax", line, f"invalid TOML: {e}")]
 
 
 def _validate(data, text, overrides, errors):
@@ -423,13 +441,17 @@ def _validate(data, text, overrides, errors):
         config.update(seeds=seeds, jobs=jobs)
     else:
         config.update(seed=seed, export=export)
-    # errors in file order (line-less ones first), each reported once
+    return config, in_file_order(errors)
+
+
+def in_file_order(errors):
+    """``errors`` in file order (line-less ones first), each reported once."""
     seen, unique = set(), []
     for e in sorted(errors, key=lambda e: e.line or 0):
         if (e.key, e.message) not in seen:
             seen.add((e.key, e.message))
             unique.append(ConfigError(e.key, e.line or None, e.message))
-    return config, unique
+    return unique
 
 
 def _locate(message, params, data, module):
