@@ -42,7 +42,6 @@ import os
 import signal
 import sys
 import time
-import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 
@@ -141,35 +140,6 @@ def _slug(spec):
     return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in spec)
 
 
-def _one(job):
-    """Run one (scenario, seed); never raises (a failure is returned)."""
-    from dopasim import runner
-
-    t0 = time.perf_counter()
-    try:
-        res = runner.run(
-            job["protocol"],
-            params=job["params"],
-            seed=job["seed"],
-            device=job["device"],
-            out=job["out"],
-            overwrite=job["overwrite"],
-            quiet=True,
-            figures=False,
-            scenario=job["scenario"],
-            build_slot=job.get("slot", 0),
-            force=job.get("force", False),
-        )
-        return {**job, "metrics": res.metrics, "wall_s": time.perf_counter() - t0}
-    except Exception as e:  # a failed seed is reported, the others are kept
-        return {
-            **job,
-            "error": f"{type(e).__name__}: {e}",
-            "traceback": traceback.format_exc(),
-            "wall_s": time.perf_counter() - t0,
-        }
-
-
 def _compile_once(job, jobs, quiet):
     """Compile the comparison's code once (slot 0) and clone it to the workers' slots.
 
@@ -250,7 +220,7 @@ def _one_in_worker(job):
     if _WORKER_STOPPED or (shared is not None and shared.value):
         return {**job, "interrupted": "not started", "wall_s": 0.0}
     try:
-        return _one({**job, "slot": int(os.environ.get("DOPASIM_BUILD_SLOT", "0"))})
+        return execution.run_one({**job, "slot": int(os.environ.get("DOPASIM_BUILD_SLOT", "0"))})
     except KeyboardInterrupt as e:  # runner.Interrupted: the run is written as interrupted
         if shared is not None and not shared.value:
             # a signal the main process did not send (the pool ending its workers after
@@ -477,7 +447,7 @@ def execute(
             sig = execution.run_on_dask(client, todo, record)
         elif jobs == 1 or len(todo) <= 1:
             for job in todo:
-                record(_one(job))
+                record(execution.run_one(job))
         elif todo:
             if todo[0]["device"] == "cpp_standalone":
                 _compile_once(todo[0], jobs, quiet)

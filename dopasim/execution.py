@@ -35,6 +35,7 @@ import os
 import socket
 import sys
 import time
+import traceback
 import zlib
 from pathlib import Path
 
@@ -50,6 +51,7 @@ __all__ = [
     "parse_scheduler",
     "plan_state",
     "preflight",
+    "run_one",
     "run_task",
 ]
 
@@ -188,6 +190,35 @@ def resume_plan(todo, retry_failed=False):
     return run, kept
 
 
+def run_one(job):
+    """Run one (scenario, seed); never raises (a failure is returned)."""
+    from dopasim import runner
+
+    t0 = time.perf_counter()
+    try:
+        res = runner.run(
+            job["protocol"],
+            params=job["params"],
+            seed=job["seed"],
+            device=job["device"],
+            out=job["out"],
+            overwrite=job["overwrite"],
+            quiet=True,
+            figures=False,
+            scenario=job["scenario"],
+            build_slot=job.get("slot", 0),
+            force=job.get("force", False),
+        )
+        return {**job, "metrics": res.metrics, "wall_s": time.perf_counter() - t0}
+    except Exception as e:  # a failed seed is reported, the others are kept
+        return {
+            **job,
+            "error": f"{type(e).__name__}: {e}",
+            "traceback": traceback.format_exc(),
+            "wall_s": time.perf_counter() - t0,
+        }
+
+
 # ------------------------------------------------------------------------ on a worker
 def _fs_type(path):
     """The file-system type of the mount that holds ``path`` (Linux), or None."""
@@ -279,8 +310,6 @@ def run_task(job):
     Idempotent: a run directory already complete for this plan is read back. Anything
     else there (a lost worker's half-written run) is replaced.
     """
-    from dopasim.comparison import _one
-
     os.environ["DOPASIM_CACHE"] = str(node_cache())
     t0 = time.perf_counter()
     expected = expected_metadata(job)
@@ -290,7 +319,7 @@ def run_task(job):
         slot = _compile_on_node(job)
     except Exception:  # the run reports a real error itself
         slot = 0
-    res = _one({**job, "slot": slot, "overwrite": True})
+    res = run_one({**job, "slot": slot, "overwrite": True})
     res["host"] = socket.gethostname()
     res["wall_s"] = time.perf_counter() - t0
     return res

@@ -96,8 +96,10 @@ PARAMS = [
     ),
     Param(
         "random_rate",
-        # mean puff rate of paired runs, seeds 1-5, 1 h: 269, 256, 240, 249, 202 puffs
-        0.068 * Hz,
+        # mean puff rate of paired runs at the default conventions (same_step depression,
+        # distinct targets), 1 h, calibration seeds 101-108 and 201-206: 173.6 puffs
+        # per hour (103-229); dopasim 0.1-0.6 used 0.068 Hz (its paired runs, seeds 1-5)
+        0.048 * Hz,
         "quantity",
         "rate of the Poisson puffs when reward=random (measured mean of paired runs)",
         unit=Hz,
