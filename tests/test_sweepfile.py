@@ -661,3 +661,15 @@ def test_one_mistake_in_a_protocols_params(tmp_path, old, new, key, line, needle
     assert (e.key, e.line) == (key, line), str(e)
     assert all(n in e.message for n in needles), str(e)
     assert "\n" not in e.message
+
+
+def test_the_documented_per_protocol_example_is_valid(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs/sweeps.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```toml\n")[1:]]
+    example = next(b for b in blocks if "\n[params.conditioning]" in b)
+    plan = plan_of(tmp_path, example)
+    assert plan.protocols == ("conditioning", "aversive") and len(plan.runs) == 12
+    for r in plan.runs:
+        assert ("probe_window" in r.params) == (r.protocol == "conditioning")
