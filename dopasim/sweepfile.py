@@ -7,14 +7,17 @@ parameters with ``{placeholders}``, the grid that fills them, and the seeds::
     protocols = ["conditioning", "probability"]  # or: protocol = "conditioning"
     scenarios = ["parkinson:loss={loss}"]     # SPECs with {placeholders} filled from [grid]
     # reference = "intact"                    # optional: once per seed per protocol (then
-                                              # no placeholders in [params])
+                                              # no placeholders in the parameters)
     seeds = "1-50"                            # "1-50", "1-20,41-60", N (1..N) or [1, 2, 7]
     device = "cpp_standalone"                 # as --device
     out = "runs/sweeps/pd"                    # optional
 
-    [params]                                  # fixed protocol parameters (as --param)
+    [params]                                  # protocol parameters (as --param), shared
     n_trials = 100
     trial_len = "{len}"                       # placeholders are allowed here too
+
+    # [params.conditioning]                   # optional: one protocol's own parameters,
+    # probe_window = 25                       # over [params] for that protocol
 
     [grid]
     loss = [0.0, 0.25, 0.5]                   # a list of values
@@ -36,7 +39,8 @@ scenarios (string or array of strings, default ``["intact"]``)
     every grid point and must then parse; the plan holds its canonical SPEC.
 reference (string)
     A SPEC without placeholders, run once per seed per protocol with the fixed
-    ``[params]`` (so ``[params]`` may then hold no placeholders).
+    parameters (so ``[params]`` and ``[params.<protocol>]`` may then hold no
+    placeholders).
 seeds (integer, string or array of integers, default 3)
     An integer N means seeds 1..N; a string lists seeds and ranges, ``"1-50"`` or
     ``"1-20,41-60,75"``; an array lists seeds. Seeds are 1 to 2**32 - 1, each given once.
@@ -45,9 +49,24 @@ device (string, default ``"cpp_standalone"``)
 out (string)
     The sweep's folder.
 [params] (table)
-    Protocol parameters, read as in a config file (`dopasim.config`): a string as
-    ``--param`` would read it, a number or boolean as its text. Every parameter is
-    validated for every protocol at every grid point by the command line's code.
+    Protocol parameters shared by every protocol of the sweep, read as in a config file
+    (`dopasim.config`): a string as ``--param`` would read it, a number or boolean as its
+    text. Every parameter is validated for every protocol at every grid point by the
+    command line's code; a parameter that some protocol does not take is an error (it
+    belongs in the tables of the protocols that take it).
+[params.<protocol>] (table)
+    The parameters of one protocol of the sweep (``<protocol>`` one of ``protocols``;
+    ``[params.conditioning]``, ``[params."probabilistic-selection"]``), read and checked
+    as ``[params]``, placeholders included, for that protocol only; over ``[params]``
+    for it (its value wins)::
+
+        protocols = ["conditioning", "aversive"]
+        [params]
+        n_trials = 2
+        [params.conditioning]                 # conditioning only: aversive has neither
+        probe_window = 1
+        n_omissions = 0
+
 [grid] (table)
     Each key is a placeholder name (letters, digits, ``_``, ``-``; ``zip`` is reserved)
     and its values: a non-empty array of strings, numbers or booleans, each given once,
@@ -63,29 +82,33 @@ out (string)
 
 Placeholders and numbers
 ------------------------
-``{key}`` in a scenario or a ``[params]`` string is replaced by the grid value as text:
-a string as it is, a boolean as ``true``/``false``, an integer as its digits, and a
-float as ``format(v, "g")`` when that reads back as the same float (``0.25``, ``1`` for
-``1.0``, ``1e-07``), else as ``repr(v)`` (``0.30000000000000004``). ``plan.csv`` shows
-the same text.
+``{key}`` in a scenario, ``[params]`` or ``[params.<protocol>]`` string is replaced by
+the grid value as text: a string as it is, a boolean as ``true``/``false``, an integer
+as its digits, and a float as ``format(v, "g")`` when that reads back as the same float
+(``0.25``, ``1`` for ``1.0``, ``1e-07``), else as ``repr(v)``
+(``0.30000000000000004``). ``plan.csv`` shows the same text.
 
 The plan
 --------
 For each protocol: the reference's runs (one per seed), then for each grid point, each
 scenario, each seed, a `SweepRun`. Its ``relpath`` is
 ``runs/<protocol>/<scenario>[/<params>]/seed<k>``: the canonical SPEC as a folder name
-(as `dopasim.comparison` names its runs' folders), and, when ``[params]`` holds
-placeholders, a folder naming those parameters' filled values; a name over 100
-characters is cut and ends with a hash of the whole. Two grid points that give the same
-run (the same protocol, canonical SPEC and resolved parameters) are an error.
+(as `dopasim.comparison` names its runs' folders), and, when the protocol's parameters
+(``[params]`` and its own table) hold placeholders, a folder naming those parameters'
+filled values; a name over 100 characters is cut and ends with a hash of the whole. A
+run's ``params`` are its protocol's: ``[params]`` with its own table over them, filled.
+Two grid points that give the same run (the same protocol, canonical SPEC and resolved
+parameters) are an error; so a grid key used only in one protocol's table must be
+zipped with a key the other protocols use (else it repeats their runs).
 
 Validation
 ----------
 `load_sweep` collects every error at once, each a `dopasim.config.ConfigError` with the
-dotted key (``grid.loss``, ``scenarios[0]``, ``params.n_trials``), its line in the file
-and a one-line message naming the value and what is allowed. A value that fails at
-several grid points (or for some protocols only) is one error naming the first grid
-point and how many more. Nothing is created, compiled or simulated.
+dotted key (``grid.loss``, ``scenarios[0]``, ``params.n_trials``,
+``params.conditioning.probe_window``), its line in the file and a one-line message
+naming the value and what is allowed. A value that fails at several grid points (or for
+some protocols only) is one error naming the first grid point and how many more.
+Nothing is created, compiled or simulated.
 """
 
 import copy
@@ -131,7 +154,8 @@ KEYS = {
     "seeds": "seeds: N (1..N), '1-50,61-70' or a list",
     "device": OPTIONS["device"].help,
     "out": "the sweep's folder",
-    "params": "protocol parameters (`--param KEY=VALUE`), {placeholders} allowed",
+    "params": "protocol parameters (`--param KEY=VALUE`), {placeholders} allowed; "
+    "[params.<protocol>]: one protocol's own",
     "grid": "the values of the placeholders",
     "cluster": "the schedulers' settings (passed through)",
 }
@@ -153,7 +177,7 @@ class SweepRun:
     protocol: str  # registry name
     scenario: str  # canonical SPEC
     seed: int
-    params: dict  # protocol parameters as --param texts: [params], grid-filled
+    params: dict  # as --param texts: [params] and [params.<protocol>] over it, grid-filled
     coords: dict  # {grid key: value} of this run's grid point ({} for the reference)
     point: int  # index of the grid point (reference: -1)
     relpath: str  # runs/<protocol>/<scenario>[/<params>]/seed<k>
@@ -535,30 +559,96 @@ def _check(path, data, text):
     if not isinstance(table, dict):
         err("params", f"{table!r} is a {_toml_type(table)}; allowed: a table [params]")
         table = {}
-    params = {}  # name -> (text, placeholder names)
+    sweep_names = [m.NAME for m in modules]
+    params = {}  # shared: name -> (text, placeholder names)
+    own = {}  # [params.<protocol>]: protocol -> {name -> (text, placeholder names)}
     params_ok = True
+    loose = set()  # placeholders of a table of no protocol of the sweep (reported)
+
+    def table_line(protocol):
+        """The line of [params.<protocol>] (its first key's when written dotted)."""
+        at = [n for k, n in lines.items() if k[:2] == ("params", protocol)]
+        return min(at, default=None) or lines.get(("params",))
+
+    def param_value(key, value, line):
+        """``(text, placeholder names)`` of one parameter, or None after its error."""
+        if isinstance(value, dict | list) or not isinstance(value, str | int | float | bool):
+            err(
+                key,
+                f"{value!r} is a {_toml_type(value)}; allowed: a string, number or boolean",
+                line,
+            )
+            return None
+        raw = value if isinstance(value, str) else _text(value)
+        used = placeholders(key, raw, line) if isinstance(value, str) else ()
+        return None if used is None else (raw, used)
+
     for pname, value in table.items():
         key = f"params.{pname}"
-        if isinstance(value, dict | list) or not isinstance(value, str | int | float | bool):
-            err(key, f"{value!r} is a {_toml_type(value)}; allowed: a string, number or boolean")
+        if isinstance(value, dict):  # [params.<protocol>]
+            if pname not in sweep_names:
+                params_ok = False
+                loose.update(
+                    m.group(1)
+                    for v in value.values()
+                    if isinstance(v, str)
+                    for m in _PLACEHOLDER_RE.finditer(v)
+                )
+                if pname not in items:  # else the protocol's own error says it
+                    err(
+                        key,
+                        f"'{pname}' is not in {pkey}{did_you_mean(pname, sweep_names)}; "
+                        "allowed: [params.<protocol>] for a protocol of the sweep: "
+                        f"{', '.join(sweep_names) or 'none'}",
+                        table_line(pname),
+                    )
+                continue
+            own[pname] = {}
+            for name, v in value.items():
+                got = param_value(f"{key}.{name}", v, line_of(f"{key}.{name}") or table_line(pname))
+                if got is None:
+                    params_ok = False
+                else:
+                    own[pname][name] = got
+            continue
+        if pname in sweep_names:
+            err(
+                key,
+                f"{value!r} is a {_toml_type(value)}; allowed: a table [params.{pname}] of "
+                f"{pname}'s own parameters",
+            )
             params_ok = False
             continue
-        raw = value if isinstance(value, str) else _text(value)
-        used = placeholders(key, raw, None) if isinstance(value, str) else ()
-        if used is None:
+        got = param_value(key, value, None)
+        if got is None:
             params_ok = False
         else:
-            params[pname] = (raw, used)
+            params[pname] = got
+    # each protocol's parameters: [params], then its own table over them
+    merged = {n: {**params, **own.get(n, {})} for n in sweep_names}
+
+    def key_of(protocol, name):
+        """The dotted key of the parameter ``name`` as ``protocol`` gets it."""
+        return f"params.{protocol}.{name}" if name in own.get(protocol, {}) else f"params.{name}"
+
+    def param_line(key):
+        """The line of a parameter's key; a default's: its table's (or [params]'s)."""
+        parts = key.split(".")
+        if len(parts) == 3:
+            return line_of(key) or table_line(parts[1])
+        return line_of(key) or lines.get(("params",))
 
     if not unknown and grid_ok:
         everything = {u for *_, used in scenarios.values() for u in used}
         everything |= {u for _, used in params.values() for u in used}
+        everything |= {u for t in own.values() for _, used in t.values() for u in used}
+        everything |= loose
         for key in grid_keys:
             if key in values and key not in everything:
                 err(
                     f"grid.{key}",
                     f"'{key}' is not used by any placeholder; allowed: keys used as {{{key}}} "
-                    "in scenarios or [params]",
+                    "in scenarios, [params] or [params.<protocol>]",
                 )
                 grid_ok = False
 
@@ -567,7 +657,14 @@ def _check(path, data, text):
     ref_spec = None
     if reference is not None and typed("reference", reference, (str,), "a SPEC string"):
         used = [m.group(0) for m in _PLACEHOLDER_RE.finditer(reference)]
-        filled = [f"params.{n}" for n, (_, u) in params.items() if u]
+        filled = list(
+            dict.fromkeys(
+                key_of(protocol, n)
+                for protocol, ps in merged.items()
+                for n, (_, u) in ps.items()
+                if u
+            )
+        )
         if used:
             err(
                 "reference",
@@ -579,7 +676,7 @@ def _check(path, data, text):
                 "reference",
                 f"{reference!r} runs once per seed with the fixed [params], but "
                 f"{', '.join(filled)} has placeholders; allowed: no reference, or [params] "
-                "without placeholders",
+                "and [params.<protocol>] without placeholders",
             )
         else:
             try:
@@ -619,18 +716,44 @@ def _check(path, data, text):
             for j in at:
                 specs[i, j] = spec
 
-    # [params] filled at each grid point, validated for each protocol
-    filled_params = [{n: _fill(raw, texts[j]) for n, (raw, _) in params.items()} for j in npoints]
+    # each protocol's parameters filled at each grid point, each validated for it
+    filled_params = {
+        name: [{n: _fill(raw, texts[j]) for n, (raw, _) in ps.items()} for j in npoints]
+        for name, ps in merged.items()
+    }
+    takes = {m.NAME: {p.name for p in m.PARAMS} for m in modules}
     bad_protocols = set()
     for module in modules:
-        for pname, (_, used) in params.items():
-            for value, at in _by_text(params[pname][0], used, texts).items():
+        for pname, (raw, used) in merged[module.NAME].items():
+            key = key_of(module.NAME, pname)
+            shared = key == f"params.{pname}"
+            takers = [n for n in sweep_names if pname in takes[n]]
+            if shared and pname not in takes[module.NAME] and takers:
+                tables = " and ".join(f"[params.{n}]" for n in takers)
+                message = (
+                    f"unknown parameter '{pname}' (only {', '.join(takers)} take"
+                    f"{'s' if len(takers) == 1 else ''} it); allowed: move it to {tables}, "
+                    "the parameters of one protocol only"
+                )
+                grouped.add(key, line_of(key), message, module.NAME)
+                bad_protocols.add(module.NAME)
+                continue
+            for value, at in _by_text(raw, used, texts).items():
                 try:
                     resolve_params(module.PARAMS, {pname: value})
                 except ParamError as e:
-                    key = f"params.{pname}"
-                    grouped.add(key, line_of(key), _strip(str(e), pname), module.NAME, at, used)
+                    message = _strip(str(e), pname)
+                    who = module.NAME if shared else None  # its key names its protocol
+                    grouped.add(key, param_line(key), message, who, at, used)
                     bad_protocols.add(module.NAME)
+
+    def locate(message, run_params, module):
+        """`_locate`'s key, as the protocol's (``params.<protocol>.<name>`` for its own)."""
+        where, message = _locate(message, run_params, {}, module)
+        if where.startswith("params."):
+            where = key_of(module.NAME, where.partition(".")[2])
+        mine = where.startswith(f"params.{module.NAME}.")
+        return where, message, None if mine else module.NAME
 
     # each run as the runner would prepare it: the scenario for this protocol, then the
     # whole (cross-parameter checks, the scenario against the parameters)
@@ -655,36 +778,39 @@ def _check(path, data, text):
                         message = f"{_fill(raw, texts[j])!r}: {supported[module.NAME, spec]}"
                         grouped.add(key, line, message, module.NAME, [j])
                         continue
+                    run_params = filled_params[module.NAME][j]
                     try:
                         _, p, *_ = runner.prepare(
-                            module.NAME, filled_params[j], 1, "numpy", None, True, spec
+                            module.NAME, run_params, 1, "numpy", None, True, spec
                         )
                     except ParamError as e:
-                        where, message = _locate(str(e), filled_params[j], {}, module)
+                        where, message, who = locate(str(e), run_params, module)
                         if where == "scenarios":
                             where = key
-                        line_ = line if where == key else line_of(where)
-                        if line_ is None and where.startswith("params."):
-                            line_ = lines.get(("params",))  # a default's conflict
-                        grouped.add(where, line_, message, module.NAME, [j])
+                        if where == key:
+                            line_ = line
+                        elif where.startswith("params."):
+                            line_ = param_line(where)  # a default's conflict: its table
+                        else:
+                            line_ = line_of(where)
+                        grouped.add(where, line_, message, who, [j])
                         continue
                     resolved[module.NAME, i, j] = p
             # the reference, with the fixed [params]
             if ref_spec is not None and "reference" not in grouped:
-                fixed = {n: raw for n, (raw, _) in params.items()}
+                fixed = {n: raw for n, (raw, _) in merged[module.NAME].items()}
                 try:
                     _, p, *_ = runner.prepare(module.NAME, fixed, 1, "numpy", None, True, ref_spec)
                     resolved[module.NAME, None, None] = p
                 except ParamError as e:
-                    where, message = _locate(str(e), fixed, {}, module)
+                    where, message, who = locate(str(e), fixed, module)
                     if where == "scenarios":
                         where, message = (
                             "reference",
                             f"{reference!r}: {_strip(message, 'scenario')}",
                         )
-                    grouped.add(
-                        where, line_of(where) or lines.get(("params",)), message, module.NAME
-                    )
+                    line_ = param_line(where) if where.startswith("params.") else line_of(where)
+                    grouped.add(where, line_ or lines.get(("params",)), message, who)
 
     # the same run twice
     for module in modules:
@@ -715,10 +841,34 @@ def _check(path, data, text):
                 at = f" at grid point {j} ({_coords_text(points[j])})" if len(points) > 1 else ""
                 message = f"{scenarios[i][1]!r} and {scenarios[i0][1]!r}{at} give {same}; {allowed}"
             else:
-                varies = set(scenarios[i][3]) | {u for _, used in params.values() for u in used}
+                mine = merged[module.NAME]
+                varies = set(scenarios[i][3]) | {u for _, used in mine.values() for u in used}
                 differ = [k for k in grid_keys if texts[j][k] != texts[j0][k]]
                 k = next((k for k in differ if k in varies), None)
-                if k is not None:  # two values that give the same run
+                # a key of other protocols' parameters only
+                elsewhere = {
+                    u: key_of(n, name)
+                    for n, ps in merged.items()
+                    for name, (_, used) in ps.items()
+                    for u in used
+                    if n != module.NAME
+                }
+                other = next((k for k in differ if k in elsewhere), None)
+                if k is None and other is not None:
+                    key, line = f"grid.{other}", line_of(f"grid.{other}")
+                    table, _, pname = elsewhere[other].rpartition(".")
+                    if table == "params":  # a shared parameter this protocol overrides
+                        place = f"params.{pname}, which [params.{module.NAME}] sets"
+                    else:
+                        place = f"[{table}]"
+                    partner = next((k for k in grid_keys if k in varies), None)
+                    paired = f"zip = [['{partner}', '{other}']] in [grid], or " if partner else ""
+                    message = (
+                        f"{texts[j0][other]} and {texts[j][other]} (grid points {j0} and {j}) "
+                        f"give {same}: {{{other}}} is only in {place}; allowed: {paired}"
+                        "one sweep per protocol"
+                    )
+                elif k is not None:  # two values that give the same run
                     key, line = f"grid.{k}", line_of(f"grid.{k}")
                     message = (
                         f"{texts[j0][k]} and {texts[j][k]} (grid points {j0} and {j}) give "
@@ -739,17 +889,18 @@ def _check(path, data, text):
         return None, errors
 
     # the plan
-    varied = [n for n, (_, used) in params.items() if used]
     runs = []
     for module in modules:
+        varied = [n for n, (_, used) in merged[module.NAME].items() if used]
         todo = [(None, None)] if ref_spec is not None else []
         todo += [(i, j) for j in npoints for i in scenarios]
         for i, j in todo:
             if i is None:
                 spec, coords, point = ref_spec, {}, -1
-                run_params = {n: raw for n, (raw, _) in params.items()}
+                run_params = {n: raw for n, (raw, _) in merged[module.NAME].items()}
             else:
-                spec, run_params, coords, point = specs[i, j], filled_params[j], points[j], j
+                spec, coords, point = specs[i, j], points[j], j
+                run_params = filled_params[module.NAME][j]
             folder = f"runs/{_component(module.NAME)}/{_component(spec)}"
             if varied and i is not None:
                 folder += "/" + _component(

@@ -1,5 +1,6 @@
 """Sweep files (issue 22): parsing, validation and the plan of runs. Nothing is run."""
 
+import json
 import textwrap
 
 import pytest
@@ -477,3 +478,198 @@ def test_the_documented_example_is_valid(tmp_path, where):
     assert len(plan.points) == 3 and len(plan.runs) == 2 * 3 * 50
     assert plan.runs[1].params == {"n_trials": "100", "trial_len": "3 s"}
     assert plan.cluster == {"cores": 1}
+
+
+# ------------------------------------------------------------ per-protocol [params.<protocol>]
+
+PER = """\
+protocols = ["conditioning", "aversive"]
+scenarios = ["parkinson:loss={loss}"]
+seeds = "1-2"
+device = "numpy"
+
+[params]
+scale = 0.05
+trial_len = "1s"
+cs_time = "0.5s"
+us_delay = "0.3s"
+weight_samples = 10
+n_trials = 2
+
+[params.conditioning]
+probe_window = 1
+n_omissions = 0
+
+[grid]
+loss = [0.25, 0.5, 0.75]
+"""
+SHARED = {
+    "scale": "0.05",
+    "trial_len": "1s",
+    "cs_time": "0.5s",  # 0.5 s of pre-CS baseline at least; the US ends at 0.9 s
+    "us_delay": "0.3s",
+    "weight_samples": "10",
+    "n_trials": "2",
+}
+
+
+def test_params_of_one_protocol_only(tmp_path):
+    plan = plan_of(tmp_path, PER)
+    assert len(plan.runs) == 12
+    assert [(r.protocol, r.point, r.seed) for r in plan.runs] == [
+        (p, i, s) for p in ("conditioning", "aversive") for i in range(3) for s in (1, 2)
+    ]
+    for r in plan.runs:
+        if r.protocol == "conditioning":
+            assert r.params == {**SHARED, "probe_window": "1", "n_omissions": "0"}
+        else:
+            assert r.params == SHARED
+    # fixed parameters name no folder
+    assert plan.runs[0].relpath == "runs/conditioning/parkinson_loss=0.25/seed1"
+    assert plan.runs[6].relpath == "runs/aversive/parkinson_loss=0.25/seed1"
+    assert len({r.relpath for r in plan.runs}) == 12
+    header, rows = plan_rows(plan)
+    params = header.index("params")
+    assert json.loads(rows[0][params]) == plan.runs[0].params
+    assert "probe_window" in rows[0][params] and "probe_window" not in rows[6][params]
+
+
+def test_a_protocols_value_wins_over_the_shared_one(tmp_path):
+    text = PER.replace("n_omissions = 0", 'n_omissions = 0\nn_trials = "{n}"').replace(
+        "[params.conditioning]", '[params.aversive]\nn_trials = 3\n\n[params."conditioning"]'
+    )
+    text += 'n = [2, 4]\nzip = [["loss", "n"]]\n'
+    plan = plan_of(tmp_path, text.replace("[0.25, 0.5, 0.75]", "[0.25, 0.5]"))
+    assert [(r.protocol, r.params["n_trials"]) for r in plan.runs[::2]] == [
+        ("conditioning", "2"),
+        ("conditioning", "4"),
+        ("aversive", "3"),
+        ("aversive", "3"),
+    ]
+    # a protocol's placeholders name its folder, and only its folder
+    assert plan.runs[2].relpath == "runs/conditioning/parkinson_loss=0.5/n_trials=4/seed1"
+    assert plan.runs[6].relpath == "runs/aversive/parkinson_loss=0.5/seed1"
+    assert len({r.relpath for r in plan.runs}) == 8
+
+
+def test_a_grid_key_used_by_one_protocol_only_must_not_repeat_the_others_runs(tmp_path):
+    text = PER.replace("probe_window = 1", 'probe_window = "{pw}"') + "pw = [1, 2]\n"
+    e = one_error(tmp_path, text)
+    assert e.key == "grid.pw" and e.message.startswith("protocol 'aversive': ")
+    assert "[params.conditioning]" in e.message and "zip" in e.message
+    zipped = text.replace("[0.25, 0.5, 0.75]", "[0.25, 0.5]") + 'zip = [["loss", "pw"]]\n'
+    plan = plan_of(tmp_path, zipped)
+    assert [r.params.get("probe_window") for r in plan.runs[::2]] == ["1", "2", None, None]
+    assert plan.runs[2].relpath == "runs/conditioning/parkinson_loss=0.5/probe_window=2/seed1"
+
+
+def test_quoted_protocol_tables_and_their_lines(tmp_path):
+    text = """\
+        protocols = ["aversive", "probabilistic-selection"]
+        seeds = 1
+        device = "numpy"
+        [params]
+        scale = 0.05
+        [params."probabilistic-selection"]
+        n_train = 12
+        """
+    plan = plan_of(tmp_path, text)
+    assert [r.params for r in plan.runs] == [{"scale": "0.05"}, {"scale": "0.05", "n_train": "12"}]
+    e = one_error(tmp_path, text.replace("n_train = 12", "n_train = 10"))
+    assert (e.key, e.line) == ("params.probabilistic-selection.n_train", 7)
+    assert "multiple of 3" in e.message
+
+
+def test_the_reference_refuses_placeholders_of_a_protocols_params(tmp_path):
+    text = PER.replace("seeds", 'reference = "intact"\nseeds').replace(
+        "probe_window = 1", 'probe_window = "{pw}"'
+    )
+    text = (
+        text.replace("[0.25, 0.5, 0.75]", "[0.25, 0.5]") + 'pw = [1, 2]\nzip = [["loss", "pw"]]\n'
+    )
+    e = one_error(tmp_path, text)
+    assert e.key == "reference" and "params.conditioning.probe_window" in e.message
+
+
+PER_MISTAKES = [
+    # (replace this in PER, by this, the key of the one error, its line, needles in its message)
+    (
+        "[params.conditioning]",
+        "[params.conditionin]",
+        "params.conditionin",
+        14,
+        ("not in protocols", "did you mean 'conditioning'"),
+    ),
+    (
+        "[params.conditioning]",
+        "[params.probability]",
+        "params.probability",
+        14,
+        ("'probability' is not in protocols", "conditioning, aversive"),
+    ),
+    (
+        "n_trials = 2",
+        "n_trials = 2\naversive = 3",
+        "params.aversive",
+        13,
+        ("integer", "a table [params.aversive]"),
+    ),
+    (
+        "probe_window = 1",
+        "probe_window = 1\nprobe_windw = 1",
+        "params.conditioning.probe_windw",
+        16,
+        ("unknown parameter 'probe_windw'", "did you mean 'probe_window'"),
+    ),
+    (
+        "[params.conditioning]",
+        "[params.aversive]\nprobe_window = 1\n[params.conditioning]",
+        "params.aversive.probe_window",
+        15,
+        ("unknown parameter 'probe_window'",),
+    ),
+    ("probe_window = 1", 'probe_window = "x"', "params.conditioning.probe_window", 15, ("'x'",)),
+    (
+        "probe_window = 1",
+        "probe_window = 5",
+        "params.conditioning.probe_window",
+        15,
+        ("exceeds n_trials (2)",),
+    ),
+    ("probe_window = 1", "probe_window = [1]", "params.conditioning.probe_window", 15, ("array",)),
+    (
+        "probe_window = 1",
+        'probe_window = "{pw}"',
+        "params.conditioning.probe_window",
+        15,
+        ("{pw} has no [grid] key",),
+    ),
+    (
+        "n_trials = 2",
+        "n_trials = 2\nprobe_window = 1",
+        "params.probe_window",
+        13,
+        ("protocol 'aversive': unknown parameter 'probe_window'", "[params.conditioning]"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "key", "line", "needles"), PER_MISTAKES)
+def test_one_mistake_in_a_protocols_params(tmp_path, old, new, key, line, needles):
+    assert old in PER
+    e = one_error(tmp_path, PER.replace(old, new, 1))
+    assert (e.key, e.line) == (key, line), str(e)
+    assert all(n in e.message for n in needles), str(e)
+    assert "\n" not in e.message
+
+
+def test_the_documented_per_protocol_example_is_valid(tmp_path):
+    from pathlib import Path
+
+    text = (Path(__file__).parents[1] / "docs/sweeps.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in text.split("```toml\n")[1:]]
+    example = next(b for b in blocks if "\n[params.conditioning]" in b)
+    plan = plan_of(tmp_path, example)
+    assert plan.protocols == ("conditioning", "aversive") and len(plan.runs) == 12
+    for r in plan.runs:
+        assert ("probe_window" in r.params) == (r.protocol == "conditioning")
