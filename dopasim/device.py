@@ -43,6 +43,8 @@ __all__ = [
     "compiler_path",
     "interruptible_compiler",
     "lock_path",
+    "make_args",
+    "usable_cpus",
     "run_compiler",
     "standalone_root",
     "use_device",
@@ -215,6 +217,27 @@ def _stable_clock_hash(clock):
     return zlib.crc32(name.encode()) if name else object.__hash__(clock)
 
 
+def usable_cpus():
+    """The CPUs this process may run on (its affinity: a batch job's allocation, a
+    container's cpuset, taskset), not the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def make_args(args):
+    """``make``'s arguments with ``-jN`` capped at `usable_cpus` (Brian2's default is
+    ``-j<os.cpu_count()>``: on a 64-core node in a one-CPU job, 64 compilers)."""
+    cap = usable_cpus()
+    out = []
+    for a in args:
+        if a.startswith("-j") and a[2:].isdigit() and int(a[2:]) > cap:
+            a = f"-j{cap}"
+        out.append(a)
+    return out
+
+
 @contextlib.contextmanager
 def use_device(device, build_key=("default",), threads=0):
     """Activate ``device`` for the block; yield a dict describing the choice.
@@ -232,6 +255,7 @@ def use_device(device, build_key=("default",), threads=0):
     lock_file = None
     tmp_dir = None
     saved_hash = None
+    saved_make = None
     try:
         if device == "cpp_standalone":
             directory = build_directory(build_key)
@@ -258,6 +282,9 @@ def use_device(device, build_key=("default",), threads=0):
             brian2.Clock.__hash__ = _stable_clock_hash
             if threads:
                 brian2.prefs.devices.cpp_standalone.openmp_threads = threads
+            saved_make = list(brian2.prefs.devices.cpp_standalone.extra_make_args_unix)
+            brian2.prefs.devices.cpp_standalone.extra_make_args_unix = make_args(saved_make)
+            info["make_args"] = list(brian2.prefs.devices.cpp_standalone.extra_make_args_unix)
             info["directory"] = str(directory)
             info["code_target"] = "cpp"
         else:
@@ -276,6 +303,8 @@ def use_device(device, build_key=("default",), threads=0):
             brian2.device.activate()
             brian2.set_device("runtime")
             brian2.prefs.devices.cpp_standalone.openmp_threads = 0
+            if saved_make is not None:
+                brian2.prefs.devices.cpp_standalone.extra_make_args_unix = saved_make
         brian2.prefs.codegen.target = saved_target
         if lock_file is not None:
             lock_file.close()

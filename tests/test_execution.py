@@ -220,3 +220,20 @@ def test_node_cache_avoids_network_file_systems(tmp_path, monkeypatch):
     assert execution.node_cache() == tmp_path / "dopasim"
     monkeypatch.setenv("DOPASIM_CACHE", str(tmp_path / "mine"))
     assert execution.node_cache() == tmp_path / "mine"
+
+
+def test_make_runs_on_the_cpus_this_process_may_use(monkeypatch):
+    from dopasim import device
+
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert device.usable_cpus() == 2
+    assert device.make_args(["-j64", "--quiet"]) == ["-j2", "--quiet"]
+    assert device.make_args(["-j1"]) == ["-j1"]  # a smaller -j is kept
+    import brian2
+
+    before = list(brian2.prefs.devices.cpp_standalone.extra_make_args_unix)
+    with device.use_device("cpp_standalone", build_key=("test-make-args",)) as info:
+        assert all(not a.startswith("-j") or int(a[2:]) <= 2 for a in info["make_args"]), info[
+            "make_args"
+        ]
+    assert list(brian2.prefs.devices.cpp_standalone.extra_make_args_unix) == before
