@@ -484,8 +484,8 @@ def dask_client(scheduler, jobs, retries=2, cluster_table=None, quiet=False):
 def run_on_dask(client, todo, progress):
     """Submit every job of ``todo`` to ``client`` and call ``progress(result)`` as each
     ends. A task whose workers kept dying (``KilledWorker``) is recorded as ``worker
-    lost``. SIGINT or SIGTERM cancels the runs not finished; returns its name, or None."""
-    from distributed import as_completed
+    lost``. SIGINT or SIGTERM cancels the runs not finished (the caller then closes the
+    cluster it started); returns the signal's name, or None."""
     from distributed.scheduler import KilledWorker
 
     from dopasim.recording import Interrupt
@@ -496,18 +496,23 @@ def run_on_dask(client, todo, progress):
             client.submit(run_task, job, pure=False, key=f"dopasim-run-{i}"): job
             for i, job in enumerate(todo)
         }
-        pending = as_completed(futures, with_results=False)
-        for f in pending:
-            job = futures[f]
-            try:
-                res = f.result()
-            except KilledWorker as e:
-                host = getattr(getattr(e, "last_worker", None), "host", None) or "?"
-                res = {**job, "error": f"worker lost (last on host {host})", "wall_s": 0.0}
-            except Exception as e:  # the task itself failed outside the run
-                res = {**job, "error": f"{type(e).__name__}: {e}", "wall_s": 0.0}
-            progress(res)
-            if stop.requested:
-                client.cancel([g for g in futures if not g.done()], force=True)
-                return stop.signal
+        remaining = dict(futures)
+        while remaining:
+            done = [f for f in remaining if f.done()]
+            if not done:
+                if stop.requested:
+                    client.cancel(list(remaining), force=True)
+                    return stop.signal
+                time.sleep(0.2)
+                continue
+            for f in done:
+                job = remaining.pop(f)
+                try:
+                    res = f.result()
+                except KilledWorker as e:
+                    host = getattr(getattr(e, "last_worker", None), "host", None) or "?"
+                    res = {**job, "error": f"worker lost (last on host {host})", "wall_s": 0.0}
+                except Exception as e:  # the task itself failed outside the run
+                    res = {**job, "error": f"{type(e).__name__}: {e}", "wall_s": 0.0}
+                progress(res)
     return stop.signal

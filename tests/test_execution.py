@@ -237,3 +237,31 @@ def test_make_runs_on_the_cpus_this_process_may_use(monkeypatch):
             "make_args"
         ]
     assert list(brian2.prefs.devices.cpp_standalone.extra_make_args_unix) == before
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_on_the_driver_cancels_the_sweep_and_keeps_the_completed_runs(tmp_path):
+    out = tmp_path / "cmp"
+    cmd = [sys.executable, "-m", "dopasim.cli", "compare", "distal-reward", "--scenario"]
+    cmd += ["intact", "--seeds", "6", "--jobs", "2", "--device", "numpy", "--out", str(out)]
+    cmd += ["--scheduler", "dask", "--duration", "4s", "--param", "n_neurons=100"]
+    cmd += ["--param", "n_synapses=10"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        metas = [json.loads(p.read_text() or "{}") for p in out.glob("runs/*/*/metadata.json")]
+        if any(m.get("status") == "complete" for m in metas):
+            break
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "comparison interrupted (SIGINT)" in err and "--resume goes on" in err
+    assert "Traceback" not in err
+    done = [
+        p
+        for p in out.glob("runs/*/*/metadata.json")
+        if json.loads(p.read_text()).get("status") == "complete"
+    ]
+    assert 1 <= len(done) < 6
+    assert not (out / "comparison.csv").exists()  # no tables from a part of the runs
