@@ -265,3 +265,20 @@ def test_ctrl_c_on_the_driver_cancels_the_sweep_and_keeps_the_completed_runs(tmp
     ]
     assert 1 <= len(done) < 6
     assert not (out / "comparison.csv").exists()  # no tables from a part of the runs
+
+
+@pytest.mark.parametrize("scheduler, extra", [("dask", "cluster"), ("slurm", "hpc")])
+def test_without_the_extra_the_scheduler_names_it(monkeypatch, scheduler, extra):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_distributed(name, *a, **kw):
+        if name == "distributed" or name.startswith("distributed."):
+            raise ImportError(name)
+        return real(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_distributed)
+    with pytest.raises(ParamError, match=rf"pip install 'dopasim\[{extra}\]'"):
+        with execution.client_for(scheduler, 1):
+            pass
