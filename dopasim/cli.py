@@ -14,6 +14,7 @@ import json
 import sys
 from pathlib import Path
 
+from dopasim.execution import LostScheduler
 from dopasim.options import OPTIONS
 from dopasim.params import ParamError
 from dopasim.protocols import get_protocol
@@ -435,15 +436,17 @@ def _cmd_export(args):
 
 
 def _is_sweep_file(path):
-    """A sweep file names protocols, a grid, a reference or a cluster (config files
-    cannot: those keys are unknown to them)."""
+    """A sweep file names protocols, a grid, a reference, a cluster or a name, or gives
+    its seeds as ranges or a list (a config file can do none of these)."""
     import tomllib
 
     try:
         data = tomllib.loads(Path(path).read_text())
     except (OSError, ValueError):
         return False
-    return any(k in data for k in ("protocols", "grid", "reference", "cluster"))
+    if any(k in data for k in ("protocols", "grid", "reference", "cluster", "name")):
+        return True
+    return isinstance(data.get("seeds"), str | list)  # "1-50", [1, 2]: a sweep's seeds
 
 
 def _load_sweep(path):
@@ -691,6 +694,9 @@ def main(argv=None):
     except NumericalFailure as e:  # the run directory is written, marked failed
         print(f"dopasim: error: {e}", file=sys.stderr)
         return EXIT_NUMERICAL
+    except LostScheduler as e:
+        print(f"dopasim: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as e:  # runner.Interrupted says what was kept, and where
         print(f"dopasim: {e or 'interrupted'}", file=sys.stderr)
         return EXIT_INTERRUPTED

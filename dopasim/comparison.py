@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dopasim import execution, rundir
+from dopasim import execution, provenance, rundir
 from dopasim.circuits.scenarios import describe, parse_scenarios
 from dopasim.options import option
 from dopasim.params import ParamError
@@ -85,6 +85,11 @@ def _mean_ci(x):
     return m, m - half, m + half, n
 
 
+def _num(v):
+    """A metric's value as a float; None (e.g. a threshold never reached) is NaN."""
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan")
+
+
 def summarize(per_seed, scenarios):
     """Rows of comparison.csv from ``per_seed`` {(scenario, seed): {metric: value}}."""
     rows = []
@@ -97,7 +102,7 @@ def summarize(per_seed, scenarios):
     for sc in scenarios:
         seeds = sorted(s for (name, s) in per_seed if name == sc)
         for metric in metrics:
-            vals = [per_seed[(sc, s)].get(metric, float("nan")) for s in seeds]
+            vals = [_num(per_seed[(sc, s)].get(metric)) for s in seeds]
             mean, lo, hi, n = _mean_ci(vals)
             row = {
                 "scenario": sc,
@@ -108,8 +113,7 @@ def summarize(per_seed, scenarios):
                 "n": n,
             }
             pairs = [
-                per_seed[(sc, s)].get(metric, float("nan"))
-                - per_seed[(ref, s)].get(metric, float("nan"))
+                _num(per_seed[(sc, s)].get(metric)) - _num(per_seed[(ref, s)].get(metric))
                 for s in seeds
                 if (ref, s) in per_seed
             ]
@@ -434,6 +438,8 @@ def execute(
         progress(r)
 
     sig = None
+    if not todo:  # --resume found every run: no cluster to start (or to queue for)
+        scheduler = "local"
     with execution.client_for(scheduler, jobs, retries, cluster, quiet) as client:
         if client is not None:
             execution.preflight(client, out)
@@ -749,6 +755,7 @@ def _write_outputs(out, module, specs, per_seed, failures, headline, record, t_s
             "wall_s": time.perf_counter() - t_start,
             "figures": figures,
             "versions": _versions(),
+            "provenance": provenance.collect(),
         },
     )
     return rows

@@ -112,10 +112,16 @@ def plan_state(run_dir, expected, retry_failed=False):
     except (OSError, ValueError):
         return "rerun"
     status = meta.get("status")
+    if status not in ("complete", "failed"):
+        return "rerun"
+    _check_plan(run_dir, meta, expected)
     if status == "failed":
         return "rerun" if retry_failed else "failed"
-    if status != "complete":
-        return "rerun"
+    return "keep"
+
+
+def _check_plan(run_dir, meta, expected):
+    """Raise `ParamError` naming the first field of ``meta`` that differs from the plan."""
     for field in ("protocol", "scenario", "seed"):
         if meta.get(field) != expected[field]:
             raise ParamError(
@@ -137,7 +143,6 @@ def plan_state(run_dir, expected, retry_failed=False):
                 f"--resume: {run_dir} was run with {name} {got}, this is "
                 f"{expected['versions'][name]}"
             )
-    return "keep"
 
 
 def expected_metadata(job):
@@ -252,10 +257,23 @@ def node_cache():
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     if (_fs_type(probe) or "") in _NETWORK_FS:
-        import tempfile
-
-        return Path(tempfile.gettempdir()) / f"dopasim-{os.getuid()}"
+        return _private_tmp()
     return root
+
+
+def _private_tmp():
+    """``$TMPDIR/dopasim-<uid>``, made 0700 and checked to be this user's own folder
+    (not a link another user planted); else a fresh temporary folder."""
+    import stat
+    import tempfile
+
+    path = Path(tempfile.gettempdir()) / f"dopasim-{os.getuid()}"
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700)
+    st = os.lstat(path)
+    if stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077:
+        return path
+    return Path(tempfile.mkdtemp(prefix="dopasim-cache-"))
 
 
 def _worker_slot():
@@ -263,7 +281,10 @@ def _worker_slot():
     try:
         from distributed import get_worker
 
-        name = str(get_worker().address)
+        worker = get_worker()
+        if isinstance(worker.name, int) or str(worker.name).isdigit():
+            return 1 + int(worker.name)  # LocalCluster: 0..n-1, the same every sweep
+        name = str(worker.name)
     except (ImportError, ValueError):
         name = f"pid{os.getpid()}"
     return 1 + zlib.crc32(name.encode()) % 100_000
@@ -327,22 +348,48 @@ def run_task(job):
     Idempotent: a run directory already complete for this plan is read back. Anything
     else there (a lost worker's half-written run) is replaced.
     """
+    import brian2
+
+    import dopasim
+
+    host = socket.gethostname()
+    for name, mine in (("dopasim", dopasim.__version__), ("brian2", brian2.__version__)):
+        if job.get("versions", {}).get(name, mine) != mine:  # a worker that joined late
+            return {
+                **job,
+                "error": f"worker on host {host} runs {name} {mine}, the sweep "
+                f"{job['versions'][name]}",
+                "wall_s": 0.0,
+                "host": host,
+            }
     os.environ["DOPASIM_CACHE"] = str(node_cache())
     t0 = time.perf_counter()
-    expected = expected_metadata(job)
-    if plan_state(job["out"], expected) == "keep":
-        return {**read_back(job), "host": socket.gethostname()}
+    if _done_by_this_sweep(job):  # Dask recomputed the task of a lost worker
+        return {**read_back(job), "host": host}
     try:
         slot = _compile_on_node(job)
     except Exception:  # the run reports a real error itself
         slot = 0
     res = run_one({**job, "slot": slot, "overwrite": True})
-    res["host"] = socket.gethostname()
+    res["host"] = host
     res["wall_s"] = time.perf_counter() - t0
     return res
 
 
-def _worker_facts(out):
+def _done_by_this_sweep(job):
+    """The run directory is complete for this plan and was written after the sweep
+    began (``job["since"]``, a time stamp); an older complete run (``--overwrite``)
+    runs again."""
+    meta = Path(job["out"]) / "metadata.json"
+    try:
+        if meta.stat().st_mtime < job.get("since", float("inf")):
+            return False
+        return plan_state(job["out"], expected_metadata(job)) == "keep"
+    except (OSError, ParamError):
+        return False
+
+
+def _worker_facts(out, probe_name=None):
     import brian2
 
     import dopasim
@@ -355,7 +402,9 @@ def _worker_facts(out):
         "dopasim": dopasim.__version__,
         "brian2": brian2.__version__,
         "python": sys.executable,
-        "sees_out": probe.is_dir() and os.access(probe, os.W_OK),
+        "sees_out": probe.is_dir()
+        and os.access(probe, os.W_OK)
+        and (probe_name is None or (probe / probe_name).exists()),
         "out_probe": str(probe),
     }
 
@@ -379,9 +428,29 @@ def preflight(client, out):
                 f"{w.get('nthreads')} threads; dopasim needs one per worker "
                 "(dask worker --nthreads 1)"
             )
+    import uuid
+
     out = str(Path(out).resolve())
     here = _worker_facts(out)
-    for addr, facts in client.run(_worker_facts, out).items():
+    # a file for a moment in the folder the workers must share: a worker whose path
+    # exists but is another machine's folder (/scratch, /tmp) does not see it
+    probe = Path(here["out_probe"]) / f".dopasim-preflight-{uuid.uuid4().hex}"
+    try:
+        probe.touch()
+    except OSError as e:
+        raise ParamError(f"--out: cannot write in '{probe.parent}': {e.strerror}") from None
+    try:
+        answers = client.run(_worker_facts, out, probe.name, on_error="return")
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+    for addr, facts in answers.items():
+        if isinstance(facts, BaseException):
+            host = workers.get(addr, {}).get("host", "?")
+            raise ParamError(
+                f"--scheduler: worker {addr} on host {host} cannot run dopasim "
+                f"({type(facts).__name__}: {facts})"
+            )
         for name, mine in (("dopasim", dopasim.__version__), ("brian2", brian2.__version__)):
             if facts[name] != mine:
                 raise ParamError(
@@ -455,7 +524,7 @@ def dask_client(scheduler, jobs, retries=2, cluster_table=None, quiet=False):
     import dask
     from distributed import Client, LocalCluster
 
-    cluster = None
+    cluster = client = None
     with dask.config.set(
         {
             "distributed.scheduler.allowed-failures": int(retries),
@@ -463,39 +532,64 @@ def dask_client(scheduler, jobs, retries=2, cluster_table=None, quiet=False):
             "distributed.logging.distributed": "error",
         }
     ):
-        if scheduler == "dask":
-            cluster = LocalCluster(
-                n_workers=jobs,
-                threads_per_worker=1,
-                processes=True,
-                host="127.0.0.1",
-                dashboard_address=None,
-            )
-            client = Client(cluster)
-        elif scheduler.startswith("tcp://"):
-            try:
-                client = Client(scheduler, timeout="10s")
-            except (OSError, TimeoutError) as e:
-                raise ParamError(
-                    f"--scheduler: no Dask scheduler answers at {scheduler} ({type(e).__name__})"
-                ) from None
-        else:
-            from dopasim import hpc
-
-            cluster = hpc.make_cluster(scheduler, cluster_table or {}, jobs)
-            cluster.scale(jobs)
-            client = Client(cluster)
-            if not quiet:
-                print(f"waiting for {jobs} {scheduler} worker job(s) ...", file=sys.stderr)
-            client.wait_for_workers(1)
         try:
+            if scheduler == "dask":
+                # the workers ignore SIGINT (inherited): a terminal's Ctrl-C reaches the
+                # whole process group, and the driver alone decides what stops
+                with _sigint_ignored():
+                    cluster = LocalCluster(
+                        n_workers=jobs,
+                        threads_per_worker=1,
+                        processes=True,
+                        host="127.0.0.1",
+                        dashboard_address=None,
+                    )
+                client = Client(cluster)
+            elif scheduler.startswith("tcp://"):
+                try:
+                    client = Client(scheduler, timeout="10s")
+                except (OSError, TimeoutError) as e:
+                    raise ParamError(
+                        f"--scheduler: no Dask scheduler answers at {scheduler} "
+                        f"({type(e).__name__})"
+                    ) from None
+            else:
+                from dopasim import hpc
+
+                cluster = hpc.make_cluster(scheduler, cluster_table or {}, jobs)
+                # adapt, not scale: a job that ends (walltime, preemption) is replaced
+                cluster.adapt(minimum=jobs, maximum=jobs)
+                client = Client(cluster)
+                if not quiet:
+                    print(f"waiting for {scheduler} worker job(s) ...", file=sys.stderr)
+                client.wait_for_workers(1)
             yield client
         finally:
-            with contextlib.suppress(Exception):
-                client.close()
+            if client is not None:
+                with contextlib.suppress(Exception):
+                    client.close()
             if cluster is not None:
                 with contextlib.suppress(Exception):
                     cluster.close()
+
+
+@contextlib.contextmanager
+def _sigint_ignored():
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, saved)
+
+
+class LostScheduler(RuntimeError):
+    """The driver lost its Dask scheduler: no tables are written."""
 
 
 def run_on_dask(client, todo, progress):
@@ -503,14 +597,21 @@ def run_on_dask(client, todo, progress):
     ends. A task whose workers kept dying (``KilledWorker``) is recorded as ``worker
     lost``. SIGINT or SIGTERM cancels the runs not finished (the caller then closes the
     cluster it started); returns the signal's name, or None."""
+    import uuid
+
+    from distributed import CancelledError
     from distributed.scheduler import KilledWorker
 
     from dopasim.recording import Interrupt
 
     stop = Interrupt(lambda: None, lambda: None, raise_on_second=False)
+    tag = uuid.uuid4().hex[:12]  # keys unique to this sweep on a shared scheduler
+    since = time.time() - 1.0
     with stop:
         futures = {
-            client.submit(run_task, job, pure=False, key=f"dopasim-run-{i}"): job
+            client.submit(
+                run_task, {**job, "since": since}, pure=False, key=f"dopasim-{tag}-{i}"
+            ): job
             for i, job in enumerate(todo)
         }
         remaining = dict(futures)
@@ -527,8 +628,13 @@ def run_on_dask(client, todo, progress):
                 try:
                     res = f.result()
                 except KilledWorker as e:
-                    host = getattr(getattr(e, "last_worker", None), "host", None) or "?"
-                    res = {**job, "error": f"worker lost (last on host {host})", "wall_s": 0.0}
+                    addr = getattr(getattr(e, "last_worker", None), "address", None) or "?"
+                    res = {**job, "error": f"worker lost (last on {addr})", "wall_s": 0.0}
+                except CancelledError:
+                    raise LostScheduler(
+                        "the Dask scheduler cancelled the sweep's runs (connection lost?); "
+                        "completed runs are kept: --resume goes on"
+                    ) from None
                 except Exception as e:  # the task itself failed outside the run
                     res = {**job, "error": f"{type(e).__name__}: {e}", "wall_s": 0.0}
                 progress(res)

@@ -25,12 +25,13 @@ completed:
 
 import csv
 import io
+import json
 import time
 from pathlib import Path
 
 import numpy as np
 
-from dopasim import comparison, execution, rundir
+from dopasim import comparison, execution, provenance, rundir
 from dopasim.options import option
 from dopasim.params import ParamError
 
@@ -50,9 +51,19 @@ def _jobs(plan, out, overwrite):
             "force": True,
             "point": r.point,
             "coords": dict(r.coords),
+            "index": i,
+            "versions": _my_versions(),
         }
-        for r in plan.runs
+        for i, r in enumerate(plan.runs)
     ]
+
+
+def _my_versions():
+    import brian2
+
+    from dopasim import __version__
+
+    return {"dopasim": __version__, "brian2": brian2.__version__}
 
 
 def _csv_text(header, rows):
@@ -71,17 +82,23 @@ def write_plan(plan, path):
     rundir.atomic_write_bytes(Path(path), _csv_text(header, rows).encode())
 
 
-def _label(run_or_job, plan):
-    """The point's name in the per-protocol tables: its scenario, and the grid
-    coordinates when the scenario alone does not tell the points apart."""
-    point, scenario = run_or_job["point"], run_or_job["scenario"]
-    if point < 0:
-        return f"reference: {scenario}"
-    same = {r.point for r in plan.runs if r.scenario == scenario and r.point >= 0}
-    if len(same) <= 1:
-        return scenario
-    coords = " ".join(f"{k}={v}" for k, v in run_or_job["coords"].items())
-    return f"{scenario} [{coords}]"
+def _labels(plan):
+    """Each run's name in the per-protocol tables (by plan index): its scenario, and the
+    grid coordinates when the scenario alone does not tell the points apart."""
+    points = {}
+    for r in plan.runs:
+        if r.point >= 0:
+            points.setdefault((r.protocol, r.scenario), set()).add(r.point)
+    out = []
+    for r in plan.runs:
+        if r.point < 0:
+            out.append(f"reference: {r.scenario}")
+        elif len(points[(r.protocol, r.scenario)]) <= 1:
+            out.append(r.scenario)
+        else:
+            coords = " ".join(f"{k}={v}" for k, v in r.coords.items())
+            out.append(f"{r.scenario} [{coords}]")
+    return out
 
 
 def run_sweep(
@@ -107,10 +124,15 @@ def run_sweep(
     retries = option("retries", retries, "--retries")
     scheduler = execution.parse_scheduler(scheduler)
     out = Path(out or plan.out or Path("runs") / "sweeps" / plan.name)
-    for protocol in plan.protocols:  # the memory of `jobs` runs at once
-        first = next(r for r in plan.runs if r.protocol == protocol)
+    # the memory of `jobs` runs at once, for every distinct run (a grid may scale it)
+    seen = set()
+    for r in plan.runs:
+        key = (r.protocol, r.scenario, tuple(sorted(r.params.items())))
+        if key in seen:
+            continue
+        seen.add(key)
         module, p, *_ = runner.prepare(
-            protocol, first.params, 1, plan.device, None, False, first.scenario
+            r.protocol, r.params, 1, plan.device, None, False, r.scenario
         )
         memory.check(module, p, force, copies=min(jobs, len(plan.runs)))
     if resume:
@@ -171,17 +193,35 @@ def run_sweep(
             "n_failed": len(failures),
             "wall_s": time.perf_counter() - t_start,
             "versions": comparison._versions(),
+            "provenance": provenance.collect(),
+            "runs": _manifest(out, results),
             "file": plan.source,
         },
     )
     return {"out": out, "failures": failures, "kept": len(kept), "ran": len(todo)}
 
 
+def _manifest(out, results):
+    """Per run: its folder, status, host (Dask) and the SHA-256 of its spikes.npz."""
+    rows = []
+    for r in sorted(results, key=lambda r: r["index"]):
+        entry = {"out": str(Path(r["out"]).relative_to(out)), "ok": "metrics" in r}
+        if r.get("host"):
+            entry["host"] = r["host"]
+        try:
+            meta = json.loads((Path(r["out"]) / "metadata.json").read_text())
+            entry["spikes_sha256"] = meta.get("outputs", {}).get("spikes.npz", {}).get("sha256")
+        except (OSError, ValueError):
+            pass
+        rows.append(entry)
+    return rows
+
+
 def _write_results(out, plan, results):
     keys = list(plan.grid_keys)
     header = ["protocol", "scenario", "seed", "point", *keys, "metric", "value"]
     rows = []
-    for r in sorted(results, key=lambda r: (r["protocol"], r["point"], r["seed"])):
+    for r in sorted(results, key=lambda r: r["index"]):
         for metric, value in (r.get("metrics") or {}).items():
             if isinstance(value, bool) or not isinstance(value, int | float):
                 continue
@@ -196,7 +236,7 @@ def _write_failures(out, failures):
     header = ["protocol", "scenario", "seed", "point", "out", "error"]
     rows = [
         [f["protocol"], f["scenario"], f["seed"], f["point"], f["out"], f["error"].splitlines()[0]]
-        for f in sorted(failures, key=lambda f: (f["protocol"], f["point"], f["seed"]))
+        for f in sorted(failures, key=lambda f: f["index"])
     ]
     rundir.atomic_write_bytes(out / "failures.csv", _csv_text(header, rows).encode())
 
@@ -207,18 +247,60 @@ def _per_protocol(out, plan, protocol, results):
     module = runner.get_protocol(protocol)
     folder = out / protocol
     folder.mkdir(parents=True, exist_ok=True)
+    names = _labels(plan)
     labels = []
-    for r in sorted(results, key=lambda r: r["point"]):
-        lab = _label(r, plan)
-        if lab not in labels:
-            labels.append(lab)
-    per_seed = {(_label(r, plan), r["seed"]): r["metrics"] for r in results if "metrics" in r}
-    failures = [{**f, "scenario": _label(f, plan)} for f in results if "error" in f]
+    for i, r in enumerate(plan.runs):
+        if r.protocol == protocol and names[i] not in labels:
+            labels.append(names[i])
+    per_seed = {(names[r["index"]], r["seed"]): r["metrics"] for r in results if "metrics" in r}
+    failures = [{**f, "scenario": names[f["index"]]} for f in results if "error" in f]
     record = {"protocol": protocol, "labels": labels, "seeds": list(plan.seeds)}
     rows = comparison._write_outputs(
         folder, module, labels, per_seed, failures, None, record, time.perf_counter()
     )
     _grid_figures(folder, module, plan, results, rows)
+
+
+def _templates(plan):
+    """Per run (by plan index): which of the file's scenarios it fills, as written in
+    the file (else its first grid point's SPEC)."""
+    order = {}
+    for r in plan.runs:
+        if r.point >= 0:
+            order.setdefault((r.protocol, r.point), []).append(r.scenario)
+    first = {}
+    out = []
+    for r in plan.runs:
+        if r.point < 0:
+            out.append("reference")
+            continue
+        scen = list(dict.fromkeys(order[(r.protocol, r.point)]))
+        k = scen.index(r.scenario)
+        given = plan.source.get("scenarios")
+        given = [given] if isinstance(given, str) else given
+        if isinstance(given, list) and len(given) == len(scen):
+            first.setdefault((r.protocol, k), str(given[k]))  # as written: loss={loss}
+        first.setdefault((r.protocol, k), r.scenario)
+        out.append(first[(r.protocol, k)])
+    return out
+
+
+def _value(metrics, name):
+    """A metric as a float (None, a run that never reached a threshold: NaN)."""
+    v = metrics.get(name)
+    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan")
+
+
+def _number(v):
+    """A grid coordinate as a number: 0.25, or the number of "3 s"; None otherwise."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int | float):
+        return v
+    try:
+        return float(str(v).split()[0])
+    except (ValueError, IndexError):
+        return None
 
 
 def _grid_figures(folder, module, plan, results, rows):
@@ -235,31 +317,36 @@ def _grid_figures(folder, module, plan, results, rows):
         {k for r in ok for k, v in r["metrics"].items() if isinstance(v, int | float)}
     )
     ref = {r["seed"]: r["metrics"] for r in ok if r["point"] < 0}
+    templates = _templates(plan)
+    multi = int(
+        len({r.scenario for r in plan.runs if r.point >= 0 and r.protocol == module.NAME}) > 1
+    )
     made = []
     for metric in names:
         for key in plan.grid_keys:
-            values = [p.get(key) for p in plan.points]
-            if not all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-                continue
+            values = [_number(p.get(key)) for p in plan.points]
+            if any(v is None for v in values):
+                continue  # a coordinate that is not a number (or a number with a unit)
             others = [k for k in plan.grid_keys if k != key]
             groups = {}
             for r in ok:
                 if r["point"] < 0:
                     continue
-                tag = tuple((k, r["coords"].get(k)) for k in others)
-                groups.setdefault(tag, {}).setdefault(r["coords"][key], []).append(r)
+                tag = (("scenario", templates[r["index"]]),) * multi
+                tag += tuple((k, r["coords"].get(k)) for k in others)
+                groups.setdefault(tag, {}).setdefault(_number(r["coords"][key]), []).append(r)
             fig, ax = plt.subplots(figsize=(5.2, 3.6))
             for i, (tag, by_x) in enumerate(sorted(groups.items(), key=lambda g: str(g[0]))):
                 xs, means, los, his = [], [], [], []
                 for x in sorted(by_x):
                     if ref:
                         d = [
-                            r["metrics"].get(metric, np.nan) - ref[r["seed"]].get(metric, np.nan)
+                            _value(r["metrics"], metric) - _value(ref[r["seed"]], metric)
                             for r in by_x[x]
                             if r["seed"] in ref
                         ]
                     else:
-                        d = [r["metrics"].get(metric, np.nan) for r in by_x[x]]
+                        d = [_value(r["metrics"], metric) for r in by_x[x]]
                     m, lo, hi, n = comparison._mean_ci(d)
                     if n == 0:
                         continue
@@ -267,16 +354,17 @@ def _grid_figures(folder, module, plan, results, rows):
                     means.append(m)
                     los.append(m - lo if np.isfinite(lo) else 0.0)
                     his.append(hi - m if np.isfinite(hi) else 0.0)
-                label = " ".join(f"{k}={v}" for k, v in tag) or None
+                label = " ".join(str(v) if k == "scenario" else f"{k}={v}" for k, v in tag) or None
                 ax.errorbar(
                     xs, means, yerr=[los, his], fmt="-o", capsize=3, color=f"C{i}", label=label
                 )
             if ref:
                 ax.axhline(0, color="0.6", lw=0.8)
-            ax.set_xlabel(key)
+            unit = str(plan.points[0].get(key)).partition(" ")[2]
+            ax.set_xlabel(f"{key} ({unit})" if unit else key)
             ax.set_ylabel(f"{metric} - reference" if ref else metric)
             what = "paired difference from the reference" if ref else "mean"
-            ax.set_title(f"{metric}: {what}, 95 % CI over seeds", fontsize=9)
+            ax.set_title(f"{metric}\n{what}, 95 % CI over seeds", fontsize=9)
             if len(groups) > 1:
                 ax.legend(fontsize=7)
             fig.tight_layout()

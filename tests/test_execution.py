@@ -173,14 +173,17 @@ def test_nothing_listening_exits_2_with_one_line_and_creates_nothing(tmp_path):
 class _Client:
     """Enough of a distributed.Client for the preflight's checks."""
 
-    def __init__(self, nthreads=1, facts=None):
-        self.nthreads, self.facts = nthreads, facts or {}
+    def __init__(self, nthreads=1, facts=None, broken=None):
+        self.nthreads, self.facts, self.broken = nthreads, facts or {}, broken
 
     def scheduler_info(self):
         return {"workers": {"tcp://10.0.0.5:1": {"host": "node5", "nthreads": self.nthreads}}}
 
-    def run(self, fn, out):
-        return {"tcp://10.0.0.5:1": {**fn(out), **self.facts}}
+    def run(self, fn, *args, on_error="raise"):
+        assert on_error == "return"  # a worker that cannot answer is named, not raised
+        if self.broken is not None:
+            return {"tcp://10.0.0.5:1": self.broken}
+        return {"tcp://10.0.0.5:1": {**fn(*args), **self.facts}}
 
 
 def test_preflight_names_the_worker_that_differs(tmp_path):
@@ -191,6 +194,16 @@ def test_preflight_names_the_worker_that_differs(tmp_path):
         execution.preflight(_Client(facts={"dopasim": "0.0.1", "host": "node9"}), tmp_path)
     with pytest.raises(ParamError, match="cannot write the output folder"):
         execution.preflight(_Client(facts={"sees_out": False}), tmp_path)
+    with pytest.raises(ParamError, match="host node5 cannot run dopasim .ModuleNotFoundError"):
+        execution.preflight(_Client(broken=ModuleNotFoundError("dopasim")), tmp_path)
+    assert list(tmp_path.iterdir()) == []  # the probe file is gone
+
+
+def test_the_preflight_probe_tells_another_machines_folder_apart(tmp_path):
+    facts = execution._worker_facts(str(tmp_path / "out"), "no-such-probe")
+    assert facts["out_probe"] == str(tmp_path) and not facts["sees_out"]
+    (tmp_path / "probe").touch()
+    assert execution._worker_facts(str(tmp_path / "out"), "probe")["sees_out"]
 
 
 def test_interrupt_off_the_main_thread_installs_nothing():

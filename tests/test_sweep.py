@@ -130,9 +130,7 @@ def test_resume_after_a_sweep_killed_part_way_runs_only_the_rest(swept, tmp_path
     ],
     ids=["unknown key", "empty grid", "placeholder without grid key", "reversed seeds"],
 )
-def test_a_bad_sweep_file_exits_2_with_one_line_naming_the_field(
-    tmp_path, capsys, edit, field
-):
+def test_a_bad_sweep_file_exits_2_with_one_line_naming_the_field(tmp_path, capsys, edit, field):
     path = tmp_path / "bad.toml"
     path.write_text(edit(SWEEP))
     for argv in (["validate", str(path)], ["sweep", str(path), "--out", str(tmp_path / "o")]):
@@ -140,3 +138,45 @@ def test_a_bad_sweep_file_exits_2_with_one_line_naming_the_field(
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and field in err[0], err
     assert not (tmp_path / "o").exists()
+
+
+def test_tables_and_figures_from_results_in_any_order(tmp_path):
+    """Two scenarios per grid point, a reference, a metric that is None in some runs,
+    results arriving in completion order: rows in plan order, one line per scenario."""
+    import random
+
+    from dopasim import sweep
+    from dopasim.sweepfile import load_sweep
+
+    path = tmp_path / "s.toml"
+    path.write_text(
+        SWEEP.replace(
+            'scenarios = ["parkinson:loss={loss}"]',
+            'scenarios = ["parkinson:loss={loss}", "parkinson:loss={loss}+medicated"]\n'
+            'reference = "intact"',
+        )
+        .replace('protocols = ["conditioning", "aversive"]', 'protocols = ["aversive"]')
+        .replace("[params.conditioning]\nprobe_window = 1\nn_omissions = 0\n", "")
+    )
+    plan, errors = load_sweep(path)
+    assert not errors, errors
+    jobs = sweep._jobs(plan, tmp_path / "out", False)
+    results = []
+    for j in jobs:
+        m = {"da_aversive_ratio": 1.0 + j["coords"].get("loss", 0) + ("medicated" in j["scenario"])}
+        m["ht_punish_ratio"] = None if j["seed"] == 1 else 2.0
+        results.append({**j, "metrics": m})
+    random.Random(0).shuffle(results)
+    out = tmp_path / "out"
+    (out / "aversive").mkdir(parents=True)
+    sweep._write_results(out, plan, results)
+    rows = _rows(out / "results.csv")
+    order = [(r["scenario"], r["seed"]) for r in rows if r["metric"] == "da_aversive_ratio"]
+    assert order == [(j["scenario"], str(j["seed"])) for j in jobs]  # plan order
+    sweep._per_protocol(out, plan, "aversive", results)
+    table = _rows(out / "aversive" / "comparison.csv")
+    assert table[0]["scenario"] == "reference: intact"  # the reference comes first
+    names = {r["scenario"] for r in table}
+    assert len(names) == 1 + 3 * 2  # the reference, 3 points x 2 scenarios
+    assert any("medicated" in n and "loss=0.5" in n for n in names)
+    assert list((out / "aversive").glob("da_aversive_ratio-vs-loss.png"))
