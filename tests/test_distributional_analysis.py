@@ -1,0 +1,250 @@
+"""The analysis layer of the distributional dopamine code (Dabney et al. 2020, Nature 577:671).
+
+Synthetic neurons follow the paper's asymmetric-scaling model: the mean response to a
+reward of size x is alpha+ (x - r) above the reversal point r and alpha- (x - r) below it,
+with tau = alpha+ / (alpha+ + alpha-); trial-to-trial noise is Gaussian and seeded.
+"""
+
+import numpy as np
+import pytest
+
+from dopasim import distributional as dist
+from dopasim.params import ParamError
+
+SIZES = np.array([0.1, 0.3, 1.2, 2.5, 5.0, 10.0, 20.0])
+PROBS = np.array([0.066, 0.091, 0.148, 0.155, 0.312, 0.151, 0.077])
+
+
+def neuron(rng, reversal, tau, n_per_size=30, noise=0.5, gain=1.0):
+    """Per-trial (sizes, responses) of one synthetic neuron."""
+    sizes = np.repeat(SIZES, n_per_size)
+    d = sizes - reversal
+    mean = gain * np.where(d > 0, tau * d, (1 - tau) * d)
+    return sizes, mean + noise * rng.standard_normal(sizes.size)
+
+
+# ---------------------------------------------------------------------------------------
+# responses
+# ---------------------------------------------------------------------------------------
+
+
+def test_responses_are_window_rate_minus_baseline_rate():
+    rewards = np.array([10.0, 20.0])
+    # trial 1: 4 spikes in [10.2, 10.6) -> 10 Hz; 2 in [9, 10) -> 2 Hz; response 8 Hz
+    # trial 2: no spike in the window, 1 in the baseline -> -1 Hz
+    spikes = np.array([9.1, 9.5, 10.25, 10.3, 10.4, 10.55, 10.7, 19.5])
+    out = dist.responses(spikes, rewards)
+    np.testing.assert_allclose(out, [8.0, -1.0])
+
+
+def test_responses_reject_a_bad_window():
+    with pytest.raises(ParamError, match="window"):
+        dist.responses([1.0], [2.0], window=(0.6, 0.2))
+
+
+# ---------------------------------------------------------------------------------------
+# reversal points and asymmetry
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("reversal", "tau"), [(1.8, 0.3), (4.0, 0.5), (6.5, 0.7), (3.2, 0.8), (8.0, 0.25)]
+)
+def test_a_synthetic_neuron_gives_back_its_reversal_point_and_asymmetry(reversal, tau):
+    rng = np.random.default_rng(1)
+    sizes, resp = neuron(rng, reversal, tau)
+    r = dist.reversal_point(sizes, resp)
+    assert abs(r - reversal) < 0.5, r
+    t = dist.asymmetry(sizes, resp, r)
+    assert abs(t.tau - tau) < 0.07, t
+    assert t.alpha_pos > 0 and t.alpha_neg > 0
+
+
+def test_interpolation_finds_the_crossing_of_a_symmetric_neuron():
+    """Linear interpolation of the mean responses is exact when alpha+ = alpha-."""
+    sizes, resp = neuron(np.random.default_rng(2), 6.0, 0.5, noise=0.0)
+    assert dist.reversal_point(sizes, resp, method="interp") == pytest.approx(6.0)
+    assert dist.reversal_point(sizes, resp, method="hinge") == pytest.approx(6.0, abs=0.02)
+
+
+def test_a_neuron_that_never_crosses_zero_is_clipped_to_the_range():
+    sizes = np.repeat(SIZES, 3)
+    assert dist.reversal_point(sizes, -1.0 - sizes) == pytest.approx(20.0)
+    assert dist.reversal_point(sizes, 1.0 + sizes, method="interp") == pytest.approx(0.1)
+
+
+def test_a_population_gives_back_its_reversal_points():
+    rng = np.random.default_rng(3)
+    true = rng.uniform(1.5, 9.0, 40)
+    taus = rng.uniform(0.25, 0.75, 40)
+    est = [dist.reversal_point(*neuron(rng, r, t)) for r, t in zip(true, taus, strict=True)]
+    assert np.corrcoef(true, est)[0, 1] > 0.97
+    assert np.median(np.abs(np.array(est) - true)) < 0.3
+
+
+# ---------------------------------------------------------------------------------------
+# split halves
+# ---------------------------------------------------------------------------------------
+
+
+def _population(rng, correlated, n=40):
+    taus = np.linspace(0.2, 0.8, n)
+    if correlated:  # optimistic cells reverse at larger rewards, as distributional TD predicts
+        reversals = 2.0 + 8.0 * taus
+    else:  # independent: a pairing whose in-sample correlation is ~0 (|r| < 0.02)
+        grid = np.linspace(3.6, 8.4, n)
+        reversals = rng.permutation(grid)
+        while abs(np.corrcoef(taus, reversals)[0, 1]) > 0.02:
+            reversals = rng.permutation(grid)
+    return [neuron(rng, r, t, noise=0.8) for r, t in zip(reversals, taus, strict=True)]
+
+
+def test_split_half_r_is_high_when_design_tau_and_reversal_are_correlated():
+    rng = np.random.default_rng(4)
+    out = dist.split_half(_population(rng, True), n_splits=20, rng=rng)
+    assert out.r.shape == (20,)
+    assert out.median > 0.8 and out.p5 > 0.6
+    assert out.reliability_median > 0.9
+
+
+def test_split_half_r_is_near_zero_when_they_are_independent():
+    """With 40 neurons the split-half R of a population follows its in-sample correlation
+    of tau and reversal point (a random pairing has |r| up to ~0.3), so the null pairs
+    them with an in-sample correlation below 0.02."""
+    rng = np.random.default_rng(5)
+    out = dist.split_half(_population(rng, False), n_splits=20, rng=rng)
+    assert abs(out.median) < 0.2, out.median
+    assert out.p5 < 0.1 and out.p95 > -0.1
+
+
+def test_split_half_is_reproducible_from_a_seed():
+    pop = _population(np.random.default_rng(6), True, n=10)
+    a = dist.split_half(pop, n_splits=5, rng=np.random.default_rng(7))
+    b = dist.split_half(pop, n_splits=5, rng=np.random.default_rng(7))
+    np.testing.assert_array_equal(a.r, b.r)
+
+
+# ---------------------------------------------------------------------------------------
+# expectiles, decoding, Wasserstein
+# ---------------------------------------------------------------------------------------
+
+
+def _brute_expectile(values, weights, tau):
+    """argmin_e of the asymmetric squared loss, by a dense grid and a local refinement."""
+    grid = np.linspace(values.min(), values.max(), 200001)
+    d = values[None, :] - grid[:, None]
+    loss = (np.abs(tau - (d < 0)) * d**2 * weights).sum(1)
+    return grid[loss.argmin()]
+
+
+def test_expectiles_of_a_discrete_distribution_match_brute_force():
+    taus = np.array([0.05, 0.25, 0.5, 0.75, 0.95])
+    got = dist.expectiles(SIZES, taus, weights=PROBS)
+    want = [_brute_expectile(SIZES, PROBS / PROBS.sum(), t) for t in taus]
+    np.testing.assert_allclose(got, want, atol=2e-4)
+    # the 0.5-expectile is the mean
+    assert got[2] == pytest.approx(np.dot(SIZES, PROBS) / PROBS.sum())
+
+
+def test_expectiles_of_samples_are_those_of_the_empirical_distribution():
+    x = np.random.default_rng(8).gamma(2.0, 2.0, 500)
+    np.testing.assert_allclose(
+        dist.expectiles(x, [0.3, 0.9]), dist.expectiles(np.sort(x), [0.3, 0.9], np.ones(500))
+    )
+
+
+def test_the_task_distribution_expectiles():
+    """The task's reward distribution: mean 5.2 ul, and 0.25 / 0.75 expectiles 3.34 / 7.77 ul
+    (issue 23 quotes 3.2 / 4.9 / 7.0; its 0.5-expectile cannot be 4.9 when the mean is 5.2,
+    and the brute-force minimiser above agrees with these values)."""
+    e = dist.expectiles(SIZES, [0.25, 0.5, 0.75], weights=PROBS)
+    np.testing.assert_allclose(e, [3.337, 5.209, 7.767], atol=2e-3)
+    for tau, got in zip([0.25, 0.75], e[[0, 2]], strict=True):
+        assert got == pytest.approx(_brute_expectile(SIZES, PROBS, tau), abs=2e-4)
+
+
+def test_wasserstein1_of_identical_distributions_is_zero():
+    assert dist.wasserstein1(SIZES, SIZES, PROBS, PROBS) == 0.0
+    x = np.array([3.0, 1.0, 2.0])
+    assert dist.wasserstein1(x, x[::-1]) == 0.0
+
+
+def test_wasserstein1_of_a_shift_is_the_shift():
+    x = np.random.default_rng(9).normal(size=50)
+    assert dist.wasserstein1(x, x + 0.7) == pytest.approx(0.7)
+    assert dist.wasserstein1([0.0], [0.0, 1.0], [1.0], [0.5, 0.5]) == pytest.approx(0.5)
+
+
+def test_decoding_recovers_a_distribution_from_its_own_expectiles():
+    """40 expectiles (tau 0.02-0.98) of the task's 7-size distribution, decoded on [0, 20] ul.
+    Threshold W1 < 0.5 ul: a quarter of the W1 of the moment-matched Gaussian (1.86 ul),
+    which already has the right mean and variance, and 2.5 % of the reward range. The
+    decoding is not unique (40 expectiles do not pin down a distribution on 201 points),
+    so exact recovery is not expected; measured W1 0.13 ul."""
+    taus = np.linspace(0.02, 0.98, 40)
+    e = dist.expectiles(SIZES, taus, weights=PROBS)
+    values, weights = dist.decode_distribution(e, taus, bounds=(0.0, 20.0))
+    assert weights.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(dist.expectiles(values, taus, weights), e, atol=0.03)
+    w_dec = dist.wasserstein1(values, SIZES, weights, PROBS)
+    ref = dist.references(SIZES, PROBS)
+    gv, gw = ref["gaussian"]
+    w_gauss = dist.wasserstein1(gv, SIZES, gw, PROBS)
+    assert w_dec < 0.5, w_dec
+    assert w_dec < 0.25 * w_gauss, (w_dec, w_gauss)
+
+
+def test_references_match_range_and_moments():
+    ref = dist.references(SIZES, PROBS)
+    uv, uw = ref["uniform"]
+    assert uv.min() >= 0.1 and uv.max() <= 20.0 and uw.sum() == pytest.approx(1.0)
+    gv, gw = ref["gaussian"]
+    mean = np.dot(SIZES, PROBS) / PROBS.sum()
+    assert np.dot(gv, gw) == pytest.approx(mean, rel=1e-3)
+    sd = np.sqrt(np.dot((SIZES - mean) ** 2, PROBS) / PROBS.sum())
+    assert np.sqrt(np.dot((gv - mean) ** 2, gw)) == pytest.approx(sd, rel=1e-3)
+
+
+# ---------------------------------------------------------------------------------------
+# optimism index
+# ---------------------------------------------------------------------------------------
+
+
+def test_optimism_index():
+    np.testing.assert_allclose(
+        dist.optimism_index([0.0, 1.0], [3.0, 1.5], [4.0, 3.0]), [0.75, 0.25]
+    )
+    assert np.isnan(dist.optimism_index([1.0], [2.0], [1.0])[0])
+
+
+# ---------------------------------------------------------------------------------------
+# bad input: one line naming the field
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("call", "field"),
+    [
+        (lambda: dist.expectiles(SIZES, [0.0, 0.5]), "taus"),
+        (lambda: dist.expectiles(SIZES, [0.5, 1.2]), "taus"),
+        (lambda: dist.expectiles(SIZES, [0.5], weights=-PROBS), "weights"),
+        (lambda: dist.expectiles([], [0.5]), "values"),
+        (lambda: dist.decode_distribution([1.0], [0.5]), "reversal_points"),
+        (lambda: dist.decode_distribution([1.0, 2.0], [0.5]), "taus"),
+        (lambda: dist.decode_distribution([1.0, 2.0], [0.2, 1.0]), "taus"),
+        (lambda: dist.decode_distribution([1.0, 2.0], [0.2, 0.8], bounds=(3, 1)), "bounds"),
+        (lambda: dist.split_half([neuron(np.random.default_rng(0), 4, 0.5)]), "trials"),
+        (lambda: dist.split_half(_population(np.random.default_rng(0), True, 4), 0), "n_splits"),
+        (lambda: dist.reversal_point(SIZES, SIZES[:3]), "responses"),
+        (lambda: dist.reversal_point([1.0, 1.0], [0.0, 1.0]), "sizes"),
+        (lambda: dist.reversal_point(SIZES, SIZES, method="spline"), "method"),
+        (lambda: dist.asymmetry(SIZES, SIZES - 4, float("nan")), "reversal"),
+        (lambda: dist.wasserstein1([1.0], [np.nan]), "v_values"),
+        (lambda: dist.optimism_index([1.0, 2.0], [1.0], [1.0]), "r50"),
+    ],
+)
+def test_bad_input_names_the_field_on_one_line(call, field):
+    with pytest.raises(ParamError) as err:
+        call()
+    msg = str(err.value)
+    assert msg.startswith(f"{field}:") and "\n" not in msg, msg
