@@ -266,6 +266,8 @@ def make_cluster(system, table, workers, local_directory=None, *, scheduler_host
         *prologue,
         f'export DOPASIM_CACHE="{cache}"',
         'mkdir -p "$DOPASIM_CACHE"',
+        # no statistical profiler in the workers: it takes CPU from the simulations
+        "export DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED=False",
     ]
     if scheduler_host is not None:
         kwargs["scheduler_options"] = {
