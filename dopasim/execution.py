@@ -31,6 +31,7 @@ complete with anything different: an error naming the field.
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import sys
@@ -550,6 +551,10 @@ def dask_client(scheduler, jobs, retries=2, cluster_table=None, quiet=False):
                         processes=True,
                         host="127.0.0.1",
                         dashboard_address=None,
+                        # the workers' own log lines (a closed connection's traceback
+                        # when the sweep stops) are not the user's business; runs
+                        # report their failures themselves
+                        silence_logs=logging.CRITICAL,
                     )
                 client = Client(cluster)
             elif scheduler.startswith("tcp://"):
