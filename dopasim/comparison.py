@@ -151,7 +151,6 @@ def _compile_once(job, jobs, quiet):
     comparison uses this one build. If it fails here, the workers compile for
     themselves (and a real error is reported per run).
     """
-    from dopasim import runner
     from dopasim.device import clone_build, compiler_available
 
     if not compiler_available():
@@ -160,19 +159,7 @@ def _compile_once(job, jobs, quiet):
     if not quiet:
         print("compiling once for all runs ...", file=sys.stderr, flush=True)
     try:
-        src = runner.run(
-            job["protocol"],
-            params=job["params"],
-            seed=job["seed"],
-            device=job["device"],
-            out=None,
-            overwrite=True,
-            quiet=True,
-            write=False,
-            scenario=job["scenario"],
-            build_slot=0,
-            compile_only=True,
-        )
+        src = execution.compile_only(job)
     except Exception as e:  # the runs will report it
         if not quiet:
             print(f"compiling once failed ({type(e).__name__}: {e})", file=sys.stderr)

@@ -291,6 +291,26 @@ def _worker_slot():
     return 1 + zlib.crc32(name.encode()) % 100_000
 
 
+def compile_only(job):
+    """Generate and compile ``job``'s standalone build into slot 0 without running it;
+    returns its build key (`dopasim.runner.run`'s ``compile_only``)."""
+    from dopasim import runner
+
+    return runner.run(
+        job["protocol"],
+        params=job["params"],
+        seed=job["seed"],
+        device=job["device"],
+        out=None,
+        overwrite=True,
+        quiet=True,
+        write=False,
+        scenario=job["scenario"],
+        build_slot=0,
+        compile_only=True,
+    )
+
+
 def _compile_on_node(job):
     """Compile ``job``'s build once on this node (slot 0, under a lock) and copy it to
     this worker's slot; returns the slot to run with (0 when nothing could be shared)."""
@@ -301,17 +321,6 @@ def _compile_on_node(job):
 
     if job["device"] != "cpp_standalone" or not compiler_available():
         return 0
-    kw = dict(
-        params=job["params"],
-        seed=job["seed"],
-        device=job["device"],
-        out=None,
-        overwrite=True,
-        quiet=True,
-        write=False,
-        scenario=job["scenario"],
-        compile_only=True,
-    )
     module, p, *_ = runner.prepare(
         job["protocol"], job["params"], job["seed"], job["device"], None, True, job["scenario"]
     )
@@ -321,7 +330,7 @@ def _compile_on_node(job):
     with open(src.parent / f"{src.name}.node.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one compilation per node; the others wait
         if not (src / "main").exists() or (src / INCOMPLETE).exists():
-            runner.run(job["protocol"], build_slot=0, **kw)
+            compile_only(job)
     slot = _worker_slot()
     key = runner.build_key(module, p, slot)
     if _same_build(src, build_directory(key)):  # this worker's copy is current
