@@ -866,7 +866,7 @@ def _figures(out, module, specs, per_seed, rows, headline):
     made = []
     x = np.arange(len(specs))
     for metric in names:
-        fig, ax = plt.subplots(figsize=(1.2 + 1.3 * len(specs), 3.6))
+        fig, ax = plt.subplots(figsize=(max(4.8, 1.2 + 1.3 * len(specs)), 3.8))
         for s in seeds:
             ys = [per_seed.get((sc, s), {}).get(metric, np.nan) for sc in specs]
             ax.plot(x, ys, "-o", color="0.75", lw=0.8, ms=3, zorder=1)
@@ -876,7 +876,7 @@ def _figures(out, module, specs, per_seed, rows, headline):
         ax.errorbar(x, means, yerr=[lo, hi], fmt="s", color="C3", capsize=4, zorder=2)
         ax.set_xticks(x, specs, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(metric)
-        title = f"{metric} (grey: paired seeds; red: mean, 95 % CI"
+        title = f"{metric}\n(grey: paired seeds; red: mean, 95 % CI"
         if clipped:
             # the bars stop at the bounds: show the whole range, not beyond it
             pad = 0.05 * (bounds[1] - bounds[0])
