@@ -58,6 +58,11 @@ def _common(p, scenario_help):
         metavar="KEY=VALUE",
         help="protocol parameter (repeatable)",
     )
+    _output_flags(p)
+
+
+def _output_flags(p):
+    """--overwrite, --quiet and --force (run, compare, sweep)."""
     p.add_argument("--overwrite", action="store_true", help="replace existing output")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.add_argument(
@@ -127,13 +132,7 @@ def _parser():
     w.add_argument("--jobs", help="workers (local processes, Dask workers or batch jobs)")
     _scheduling(w)
     w.add_argument("--dry-run", action="store_true", help="write plan.csv and stop (nothing runs)")
-    w.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    w.add_argument("--quiet", action="store_true", help="no progress on stderr")
-    w.add_argument(
-        "--force",
-        action="store_true",
-        help="run even when the memory estimate exceeds the available RAM (warns)",
-    )
+    _output_flags(w)
     x = sub.add_parser("export", help="write a run's spike raster as NWB, SONATA, CSV or npz")
     x.add_argument("run_dir", metavar="RUN_DIR", help="a run directory written by 'dopasim run'")
     x.add_argument(

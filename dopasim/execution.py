@@ -146,11 +146,18 @@ def _check_plan(run_dir, meta, expected):
             )
 
 
-def expected_metadata(job):
-    """The plan of ``job`` as its metadata.json will record it (`plan_state`)."""
+def _versions():
+    """This process's dopasim and Brian2 versions (what runs must share)."""
     import brian2
 
-    from dopasim import __version__, runner
+    import dopasim
+
+    return {"dopasim": dopasim.__version__, "brian2": brian2.__version__}
+
+
+def expected_metadata(job):
+    """The plan of ``job`` as its metadata.json will record it (`plan_state`)."""
+    from dopasim import runner
     from dopasim.params import to_jsonable
 
     module, p, seed, _ = runner.prepare(
@@ -161,7 +168,7 @@ def expected_metadata(job):
         "scenario": job["scenario"],
         "seed": seed,
         "parameters": to_jsonable(p),
-        "versions": {"dopasim": __version__, "brian2": brian2.__version__},
+        "versions": _versions(),
     }
 
 
@@ -358,12 +365,8 @@ def run_task(job):
     Idempotent: a run directory already complete for this plan is read back. Anything
     else there (a lost worker's half-written run) is replaced.
     """
-    import brian2
-
-    import dopasim
-
     host = socket.gethostname()
-    for name, mine in (("dopasim", dopasim.__version__), ("brian2", brian2.__version__)):
+    for name, mine in _versions().items():
         if job.get("versions", {}).get(name, mine) != mine:  # a worker that joined late
             return {
                 **job,
@@ -400,17 +403,12 @@ def _done_by_this_sweep(job):
 
 
 def _worker_facts(out, probe_name=None):
-    import brian2
-
-    import dopasim
-
     probe = Path(out)
     while not probe.exists() and probe != probe.parent:
         probe = probe.parent
     return {
         "host": socket.gethostname(),
-        "dopasim": dopasim.__version__,
-        "brian2": brian2.__version__,
+        **_versions(),
         "python": sys.executable,
         "sees_out": probe.is_dir()
         and os.access(probe, os.W_OK)
@@ -423,9 +421,6 @@ def preflight(client, out):
     """Check every worker of ``client`` against this process; raises `ParamError`
     naming the first worker's host that differs. ``out`` is the output folder (or the
     nearest existing folder above it): each worker must see it and may write there."""
-    import brian2
-
-    import dopasim
 
     info = client.scheduler_info()
     workers = info.get("workers", {})
@@ -461,7 +456,7 @@ def preflight(client, out):
                 f"--scheduler: worker {addr} on host {host} cannot run dopasim "
                 f"({type(facts).__name__}: {facts})"
             )
-        for name, mine in (("dopasim", dopasim.__version__), ("brian2", brian2.__version__)):
+        for name, mine in _versions().items():
             if facts[name] != mine:
                 raise ParamError(
                     f"--scheduler: worker {addr} on host {facts['host']} runs {name} "
@@ -628,10 +623,14 @@ def run_on_dask(client, todo, progress):
     stop = Interrupt(lambda: None, lambda: None, raise_on_second=False)
     tag = uuid.uuid4().hex[:12]  # keys unique to this sweep on a shared scheduler
     since = time.time() - 1.0
+    versions = _versions()  # a worker that joins late checks its own against these
     with stop:
         futures = {
             client.submit(
-                run_task, {**job, "since": since}, pure=False, key=f"dopasim-{tag}-{i}"
+                run_task,
+                {**job, "since": since, "versions": versions},
+                pure=False,
+                key=f"dopasim-{tag}-{i}",
             ): job
             for i, job in enumerate(todo)
         }

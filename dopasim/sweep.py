@@ -23,7 +23,6 @@ completed:
 ``--resume`` keeps the complete runs of the same plan (see `dopasim.execution`).
 """
 
-import csv
 import io
 import json
 import time
@@ -52,26 +51,9 @@ def _jobs(plan, out, overwrite):
             "point": r.point,
             "coords": dict(r.coords),
             "index": i,
-            "versions": _my_versions(),
         }
         for i, r in enumerate(plan.runs)
     ]
-
-
-def _my_versions():
-    import brian2
-
-    from dopasim import __version__
-
-    return {"dopasim": __version__, "brian2": brian2.__version__}
-
-
-def _csv_text(header, rows):
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
 
 
 def write_plan(plan, path):
@@ -79,7 +61,7 @@ def write_plan(plan, path):
     from dopasim.sweepfile import plan_rows
 
     header, rows = plan_rows(plan)
-    rundir.atomic_write_bytes(Path(path), _csv_text(header, rows).encode())
+    rundir.atomic_write_bytes(Path(path), comparison._csv_bytes(header, rows))
 
 
 def _labels(plan):
@@ -229,7 +211,7 @@ def _write_results(out, plan, results):
             rows.append(
                 [r["protocol"], r["scenario"], r["seed"], r["point"], *coords, metric, value]
             )
-    rundir.atomic_write_bytes(out / "results.csv", _csv_text(header, rows).encode())
+    rundir.atomic_write_bytes(out / "results.csv", comparison._csv_bytes(header, rows))
 
 
 def _write_failures(out, failures):
@@ -238,7 +220,7 @@ def _write_failures(out, failures):
         [f["protocol"], f["scenario"], f["seed"], f["point"], f["out"], f["error"].splitlines()[0]]
         for f in sorted(failures, key=lambda f: f["index"])
     ]
-    rundir.atomic_write_bytes(out / "failures.csv", _csv_text(header, rows).encode())
+    rundir.atomic_write_bytes(out / "failures.csv", comparison._csv_bytes(header, rows))
 
 
 def _per_protocol(out, plan, protocol, results):
@@ -283,12 +265,6 @@ def _templates(plan):
         first.setdefault((r.protocol, k), r.scenario)
         out.append(first[(r.protocol, k)])
     return out
-
-
-def _value(metrics, name):
-    """A metric as a float (None, a run that never reached a threshold: NaN)."""
-    v = metrics.get(name)
-    return float(v) if isinstance(v, int | float) and not isinstance(v, bool) else float("nan")
 
 
 def _number(v):
@@ -341,12 +317,13 @@ def _grid_figures(folder, module, plan, results, rows):
                 for x in sorted(by_x):
                     if ref:
                         d = [
-                            _value(r["metrics"], metric) - _value(ref[r["seed"]], metric)
+                            comparison._num(r["metrics"].get(metric))
+                            - comparison._num(ref[r["seed"]].get(metric))
                             for r in by_x[x]
                             if r["seed"] in ref
                         ]
                     else:
-                        d = [_value(r["metrics"], metric) for r in by_x[x]]
+                        d = [comparison._num(r["metrics"].get(metric)) for r in by_x[x]]
                     m, lo, hi, n = comparison._mean_ci(d)
                     if n == 0:
                         continue
