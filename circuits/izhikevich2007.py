@@ -35,12 +35,20 @@ from dopasim.models.izhikevich import (
     REGULAR_SPIKING,
     izhikevich_equations,
 )
-from dopasim.models.three_factor import IZHIKEVICH2007_RULE, ThreeFactorRule, VolumeTransmitter
+from dopasim.models.three_factor import (
+    IZHIKEVICH2007_RULE,
+    ThreeFactorRule,
+    VolumeTransmitter,
+    archive_available,
+)
 
-__all__ = ["SAME_STEP", "Izhikevich2007Params", "build_izhikevich2007"]
+__all__ = ["SAME_STEP", "POST_ARCHIVE", "Izhikevich2007Params", "build_izhikevich2007"]
 
 #: Conventions for a presynaptic arrival and a postsynaptic spike in the same step.
 SAME_STEP = ("depression", "causal")
+#: How the event form handles postsynaptic spikes: 'auto' archives them on
+#: cpp_standalone and updates the synapses elsewhere; 'on' / 'off' force it.
+POST_ARCHIVE = ("auto", "on", "off")
 
 
 @dataclass(frozen=True)
@@ -79,6 +87,10 @@ class Izhikevich2007Params:
     # summing them instead (True, Brian2's and NEST's delivery) raised the rate and the
     # upper tail of the weights (docs/results/2026-12-04-distal-vs-daspnet.md).
     multapses: bool = False
+    # Post spikes archived by the neuron and replayed by each synapse at its next event
+    # (NEST's archiving node), instead of an update of every incoming synapse at each
+    # post spike: the same weights, without scattered writes (cpp_standalone only).
+    post_archive: str = "auto"
 
     @property
     def n_exc(self):
@@ -103,6 +115,10 @@ class Izhikevich2007Params:
             raise ValueError(f"plasticity must be 'event' or 'clock', got {self.plasticity!r}")
         if self.same_step not in SAME_STEP:
             raise ValueError(f"same_step must be one of {SAME_STEP}, got {self.same_step!r}")
+        if self.post_archive not in POST_ARCHIVE:
+            raise ValueError(
+                f"post_archive must be one of {POST_ARCHIVE}, got {self.post_archive!r}"
+            )
         if not self.multapses and self.n_synapses > self.n_exc:
             raise ValueError(
                 f"n_synapses ({self.n_synapses}) exceeds the {self.n_exc} excitatory "
@@ -133,6 +149,14 @@ w_now = clip(w, w_min, w_max) : 1
         n_tonic=pool.tonic,
     )
     return eqs, on_pre, on_post, ns
+
+
+def uses_archive(params):
+    """Whether the event form archives post spikes with these parameters on the current
+    device (`Izhikevich2007Params.post_archive`)."""
+    if params.post_archive == "on" and not archive_available():
+        raise ValueError("post_archive = on needs the cpp_standalone device")
+    return params.post_archive == "on" or (params.post_archive == "auto" and archive_available())
 
 
 def _distinct_targets(rng, n_sources, n_targets, m):
@@ -171,7 +195,8 @@ def build_izhikevich2007(
     # --- dopamine pool and neurons
     pool = params.pool
     pool_group = pool.build("da_pool", dt=params.dt)
-    vt = VolumeTransmitter(rule, pool, "da")
+    archive = params.plasticity == "event" and uses_archive(params)
+    vt = VolumeTransmitter(rule, pool, "da", archive=archive)
     if params.plasticity == "event":
         extra = vt.target_equations()
     else:
@@ -200,7 +225,15 @@ def build_izhikevich2007(
     transmit = "I_syn_post += w*w_unit"
     if params.plasticity == "event":
         vt.install(neurons, pool_group)
-        exc = rule.synapses(neurons, neurons, "da", name="exc_syn", transmit=transmit, dt=params.dt)
+        exc = rule.synapses(
+            neurons,
+            neurons,
+            "da",
+            name="exc_syn",
+            transmit=transmit,
+            dt=params.dt,
+            archive=vt.archive_id,
+        )
     else:
         from brian2 import linked_var
 
@@ -226,9 +259,23 @@ def build_izhikevich2007(
     exc.delay = params.delay
     if params.plasticity == "event":
         vt.attach(exc)
+    probe = exc, rewarded  # where the rewarded synapse's state can be recorded
+    if archive:
+        # A copy of the rewarded synapse with the per-spike update (no current): its
+        # state is the rewarded synapse's at every step, for a StateMonitor (the
+        # archived synapse's raw state lags the post spikes since its last pre event).
+        probe = rule.synapses(neurons, neurons, "da", name="exc_rewarded", dt=params.dt), 0
+        probe[0].connect(i=n1, j=n2)
+        probe[0].w = w0[rewarded]
+        probe[0].delay = params.delay
+        vt.attach(probe[0], archive=False)
     if params.same_step == "depression":
-        # post events before pre events (Brian2's default is pre -1, post +1)
-        exc.pre.order, exc.post.order = 1, -1
+        # post events before pre events (Brian2's default is pre -1, post +1); with the
+        # archive the reset records the post spike before the pre events replay it
+        for syn in {exc, probe[0]}:
+            syn.pre.order = 1
+            if hasattr(syn, "post"):
+                syn.post.order = -1
         # the reset (which raises the event form's post trace) before the synaptic events
         neurons.resetter["spike"].when = "before_synapses"
     # (the clock form clips at the synapse's events, as the peer benchmark does)
@@ -245,6 +292,8 @@ def build_izhikevich2007(
     inh.delay = params.delay
 
     net = Network(neurons, exc, inh, pool_group, name="izhikevich2007")
+    if archive:
+        net.add(probe[0])
     return Circuit(
         network=net,
         groups={
@@ -254,6 +303,7 @@ def build_izhikevich2007(
             "da_pool": pool_group,
             "clock": clock,
             **({"transmitter": vt.group} if params.plasticity == "event" else {}),
+            "rewarded_probe": probe[0],
         },
         params={"circuit": params, "rule": rule, "pool": pool},
         info={
@@ -266,5 +316,7 @@ def build_izhikevich2007(
             "n1": n1,
             "n2": n2,
             "w_max": float(rule.w_max),
+            "post_archive": archive,
+            "rewarded_probe_index": probe[1],
         },
     )

@@ -19,6 +19,7 @@ Required (the base raises `NotImplementedError`; the conformance test checks the
 Optional, with the defaults given here::
 
     check(p)                            # cross-parameter checks; raise ParamError
+    check_device(p, device)             # values the device cannot run; raise ParamError
     SCENARIOS = False                   # runs under the scenarios of the reward circuit
     SCENARIO_REFUSAL                    # why not, when it does not (the error message)
     circuit_params(p)                   # the circuit's parameters, validated before a run
@@ -74,6 +75,9 @@ class Protocol:
     # --- optional -------------------------------------------------------------------
     def check(self, p):
         """Checks across parameters, after each was validated alone; raise ParamError."""
+
+    def check_device(self, p, device):
+        """Checks of parameter values against the Brian2 device; raise ParamError."""
 
     def circuit_params(self, p):
         """The circuit's parameters for ``p`` (validated by the runner), or None."""

@@ -157,6 +157,7 @@ def prepare(
     device = option("device", device)
     p = resolve_params(module.PARAMS, dict(params or {}))
     module.check(p)
+    module.check_device(p, device)
     if module.SCENARIOS:
         p["scenario"] = describe(parsed)
         # build the circuit's parameters now: a bad combination fails before any output

@@ -68,6 +68,20 @@ Event order within one time step t (all events fall on the grid t = k dt)
 4. ``end``: on epoch boundaries the sweep (order 0) and the transmitter reset (order 1);
    then the transmitter integrates [t, t + dt) (order 2); then the pool decays (order 10).
 
+The post-spike archive (cpp_standalone)
+---------------------------------------
+A post spike in step 2 touches every incoming synapse of the neuron, scattered in
+memory: at 10,000 neurons x 1,000 synapses this was three quarters of the run. With
+``VolumeTransmitter(..., archive=True)`` the neuron records (t, A, D) of its spike once
+(in its reset) and each synapse replays the spikes it has not seen, in order and with
+the same arithmetic, at its next pre event, at the epoch sweep, at a snapshot and when
+the run ends, as NEST's archiving nodes do (Morrison, Diesmann & Gerstner 2008, Biol
+Cybern 98:459). The weights are the per-spike update's to the bit with hard bounds (a
+test compares them); the synapses have no postsynaptic pathway. A synapse's raw state
+lags the post spikes since its last pre event, so a StateMonitor of ``w`` must record a
+per-spike copy of the synapse (`dopasim.circuits.izhikevich2007` keeps one of the
+rewarded synapse). C++ side: ``cpp/post_archive.h``.
+
 Delay convention
 ----------------
 Brian2 delays are axonal: the pre event of STDP happens when the spike *arrives* at the
@@ -78,10 +92,23 @@ To match a NEST network with delay d, set the Brian2 delay to 0 and shift post s
 compare intervals with that offset.
 """
 
+import zlib
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
-from brian2 import NeuronGroup, Quantity, Synapses, linked_var, ms, second, umolar
+from brian2 import (
+    Function,
+    NeuronGroup,
+    Quantity,
+    Synapses,
+    get_device,
+    linked_var,
+    ms,
+    second,
+    umolar,
+)
+from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
 __all__ = [
     "current_weights",
@@ -206,13 +233,15 @@ class ThreeFactorRule:
             inc += f" + Q_e*({vt}_Ar - A_last_r)"
         return inc
 
-    def synapse_model(self, vt, record_weights=False, ltd_gate=False):
+    def synapse_model(self, vt, record_weights=False, ltd_gate=False, archive=None):
         """Equations of the synapse for transmitter variables ``vt``_A / ``vt``_D.
 
         The transmitter's numbers are linked from its one-element group
         (`VolumeTransmitter.attach` sets the links). ``record_weights`` adds ``w_rec``, a
         plain copy of the current weight that `snapshot` refreshes (monitors cannot read
-        ``w_now`` on every device).
+        ``w_now`` on every device). ``archive`` (the id of a `VolumeTransmitter` with a
+        post-spike archive) keeps the presynaptic trace as plain state with its own time
+        and the count of archived post spikes already replayed (see `PostArchive`).
         """
         extra = f"{vt}_A : 1 (linked)\n{vt}_D : 1 (linked)\n"
         if self.rises:
@@ -228,13 +257,21 @@ class ThreeFactorRule:
                 "A_last_r : 1                 # transmitter integral A_r at the last update\n"
             )
             elig += f" + Q_e*{vt}_Dr"
+        if archive is None:
+            trace = "dapre/dt = -apre/tau_plus : 1 (event-driven)     # presynaptic STDP trace (at arrival)"
+        else:
+            trace = (
+                "apre : 1                     # presynaptic STDP trace at t_a\n"
+                "t_a : second                 # time of the trace's last update\n"
+                "k_done : integer             # archived post spikes of the target replayed"
+            )
         return (
             extra
             + f"""
 w : 1                        # weight, up to date at the last event of this synapse
 c_e : 1                      # eligibility in the epoch frame: c = c_e * D (+ Q_e * D_r)
 A_last : 1                   # transmitter integral A at the last weight update
-dapre/dt = -apre/tau_plus : 1 (event-driven)     # presynaptic STDP trace (at arrival)
+{trace}
 elig = {elig} : 1   # eligibility c now
 w_now = {self._bounded(vt)} : 1  # weight now
 """
@@ -261,31 +298,53 @@ w_now = {self._bounded(vt)} : 1  # weight now
         # x jumps by `amount`; c = kappa*x0*(exp(-t/tau_c) - exp(-t/tau_r)) afterwards
         return f"c_e += kappa_r*({amount})/{vt}_D\nQ_e -= kappa_r*({amount})/{vt}_Dr\n"
 
-    def on_pre(self, vt, transmit="", ltd_gate=False):
+    def _replay(self, archive, decay):
+        """Code replaying the target's archived post spikes into the synapse (`PostArchive`);
+        with ``decay`` also decaying ``apre`` to t (a presynaptic event at t)."""
+        soft = int(self.bounds == "soft")
+        return (
+            f"k_done = dopasim_archive_catch_up({archive}, j, w, c_e, A_last, apre, t_a, "
+            f"k_done, t, {int(decay)}, tau_plus, A_plus, w_min, w_max, {soft})\n"
+            "w = dopasim_archive_value(k_done, 0)\n"
+            "c_e = dopasim_archive_value(k_done, 1)\n"
+            "A_last = dopasim_archive_value(k_done, 2)\n"
+            "apre = dopasim_archive_value(k_done, 3)\n"
+            "t_a = dopasim_archive_time(k_done)\n"
+        )
+
+    def on_pre(self, vt, transmit="", ltd_gate=False, archive=None):
         """Code for a presynaptic spike arriving; ``transmit`` uses the updated ``w``.
 
         With ``ltd_gate`` the depression amplitude is multiplied by the target's
         ``<vt>_ltd`` (a neuromodulator gate, e.g. 5-HT; see `dopasim.models.pools`).
+        With ``archive`` the target's archived post spikes are replayed first.
         """
         gate = f"*{vt}_ltd" if ltd_gate else ""
         return (
-            self._catch_up(vt)
+            (self._replay(archive, decay=True) if archive is not None else "")
+            + self._catch_up(vt)
             + (transmit + "\n" if transmit else "")
             + self._tag(vt, f"-A_minus{gate}*{vt}_apost_post")
             + "apre += 1\n"
         )
 
-    def on_post(self, vt):
-        """Code for a postsynaptic spike."""
+    def on_post(self, vt, archive=None):
+        """Code for a postsynaptic spike (none with ``archive``: the target archives it)."""
+        if archive is not None:
+            return ""
         return self._catch_up(vt) + self._tag(vt, "A_plus*apre")
 
-    def snapshot(self, vt):
+    def snapshot(self, vt, archive=None):
         """Code that stores the current weight in ``w_rec`` (for a `run_regularly`)."""
-        return f"w_rec = {self._bounded(vt)}"
+        replay = self._replay(archive, decay=False) if archive is not None else ""
+        return replay + f"w_rec = {self._bounded(vt)}"
 
-    def sweep(self, vt):
+    def sweep(self, vt, archive=None):
         """Code that brings every synapse up to date and moves it to the next epoch."""
-        code = f"w = {self._bounded(vt)}\nA_last = 0\nc_e = c_e*{vt}_D\n"
+        code = self._replay(archive, decay=False) if archive is not None else ""
+        code += f"w = {self._bounded(vt)}\nA_last = 0\nc_e = c_e*{vt}_D\n"
+        if archive is not None:
+            code += "k_done = 0\n"  # the transmitter's reset clears the archive next
         if self.rises:
             code += f"A_last_r = 0\nQ_e = Q_e*{vt}_Dr\n"
         return code
@@ -306,8 +365,10 @@ w_now = {self._bounded(vt)} : 1  # weight now
             w, syn.c_e[:], syn.A_last[:], A, self.w_min, self.w_max, extra, self.bounds
         )
 
-    def namespace(self):
+    def namespace(self, archive=None):
+        extra = ARCHIVE_FUNCTIONS if archive is not None else {}
         return {
+            **extra,
             "A_plus": self.A_plus,
             "A_minus": self.A_minus,
             "tau_plus": self.tau_plus,
@@ -328,21 +389,26 @@ w_now = {self._bounded(vt)} : 1  # weight now
         dt=None,
         ltd_gate=False,
         record_weights=False,
+        archive=None,
     ):
         """Create the plastic `Synapses` between ``source`` and ``target``.
 
         ``target`` must carry the transmitter ``vt`` (built with
         ``vt.target_equations()`` and set up with ``vt.install(target)``). Connect the
         synapses afterwards, then call ``vt.attach(synapses)`` to add the epoch sweep.
+        ``archive``: the transmitter's `VolumeTransmitter.archive_id` when it archives post
+        spikes (then the synapses have no postsynaptic pathway).
         """
         self.validate()
+        if archive is not None and self.rises:
+            raise ValueError("three-factor rule: the post-spike archive needs tau_r = None")
         return Synapses(
             source,
             target,
-            model=self.synapse_model(vt, record_weights, ltd_gate),
-            on_pre=self.on_pre(vt, transmit, ltd_gate),
-            on_post=self.on_post(vt),
-            namespace=self.namespace(),
+            model=self.synapse_model(vt, record_weights, ltd_gate, archive),
+            on_pre=self.on_pre(vt, transmit, ltd_gate, archive),
+            on_post=self.on_post(vt, archive) or None,
+            namespace=self.namespace(archive),
             delay=delay,
             name=name,
             dt=dt,
@@ -363,6 +429,95 @@ NEST_DEFAULT_RULE = ThreeFactorRule(
     w_min=0.0,
     w_max=200.0,
 )
+
+
+#: Folder of ``post_archive.h`` (the post-spike archive's C++ side).
+ARCHIVE_DIR = Path(__file__).parent / "cpp"
+
+
+def _archive_function(name, signature, call, arg_units, arg_types, return_unit, return_type):
+    """A Brian2 `Function` calling ``post_archive.h`` (cpp_standalone only)."""
+
+    def unavailable(*args):
+        raise NotImplementedError(
+            "the post-spike archive of the three-factor synapse runs on cpp_standalone only"
+        )
+
+    fn = Function(
+        unavailable,
+        arg_units=arg_units,
+        return_unit=return_unit,
+        arg_types=arg_types,
+        return_type=return_type,
+        stateless=False,
+    )
+    ctype = "int32_t" if return_type == "integer" else "double"
+    fn.implementations.add_implementation(
+        "cpp",
+        f"static inline {ctype} {name}({signature})\n{{\n    return {call};\n}}\n",
+        name=name,
+        compiler_kwds={"headers": ['"post_archive.h"'], "include_dirs": [str(ARCHIVE_DIR)]},
+    )
+    return fn
+
+
+_I, _F = "integer", "float"
+#: The functions that the archive's code calls, by their names in that code.
+ARCHIVE_FUNCTIONS = {
+    "dopasim_archive_record": _archive_function(
+        "dopasim_archive_record",
+        "int32_t proj, int32_t i, double t, double A, double D",
+        "dopasim_archive::record(proj, i, t, A, D)",
+        [1, 1, second, 1, 1],
+        [_I, _I, _F, _F, _F],
+        1,
+        _I,
+    ),
+    "dopasim_archive_clear": _archive_function(
+        "dopasim_archive_clear",
+        "int32_t proj",
+        "dopasim_archive::clear(proj)",
+        [1],
+        [_I],
+        1,
+        _I,
+    ),
+    "dopasim_archive_catch_up": _archive_function(
+        "dopasim_archive_catch_up",
+        "int32_t proj, int32_t j, double w, double c_e, double A_last, double apre, "
+        "double t_a, int32_t k_done, double t, int32_t decay, double tau_plus, double A_plus, "
+        "double w_min, double w_max, int32_t soft",
+        "dopasim_archive::catch_up(proj, j, w, c_e, A_last, apre, t_a, k_done, t, decay, "
+        "tau_plus, A_plus, w_min, w_max, soft)",
+        [1, 1, 1, 1, 1, 1, second, 1, second, 1, second, 1, 1, 1, 1],
+        [_I, _I, _F, _F, _F, _F, _F, _I, _F, _I, _F, _F, _F, _F, _I],
+        1,
+        _I,
+    ),
+    "dopasim_archive_value": _archive_function(
+        "dopasim_archive_value",
+        "int32_t k_done, int32_t which",
+        "dopasim_archive::value(k_done, which)",
+        [1, 1],
+        [_I, _I],
+        1,
+        _F,
+    ),
+    "dopasim_archive_time": _archive_function(
+        "dopasim_archive_time",
+        "int32_t k_done",
+        "dopasim_archive::value(k_done, 4)",
+        [1],
+        [_I],
+        second,
+        _F,
+    ),
+}
+
+
+def archive_available():
+    """True when the current Brian2 device can run the post-spike archive (cpp_standalone)."""
+    return isinstance(get_device(), CPPStandaloneDevice)
 
 
 def transmitter_value(syn, name):
@@ -434,11 +589,32 @@ class VolumeTransmitter:
         Parameters of the pool (tonic level, clearance time).
     name : str
         Prefix of the transmitter variables.
+    archive : bool
+        Archive the target neurons' spikes instead of updating every incoming synapse at
+        each of them (cpp_standalone only; see `PostArchive` below and
+        ``cpp/post_archive.h``). The weights are the same as without it.
+
+    The post-spike archive
+    ----------------------
+    A postsynaptic spike brings each incoming synapse up to date and tags it. With
+    ``archive`` the neuron instead records (t, A, D) of its spike once, in its reset;
+    each synapse replays the spikes it has not seen, in order and with the same
+    arithmetic, at its next presynaptic event, at the epoch sweep, at a snapshot and at
+    the end of the run, as NEST's archiving nodes do (Morrison, Diesmann & Gerstner
+    2008, Biol Cybern 98:459, doi:10.1007/s00422-008-0233-1). The projection then has no
+    postsynaptic pathway, and a post spike costs one record instead of a scattered update
+    of every incoming synapse. Between those points a synapse's raw state (``w``,
+    ``c_e``, ``A_last``) lags the post spikes since its last presynaptic event; read
+    weights with `ThreeFactorRule.current_weights` after the run, or through a snapshot.
     """
 
-    def __init__(self, rule, pool, name="da"):
+    def __init__(self, rule, pool, name="da", archive=False):
         rule.validate()
         pool.validate()
+        if archive and rule.rises:
+            raise ValueError("three-factor rule: the post-spike archive needs tau_r = None")
+        self.archive = bool(archive)
+        self.archive_id = None
         if rule.phasic_gains is not None and not (
             isinstance(pool, SampledPool) and pool.mean is not None
         ):
@@ -508,10 +684,16 @@ class VolumeTransmitter:
         """Lines to add to the postsynaptic group's equations: the post trace, and the
         pool's concentration ``<name>_n`` (or ``<name>_n_ph``) for the target's own use."""
         vt = self.name
-        return (
+        eqs = (
             self._concentration_line()
             + f"{vt}_apost : 1      # postsynaptic STDP trace, shared by the neuron's synapses\n"
         )
+        if self.archive:
+            eqs += (
+                f"{vt}_A_now : 1 (linked)  # the transmitter's A, archived with a spike\n"
+                f"{vt}_D_now : 1 (linked)  # the transmitter's D, archived with a spike\n"
+            )
+        return eqs
 
     def _group_equations(self):
         vt = self.name
@@ -532,8 +714,16 @@ class VolumeTransmitter:
         return eqs + self._pool_lines()
 
     def reset_code(self):
-        """Code to append to the target group's reset: a spike raises the post trace."""
-        return f"{self.name}_apost += 1"
+        """Code to append to the target group's reset: a spike raises the post trace (and,
+        with the archive, records the spike)."""
+        vt = self.name
+        code = f"{vt}_apost += 1"
+        if self.archive:
+            code += (
+                f"\n{vt}_archived = dopasim_archive_record({vt}_archive_id, i, t, "
+                f"{vt}_A_now, {vt}_D_now)"
+            )
+        return code
 
     def install(self, target, pool_group):
         """Build the transmitter's group for ``target`` and link both to the pool.
@@ -586,6 +776,17 @@ class VolumeTransmitter:
             ns[f"{vt}_n_tonic"] = pool.tonic
         code = f"{vt}_ltd = {vt}_ltd_src\n" if self.sampled and pool.gate else ""
         reset = ""
+        if self.archive:
+            # an id for the archive, the same in every build of this network
+            self.archive_id = zlib.crc32(f"{target.name}_{vt}".encode()) & 0x7FFFFFFF
+            ns[f"{vt}_archive_id"] = self.archive_id
+            ns["dopasim_archive_clear"] = ARCHIVE_FUNCTIONS["dopasim_archive_clear"]
+            target.namespace[f"{vt}_archive_id"] = self.archive_id
+            target.namespace["dopasim_archive_record"] = ARCHIVE_FUNCTIONS["dopasim_archive_record"]
+            setattr(target, f"{vt}_A_now", linked_var(group, f"{vt}_A", index=index))
+            setattr(target, f"{vt}_D_now", linked_var(group, f"{vt}_D", index=index))
+            # the archive empties when the epoch restarts, after the sweep has replayed it
+            reset += f"{vt}_cleared = dopasim_archive_clear({vt}_archive_id)\n"
         for suffix, tau in taus.items():
             A, D, T = f"{vt}_A{suffix}", f"{vt}_D{suffix}", f"{vt}_tau{suffix or '_c'}"
             ns[T] = tau
@@ -621,17 +822,44 @@ class VolumeTransmitter:
         self.group = group
         return group
 
-    def attach(self, synapses):
+    def attach(self, synapses, archive=None):
         """Link plastic synapses to the transmitter's group (made by `install`) and add
-        their epoch sweep. Call after ``connect``."""
+        their epoch sweep. Call after ``connect``. ``archive=False`` attaches synapses
+        built without the archive to a transmitter that has one."""
         # every transmitter variable the synapse model declares (`synapse_model`)
         for name in synapses._linked_variables:
             if name.startswith(f"{self.name}_"):
                 setattr(synapses, name, linked_var(self.group, name))
+        archive = self.archive_id if self.archive and archive is not False else None
         synapses.run_regularly(
-            self.rule.sweep(self.name),
+            self.rule.sweep(self.name, archive),
             dt=self.rule.epoch_length,
             when="end",
             order=0,
             name=f"{synapses.name}_sweep",
+        )
+        if archive is not None:
+            self._flush_at_end(synapses)
+
+    def _flush_at_end(self, synapses):
+        """Replay every synapse's pending post spikes when the run ends (cpp_standalone:
+        code after the network's run, before the arrays are written)."""
+        if not archive_available():
+            raise ValueError("the post-spike archive runs on cpp_standalone only")
+        dev = get_device()
+        if '"post_archive.h"' not in dev.headers:
+            dev.headers.append('"post_archive.h"')
+            dev.include_dirs.append(str(ARCHIVE_DIR))
+        names = {
+            v: "brian::" + dev.get_array_name(synapses.variables[v], access_data=False)
+            for v in ("_synaptic_post", "w", "c_e", "A_last", "apre", "t_a", "k_done")
+        }
+        rule = self.rule
+        dev.insert_code(
+            "after_network_run",
+            f"dopasim_archive::flush({self.archive_id}, {names['_synaptic_post']}, "
+            f"{names['w']}, {names['c_e']}, {names['A_last']}, {names['apre']}, "
+            f"{names['t_a']}, {names['k_done']}, {float(rule.tau_plus)!r}, "
+            f"{float(rule.A_plus)!r}, {float(rule.w_min)!r}, {float(rule.w_max)!r}, "
+            f"{int(rule.bounds == 'soft')});  // post-spike archive of {synapses.name}",
         )

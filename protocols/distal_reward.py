@@ -64,7 +64,12 @@ from brian2 import (
 )
 
 from dopasim import plots
-from dopasim.circuits.izhikevich2007 import SAME_STEP, Izhikevich2007Params, build_izhikevich2007
+from dopasim.circuits.izhikevich2007 import (
+    POST_ARCHIVE,
+    SAME_STEP,
+    Izhikevich2007Params,
+    build_izhikevich2007,
+)
 from dopasim.memory import poisson_ceiling
 from dopasim.models.three_factor import current_weights
 from dopasim.params import Param, ParamError
@@ -81,7 +86,7 @@ QUEUE = 64
 #: Brian2 warns that the critic's synaptic code "may depend on the order of execution".
 #: It does not: ``critic_n2`` has one synapse, and ``critic_schedule`` writes each queue
 #: slot j from at most one synapse (one source, ``int(j == ptr_pre)``).
-QUIET_WARNINGS = ("hit_post = int(", "t_fire_post +=")
+QUIET_WARNINGS = ("hit_post = int(", "t_fire_post +=", "k_done = dopasim_archive_catch_up(")
 
 PARAMS = [
     Param(
@@ -163,6 +168,16 @@ PARAMS = [
         "bool",
         "allow repeated targets of one neuron (drawn with replacement, currents summed)",
     ),
+    Param(
+        "post_archive",
+        "auto",
+        "choice",
+        "post spikes archived by the neuron and replayed by each synapse at its next "
+        "event, the same weights without an update of every incoming synapse per post "
+        "spike: auto (on cpp_standalone) | on | off",
+        choices=POST_ARCHIVE,
+        cite="Morrison, Diesmann & Gerstner 2008, Biol Cybern 98:459 (NEST's archiving node)",
+    ),
 ]
 
 
@@ -180,7 +195,14 @@ def check(p):
 
 
 def build_key(p):
-    return (p["n_neurons"], p["n_synapses"], p["reward"], p["plasticity"], p["same_step"])
+    return (
+        p["n_neurons"],
+        p["n_synapses"],
+        p["reward"],
+        p["plasticity"],
+        p["same_step"],
+        p["post_archive"],
+    )
 
 
 def build(p, rngs):
@@ -190,6 +212,7 @@ def build(p, rngs):
         plasticity=p["plasticity"],
         same_step=p["same_step"],
         multapses=p["multapses"],
+        post_archive=p["post_archive"],
     )
     noise_seed = int(rngs["inputs"].integers(0, 2**31 - 1))  # Brian2 integers are int32
     circuit = build_izhikevich2007(cparams, rngs["connectivity"], noise_seed=noise_seed)
@@ -285,9 +308,11 @@ def build(p, rngs):
     if p["reward"] != "random":
         mons["queue_spikes"] = SpikeMonitor(timers, name="queue_spikes")
     if p["plasticity"] == "event":
-        # the rewarded weight is rebuilt from the synapse state and the transmitter
+        # the rewarded weight is rebuilt from the synapse state and the transmitter (with
+        # the post-spike archive, from its per-spike copy: `build_izhikevich2007`)
+        probe, row = circuit["rewarded_probe"], circuit.info["rewarded_probe_index"]
         mons["w_rewarded"] = StateMonitor(
-            exc, ["w", "c_e", "A_last"], record=[k], dt=100 * ms, name="w_rewarded"
+            probe, ["w", "c_e", "A_last"], record=[row], dt=100 * ms, name="w_rewarded"
         )
         mons["w_rewarded_target"] = StateMonitor(
             circuit["transmitter"], "da_A", record=[0], dt=100 * ms, name="w_rewarded_target"
@@ -460,6 +485,13 @@ class DistalReward(Protocol):
 
     def check(self, p):
         check(p)
+
+    def check_device(self, p, device):
+        if p["post_archive"] == "on" and device != "cpp_standalone":
+            raise ParamError(
+                f"post_archive: 'on' runs on cpp_standalone only, not on {device}; "
+                "allowed: auto or off"
+            )
 
     def build_key(self, p):
         return build_key(p)

@@ -250,7 +250,9 @@ def main(argv=None):
     t0 = time.perf_counter()
     for seed in seeds:
         if args.only != "port":
-            groups.setdefault("dopasim", []).append(dopasim_row(seed, args.out, args.duration, extra))
+            groups.setdefault("dopasim", []).append(
+                dopasim_row(seed, args.out, args.duration, extra)
+            )
             print(f"dopasim seed {seed} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr)
         if args.only != "dopasim":
             row = port_row(seed, args.out, args.duration, variant)

@@ -33,6 +33,8 @@ def simulate_synapse(
     dt=0.1 * ms,
     w0=0.0,
     build_only=False,
+    archive=False,
+    same_step="causal",
 ):
     """Run one network and return (w, c, net) of each synapse at t_end.
 
@@ -41,7 +43,10 @@ def simulate_synapse(
 
     ``pre_times`` and ``post_times`` are lists (one entry per synapse) of arrays of
     times in seconds, on the dt grid; ``da_times`` is one array of dopamine event times
-    in seconds. ``w0`` is a scalar or one value per synapse.
+    in seconds. ``w0`` is a scalar or one value per synapse. ``archive``: the post-spike
+    archive (cpp_standalone). ``same_step``: 'causal' (Brian2's order: pre events, post
+    events, then the reset) or 'depression' (reset, post events, pre events), as in
+    `dopasim.circuits.izhikevich2007`.
     """
     n_syn = len(pre_times)
     dt_s = float(dt)
@@ -57,7 +62,7 @@ def simulate_synapse(
         raster[_steps(t, dt_s), k] = 1
     post_spike = TimedArray(raster, dt=dt)
     pool_group = pool.build("pool", dt=dt)
-    vt = VolumeTransmitter(rule, pool, "da")
+    vt = VolumeTransmitter(rule, pool, "da", archive=archive)
     post = NeuronGroup(
         n_syn,
         vt.target_equations(),
@@ -68,10 +73,15 @@ def simulate_synapse(
         dt=dt,
     )
     vt.install(post, pool_group)
-    syn = rule.synapses(pre, post, "da", name="syn", dt=dt)
+    syn = rule.synapses(pre, post, "da", name="syn", dt=dt, archive=vt.archive_id)
     syn.connect(i=np.arange(n_syn), j=np.arange(n_syn))
     syn.w = w0
     vt.attach(syn)
+    if same_step == "depression":
+        syn.pre.order = 1
+        if hasattr(syn, "post"):
+            syn.post.order = -1
+        post.resetter["spike"].when = "before_synapses"
     da_times = np.asarray(da_times, float)
     da_gen = SpikeGeneratorGroup(
         1, np.zeros(len(da_times), int), da_times * second, dt=dt, name="da_gen"

@@ -125,3 +125,17 @@ def test_a_same_step_pair_follows_the_chosen_convention(plasticity, same_step, s
     assert (j < 2).sum() >= 2, "the draw should give pairs among the spiking neurons"
     np.testing.assert_allclose(elig[j < 2], want, rtol=1e-6)
     np.testing.assert_allclose(elig[j == 2], 0.0, atol=1e-12)  # no post spike: no change
+
+
+def test_post_archive_is_chosen_by_device():
+    """auto archives post spikes on cpp_standalone only (numpy: the per-spike update, no
+    copy of the rewarded synapse); 'on' elsewhere is refused before anything is built."""
+    from dopasim.params import ParamError
+
+    with pytest.raises(ParamError, match="post_archive: 'on' runs on cpp_standalone only"):
+        runner.prepare("distal-reward", {"post_archive": "on"}, 1, "numpy", None, True)
+    runner.prepare("distal-reward", {"post_archive": "on"}, 1, "cpp_standalone", None, True)
+
+
+def test_numpy_run_uses_the_per_spike_update(paired):
+    assert paired.data["info"]["post_archive"] is False

@@ -52,6 +52,95 @@ def test_targets_agree():
     assert np.ptp(ref["w"]) > 0.1  # the trains did change the weights
 
 
+def _archive_run(trains, rule, archive, same_step):
+    # tonic above b: the sign of the eligibility moves the weights, into both bounds
+    pool = DopaminePool(tau=200 * ms, tonic=0.5 * umolar, release=1 * umolar)
+    key = ("archive-test", archive, same_step, rule.bounds)
+    with use_device("cpp_standalone", build_key=key) as dev:
+        import brian2
+
+        pre, post, da = trains
+        _, _, net = simulate_synapse(
+            pre,
+            post,
+            da,
+            rule,
+            pool,
+            t_end=6.0,
+            dt=1 * ms,
+            w0=np.linspace(0.0, 5.0, len(pre)),
+            build_only=True,
+            archive=archive,
+            same_step=same_step,
+        )
+        brian2.device.build(directory=dev["directory"], compile=True, run=True, with_output=False)
+        return read_state(net, rule)
+
+
+@pytest.mark.parametrize("bounds", ["hard", "soft"])
+@pytest.mark.parametrize("same_step", ["causal", "depression"])
+def test_post_archive_is_the_per_spike_update(bounds, same_step):
+    """Post spikes archived and replayed at the next pre event, sweep and run end give
+    the weights and eligibilities of the per-spike update: to the bit with hard bounds.
+    The trains cross six epochs, put pre and post spikes in the same steps, and drive
+    weights into both bounds."""
+    rng = np.random.default_rng(11)
+    pre, post, da = _trains(11, n_syn=40)
+    for k in range(0, 40, 4):  # same-step pairs
+        both = np.round(rng.uniform(0, 6.0, 5) / 1e-3) * 1e-3
+        pre[k] = np.unique(np.concatenate([pre[k], both]))
+        post[k] = np.unique(np.concatenate([post[k], both]))
+    rule = ThreeFactorRule(
+        A_plus=1.0, A_minus=1.5, w_max=5.0, b=0.3 * umolar, epoch=1000 * ms, bounds=bounds
+    )
+    w_ref, c_ref = _archive_run((pre, post, da), rule, False, same_step)
+    w, c = _archive_run((pre, post, da), rule, True, same_step)
+    if bounds == "hard":
+        np.testing.assert_array_equal(w, w_ref)
+        np.testing.assert_array_equal(c, c_ref)
+        assert np.any(w_ref == 0.0) and np.any(w_ref == 5.0)  # both bounds were reached
+    else:
+        np.testing.assert_allclose(w, w_ref, rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(c, c_ref, rtol=1e-12, atol=1e-12)
+    assert np.ptp(c_ref) > 0.1  # the trains tagged the synapses
+
+
+@pytest.mark.parametrize("same_step", ["depression", "causal"])
+def test_distal_reward_network_with_the_archive_is_bit_identical(same_step):
+    """The distal-reward network (300 neurons, 30 synapses each, 6 s: epochs, rewards,
+    weights at the bound) gives the same spikes, final weights and rewarded-weight trace
+    with and without the post-spike archive."""
+    from dopasim import runner
+
+    params = {
+        "duration": "6 s",
+        "n_neurons": "300",
+        "n_synapses": "30",
+        "interval": "100 ms",  # pairings, and so puffs, within 6 s
+        "same_step": same_step,
+    }
+    runs = {
+        arch: runner.run(
+            "distal-reward",
+            params={**params, "post_archive": arch},
+            seed=3,
+            device="cpp_standalone",
+            quiet=True,
+            write=False,
+            figures=False,
+        )
+        for arch in ("off", "on")
+    }
+    off, on = runs["off"].data, runs["on"].data
+    assert on["info"]["post_archive"] and not off["info"]["post_archive"]
+    for key in ("w_final", "w_rewarded", "spike_counts", "reward_times", "da_uM"):
+        np.testing.assert_array_equal(on[key], off[key], err_msg=key)
+    for key in ("spikes_exc", "spikes_inh"):
+        for a, b in zip(on[key], off[key], strict=True):
+            np.testing.assert_array_equal(a, b, err_msg=key)
+    assert len(off["reward_times"]) > 0 and np.ptp(off["w_final"]) > 0.1
+
+
 def _noise(device, fn="counter_uniform"):
     import brian2
     from brian2 import NeuronGroup, StateMonitor
