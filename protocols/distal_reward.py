@@ -174,7 +174,8 @@ PARAMS = [
         "choice",
         "post spikes archived by the neuron and replayed by each synapse at its next "
         "event, the same weights without an update of every incoming synapse per post "
-        "spike: auto (on cpp_standalone) | on | off",
+        "spike: auto (on cpp_standalone from 500,000 plastic synapses on, where it is "
+        "faster) | on | off",
         choices=POST_ARCHIVE,
         cite="Morrison, Diesmann & Gerstner 2008, Biol Cybern 98:459 (NEST's archiving node)",
     ),
