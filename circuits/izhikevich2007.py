@@ -41,6 +41,7 @@ from dopasim.models.three_factor import (
     VolumeTransmitter,
     archive_available,
 )
+from dopasim.params import ParamError
 
 __all__ = ["SAME_STEP", "POST_ARCHIVE", "Izhikevich2007Params", "build_izhikevich2007"]
 
@@ -161,7 +162,11 @@ def uses_archive(params):
     """Whether the event form archives post spikes with these parameters on the current
     device (`Izhikevich2007Params.post_archive`)."""
     if params.post_archive == "on" and not archive_available():
-        raise ValueError("post_archive = on needs the cpp_standalone device")
+        # e.g. a run that fell back to numpy without a compiler
+        raise ParamError(
+            "post_archive: 'on' runs on cpp_standalone (without OpenMP threads) only; "
+            "allowed: auto or off"
+        )
     big = params.n_exc * params.n_synapses >= ARCHIVE_MIN_SYNAPSES
     return params.post_archive == "on" or (
         params.post_archive == "auto" and big and archive_available()

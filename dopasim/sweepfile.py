@@ -131,6 +131,7 @@ from dopasim.config import (
     key_lines,
     read_toml,
 )
+from dopasim.device import DEVICES
 from dopasim.options import OPTIONS, option
 from dopasim.params import ParamError, did_you_mean, resolve_params, to_jsonable
 
@@ -474,6 +475,8 @@ def _check(path, data, text):
             device = option("device", device)
         except ParamError as e:
             err("device", _strip(str(e), "device"))
+    # the points are checked against the sweep's device (a value only one device runs)
+    check_device = device if device in DEVICES else "numpy"
     out = data.get("out")
     if out is not None and typed("out", out, (str,), "a folder path (string)"):
         if not out.strip():
@@ -770,7 +773,7 @@ def _check(path, data, text):
                         continue
                     if (module.NAME, spec) not in supported:
                         try:
-                            runner.prepare(module.NAME, None, 1, "numpy", None, True, spec)
+                            runner.prepare(module.NAME, None, 1, check_device, None, True, spec)
                             supported[module.NAME, spec] = None
                         except ParamError as e:
                             supported[module.NAME, spec] = _strip(str(e), "scenario")
@@ -781,7 +784,7 @@ def _check(path, data, text):
                     run_params = filled_params[module.NAME][j]
                     try:
                         _, p, *_ = runner.prepare(
-                            module.NAME, run_params, 1, "numpy", None, True, spec
+                            module.NAME, run_params, 1, check_device, None, True, spec
                         )
                     except ParamError as e:
                         where, message, who = locate(str(e), run_params, module)
@@ -800,7 +803,9 @@ def _check(path, data, text):
             if ref_spec is not None and "reference" not in grouped:
                 fixed = {n: raw for n, (raw, _) in merged[module.NAME].items()}
                 try:
-                    _, p, *_ = runner.prepare(module.NAME, fixed, 1, "numpy", None, True, ref_spec)
+                    _, p, *_ = runner.prepare(
+                        module.NAME, fixed, 1, check_device, None, True, ref_spec
+                    )
                     resolved[module.NAME, None, None] = p
                 except ParamError as e:
                     where, message, who = locate(str(e), fixed, module)

@@ -106,6 +106,7 @@ from brian2 import (
     get_device,
     linked_var,
     ms,
+    prefs,
     second,
     umolar,
 )
@@ -242,7 +243,7 @@ class ThreeFactorRule:
         plain copy of the current weight that `snapshot` refreshes (monitors cannot read
         ``w_now`` on every device). ``archive`` (the id of a `VolumeTransmitter` with a
         post-spike archive) keeps the presynaptic trace as plain state with its own time
-        and the count of archived post spikes already replayed (see `PostArchive`).
+        and the count of its target's archived post spikes already replayed.
         """
         extra = f"{vt}_A : 1 (linked)\n{vt}_D : 1 (linked)\n"
         if self.rises:
@@ -300,7 +301,7 @@ w_now = {self._bounded(vt)} : 1  # weight now
         return f"c_e += kappa_r*({amount})/{vt}_D\nQ_e -= kappa_r*({amount})/{vt}_Dr\n"
 
     def _replay(self, archive, decay):
-        """Code replaying the target's archived post spikes into the synapse (`PostArchive`);
+        """Code replaying the target's archived post spikes into the synapse;
         with ``decay`` also decaying ``apre`` to t (a presynaptic event at t)."""
         soft = int(self.bounds == "soft")
         return (
@@ -344,8 +345,6 @@ w_now = {self._bounded(vt)} : 1  # weight now
         """Code that brings every synapse up to date and moves it to the next epoch."""
         code = self._replay(archive, decay=False) if archive is not None else ""
         code += f"w = {self._bounded(vt)}\nA_last = 0\nc_e = c_e*{vt}_D\n"
-        if archive is not None:
-            code += "k_done = 0\n"  # the transmitter's reset clears the archive next
         if self.rises:
             code += f"A_last_r = 0\nQ_e = Q_e*{vt}_Dr\n"
         return code
@@ -517,8 +516,10 @@ ARCHIVE_FUNCTIONS = {
 
 
 def archive_available():
-    """True when the current Brian2 device can run the post-spike archive (cpp_standalone)."""
-    return isinstance(get_device(), CPPStandaloneDevice)
+    """True when the current Brian2 device can run the post-spike archive: cpp_standalone
+    without OpenMP threads (the archive's C++ side is single-threaded)."""
+    threads = prefs["devices.cpp_standalone.openmp_threads"]
+    return isinstance(get_device(), CPPStandaloneDevice) and not threads
 
 
 def transmitter_value(syn, name):
@@ -592,8 +593,8 @@ class VolumeTransmitter:
         Prefix of the transmitter variables.
     archive : bool
         Archive the target neurons' spikes instead of updating every incoming synapse at
-        each of them (cpp_standalone only; see `PostArchive` below and
-        ``cpp/post_archive.h``). The weights are the same as without it.
+        each of them (cpp_standalone only; see below and ``cpp/post_archive.h``). The
+        weights are the same as without it.
 
     The post-spike archive
     ----------------------
@@ -821,6 +822,7 @@ class VolumeTransmitter:
         )
         target.contained_objects.append(group)
         self.group = group
+        self.target = target
         return group
 
     def attach(self, synapses, archive=None):
@@ -832,6 +834,13 @@ class VolumeTransmitter:
             if name.startswith(f"{self.name}_"):
                 setattr(synapses, name, linked_var(self.group, name))
         archive = self.archive_id if self.archive and archive is not False else None
+        if archive is not None and synapses.target is not self.target:
+            # the archive is indexed by the group's neuron index, the synapses' j by the
+            # target's: a subgroup would replay another neuron's spikes
+            raise ValueError(
+                f"{synapses.name}: the post-spike archive needs the synapses to target "
+                f"'{self.target.name}' itself, not a subgroup"
+            )
         synapses.run_regularly(
             self.rule.sweep(self.name, archive),
             dt=self.rule.epoch_length,
@@ -856,9 +865,11 @@ class VolumeTransmitter:
             for v in ("_synaptic_post", "w", "c_e", "A_last", "apre", "t_a", "k_done")
         }
         rule = self.rule
+        # the replay put off to the end is run-phase work: its time counts in the run's
         dev.insert_code(
             "after_network_run",
-            f"dopasim_archive::flush({self.archive_id}, {names['_synaptic_post']}, "
+            f"Network::_last_run_time += dopasim_archive::flush({self.archive_id}, "
+            f"{names['_synaptic_post']}, "
             f"{names['w']}, {names['c_e']}, {names['A_last']}, {names['apre']}, "
             f"{names['t_a']}, {names['k_done']}, {float(rule.tau_plus)!r}, "
             f"{float(rule.A_plus)!r}, {float(rule.w_min)!r}, {float(rule.w_max)!r}, "

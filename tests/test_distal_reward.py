@@ -128,8 +128,8 @@ def test_a_same_step_pair_follows_the_chosen_convention(plasticity, same_step, s
 
 
 def test_post_archive_is_chosen_by_device():
-    """auto archives post spikes on cpp_standalone only (numpy: the per-spike update, no
-    copy of the rewarded synapse); 'on' elsewhere is refused before anything is built."""
+    """'on' runs on cpp_standalone only and is refused elsewhere before anything is
+    built (auto archives on cpp_standalone from 500,000 plastic synapses on)."""
     from dopasim.params import ParamError
 
     with pytest.raises(ParamError, match="post_archive: 'on' runs on cpp_standalone only"):

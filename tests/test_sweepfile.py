@@ -673,3 +673,23 @@ def test_the_documented_per_protocol_example_is_valid(tmp_path):
     assert plan.protocols == ("conditioning", "aversive") and len(plan.runs) == 12
     for r in plan.runs:
         assert ("probe_window" in r.params) == (r.protocol == "conditioning")
+
+
+@pytest.mark.parametrize("device", ["cpp_standalone", "numpy"])
+def test_points_are_checked_against_the_sweeps_device(tmp_path, device):
+    """A value that only one device runs (distal-reward's post_archive = on) validates in
+    a cpp_standalone sweep and is refused, naming the field, in a numpy one."""
+    text = f"""\
+    protocols = ["distal-reward"]
+    seeds = 1
+    device = "{device}"
+
+    [params]
+    duration = "2 s"
+    post_archive = "on"
+    """
+    if device == "cpp_standalone":
+        assert len(plan_of(tmp_path, text).runs) == 1
+    else:
+        errors = errors_of(tmp_path, text)
+        assert any("post_archive" in str(e) and "cpp_standalone" in str(e) for e in errors)

@@ -10,10 +10,14 @@
 // epoch sweep, at a snapshot and at the end of the run -- as NEST's archiving nodes do
 // (Morrison, Diesmann & Gerstner 2008, Biol Cybern 98:459).  The result is the same as
 // the per-spike update.  The archive of a neuron is cleared when the projection's epoch
-// restarts, right after the sweep has replayed it into every synapse.
+// restarts, right after the sweep has replayed it into every synapse.  Single-threaded:
+// the Python side refuses the archive when OpenMP threads are set.
 #pragma once
+#include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <unordered_map>
 #include <vector>
 
@@ -24,7 +28,16 @@ struct Entry
     double t, A, D;
 };
 
-typedef std::vector<std::vector<Entry>> Store;  // one list of spikes per target neuron
+// The spikes of one neuron in the current epoch, and how many came before it: a
+// synapse's k_done counts the neuron's spikes it has replayed since the run began, so it
+// needs no reset when the epoch restarts.
+struct Spikes
+{
+    std::vector<Entry> list;
+    int32_t base = 0;
+};
+
+typedef std::vector<Spikes> Store;  // one per target neuron
 
 // Inline functions with external linkage share their static objects across the
 // translation units (the code objects and main.cpp) of one binary.
@@ -84,15 +97,20 @@ inline int32_t record(int32_t proj, int32_t i, double t, double A, double D)
     Store &s = store(proj);
     if ((size_t)i >= s.size())
         s.resize((size_t)i + 1);
-    s[(size_t)i].push_back(Entry{t, A, D});
-    return (int32_t)s[(size_t)i].size();
+    Spikes &n = s[(size_t)i];
+    n.list.push_back(Entry{t, A, D});
+    return n.base + (int32_t)n.list.size();
 }
 
+// The epoch restarts (after the sweep has replayed every spike into every synapse).
 inline int32_t clear(int32_t proj)
 {
     Store &s = store(proj);
-    for (auto &spikes : s)
-        spikes.clear();
+    for (auto &n : s)
+    {
+        n.base += (int32_t)n.list.size();
+        n.list.clear();
+    }
     return 0;
 }
 
@@ -108,8 +126,17 @@ inline int32_t catch_up(int32_t proj, int32_t j, double w, double c_e, double A_
     Store &s = store(proj);
     if ((size_t)j < s.size())
     {
-        const std::vector<Entry> &spikes = s[(size_t)j];
-        for (size_t k = (size_t)k_done; k < spikes.size(); k++)
+        const Spikes &n = s[(size_t)j];
+        if (k_done < n.base)
+        {
+            // spikes of an earlier epoch were never replayed into this synapse: its
+            // projection has no sweep (VolumeTransmitter.attach was not called)
+            std::fprintf(stderr, "dopasim: post-spike archive %d: a synapse of neuron %d "
+                         "missed %d spikes (no epoch sweep)\n", proj, j, n.base - k_done);
+            std::abort();
+        }
+        const std::vector<Entry> &spikes = n.list;
+        for (size_t k = (size_t)(k_done - n.base); k < spikes.size(); k++)
         {
             const Entry &e = spikes[k];
             apre = apre * exp(rate * (-(e.t - t_a)));
@@ -118,7 +145,7 @@ inline int32_t catch_up(int32_t proj, int32_t j, double w, double c_e, double A_
             c_e += 1.0f * (A_plus * apre) / e.D;
             t_a = e.t;
         }
-        k_done = (int32_t)spikes.size();
+        k_done = n.base + (int32_t)spikes.size();
     }
     if (decay)
     {
@@ -148,13 +175,15 @@ inline double value(int32_t k_done, int32_t which)
     }
 }
 
-// Replay every synapse of a projection at the end of the run (arrays of the build).
-inline void flush(int32_t proj, const std::vector<int32_t> &post, std::vector<double> &w,
+// Replay every synapse of a projection at the end of the run (arrays of the build);
+// returns the seconds it took (added to the run's time: it is deferred run-phase work).
+inline double flush(int32_t proj, const std::vector<int32_t> &post, std::vector<double> &w,
                   std::vector<double> &c_e, std::vector<double> &A_last,
                   std::vector<double> &apre, std::vector<double> &t_a,
                   std::vector<int32_t> &k_done, double tau_plus, double A_plus,
                   double w_min, double w_max, int32_t soft)
 {
+    const auto start = std::chrono::steady_clock::now();
     for (size_t n = 0; n < post.size(); n++)
     {
         k_done[n] = catch_up(proj, post[n], w[n], c_e[n], A_last[n], apre[n], t_a[n], k_done[n],
@@ -166,5 +195,6 @@ inline void flush(int32_t proj, const std::vector<int32_t> &post, std::vector<do
         apre[n] = s.apre;
         t_a[n] = s.t_a;
     }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 }  // namespace dopasim_archive
