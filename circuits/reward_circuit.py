@@ -267,6 +267,36 @@ class Stimulus:
     outcome: np.ndarray
     state2: np.ndarray | None = None
     task: SelectionTask | None = None
+    #: Optional, on the same grid: the reward input's rate relative to ``outcome_rate``
+    #: (reward sizes; without it every reward has the same drive).
+    magnitude: np.ndarray | None = None
+
+
+#: The critics of the base circuit (`RewardCircuitParams.critic`).
+CRITICS = ("classical", "distributional")
+#: Where a distributional critic's channels read their DA (`RewardCircuitParams.critic_da`).
+CRITIC_DA = ("own", "shared")
+
+#: The asymmetric scaling of a distributional critic's DA neurons [hypothesis: Dabney et
+#: al. 2020 measured the asymmetry of the responses, not its mechanism]. s is the
+#: synaptic drive; its deviation from the slow running mean, taken from the fast filter,
+#: gets the extra gain alpha+ - 1 above and alpha- - 1 below (so that the phasic drive is
+#: alpha+ or alpha- times its deviation); the extra current's running mean is removed.
+DA_ASYMMETRY_EQS = """
+ds_fast/dt = (g_e + g_s - g_i - s_fast)/tau_drive_fast : volt  # synaptic drive, filtered
+ds_slow/dt = (g_e + g_s - g_i - s_slow)/tau_drive_slow : volt  # its running mean (tonic)
+dev = s_fast - s_slow : volt  # deviation of the drive
+a_asym = (alpha_pos - 1)*0.5*(dev + abs(dev)) + (alpha_neg - 1)*0.5*(dev - abs(dev)) : volt
+dr_asym/dt = (a_asym - r_asym)/tau_drive_slow : volt  # running mean of the extra current
+I_asym = a_asym - r_asym : volt  # the asymmetry's current
+alpha_pos : 1 (constant)  # gain of positive deviations (2 tau)
+alpha_neg : 1 (constant)  # gain of negative deviations (2 (1 - tau))
+"""
+
+
+def channel_of(n, k):
+    """Channel of each of ``n`` neurons split into ``k`` contiguous, balanced blocks."""
+    return (np.arange(n) * k // max(n, 1)).astype(int)
 
 
 #: The declared ranges of `RewardCircuitParams` (checked by its ``validate``).
@@ -305,6 +335,29 @@ CIRCUIT_CHECKS = (
     Param("d_d1_gaba", None, "quantity", "D1 -> VTA GABA delay", unit=ms, low=0),
     Param("d_reward_da", None, "quantity", "reward -> DA delay", unit=ms, low=0),
     Param("dt", None, "quantity", "integration time step", unit=ms, low=0, low_open=True),
+    Param("critic", None, "choice", "the critic", choices=CRITICS),
+    Param("critic_channels", None, "int", "channels of the distributional critic", low=1),
+    fraction("critic_tau_low", "lowest channel asymmetry tau"),
+    fraction("critic_tau_high", "highest channel asymmetry tau"),
+    Param("critic_da", None, "choice", "the channels' DA compartments", choices=CRITIC_DA),
+    Param(
+        "tau_drive_fast",
+        None,
+        "quantity",
+        "fast filter of the DA drive",
+        unit=ms,
+        low=0,
+        low_open=True,
+    ),
+    Param(
+        "tau_drive_slow",
+        None,
+        "quantity",
+        "running mean of the DA drive",
+        unit=second,
+        low=0,
+        low_open=True,
+    ),
 )
 
 
@@ -434,6 +487,40 @@ class RewardCircuitParams:
     #: epsilon is a hypothesis (partial in Gurney, Humphries & Redgrave 2015, PLoS Biol
     #: 13:e1002034; absent in other models).
     da_phasic_epsilon: float | None = None
+    # --- the critic -------------------------------------------------------------------
+    #: 'classical': one value signal and one DA compartment (the calibrated circuit).
+    #: 'distributional' (Dabney et al. 2020, Nature 577:671): ``critic_channels``
+    #: channels, each a block of D1 and D2 MSNs, VTA GABA and VTA DA neurons wired as the
+    #: classical critic within the block; channel k's DA neurons release into pool
+    #: compartment k, which channel k's corticostriatal synapses read, so that each
+    #: channel's value learns from its own error; the channels' DA neurons scale the
+    #: positive and negative deviations of their synaptic drive asymmetrically
+    #: (`DA_ASYMMETRY_EQS`). See docs/distributional.md.
+    critic: str = "classical"
+    critic_channels: int = 10
+    #: The channels' asymmetries tau_k = alpha+ / (alpha+ + alpha-), evenly spread over
+    #: [low, high] (alpha+ + alpha- = 2). (0.5, 0.5): symmetric channels, the classical
+    #: control of the distributional critic.
+    critic_tau_low: float = 0.2
+    critic_tau_high: float = 0.8
+    #: 'own': channel k's DA neurons release into compartment k only. 'shared': every DA
+    #: neuron releases into every compartment, so every channel reads the same DA: the
+    #: uncoupled control (asymmetric errors without a value predictor of their own).
+    critic_da: str = "own"
+    #: Filters of the asymmetric scaling [hypothesis]: the drive's deviation is taken
+    #: from its fast filter (shot noise of single inputs smoothed) and its slow running
+    #: mean (the tonic drive), and the running mean of the added current is subtracted, so
+    #: that the asymmetry changes phasic responses, not the tonic rate.
+    tau_drive_fast: Quantity = field(default_factory=lambda: 20 * ms)
+    tau_drive_slow: Quantity = field(default_factory=lambda: 20 * second)
+
+    @property
+    def distributional(self):
+        return self.critic == "distributional"
+
+    def channel_taus(self):
+        """The channels' asymmetries tau_k (distributional critic)."""
+        return np.linspace(self.critic_tau_low, self.critic_tau_high, self.critic_channels)
 
     def with_(self, **changes):
         return replace(self, **changes)
@@ -453,6 +540,22 @@ class RewardCircuitParams:
 
     def validate(self):
         check_fields(self, CIRCUIT_CHECKS)
+        if self.distributional:
+            if self.msn_channels:
+                raise ValueError(
+                    "critic: the distributional critic's channels need msn_channels = 0"
+                )
+            if not self.critic_tau_low <= self.critic_tau_high:
+                raise ValueError(
+                    f"critic_tau_low ({self.critic_tau_low}) exceeds critic_tau_high "
+                    f"({self.critic_tau_high})"
+                )
+            for name in ("n_da", "n_gaba", "n_d1", "n_d2"):
+                if self.size(name) < self.critic_channels:
+                    raise ValueError(
+                        f"critic_channels: {self.critic_channels} channels need at least as "
+                        f"many {name[2:].upper()} neurons ({self.size(name)} at scale {self.scale:g})"
+                    )
         if self.da_phasic_epsilon is not None:
             fraction("da_phasic_epsilon", "").check(self.da_phasic_epsilon)
         fastest = min(float(self.rule.tau_plus), float(self.da.tau_e), float(self.gaba.tau_m))
@@ -546,6 +649,9 @@ class FixedProjection:
             return 1 - getattr(params, self.gain[len("1 - ") :])
         return getattr(params, self.gain)
 
+
+#: The projections a distributional critic wires within each channel.
+CRITIC_PROJECTIONS = ("d1_da", "d1_gaba", "gaba_da")
 
 #: The fixed projections in the order they are built (and draw from the connectivity
 #: stream). Sources and targets are group names (`POPULATIONS`).
@@ -694,6 +800,7 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         "d2": P.size("n_d2"),
         "out": P.size("n_outcome"),
         "ctx": stimulus.n_cues * stimulus.n_states * P.n_per_state,
+        "channels": P.critic_channels if P.distributional else 1,  # DA pool compartments
     }
     b = _Build(P, stimulus, rng, lesion_rng, n, Circuit(Network()))
     # the stages run in this order: the connectivity stream is drawn in it
@@ -747,12 +854,13 @@ def _inputs(b):
     )
     ctx.code = np.arange(b.n["ctx"]) // P.n_per_state
     outcome_eqs = "" if task is None else f"{reward_on} : 1 (linked)\n{punish_on} : 1 (linked)"
-    for name, gate in (("us_reward", reward_on), ("us_punish", punish_on)):
+    ns, reward_gate = _outcome_namespace(stimulus, outcome_ta, P.outcome_rate, reward_on)
+    for name, gate in (("us_reward", reward_gate), ("us_punish", punish_on)):
         g[name] = NeuronGroup(
             b.n["out"],
             outcome_eqs,
             threshold=f"rand() < rate*{gate}*dt",
-            namespace={"outcome_ta": outcome_ta, "rate": P.outcome_rate},
+            namespace=ns,
             name=name,
             dt=dt,
         )
@@ -764,6 +872,18 @@ def _inputs(b):
         ):
             for name in names:
                 setattr(group, name, linked_var(b.ctl, name, index=np.zeros(len(group), dtype=int)))
+
+
+def _outcome_namespace(stimulus, outcome_ta, rate, reward_on):
+    """The outcome inputs' namespace and the reward input's gate (scaled by the reward
+    sizes' ``magnitude`` when the stimulus has them)."""
+    ns = {"outcome_ta": outcome_ta, "rate": rate}
+    if stimulus.magnitude is None or stimulus.task is not None:
+        return ns, reward_on
+    ns["magnitude_ta"] = TimedArray(
+        np.asarray(stimulus.magnitude, dtype=float), dt=stimulus.grid, name="magnitude_ta"
+    )
+    return ns, f"{reward_on}*magnitude_ta(t)"
 
 
 def _pools_and_lesion(b):
@@ -805,12 +925,9 @@ def _pools_and_lesion(b):
         rule_d2 = rule_d2.with_(phasic_gains=(eps, 1.0))
         b.rectify = {"d1": rule_d1.phasic_gains, "d2": rule_d2.phasic_gains}
     b.rules = {"d1": rule_d1, "d2": rule_d2}
+    flux, compartments = b.release_da * n_da * P.da_design_rate, b.n.get("channels", 1)
     b.groups["pools"] = P.pools.build(
-        name="pools",
-        dt=P.dt,
-        da_release_flux=b.release_da * n_da * P.da_design_rate,
-        da_flux_fraction=flux_fraction,
-        rectify=b.rectify,
+        "pools", P.dt, flux, flux_fraction, rectify=b.rectify, n=compartments
     )
 
 
@@ -819,7 +936,23 @@ def _populations(b):
     neurons; each draws its drives and potentials from the connectivity stream."""
     P, rng, dt, g = b.P, b.rng, b.P.dt, b.groups
     n_da, n_gaba, noise = b.n["da"], b.n["gaba"], P.membrane_noise
-    g["vta_da"] = da = lif_group(n_da, P.da, "vta_da", rng, dt=dt, noise=noise)
+    if P.distributional:
+        g["vta_da"] = da = lif_group(
+            n_da,
+            P.da,
+            "vta_da",
+            rng,
+            extra_eqs=DA_ASYMMETRY_EQS,
+            extra_current="I_asym",
+            dt=dt,
+            noise=noise,
+        )
+        da.namespace.update(tau_drive_fast=P.tau_drive_fast, tau_drive_slow=P.tau_drive_slow)
+        if n_da:
+            tau = P.channel_taus()[channel_of(n_da, P.critic_channels)]
+            da.alpha_pos, da.alpha_neg = 2 * tau, 2 * (1 - tau)
+    else:
+        g["vta_da"] = da = lif_group(n_da, P.da, "vta_da", rng, dt=dt, noise=noise)
     if n_da:
         alive = np.ones(n_da, dtype=bool)
         alive[b.removed] = False
@@ -892,7 +1025,8 @@ def _striatum(b):
         if current:
             g[name].namespace.update(j_da_msn=sign * P.j_da_msn, da_ref=P.pools.da_tonic)
     for kind in ("d1", "d2"):
-        b.vts[kind].install(g[f"str_{kind}"], g["pools"])
+        channels = channel_of(b.n[kind], P.critic_channels) if P.distributional else None
+        b.vts[kind].install(g[f"str_{kind}"], g["pools"], channels=channels)
 
 
 def _plastic_projections(b):
@@ -910,6 +1044,7 @@ def _plastic_projections(b):
             dt=P.dt,
             ltd_gate=P.ht_gates_ltd,
             record_weights=True,
+            channels=P.distributional,
         )
         syn.namespace["j_ctx"] = P.j_ctx_msn
         allowed = None
@@ -942,6 +1077,16 @@ def _fixed_projections(b):
     for row in FIXED_PROJECTIONS:
         src, tgt = b.groups[row.source], b.groups[row.target]
         J = getattr(P, row.weight_field)
+        p = getattr(P, row.probability_field)
+        allowed = None
+        if P.distributional and row.name in CRITIC_PROJECTIONS:
+            # within the channel only, with each target's mean input kept: probability
+            # x channels (at most 1), and the weight makes up what the cap leaves out
+            k = P.critic_channels
+            allowed = channel_of(len(src), k)[:, None] == channel_of(len(tgt), k)[None, :]
+            p_in = min(1.0, p * k)
+            J = J * (p * k / p_in) if p_in > 0 else J
+            p = p_in
         if row.gain is None:
             syn = Synapses(
                 src, tgt, on_pre=row.on_pre, namespace={"J": J / P.scale}, name=row.name, dt=P.dt
@@ -950,8 +1095,7 @@ def _fixed_projections(b):
             syn = Synapses(
                 src, tgt, "J : volt (constant)", on_pre=row.on_pre, name=row.name, dt=P.dt
             )
-        p = getattr(P, row.probability_field)
-        i, _ = _connect(syn, p, b.rng, len(src), len(tgt), rule=P.connectivity)
+        i, _ = _connect(syn, p, b.rng, len(src), len(tgt), allowed, rule=P.connectivity)
         if row.delay_field is not None and len(i):
             syn.delay = getattr(P, row.delay_field)
         if row.gain is not None and len(i):
@@ -992,10 +1136,17 @@ def _release(b):
         dt=P.dt,
     )
     b.release = [da_release, ht_release]
-    for syn in b.release:
-        syn.connect()
+    q = float(b.release_da * b.factor / umolar)
+    if P.distributional and P.critic_da == "own":
+        # channel k's DA neurons into compartment k, each compartment filled by 1/k of
+        # the population: k times the release per spike keeps every compartment's level
+        da_release.connect(i=np.arange(b.n["da"]), j=channel_of(b.n["da"], P.critic_channels))
+        q *= P.critic_channels
+    else:
+        da_release.connect()  # every compartment (one, or 'shared') gets every release
+    ht_release.connect()
     if b.n["da"]:
-        da_release.q = np.full(b.n["da"], float(b.release_da * b.factor / umolar)) * umolar
+        da_release.q = np.full(len(da_release), q) * umolar
 
 
 def _assemble(b):
@@ -1024,6 +1175,15 @@ def _assemble(b):
         lesioned_da=b.removed.tolist(),
         n_da_alive=int(n_da - len(b.removed)),
     )
+    if P.distributional:
+        circuit.info["critic"] = {
+            "kind": "distributional",
+            "channels": P.critic_channels,
+            "taus": P.channel_taus().tolist(),
+            "da": P.critic_da,
+            "da_channel": channel_of(n_da, P.critic_channels).tolist(),
+            "d1_channel": channel_of(b.n["d1"], P.critic_channels).tolist(),
+        }
     if n_da - len(b.removed) == 0:
         circuit.info["notes"] = [_no_survivor_note(P)]
     circuit.params.update({f"circuit.{k}": v for k, v in _flat(P).items()})

@@ -19,6 +19,9 @@ __all__ = [
     "responses_by_trial",
     "weights_over_time",
     "eligibility_window",
+    "distributional_responses",
+    "distributional_tau_reversal",
+    "distributional_decoded",
 ]
 
 
@@ -328,4 +331,55 @@ def selection_summary(data, p, metrics, path, answered):
     ax.set_title(f"good {metrics['go_nogo_good']:+.2f}, bad {metrics['go_nogo_bad']:+.2f} Hz")
     scen = p.get("scenario", "intact")
     fig.suptitle(f"Probabilistic selection ({scen})", fontsize=10)
+    return savefig(fig, path)
+
+
+# ------------------------------------------------------------------ distributional code
+def distributional_responses(cells, tau_hat, sizes, path):
+    """Each DA neuron's mean response against reward size, coloured by its asymmetry
+    (Dabney et al. 2020, Fig. 2)."""
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    cmap = plt.get_cmap("coolwarm")
+    sizes = np.asarray(sizes, float)
+    for (s, r), tau in zip(cells, tau_hat, strict=True):
+        means = [np.mean(r[s == v]) if np.any(s == v) else np.nan for v in sizes]
+        color = cmap(float(tau)) if np.isfinite(tau) else "0.6"
+        ax.plot(sizes, means, "-", color=color, lw=0.8, alpha=0.8)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xscale("log")
+    ax.set_xlabel("reward size (ul)")
+    ax.set_ylabel("response (Hz, window - baseline)")
+    ax.set_title(
+        "DA neurons: response by reward size\n(colour: asymmetry tau-hat, blue 0 to red 1)"
+    )
+    return savefig(fig, path)
+
+
+def distributional_tau_reversal(tau_hat, reversal, path):
+    """Asymmetry against reversal point, one dot per DA neuron (Dabney et al. 2020, Fig. 4)."""
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    ax.plot(reversal, tau_hat, "o", ms=4, alpha=0.7)
+    ax.set_xlabel("reversal point (ul)")
+    ax.set_ylabel("asymmetry tau-hat")
+    ax.set_ylim(0, 1)
+    ax.set_title("Asymmetry against reversal point\n(all analysed trials)")
+    return savefig(fig, path)
+
+
+def distributional_decoded(decoded, sizes, probs, path):
+    """The reward distribution decoded from the reversal points against the true one
+    (Dabney et al. 2020, Fig. 5)."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    ax.bar(np.arange(len(sizes)), probs, color="0.7", label="true")
+    if decoded is not None:
+        x, w = decoded
+        # the decoded mass in each size's bin (bins between the sizes' midpoints)
+        edges = np.concatenate([[-np.inf], (np.asarray(sizes[:-1]) + sizes[1:]) / 2, [np.inf]])
+        mass = np.histogram(x, bins=edges, weights=w)[0]
+        ax.plot(np.arange(len(sizes)), mass, "o-", color="C3", label="decoded")
+    ax.set_xticks(np.arange(len(sizes)), [f"{s:g}" for s in sizes])
+    ax.set_xlabel("reward size (ul)")
+    ax.set_ylabel("probability")
+    ax.legend(frameon=False)
+    ax.set_title("Reward distribution decoded from reversal points")
     return savefig(fig, path)

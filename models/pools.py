@@ -305,9 +305,19 @@ class NeuromodulatorPools:
         return self.term_half * phi / (1 - phi)
 
     def build(
-        self, name="pools", dt=None, da_release_flux=None, da_flux_fraction=1.0, rectify=None
+        self,
+        name="pools",
+        dt=None,
+        da_release_flux=None,
+        da_flux_fraction=1.0,
+        rectify=None,
+        n=1,
     ):
-        """The one-element group; variables ``da``, ``ht`` (concentrations), ``ltd_gate``...
+        """The pools' group; variables ``da``, ``ht`` (concentrations), ``ltd_gate``...
+
+        ``n`` compartments (default one): identical pools, each its own element, that
+        the circuit fills from different DA neurons (a distributional critic's channels,
+        `dopasim.circuits.reward_circuit`). ``da_release_flux`` is one compartment's.
 
         [DA], its running mean and what the synapses read start at the steady state of
         ``da_flux_fraction`` of the design release (`da_steady`; 1: ``da_tonic``), plus
@@ -334,7 +344,7 @@ class NeuromodulatorPools:
         """
         self.validate()
         group = NeuronGroup(
-            1,
+            n,
             """
             u_dat_ht = vmax_dat*(ht/km_dat_5ht)/(1 + da/km_dat + ht/km_dat_5ht) : mmolar/second  # DAT uptake of 5-HT
             dda/dt = -vmax_dat*(da/km_dat)/(1 + da/km_dat + ht/km_dat_5ht) : mmolar
@@ -403,11 +413,11 @@ class NeuromodulatorPools:
         group.da_seen_d2 = da0 + self.drug_tonic
         group.da_released = 0 * umolar
         # arrays, not scalars: the values live in data files, not in the compiled code
-        group.sert_occupancy = [self.sert_occupancy]
-        group.drug_tonic = np.array([float(self.drug_tonic / umolar)]) * umolar
-        group.dip_block = [self.dip_block]
-        group.base_floor_d1 = np.array([float(self.base_floor_d1 / umolar)]) * umolar
-        group.base_floor_d2 = np.array([float(self.base_floor_d2 / umolar)]) * umolar
+        group.sert_occupancy = [self.sert_occupancy] * n
+        group.drug_tonic = np.array([float(self.drug_tonic / umolar)] * n) * umolar
+        group.dip_block = [self.dip_block] * n
+        group.base_floor_d1 = np.array([float(self.base_floor_d1 / umolar)] * n) * umolar
+        group.base_floor_d2 = np.array([float(self.base_floor_d2 / umolar)] * n) * umolar
         rect_code = ""
         if rectify:
             for c, view in (("d1", "da_seen"), ("d2", "da_seen_d2")):

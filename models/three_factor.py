@@ -235,7 +235,7 @@ class ThreeFactorRule:
             inc += f" + Q_e*({vt}_Ar - A_last_r)"
         return inc
 
-    def synapse_model(self, vt, record_weights=False, ltd_gate=False, archive=None):
+    def synapse_model(self, vt, record_weights=False, ltd_gate=False, archive=None, channels=False):
         """Equations of the synapse for transmitter variables ``vt``_A / ``vt``_D.
 
         The transmitter's numbers are linked from its one-element group
@@ -246,6 +246,8 @@ class ThreeFactorRule:
         and the count of its target's archived post spikes already replayed.
         """
         extra = f"{vt}_A : 1 (linked)\n{vt}_D : 1 (linked)\n"
+        if channels:
+            extra += f"{vt}_channel : integer (constant)  # the target's pool compartment\n"
         if self.rises:
             extra += f"{vt}_Ar : 1 (linked)\n{vt}_Dr : 1 (linked)\n"
         if ltd_gate:
@@ -390,6 +392,7 @@ w_now = {self._bounded(vt)} : 1  # weight now
         ltd_gate=False,
         record_weights=False,
         archive=None,
+        channels=False,
     ):
         """Create the plastic `Synapses` between ``source`` and ``target``.
 
@@ -397,7 +400,8 @@ w_now = {self._bounded(vt)} : 1  # weight now
         ``vt.target_equations()`` and set up with ``vt.install(target)``). Connect the
         synapses afterwards, then call ``vt.attach(synapses)`` to add the epoch sweep.
         ``archive``: the transmitter's `VolumeTransmitter.archive_id` when it archives post
-        spikes (then the synapses have no postsynaptic pathway).
+        spikes (then the synapses have no postsynaptic pathway). ``channels``: the target
+        reads a pool of several compartments (`VolumeTransmitter.install`).
         """
         self.validate()
         if archive is not None and self.rises:
@@ -405,7 +409,7 @@ w_now = {self._bounded(vt)} : 1  # weight now
         return Synapses(
             source,
             target,
-            model=self.synapse_model(vt, record_weights, ltd_gate, archive),
+            model=self.synapse_model(vt, record_weights, ltd_gate, archive, channels),
             on_pre=self.on_pre(vt, transmit, ltd_gate, archive),
             on_post=self.on_post(vt, archive) or None,
             namespace=self.namespace(archive),
@@ -524,8 +528,13 @@ def archive_available():
 
 def transmitter_value(syn, name):
     """The value of the transmitter variable ``name`` that plastic synapses ``syn``
-    link to (one number for the whole projection)."""
-    return float(np.asarray(syn.variables[name].get_value())[0])
+    link to: one number for the whole projection, or with channels (a transmitter per
+    pool compartment, `VolumeTransmitter.install`) one per synapse."""
+    values = np.asarray(syn.variables[name].get_value())
+    if values.size == 1:
+        return float(values[0])
+    index = syn.variables[syn.variables.indices[name]].get_value()
+    return values[np.asarray(index)]
 
 
 def current_weights(w, c_e, A_last, A_target, w_min, w_max, extra=0.0, bounds="hard"):
@@ -617,6 +626,7 @@ class VolumeTransmitter:
             raise ValueError("three-factor rule: the post-spike archive needs tau_r = None")
         self.archive = bool(archive)
         self.archive_id = None
+        self.channels = None  # per target neuron, its pool compartment (`install`)
         if rule.phasic_gains is not None and not (
             isinstance(pool, SampledPool) and pool.mean is not None
         ):
@@ -727,13 +737,19 @@ class VolumeTransmitter:
             )
         return code
 
-    def install(self, target, pool_group):
+    def install(self, target, pool_group, channels=None):
         """Build the transmitter's group for ``target`` and link both to the pool.
 
         Call once per target. The group (``<target>_<name>``, one element, on the
         target's clock) is added to ``target.contained_objects``, so a `Network` that
         holds the target runs it. The target's reset must include `reset_code`. Returns
         the group (also ``self.group``).
+
+        ``channels`` (an int per target neuron) reads a pool of several compartments:
+        neuron k reads compartment ``channels[k]``, and the group holds one transmitter
+        per compartment (element c integrates compartment c), so each channel's
+        synapses learn from their own compartment (`attach` links them by their target's
+        channel).
         """
         vt = self.name
         rule, pool = self.rule, self.pool
@@ -743,15 +759,27 @@ class VolumeTransmitter:
             f"{vt}_b": rule.b,
             f"{vt}_tau_c": tau_c,
         }
+        if channels is None:
+            n_group, index = 1, np.zeros(len(target), dtype=int)
+        else:
+            index = np.asarray(channels, dtype=int)
+            n_group = len(pool_group)
+            if index.shape != (len(target),) or index.min() < 0 or index.max() >= n_group:
+                raise ValueError(
+                    f"{target.name}: channels must give each of its {len(target)} neurons a "
+                    f"compartment in 0..{n_group - 1}"
+                )
+            if self.archive:
+                raise ValueError("the post-spike archive reads a single-compartment pool")
         group = NeuronGroup(
-            1,
+            n_group,
             self._group_equations(),
             namespace=ns,
             clock=target.clock,
             name=f"{target.name}_{vt}",
         )
-        one = np.zeros(1, dtype=int)
-        index = np.zeros(len(target), dtype=int)
+        self.channels = None if channels is None else index
+        one = np.arange(n_group, dtype=int)  # element c reads compartment c
         setattr(group, f"{vt}_D", 1)
         taus = {"": tau_c}
         if rule.rises:
@@ -829,10 +857,23 @@ class VolumeTransmitter:
         """Link plastic synapses to the transmitter's group (made by `install`) and add
         their epoch sweep. Call after ``connect``. ``archive=False`` attaches synapses
         built without the archive to a transmitter that has one."""
-        # every transmitter variable the synapse model declares (`synapse_model`)
+        # every transmitter variable the synapse model declares (`synapse_model`); with
+        # channels, each synapse links to its target neuron's compartment's transmitter
+        index = None
+        if self.channels is not None:
+            index = f"{self.name}_channel"  # a synaptic variable: synapses grow
+            if index not in synapses.variables:
+                raise ValueError(
+                    f"{synapses.name}: the target reads pool compartments; build the "
+                    "synapses with channels=True"
+                )
+            setattr(synapses, index, self.channels[np.asarray(synapses.j[:], dtype=int)])
         for name in synapses._linked_variables:
             if name.startswith(f"{self.name}_"):
-                setattr(synapses, name, linked_var(self.group, name))
+                if index is None:
+                    setattr(synapses, name, linked_var(self.group, name))
+                else:
+                    setattr(synapses, name, linked_var(self.group, name, index=index))
         archive = self.archive_id if self.archive and archive is not False else None
         if archive is not None and synapses.target is not self.target:
             # the archive is indexed by the group's neuron index, the synapses' j by the

@@ -19,6 +19,7 @@ REGISTRY = {
     "aversive": "dopasim.protocols.aversive",
     "eligibility-window": "dopasim.protocols.eligibility_window",
     "probabilistic-selection": "dopasim.protocols.probabilistic_selection",
+    "distributional": "dopasim.protocols.distributional",
 }
 
 

@@ -22,6 +22,7 @@ LEAVES = {
     "dopasim.params",
     "dopasim.seeding",
     "dopasim.analysis",
+    "dopasim.distributional",
     "dopasim.plots",
     "dopasim.memory",
     "dopasim.protocol",

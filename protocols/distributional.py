@@ -1,0 +1,493 @@
+#!/usr/bin/env python
+"""
+Distributional dopamine: reward sizes, reversal points and asymmetries
+======================================================================
+
+Dabney W, Kurth-Nelson Z, Uchida N, Starkweather CK, Hassabis D, Munos R, Botvinick M
+(2020) A distributional code for value in dopamine-based reinforcement learning. Nature
+577:671-675. https://doi.org/10.1038/s41586-019-1924-6
+
+The circuit runs with the distributional critic (`RewardCircuitParams.critic`): channels
+of D1/D2 MSNs, VTA GABA and VTA DA neurons, each channel's DA neurons scaling positive
+and negative deviations of their drive by alpha+ and alpha- (a hypothesis: the paper
+measured the asymmetry, not its mechanism) and releasing into the pool compartment that
+the channel's corticostriatal synapses read. Each trial gives one of seven reward sizes
+(0.1, 0.3, 1.2, 2.5, 5, 10 and 20 ul) with the task's probabilities; half the trials are
+cued by an odour ``us_delay`` (1.5 s) before the reward. The reward input's rate is
+proportional to the reward's utility, normalised to a mean of 1 over the distribution:
+``utility=measured`` uses the population response of the 40 recorded neurons to each
+size (their released data; docs/distributional.md), ``utility=linear`` the size. Run it::
+
+    dopasim run distributional
+    dopasim run distributional --param control=classical     # symmetric channels
+    dopasim run distributional --param control=uncoupled     # one shared DA compartment
+
+Per DA neuron (alive, trials after ``train_fraction``), as in the paper: the response on
+a trial is the mean rate in ``response_window`` after the reward minus the mean rate in
+the second before it; the reversal point is the size where the response changes sign
+(hinge fit); the asymmetry tau-hat = alpha+/(alpha+ + alpha-) from the slopes above and
+below it; the split-half control measures tau-hat on one half of the trials and the
+reversal point on the other, over ``splits`` random splits. The window starts at the
+modelled reward: the paper's 200-600 ms follows a licked juice, here the reward input
+reaches DA neurons 20 ms after its onset and lasts ``outcome_dur``.
+
+metrics.json
+------------
+spearman_tau_value
+    Spearman correlation across channels between the design asymmetry tau_k and the
+    channel's value V_k.
+value_spread
+    Standard deviation of V_k across channels (Hz).
+value_low, value_high
+    V_k of the least and the most optimistic channel (Hz).
+spearman_design_tau_reversal
+    Spearman correlation across DA neurons between the design tau of each neuron and its
+    reversal point (all analysed trials).
+split_half_r_median, split_half_r_p5, split_half_r_p95
+    Pearson R across neurons of tau-hat (one half) against the reversal point (other
+    half), over the random splits.
+split_half_p
+    Two-sided p of the median R for the number of neurons (t distribution).
+reversal_reliability
+    Median Pearson R between the two halves' reversal points.
+reversal_median, reversal_q25, reversal_q75
+    Reversal points across neurons (ul).
+reversal_gaps_spanned
+    How many gaps between adjacent reward sizes the interquartile range of the reversal
+    points contains (whole or in part).
+tau_hat_median, tau_hat_p10, tau_hat_p90
+    Asymmetries tau-hat across neurons (all analysed trials).
+baseline_tau_r
+    Pearson R across neurons between the baseline rate and tau-hat.
+n_neurons_analysed, n_trials_analysed
+    DA neurons with a reversal point and tau-hat, and analysed trials.
+decoded_w1, uniform_w1, gaussian_w1
+    1-Wasserstein distance (ul) between the reward distribution and the distribution
+    decoded from the reversal points (expectile imputation at the neurons' tau-hat), a
+    uniform distribution over the sizes' range and a moment-matched Gaussian.
+"""
+
+import math
+
+import numpy as np
+from brian2 import second
+
+from dopasim import analysis, distributional, plots
+from dopasim.params import Param, ParamError
+from dopasim.protocols import pavlovian as pv
+
+SCENARIOS = True
+NAME = "distributional"
+SUMMARY = "Dabney 2020: DA neurons with different optimism code the reward distribution"
+HEADLINE_METRICS = (
+    "spearman_tau_value",
+    "split_half_r_median",
+    "reversal_median",
+    "value_spread",
+)
+METRIC_RANGES = {
+    "spearman_tau_value": (-1.0, 1.0),
+    "spearman_design_tau_reversal": (-1.0, 1.0),
+    "split_half_r_median": (-1.0, 1.0),
+}
+#: What the run's metadata labels a hypothesis.
+HYPOTHESES = (
+    "distributional critic: the DA neurons' asymmetric scaling of their drive "
+    "(Dabney et al. 2020 measured the asymmetry of responses, not its mechanism)",
+    "distributional critic: each channel's DA neurons release into their own "
+    "compartment, read by their channel's corticostriatal synapses",
+)
+
+#: Reward sizes (ul) and their probabilities in the task of Dabney et al. 2020.
+SIZES = (0.1, 0.3, 1.2, 2.5, 5.0, 10.0, 20.0)
+PROBS = (0.066, 0.091, 0.148, 0.155, 0.312, 0.151, 0.077)
+#: The population's measured utility of each size: the mean response of the 40 neurons
+#: of Dabney et al. 2020 (their released per-trial responses, Fig. 2b data), scaled to
+#: 0 at the smallest and 1 at the largest size.
+UTILITY_MEASURED = (0.0, 0.026, 0.047, 0.111, 0.208, 0.586, 1.0)
+CONTROLS = ("none", "classical", "uncoupled")
+
+PARAMS = [
+    *(
+        {
+            "n_trials": Param("n_trials", 1700, "int", "number of trials", low=1),
+            "trial_len": pv._q(
+                "trial_len", 4 * second, second, "length of one trial", low=0, low_open=True
+            ),
+            "us_delay": pv._q(
+                "us_delay",
+                1.5 * second,
+                second,
+                "reward time after the odour",
+                low=0,
+                low_open=True,
+            ),
+        }.get(p.name, p)
+        for p in pv.COMMON_PARAMS
+    ),
+    Param("channels", 10, "int", "channels of the distributional critic", low=2),
+    Param(
+        "tau_low",
+        0.2,
+        "float",
+        "lowest channel asymmetry tau",
+        low=0.0,
+        high=1.0,
+        cite="Dabney et al. 2020 (tau-hat 10-90 %: 0.24-0.73)",
+    ),
+    Param(
+        "tau_high",
+        0.8,
+        "float",
+        "highest channel asymmetry tau",
+        low=0.0,
+        high=1.0,
+        cite="Dabney et al. 2020 (tau-hat 10-90 %: 0.24-0.73)",
+    ),
+    Param(
+        "control",
+        "none",
+        "choice",
+        "none | classical (every channel tau 0.5) | uncoupled (one shared DA compartment)",
+        choices=CONTROLS,
+    ),
+    Param(
+        "utility",
+        "measured",
+        "choice",
+        "reward drive per size: measured (the recorded population's) | linear",
+        choices=("measured", "linear"),
+    ),
+    Param("cued_fraction", 0.5, "float", "fraction of trials with an odour", low=0.0, high=1.0),
+    Param(
+        "train_fraction",
+        0.25,
+        "float",
+        "first fraction of the trials left out of the analysis",
+        low=0.0,
+        high=1.0,
+        high_open=True,
+    ),
+    Param(
+        "response_window",
+        "0,0.3",
+        "str",
+        "response window after the reward onset (s, 'start,stop')",
+    ),
+    Param("splits", 200, "int", "random splits of the split-half control", low=1),
+]
+
+
+def check(p):
+    pv.check_common(p)
+    if p["tau_low"] > p["tau_high"]:
+        raise ParamError(f"tau_low: {p['tau_low']:g} exceeds tau_high ({p['tau_high']:g})")
+    window = pv.float_list(p, "response_window", 0.0, 10.0, "seconds")
+    if len(window) != 2 or not window[0] < window[1]:
+        raise ParamError(
+            f"response_window: '{p['response_window']}' is not 'start,stop' with start < stop"
+        )
+    if float(p["cs_time"] + p["us_delay"]) + window[1] > float(p["trial_len"]):
+        raise ParamError(
+            f"response_window: it ends after the trial (cs_time + us_delay + {window[1]:g} s "
+            f"> trial_len = {p['trial_len']})"
+        )
+    if float(p["cs_time"] + p["us_delay"]) < 1.0:
+        raise ParamError("us_delay: cs_time + us_delay leaves less than the 1 s baseline")
+    p["window"] = window
+
+
+def build_key(p):
+    return (*pv.build_key(p, 1), "distributional", p["channels"], p["control"])
+
+
+def drives(utility):
+    """The reward input's relative rate for each size: utility / its mean over the task."""
+    u = np.asarray(UTILITY_MEASURED if utility == "measured" else SIZES, dtype=float)
+    return u / float(np.dot(PROBS, u))
+
+
+def trials(p, rng):
+    n = p["n_trials"]
+    size = rng.choice(len(SIZES), size=n, p=np.asarray(PROBS) / np.sum(PROBS))
+    cued = rng.random(n) < p["cued_fraction"]
+    return {
+        "cue": np.where(cued, 0, -1),
+        "outcome": np.full(n, pv.REWARD),
+        "size": size,
+        "probe": np.zeros(n, bool),
+    }
+
+
+def circuit_params(p):
+    taus = (0.5, 0.5) if p["control"] == "classical" else (p["tau_low"], p["tau_high"])
+    return pv.circuit_params(
+        p,
+        critic="distributional",
+        critic_channels=p["channels"],
+        critic_tau_low=taus[0],
+        critic_tau_high=taus[1],
+        critic_da="shared" if p["control"] == "uncoupled" else "own",
+    )
+
+
+def stimulus(p, tr):
+    stim = pv.stimulus(p, tr, n_cues=1)
+    g = float(pv.GRID)
+    per_trial = int(round(float(p["trial_len"]) / g))
+    us = int(round(float(p["cs_time"] + p["us_delay"]) / g))
+    out_len = int(round(float(p["outcome_dur"]) / g))
+    magnitude = np.zeros(len(stim.outcome))
+    d = drives(p["utility"])
+    for k, s in enumerate(tr["size"]):
+        a = k * per_trial + us
+        magnitude[a : a + out_len] = d[s]
+    return stim.__class__(**{**vars(stim), "magnitude": magnitude})
+
+
+def build(p, rngs):
+    tr = trials(p, rngs["inputs"])
+    circuit = pv.build(p, rngs, tr, n_cues=1, cparams=circuit_params(p), stim=stimulus(p, tr))
+    return circuit
+
+
+def collect(circuit, p):
+    data = pv.collect(circuit, p)
+    critic = circuit.info["critic"]
+    data["da_channel"] = np.asarray(critic["da_channel"], dtype=np.int32)
+    data["d1_channel"] = np.asarray(critic["d1_channel"], dtype=np.int32)
+    data["channel_tau"] = np.asarray(critic["taus"], dtype=float)
+    return data
+
+
+# ------------------------------------------------------------------------ analysis
+def reward_times(data, p):
+    n = len(data["trial_cue"])
+    return np.arange(n) * float(p["trial_len"]) + float(p["cs_time"] + p["us_delay"])
+
+
+def _analysed(data, p):
+    n = len(data["trial_cue"])
+    mask = np.arange(n) >= int(np.ceil(p["train_fraction"] * n))
+    return mask
+
+
+def neuron_trials(data, p):
+    """[(sizes, responses)] of every alive DA neuron (analysed trials), their indices and
+    baseline rates (Hz)."""
+    i, t = data["spikes_vta_da"]
+    n_da = int(data["sizes"]["vta_da"])
+    lesioned = set(np.asarray(data.get("lesioned_da", []), dtype=int).tolist())
+    mask = _analysed(data, p)
+    rewards = reward_times(data, p)[mask]
+    sizes = np.asarray(SIZES)[np.asarray(data["trial_size"])[mask]]
+    window = tuple(p["window"])
+    out, index, base = [], [], []
+    order = np.argsort(i, kind="stable")  # each neuron's spikes stay in time order
+    bounds = np.searchsorted(i[order], np.arange(n_da + 1))
+    for k in range(n_da):
+        if k in lesioned or not len(rewards):
+            continue
+        spikes = t[order[bounds[k] : bounds[k + 1]]]
+        resp = distributional.responses(spikes, rewards, window=window, baseline=(-1.0, 0.0))
+        before = np.searchsorted(spikes, rewards) - np.searchsorted(spikes, rewards - 1.0)
+        out.append((sizes, resp))
+        index.append(k)
+        base.append(float(before.mean()))  # the second before the reward (Hz)
+    return out, np.asarray(index, dtype=int), np.asarray(base)
+
+
+def channel_values(data, p):
+    """V_k: each channel's D1 rate in the cue period (0.2 s after the odour to the
+    reward) minus its rate in the second before the odour, cued analysed trials (Hz)."""
+    i, t = data["spikes_str_d1"]
+    chan = np.asarray(data["d1_channel"])
+    k = int(chan.max()) + 1 if chan.size else 0
+    mask = _analysed(data, p) & (np.asarray(data["trial_cue"]) >= 0)
+    cs = pv.trial_times(data, p)[mask]
+    if not len(cs):
+        return np.full(k, np.nan)
+    us = float(p["us_delay"])
+    values = np.empty(k)
+    for c in range(k):
+        sel = np.sort(t[chan[i] == c])
+        n_c = max(int(np.sum(chan == c)), 1)
+        cue = (np.searchsorted(sel, cs + us) - np.searchsorted(sel, cs + 0.2)) / (us - 0.2)
+        pre = np.searchsorted(sel, cs) - np.searchsorted(sel, cs - 1.0)
+        values[c] = float(np.mean(cue - pre)) / n_c
+    return values
+
+
+def _spearman(x, y):
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    if ok.sum() < 3:
+        return float("nan")
+    return float(analysis.spearman_rho(x[ok], y[ok]))
+
+
+def _pearson_p(r, n):
+    """Two-sided p of a Pearson R across n pairs (Fisher's z, normal approximation)."""
+    if not np.isfinite(r) or n < 4:
+        return float("nan")
+    z = np.arctanh(min(abs(r), 1 - 1e-15)) * np.sqrt(n - 3)
+    return float(math.erfc(z / math.sqrt(2)))
+
+
+def analyse(data, p):
+    """Per-neuron reversal points and asymmetries, and the split-half control."""
+    cells, index, base = neuron_trials(data, p)
+    rev, tau = [], []
+    for s, r in cells:
+        c = distributional.reversal_point(s, r)
+        rev.append(c)
+        tau.append(distributional.asymmetry(s, r, c).tau if np.isfinite(c) else np.nan)
+    rev, tau = np.asarray(rev, float), np.asarray(tau, float)
+    split = None
+    if len(cells) >= 3:
+        split = distributional.split_half(cells, n_splits=int(p["splits"]), rng=0)
+    return {"index": index, "base": base, "reversal": rev, "tau_hat": tau, "split": split}
+
+
+def metrics(data, p):
+    out = pv.da_ht_tonic_metrics(data, p)
+    res = analyse(data, p)
+    rev, tau, index = res["reversal"], res["tau_hat"], res["index"]
+    ok = np.isfinite(rev) & np.isfinite(tau)
+    design = np.asarray(data["channel_tau"])[np.asarray(data["da_channel"])[index]]
+    values = channel_values(data, p)
+    out["spearman_tau_value"] = _spearman(data["channel_tau"], values)
+    out["value_spread"] = float(np.nanstd(values))
+    out["value_low"], out["value_high"] = float(values[0]), float(values[-1])
+    out["spearman_design_tau_reversal"] = _spearman(design, rev)
+    split = res["split"]
+    r_med = split.median if split is not None else float("nan")
+    out["split_half_r_median"] = r_med
+    out["split_half_r_p5"] = split.p5 if split is not None else float("nan")
+    out["split_half_r_p95"] = split.p95 if split is not None else float("nan")
+    out["split_half_p"] = _pearson_p(r_med, int(ok.sum()))
+    out["reversal_reliability"] = split.reliability_median if split is not None else float("nan")
+    q25, med, q75 = (
+        np.nanpercentile(rev, q) if np.isfinite(rev).any() else np.nan for q in (25, 50, 75)
+    )
+    out["reversal_median"], out["reversal_q25"], out["reversal_q75"] = map(float, (med, q25, q75))
+    sizes = np.asarray(SIZES)
+    gaps = [(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)]
+    out["reversal_gaps_spanned"] = (
+        int(sum(1 for a, b in gaps if b > q25 and a < q75)) if np.isfinite(q25) else 0
+    )
+    for name, q in (("tau_hat_median", 50), ("tau_hat_p10", 10), ("tau_hat_p90", 90)):
+        out[name] = float(np.nanpercentile(tau, q)) if np.isfinite(tau).any() else float("nan")
+    out["baseline_tau_r"] = float(distributional._pearson(res["base"], tau))
+    out["n_neurons_analysed"] = int(ok.sum())
+    out["n_trials_analysed"] = int(_analysed(data, p).sum())
+    out.update(_decoding(rev[ok], tau[ok]))
+    return out
+
+
+def _decoding(rev, tau):
+    decoded = _decoded(rev, tau)
+    out = {"decoded_w1": float("nan")}
+    if decoded is not None:
+        out["decoded_w1"] = distributional.wasserstein1(decoded[0], SIZES, decoded[1], PROBS)
+    refs = distributional.references(SIZES, PROBS)
+    for name in ("uniform", "gaussian"):
+        values, weights = refs[name]
+        out[f"{name}_w1"] = distributional.wasserstein1(values, SIZES, weights, PROBS)
+    return out
+
+
+def figures(data, p, outdir):
+    res = analyse(data, p)
+    cells, _, _ = neuron_trials(data, p)
+    return [
+        plots.circuit_raster(data, p, outdir / "raster.png"),
+        plots.distributional_responses(
+            cells, res["tau_hat"], SIZES, outdir / "responses_by_size.png"
+        ),
+        plots.distributional_tau_reversal(
+            res["tau_hat"], res["reversal"], outdir / "tau_vs_reversal.png"
+        ),
+        plots.distributional_decoded(
+            _decoded(res["reversal"], res["tau_hat"]), SIZES, PROBS, outdir / "decoded.png"
+        ),
+    ]
+
+
+def _decoded(rev, tau):
+    """(values, weights) decoded from the reversal points, or None when too few."""
+    ok = np.isfinite(rev) & np.isfinite(tau) & (tau > 0) & (tau < 1)
+    if ok.sum() < 2:
+        return None
+    return distributional.decode_distribution(rev[ok], tau[ok], bounds=(0.0, 20.0))
+
+
+def memory_counts(p):
+    n = p["n_trials"]
+    return pv.memory_counts_for(
+        p,
+        pv.circuit_params(p),
+        n_cues=1,
+        n_states=p["n_states"],
+        stim_on=n * float(p["us_delay"]) * p["cued_fraction"],
+        outcome_on=n * float(p["outcome_dur"]),
+        trials="n_trials (or duration)",
+    )
+
+
+class Distributional(pv.TrialProtocol):
+    """Dabney et al. 2020: the module's functions are its hooks."""
+
+    NAME, SUMMARY, PARAMS = NAME, SUMMARY, PARAMS
+    TINY_PARAMS = {
+        **pv.TINY_PARAMS,
+        "trial_len": "2.5s",
+        "us_delay": "0.5s",
+        "n_trials": "16",
+        "channels": "4",
+        "splits": "5",
+    }
+    HEADLINE_METRICS, METRIC_RANGES, HYPOTHESES = HEADLINE_METRICS, METRIC_RANGES, HYPOTHESES
+
+    def check(self, p):
+        check(p)
+
+    def circuit_params(self, p):
+        return circuit_params(p)
+
+    def collect(self, circuit, p):
+        return collect(circuit, p)
+
+    def build_key(self, p):
+        return build_key(p)
+
+    def build(self, p, rngs):
+        return build(p, rngs)
+
+    def metrics(self, data, p):
+        return metrics(data, p)
+
+    def figures(self, data, p, outdir):
+        return figures(data, p, outdir)
+
+    def memory_counts(self, p):
+        return memory_counts(p)
+
+    def outcome_times(self, data, params, start, cs):
+        return pv.us_delay_outcomes(params, start, cs)
+
+    def trial_types(self, data, params, cue):
+        size = data.get("trial_size", np.zeros(len(cue), int))
+        return [
+            f"{'cued' if c >= 0 else 'uncued'} {SIZES[int(s)]:g} ul"
+            for c, s in zip(cue, size, strict=True)
+        ]
+
+
+PROTOCOL = Distributional()
+
+
+if __name__ == "__main__":
+    from dopasim.cli import script
+
+    script(NAME)
