@@ -1136,17 +1136,20 @@ def _release(b):
         dt=P.dt,
     )
     b.release = [da_release, ht_release]
-    q = float(b.release_da * b.factor / umolar)
+    q = np.full(b.n["da"], float(b.release_da * b.factor / umolar))
     if P.distributional and P.critic_da == "own":
-        # channel k's DA neurons into compartment k, each compartment filled by 1/k of
-        # the population: k times the release per spike keeps every compartment's level
-        da_release.connect(i=np.arange(b.n["da"]), j=channel_of(b.n["da"], P.critic_channels))
-        q *= P.critic_channels
+        # channel k's DA neurons into compartment k: each neuron's release per spike is
+        # scaled by n_da / (its channel's size), so every compartment gets the
+        # population's release flux (the classical level)
+        chan = channel_of(b.n["da"], P.critic_channels)
+        da_release.connect(i=np.arange(b.n["da"]), j=chan)
+        q = q * b.n["da"] / np.bincount(chan, minlength=P.critic_channels)[chan]
     else:
         da_release.connect()  # every compartment (one, or 'shared') gets every release
+        q = np.full(len(da_release), q[0] if len(q) else 0.0)  # one release for all
     ht_release.connect()
     if b.n["da"]:
-        da_release.q = np.full(len(da_release), q) * umolar
+        da_release.q = q * umolar
 
 
 def _assemble(b):

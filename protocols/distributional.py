@@ -47,7 +47,8 @@ split_half_r_median, split_half_r_p5, split_half_r_p95
     Pearson R across neurons of tau-hat (one half) against the reversal point (other
     half), over the random splits.
 split_half_p
-    Two-sided p of the median R for the number of neurons (t distribution).
+    Two-sided p of the median R for the number of neurons (Fisher's z, normal
+    approximation).
 reversal_reliability
     Median Pearson R between the two halves' reversal points.
 reversal_median, reversal_q25, reversal_q75
@@ -175,11 +176,25 @@ PARAMS = [
         "response window after the reward onset (s, 'start,stop')",
     ),
     Param("splits", 200, "int", "random splits of the split-half control", low=1),
+    Param(
+        "analysed",
+        "cued",
+        "choice",
+        "trials whose reward responses are analysed: cued (the odour predicts the reward "
+        "distribution) | all (uncued rewards are predicted by no state of the model)",
+        choices=("cued", "all"),
+    ),
 ]
 
 
 def check(p):
     pv.check_common(p)
+    n_da = max(int(round(100 * p["scale"])), 0)  # RewardCircuitParams.n_da at this scale
+    if p["channels"] > n_da:
+        raise ParamError(
+            f"channels: {p['channels']} channels need at least as many DA neurons "
+            f"({n_da} at scale {p['scale']:g})"
+        )
     if p["tau_low"] > p["tau_high"]:
         raise ParamError(f"tau_low: {p['tau_low']:g} exceeds tau_high ({p['tau_high']:g})")
     window = pv.float_list(p, "response_window", 0.0, 10.0, "seconds")
@@ -267,8 +282,11 @@ def reward_times(data, p):
 
 
 def _analysed(data, p):
-    n = len(data["trial_cue"])
-    mask = np.arange(n) >= int(np.ceil(p["train_fraction"] * n))
+    """The analysed trials: after training, and cued ones unless ``analysed=all``."""
+    cue = np.asarray(data["trial_cue"])
+    mask = np.arange(len(cue)) >= int(np.ceil(p["train_fraction"] * len(cue)))
+    if p.get("analysed", "cued") == "cued":
+        mask &= cue >= 0
     return mask
 
 
@@ -303,7 +321,10 @@ def channel_values(data, p):
     i, t = data["spikes_str_d1"]
     chan = np.asarray(data["d1_channel"])
     k = int(chan.max()) + 1 if chan.size else 0
-    mask = _analysed(data, p) & (np.asarray(data["trial_cue"]) >= 0)
+    after = np.arange(len(data["trial_cue"])) >= int(
+        np.ceil(p["train_fraction"] * len(data["trial_cue"]))
+    )
+    mask = after & (np.asarray(data["trial_cue"]) >= 0)
     cs = pv.trial_times(data, p)[mask]
     if not len(cs):
         return np.full(k, np.nan)

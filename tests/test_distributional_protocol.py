@@ -1,0 +1,582 @@
+"""The distributional protocol and the distributional critic's wiring (Dabney et al. 2020).
+
+Fast checks (numpy target, tiny sizes, nothing long is run): the circuit is built but not
+simulated, except for a few hundred steps of single groups; the analysis runs on
+synthetic spike trains whose responses are a known hinge function of reward size.
+"""
+
+import math
+
+import numpy as np
+import pytest
+from brian2 import Network, NeuronGroup, SpikeMonitor, ms, mV, nmolar, second, umolar
+
+from dopasim import runner
+from dopasim.circuits.reward_circuit import (
+    CRITIC_PROJECTIONS,
+    DA_ASYMMETRY_EQS,
+    FIXED_PROJECTIONS,
+    RewardCircuitParams,
+    build_reward_circuit,
+    channel_of,
+)
+from dopasim.models.three_factor import transmitter_value
+from dopasim.params import ParamError
+from dopasim.protocols import distributional as dp
+from dopasim.protocols import pavlovian as pv
+
+K = 4
+#: scale 0.1: 10 DA, 10 GABA, 100 D1 and 100 D2 neurons; 10 DA neurons in 4 channels
+#: give unequal blocks (3, 2, 3, 2), so an index mix-up does not cancel out
+CIRCUIT = {**dp.Distributional.TINY_PARAMS, "scale": "0.1", "n_trials": "3", "channels": str(K)}
+
+
+def _prepare(params, tmp_path):
+    return runner.prepare("distributional", params, 1, "numpy", tmp_path / "run", True)[1]
+
+
+def _build(p, cparams=None, seed=0):
+    tr = dp.trials(p, np.random.default_rng(seed))
+    stim = dp.stimulus(p, tr)
+    cparams = cparams if cparams is not None else dp.circuit_params(p)
+    circuit = build_reward_circuit(
+        cparams, stim, np.random.default_rng(seed + 1), np.random.default_rng(seed + 2)
+    )
+    return cparams, circuit
+
+
+def _objects(circuit):
+    return {o.name: o for o in circuit.network.objects}
+
+
+@pytest.fixture(scope="module")
+def p_tiny(tmp_path_factory):
+    return _prepare(CIRCUIT, tmp_path_factory.mktemp("prep"))
+
+
+# ---------------------------------------------------------------------------------------
+# the circuit's wiring
+# ---------------------------------------------------------------------------------------
+
+
+def test_own_release_goes_to_the_channels_compartment(p_tiny):
+    """critic_da='own': the pools have K compartments, DA neuron i releases only into
+    compartment channel_of(i), with the classical release per spike times n_da over its
+    channel's size (K times when the blocks are equal)."""
+    P, c = _build(p_tiny)
+    assert P.distributional and P.critic_channels == K and P.critic_da == "own"
+    n_da = len(c["vta_da"])
+    assert n_da == 10
+    assert len(c["pools"]) == K
+    rel = _objects(c)["da_release"]
+    assert len(rel) == n_da
+    assert np.array_equal(np.asarray(rel.i[:]), np.arange(n_da))
+    assert np.array_equal(np.asarray(rel.j[:]), channel_of(n_da, K))
+    _, classical = _build(p_tiny, pv.circuit_params(p_tiny))
+    assert len(classical["pools"]) == 1
+    q0 = np.asarray(_objects(classical)["da_release"].q[:] / umolar)
+    assert q0.size == n_da and np.all(q0 > 0)
+    sizes = np.bincount(channel_of(n_da, K), minlength=K)[channel_of(n_da, K)]
+    np.testing.assert_allclose(np.asarray(rel.q[:] / umolar), q0 * n_da / sizes, rtol=1e-12)
+
+
+def _compartment_flux(p):
+    """Summed release per spike into each compartment (own), and the classical n_da q."""
+    _, c = _build(p)
+    rel = _objects(c)["da_release"]
+    k = len(c["pools"])
+    per = np.bincount(np.asarray(rel.j[:]), weights=np.asarray(rel.q[:] / umolar), minlength=k)
+    _, classical = _build(p, pv.circuit_params(p))
+    q0 = np.asarray(_objects(classical)["da_release"].q[:] / umolar)
+    return per, q0.sum()
+
+
+def test_every_compartment_gets_the_design_flux_when_channels_divide_the_da_neurons(tmp_path):
+    """'own', 10 DA neurons in 5 channels of 2: each compartment receives the classical
+    population's summed release per spike (the flux the pools are built for)."""
+    per, total = _compartment_flux(_prepare({**CIRCUIT, "channels": "5"}, tmp_path))
+    np.testing.assert_allclose(per, total, rtol=1e-12)
+
+
+def test_every_compartment_gets_the_design_flux_when_blocks_are_unequal(p_tiny):
+    """'own', 10 DA neurons in 4 channels (blocks 3, 2, 3, 2): every compartment should
+    still receive the classical population's summed release per spike, as the pools'
+    per-compartment design flux assumes."""
+    per, total = _compartment_flux(p_tiny)
+    np.testing.assert_allclose(per, total, rtol=1e-9)
+
+
+def test_shared_release_reaches_every_compartment_with_the_classical_q(p_tiny):
+    """control=uncoupled (critic_da='shared'): every DA neuron releases into every one of
+    the K compartments, each spike with the classical release per spike."""
+    p = {**p_tiny, "control": "uncoupled"}
+    P, c = _build(p)
+    assert P.critic_da == "shared" and len(c["pools"]) == K
+    rel = _objects(c)["da_release"]
+    n_da = len(c["vta_da"])
+    pairs = set(zip(np.asarray(rel.i[:]).tolist(), np.asarray(rel.j[:]).tolist(), strict=True))
+    assert pairs == {(i, k) for i in range(n_da) for k in range(K)}
+    assert len(rel) == n_da * K
+    _, classical = _build(p_tiny, pv.circuit_params(p_tiny))
+    q0 = float(_objects(classical)["da_release"].q[0] / umolar)
+    np.testing.assert_allclose(np.asarray(rel.q[:] / umolar), q0, rtol=1e-12)
+
+
+def test_critic_projections_stay_within_their_channel(p_tiny):
+    """d1_da, d1_gaba and gaba_da connect only neurons of the same channel (and do
+    connect something in every channel); the classical circuit's do cross channels, so
+    the check is not vacuous. The other fixed projections are not restricted."""
+    _, c = _build(p_tiny)
+    _, classical = _build(p_tiny, pv.circuit_params(p_tiny))
+    objs, cobjs = _objects(c), _objects(classical)
+    assert set(CRITIC_PROJECTIONS) == {"d1_da", "d1_gaba", "gaba_da"}
+    for name in ("d1_da", "d1_gaba", "gaba_da"):  # the critic's loop, named independently
+        syn = objs[name]
+        i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+        assert len(i) > 0, name
+        ci = channel_of(len(syn.source), K)[i]
+        cj = channel_of(len(syn.target), K)[j]
+        assert np.array_equal(ci, cj), name
+        assert set(cj.tolist()) == set(range(K)), name
+        ci0 = channel_of(len(syn.source), K)[np.asarray(cobjs[name].i[:])]
+        cj0 = channel_of(len(syn.target), K)[np.asarray(cobjs[name].j[:])]
+        assert np.any(ci0 != cj0), f"classical {name} never crosses channels"
+    # a projection outside CRITIC_PROJECTIONS (reward -> DA) keeps crossing freely
+    reward = objs["reward_da"]
+    assert len(set(np.asarray(reward.j[:]).tolist())) > K
+
+
+def test_critic_projection_weights_keep_the_mean_input(tmp_path):
+    """Within a channel the probability is p x K (capped at 1) and J grows by what the
+    cap leaves out: at K = 10, gaba_da (p 0.2) connects every within-channel pair with
+    2 x J, d1_da (p 0.1) has probability 1 and J unchanged, so each target's expected
+    summed input equals the classical p N J."""
+    p = _prepare({**CIRCUIT, "channels": "10"}, tmp_path)
+    P, c = _build(p)
+    objs = _objects(c)
+    gaba_da = objs["gaba_da"]
+    n_gaba, n_da = len(gaba_da.source), len(gaba_da.target)
+    allowed = channel_of(n_gaba, 10)[:, None] == channel_of(n_da, 10)[None, :]
+    assert len(gaba_da) == allowed.sum()  # probability min(1, 0.2 x 10) = 1
+    ns = gaba_da.namespace["J"]
+    assert float(ns / mV) == pytest.approx(float(P.j_gaba_da * 2 / P.scale / mV))
+    d1_da = objs["d1_da"]
+    assert float(d1_da.namespace["J"] / mV) == pytest.approx(float(P.j_d1_da / P.scale / mV))
+    n_d1 = len(d1_da.source)
+    allowed = channel_of(n_d1, 10)[:, None] == channel_of(n_da, 10)[None, :]
+    assert len(d1_da) == allowed.sum()
+    # expected input per DA neuron: in-channel sources x probability x J = p N J
+    for name, p_field, j_field in (
+        ("gaba_da", "p_gaba_da", "j_gaba_da"),
+        ("d1_da", "p_msn_vta", "j_d1_da"),
+    ):
+        syn = objs[name]
+        per_target = np.bincount(np.asarray(syn.j[:]), minlength=n_da)
+        summed = per_target * float(syn.namespace["J"] / mV) * P.scale
+        expected = getattr(P, p_field) * len(syn.source) * float(getattr(P, j_field) / mV)
+        np.testing.assert_allclose(summed, expected, rtol=1e-9)
+
+
+def test_da_asymmetries_follow_the_channel_taus(p_tiny):
+    """vta_da.alpha_pos = 2 tau_k and alpha_neg = 2 (1 - tau_k) of the neuron's channel,
+    and the asymmetry's current enters the DA membrane equation; control=classical
+    gives every alpha 1."""
+    P, c = _build(p_tiny)
+    da = c["vta_da"]
+    tau = P.channel_taus()[channel_of(len(da), K)]
+    np.testing.assert_allclose(P.channel_taus(), np.linspace(0.2, 0.8, K))
+    np.testing.assert_allclose(np.asarray(da.alpha_pos[:]), 2 * tau)
+    np.testing.assert_allclose(np.asarray(da.alpha_neg[:]), 2 * (1 - tau))
+    assert "I_asym" in da.equations["v"].expr.identifiers
+    P2, c2 = _build({**p_tiny, "control": "classical"})
+    assert P2.distributional and P2.critic_da == "own"
+    np.testing.assert_allclose(np.asarray(c2["vta_da"].alpha_pos[:]), 1.0)
+    np.testing.assert_allclose(np.asarray(c2["vta_da"].alpha_neg[:]), 1.0)
+    assert c2.info["critic"]["taus"] == [0.5] * K
+
+
+def test_plastic_synapses_read_their_targets_compartment(p_tiny):
+    """Each ctx_d1 / ctx_d2 synapse's da_channel is channel_of(n_msn, K) of its target;
+    the D1 and D2 transmitter groups have K elements; with distinct values per
+    transmitter element and per pool compartment, transmitter_value and the MSNs'
+    linked [DA] give each synapse (neuron) its own channel's value."""
+    P, c = _build(p_tiny)
+    pools = c["pools"]
+    # what D1 and D2 synapses read: da_seen and da_seen_d2 (`SampledPool`)
+    pools.da_seen = (1.0 + np.arange(K)) * nmolar
+    pools.da_seen_d2 = (101.0 + np.arange(K)) * nmolar
+    for kind in ("d1", "d2"):
+        syn, msn = c[f"ctx_{kind}"], c[f"str_{kind}"]
+        n = len(msn)
+        chan = channel_of(n, K)
+        j = np.asarray(syn.j[:])
+        assert len(j) > 0
+        np.testing.assert_array_equal(np.asarray(syn.da_channel[:]), chan[j])
+        vt = {o.name: o for o in msn.contained_objects}[f"str_{kind}_da"]
+        assert len(vt) == K
+        vt.da_A = 10.0 * np.arange(K) + (1 if kind == "d2" else 0)
+        values = transmitter_value(syn, "da_A")
+        np.testing.assert_allclose(values, 10.0 * chan[j] + (1 if kind == "d2" else 0))
+        level = 1.0 if kind == "d1" else 101.0
+        np.testing.assert_allclose(np.asarray(msn.da_n[:] / nmolar), level + chan, rtol=1e-9)
+        np.testing.assert_allclose(np.asarray(vt.da_n[:] / nmolar), level + np.arange(K))
+    info = c.info["critic"]
+    assert info["da_channel"] == channel_of(len(c["vta_da"]), K).tolist()
+    assert info["d1_channel"] == channel_of(len(c["str_d1"]), K).tolist()
+
+
+def test_the_asymmetry_scales_deviations_by_alpha_pos_above_and_alpha_neg_below():
+    """DA_ASYMMETRY_EQS in isolation: after a step of the drive, the drive plus the
+    asymmetry's current deviates from the running mean by alpha+ times the deviation for
+    a rise and alpha- times it for a fall (tau = 0.8: alpha+ 1.6, alpha- 0.4)."""
+    P = RewardCircuitParams()
+    eqs = DA_ASYMMETRY_EQS + "g_e : volt\ng_s : volt\ng_i : volt\n"
+    g = NeuronGroup(
+        2,
+        eqs,
+        method="euler",
+        namespace={"tau_drive_fast": P.tau_drive_fast, "tau_drive_slow": P.tau_drive_slow},
+        dt=0.5 * ms,
+    )
+    g.alpha_pos, g.alpha_neg = 1.6, 0.4
+    g.g_e = [2, 0] * mV  # neuron 0: the drive rises by 2 mV
+    g.g_i = [0, 2] * mV  # neuron 1: it falls by 2 mV
+    Network(g).run(200 * ms)
+    dev = np.asarray(g.dev[:] / mV)
+    phasic = np.asarray((g.s_fast[:] + g.I_asym[:] - g.s_slow[:]) / mV)
+    assert dev[0] > 1.9 and dev[1] < -1.9
+    np.testing.assert_allclose(phasic / dev, [1.6, 0.4], rtol=0.02)
+
+
+# ---------------------------------------------------------------------------------------
+# the stimulus: reward sizes as the reward input's rate
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("utility", ["measured", "linear"])
+def test_drives_have_mean_one_under_the_task_distribution(utility):
+    """drives(): the relative rate per size has mean 1 under PROBS, grows with size and
+    is the size (linear) or the measured utility (measured) up to one factor."""
+    d = dp.drives(utility)
+    assert d.shape == (len(dp.SIZES),)
+    assert float(np.dot(dp.PROBS, d)) == pytest.approx(1.0, abs=1e-12)
+    assert np.all(np.diff(d) >= 0) and d[-1] > 1
+    ref = np.asarray(dp.SIZES if utility == "linear" else dp.UTILITY_MEASURED)
+    np.testing.assert_allclose(d / d[-1], ref / ref[-1])
+
+
+@pytest.mark.parametrize("utility", ["measured", "linear"])
+def test_stimulus_magnitude_is_the_trials_drive_at_its_reward_steps(utility, tmp_path):
+    """stimulus(): on each trial's reward steps (cs_time + us_delay, outcome_dur long)
+    the magnitude is drives(utility)[size of the trial], 0 elsewhere; the reward steps are
+    where outcome == reward; cued trials show the odour's states."""
+    p = _prepare({**CIRCUIT, "n_trials": "12", "utility": utility}, tmp_path)
+    tr = dp.trials(p, np.random.default_rng(5))
+    tr["size"] = np.arange(12) % len(dp.SIZES)  # every size, in a known order
+    stim = dp.stimulus(p, tr)
+    g = float(pv.GRID)
+    per_trial = round(float(p["trial_len"]) / g)
+    us = round(float(p["cs_time"] + p["us_delay"]) / g)
+    out_len = round(float(p["outcome_dur"]) / g)
+    expected = np.zeros_like(stim.magnitude)
+    d = dp.drives(utility)
+    for k, s in enumerate(tr["size"]):
+        expected[k * per_trial + us : k * per_trial + us + out_len] = d[s]
+    np.testing.assert_array_equal(stim.magnitude, expected)
+    on = np.zeros(len(stim.outcome), bool)
+    for k in range(12):
+        on[k * per_trial + us : k * per_trial + us + out_len] = True
+    assert np.array_equal(stim.outcome == pv.REWARD, on)
+    assert stim.magnitude.shape == stim.outcome.shape
+    cs = round(float(p["cs_time"]) / g)
+    for k, cue in enumerate(tr["cue"]):
+        assert (stim.state[k * per_trial + cs] >= 0) == (cue >= 0)
+
+
+def test_the_reward_input_fires_only_where_the_magnitude_is_nonzero(tmp_path):
+    """The built circuit's reward input follows the magnitude: with measured utility the
+    smallest size has drive 0 and its trials give no reward-input spike, the largest size
+    gives spikes only inside its reward window (a run of the us_reward group alone)."""
+    p = _prepare({**CIRCUIT, "n_trials": "4", "cued_fraction": "0"}, tmp_path)
+    tr = dp.trials(p, np.random.default_rng(0))
+    tr["size"] = np.array([0, 6, 0, 6])
+    stim = dp.stimulus(p, tr)
+    c = build_reward_circuit(
+        dp.circuit_params(p), stim, np.random.default_rng(1), np.random.default_rng(2)
+    )
+    reward = c["us_reward"]
+    np.testing.assert_array_equal(
+        np.asarray(reward.namespace["magnitude_ta"].values), stim.magnitude
+    )
+    mon = SpikeMonitor(reward)
+    Network(reward, mon).run(p["duration"])
+    t = np.asarray(mon.t[:] / second)
+    trial = (t // float(p["trial_len"])).astype(int)
+    start = float(p["cs_time"] + p["us_delay"])
+    rel = t - trial * float(p["trial_len"])
+    assert np.all((rel >= start) & (rel < start + float(p["outcome_dur"]) + 1e-9))
+    counts = np.bincount(trial, minlength=4)
+    assert counts[0] == 0 and counts[2] == 0
+    # drive 3.9 x 60 Hz x 0.1 s x 4 neurons: about 94 spikes a trial (P(< 40) ~ 1e-10)
+    assert counts[1] > 40 and counts[3] > 40
+
+
+def test_trials_draw_sizes_with_the_task_probabilities(tmp_path):
+    """trials(): sizes follow PROBS and about cued_fraction of the trials are cued
+    (cue 0, the others -1); every trial is rewarded and none is a probe."""
+    p = _prepare({**CIRCUIT, "n_trials": "20000", "cued_fraction": "0.3"}, tmp_path)
+    tr = dp.trials(p, np.random.default_rng(11))
+    assert len(tr["size"]) == 20000
+    freq = np.bincount(tr["size"], minlength=len(dp.SIZES)) / 20000
+    # binomial SD at n = 20000 is at most 0.0035: 0.015 is > 4 SD
+    np.testing.assert_allclose(freq, dp.PROBS, atol=0.015)
+    assert set(np.unique(tr["cue"]).tolist()) == {-1, 0}
+    assert abs(np.mean(tr["cue"] == 0) - 0.3) < 0.015
+    assert np.all(tr["outcome"] == pv.REWARD) and not tr["probe"].any()
+
+
+# ---------------------------------------------------------------------------------------
+# the analysis on synthetic data
+# ---------------------------------------------------------------------------------------
+
+#: synthetic DA neurons: (reversal point ul, tau); neuron 3 is lesioned
+NEURONS = {0: (0.7, 0.2), 1: (2.0, 0.35), 2: (4.0, 0.5), 4: (8.0, 0.65), 5: (14.0, 0.8)}
+LESIONED = 3
+SLOPE_SUM = 10.0  # alpha+ + alpha- (Hz per ul)
+BASE_HZ = 40  # baseline: 40 evenly spaced spikes in the second before the reward
+N_TRIALS, TRAIN = 168, 0.25  # 24 trials per size, the first 42 (6 per size) left out
+
+
+def _evenly(start, stop, n):
+    return start + (np.arange(n) + 0.5) * (stop - start) / max(n, 1)
+
+
+def _hinge(s, c, tau):
+    d = s - c
+    return SLOPE_SUM * np.where(d > 0, tau * d, (1 - tau) * d)
+
+
+def _synthetic(tmp_path):
+    """(data, p): spikes of 6 DA neurons and 10 D1 MSNs as `collect` would return them.
+
+    On analysed trials a DA neuron fires floor(x + (m + 0.5)/M) evenly spaced spikes in
+    the response window (x = window length x (baseline + hinge(size)), m the trial's
+    rank among the M analysed trials of its size): the mean count per size is
+    round(M x)/M, within 0.5/M spikes of x (Hermite's identity), so each size's mean
+    response is exact to 0.5/(M x window) = 0.056 Hz. Training trials get the opposite
+    response, so that including them would move every reversal point.
+    """
+    p = _prepare(
+        {
+            "n_trials": str(N_TRIALS),
+            "train_fraction": str(TRAIN),
+            "response_window": "0,0.5",
+            "splits": "20",
+            "channels": "5",
+        },
+        tmp_path,
+    )
+    size = np.arange(N_TRIALS) % len(dp.SIZES)
+    cue = np.where(np.arange(N_TRIALS) % 2 == 0, 0, -1)
+    analysed = np.arange(N_TRIALS) >= math.ceil(TRAIN * N_TRIALS)
+    T, us = float(p["trial_len"]), float(p["cs_time"] + p["us_delay"])
+    w0, w1 = p["window"]
+    i_all, t_all = [], []
+    n_da = 6
+    for n in range(n_da):
+        c, tau = NEURONS.get(n, (1.0, 0.5))
+        rank = np.zeros(len(dp.SIZES), int)
+        m_per = np.bincount(size[analysed], minlength=len(dp.SIZES))
+        for k in range(N_TRIALS):
+            reward = k * T + us
+            s = dp.SIZES[size[k]]
+            resp = _hinge(s, c, tau) if analysed[k] else -_hinge(s, c, tau)
+            if n == LESIONED:
+                resp = 0.0  # silent-ish, kept in the group like a lesioned neuron
+            x = (w1 - w0) * (BASE_HZ + resp)
+            m, M = rank[size[k]], m_per[size[k]]
+            count = int(np.floor(x + (m + 0.5) / M)) if analysed[k] else int(round(x))
+            if analysed[k]:
+                rank[size[k]] += 1
+            t = np.concatenate(
+                [_evenly(reward - 1.0, reward, BASE_HZ), _evenly(reward + w0, reward + w1, count)]
+            )
+            i_all.append(np.full(t.size, n))
+            t_all.append(t)
+    i_da, t_da = np.concatenate(i_all), np.concatenate(t_all)
+    order = np.argsort(t_da, kind="stable")  # a monitor's order: by time, neurons mixed
+    # D1 MSNs: 10 neurons, 2 per channel; on cued analysed trials channel c fires 1 + (c + 1)
+    # evenly spaced spikes in the cue period, and every trial one spike before the odour
+    d1_channel = channel_of(10, 5)
+    cs_t = np.arange(N_TRIALS) * T + float(p["cs_time"])
+    ud = float(p["us_delay"])
+    i_d1, t_d1 = [], []
+    for n in range(10):
+        ch = d1_channel[n]
+        for k in range(N_TRIALS):
+            extra = (ch + 1) if (cue[k] >= 0 and analysed[k]) else 20  # others: noise
+            t = np.concatenate([[cs_t[k] - 0.5], _evenly(cs_t[k] + 0.2, cs_t[k] + ud, 1 + extra)])
+            i_d1.append(np.full(t.size, n))
+            t_d1.append(t)
+    i_d1, t_d1 = np.concatenate(i_d1), np.concatenate(t_d1)
+    o1 = np.argsort(t_d1, kind="stable")
+    # the other populations (read by the tonic-rate metrics): 2 neurons at a regular 2 Hz
+    t_other = np.repeat(np.arange(0.25, N_TRIALS * T, 0.5), 2)
+    other = (np.tile([0, 1], t_other.size // 2), t_other)
+    data = {
+        "spikes_vta_da": (i_da[order], t_da[order]),
+        "spikes_str_d1": (i_d1[o1], t_d1[o1]),
+        "trial_cue": cue,
+        "trial_size": size,
+        "trial_outcome": np.full(N_TRIALS, pv.REWARD),
+        "sizes": {"vta_da": n_da, "vta_gaba": 2, "drn_5ht": 2, "str_d1": 10, "str_d2": 2},
+        "lesioned_da": np.array([LESIONED], dtype=np.int32),
+        # 5 channels of taus 0.2..0.8: each alive neuron in the channel of its own tau
+        # (the lesioned neuron 3 shares channel 2), so reading da_channel by position
+        # rather than by neuron index would give tied design taus
+        "da_channel": np.array([0, 1, 2, 2, 3, 4], dtype=np.int32),
+        "d1_channel": d1_channel.astype(np.int32),
+        "channel_tau": np.linspace(0.2, 0.8, 5),
+    }
+    for pop in ("vta_gaba", "drn_5ht", "str_d2"):
+        data[f"spikes_{pop}"] = other
+    return data, p
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    return _synthetic(tmp_path_factory.mktemp("syn"))
+
+
+def test_neuron_trials_leave_out_lesioned_neurons_and_training_trials(synthetic):
+    """neuron_trials(): one entry per alive DA neuron (the lesioned one is left out), the
+    analysed trials only (after train_fraction), responses = window rate minus the rate
+    of the second before, and the baseline rate of each neuron."""
+    data, p = synthetic
+    cells, index, base = dp.neuron_trials(data, p)
+    assert index.tolist() == [0, 1, 2, 4, 5]
+    assert len(cells) == 5
+    n_analysed = N_TRIALS - math.ceil(TRAIN * N_TRIALS)
+    analysed_sizes = np.asarray(dp.SIZES)[data["trial_size"][-n_analysed:]]
+    np.testing.assert_allclose(base, BASE_HZ)
+    w = p["window"][1] - p["window"][0]
+    for (sizes, resp), n in zip(cells, index, strict=True):
+        np.testing.assert_array_equal(sizes, analysed_sizes)
+        c, tau = NEURONS[n]
+        for s in dp.SIZES:
+            mean = resp[sizes == s].mean()
+            # the count's mean per size is within 0.5/M spikes of its design value
+            assert abs(mean - _hinge(s, c, tau)) <= 0.5 / 18 / w + 1e-9, (n, s)
+
+
+def test_analyse_recovers_reversal_points_and_asymmetries(synthetic):
+    """analyse(): the hinge fit gives back each neuron's reversal point and tau-hat, in
+    the design's order. Tolerance: each size's mean response is exact to 0.056 Hz
+    (`_synthetic`), and the shallowest slope near a reversal point is 10 x 0.2 = 2 Hz/ul,
+    so the zero crossing moves by at most ~0.03 ul plus the fit's 0.01 ul grid; 0.1 ul
+    and 0.03 in tau leave room and still fail for a swapped or shifted neuron."""
+    data, p = synthetic
+    res = dp.analyse(data, p)
+    assert res["index"].tolist() == [0, 1, 2, 4, 5]
+    design_c = np.array([NEURONS[n][0] for n in res["index"]])
+    design_tau = np.array([NEURONS[n][1] for n in res["index"]])
+    np.testing.assert_allclose(res["reversal"], design_c, atol=0.1)
+    np.testing.assert_allclose(res["tau_hat"], design_tau, atol=0.03)
+    assert np.all(np.diff(res["tau_hat"]) > 0)
+    assert np.all(np.diff(res["reversal"]) > 0)
+    split = res["split"]
+    assert split is not None and len(split.r) == p["splits"]
+    assert split.median > 0.9  # tau-hat and reversal point rise together in the design
+
+
+def test_metrics_on_synthetic_data(synthetic):
+    """metrics(): counts of analysed neurons and trials, the reversal points' median,
+    the design-tau / reversal correlation (design tau via da_channel) and the channels'
+    values V_k (cue-period D1 rate above the pre-odour second, cued analysed trials)."""
+    data, p = synthetic
+    m = dp.metrics(data, p)
+    assert m["n_neurons_analysed"] == 5
+    assert m["n_trials_analysed"] == N_TRIALS - math.ceil(TRAIN * N_TRIALS)
+    assert m["reversal_median"] == pytest.approx(4.0, abs=0.1)
+    # the alive neurons' design taus (via da_channel) rise with their reversal points
+    assert m["spearman_design_tau_reversal"] == pytest.approx(1.0)
+    values = dp.channel_values(data, p)
+    ud = float(p["us_delay"])
+    # channel c: (c + 2) spikes in the 1.3 s cue window, 1 in the second before
+    np.testing.assert_allclose(values, (np.arange(5) + 2) / (ud - 0.2) - 1.0)
+    assert m["value_low"] == pytest.approx(values[0]) and m["value_high"] == pytest.approx(
+        values[-1]
+    )
+    assert m["spearman_tau_value"] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------------------
+# the p value
+# ---------------------------------------------------------------------------------------
+
+
+def _fisher_p(r, n):
+    """Two-sided p of Fisher's z, from scipy's normal survival function."""
+    from scipy.stats import norm
+
+    return 2 * norm.sf(abs(np.arctanh(r)) * np.sqrt(n - 3))
+
+
+@pytest.mark.parametrize(("r", "n"), [(0.5, 12), (-0.5, 12), (0.3, 40), (0.9, 7), (0.05, 1000)])
+def test_pearson_p_matches_fishers_z(r, n):
+    """_pearson_p: two-sided, symmetric in the sign of r, equal to Fisher's z."""
+    assert dp._pearson_p(r, n) == pytest.approx(_fisher_p(r, n), rel=1e-9)
+
+
+def test_pearson_p_known_cases():
+    """_pearson_p: r = 0 gives 1; r = 0.6 over 100 pairs gives < 1e-6; r = 1 gives a
+    finite 0-ish p; too few pairs or a NaN r give NaN; r = 0.5 at n = 12 is about 0.0994."""
+    assert dp._pearson_p(0.0, 50) == pytest.approx(1.0)
+    assert dp._pearson_p(0.6, 100) < 1e-6
+    assert 0 <= dp._pearson_p(1.0, 30) < 1e-12
+    assert math.isnan(dp._pearson_p(0.5, 3))
+    assert math.isnan(dp._pearson_p(float("nan"), 30))
+    assert dp._pearson_p(0.5, 12) == pytest.approx(0.0994, abs=5e-4)
+
+
+# ---------------------------------------------------------------------------------------
+# bad input
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"tau_low": "0.9", "tau_high": "0.1"}, "tau_low"),
+        ({"response_window": "0,2"}, "response_window"),  # 1 + 1.5 + 2 s > 4 s trials
+        ({"response_window": "0.3,0.1"}, "response_window"),
+        ({"us_delay": "0.2s", "cs_time": "0.5s"}, "us_delay"),  # < 1 s of baseline
+    ],
+)
+def test_bad_protocol_input_names_the_field(params, needle, tmp_path):
+    """prepare(): bad protocol parameters raise ParamError whose message starts with the
+    offending field."""
+    with pytest.raises(ParamError) as e:
+        _prepare(params, tmp_path)
+    assert str(e.value).startswith(needle), str(e.value)
+
+
+def test_more_channels_than_da_neurons_is_refused(tmp_path):
+    """critic_channels above a population's size at the scale is refused: validate()
+    raises a ValueError naming critic_channels, and prepare() a ParamError (5 DA neurons
+    at scale 0.05, 6 channels); 5 channels are accepted."""
+    P = RewardCircuitParams(scale=0.05, critic="distributional", critic_channels=6)
+    with pytest.raises(ValueError, match="critic_channels"):
+        P.validate()
+    P.with_(critic_channels=5).validate()
+    RewardCircuitParams(scale=0.05, critic_channels=6).validate()  # classical: unused
+    with pytest.raises(ParamError, match="channels"):
+        _prepare({"scale": "0.05", "channels": "6"}, tmp_path)
+    _prepare({"scale": "0.05", "channels": "5"}, tmp_path)
+
+
+def test_fixed_projection_names_cover_the_critic_projections():
+    """CRITIC_PROJECTIONS name existing fixed projections (a typo would silently leave a
+    projection unrestricted)."""
+    names = {row.name for row in FIXED_PROJECTIONS}
+    assert set(CRITIC_PROJECTIONS) <= names
