@@ -447,7 +447,7 @@ def memory_counts(p):
     n = p["n_trials"]
     return pv.memory_counts_for(
         p,
-        pv.circuit_params(p),
+        circuit_params(p),
         n_cues=1,
         n_states=p["n_states"],
         stim_on=n * float(p["us_delay"]) * p["cued_fraction"],

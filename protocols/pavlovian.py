@@ -15,10 +15,12 @@ from brian2 import SpikeMonitor, StateMonitor, ms, nmolar, second
 
 from dopasim import analysis, plots
 from dopasim.circuits.reward_circuit import (
+    CRITIC_PROJECTIONS,
     POPULATIONS,
     RewardCircuitParams,
     Stimulus,
     build_reward_circuit,
+    channel_of,
 )
 from dopasim.circuits.scenarios import apply_scenarios, parse_scenarios
 from dopasim.memory import poisson_ceiling
@@ -570,9 +572,12 @@ def memory_counts_for(
     # the volume transmitter of each MSN population (one element): da_A, da_D (+ da_Ar,
     # da_Dr; + da_ltd; + the rectified term's gains da_gb, da_gd), and its links to the
     # pools: da_n, da_nb (+ da_ltd_src; + the running means da_nm and da_nr)
-    vt = {"n": 1, "float64": 2 + 2 * rises + gate + 2 * rect, "linked": 2 + gate + 2 * rect}
+    # a distributional critic: K pool compartments and transmitters, the DA neurons'
+    # asymmetry (s_fast, s_slow, r_asym, alpha_pos, alpha_neg), the synapses' channel
+    K = P.critic_channels if P.distributional else 1
+    vt = {"n": K, "float64": 2 + 2 * rises + gate + 2 * rect, "linked": 2 + gate + 2 * rect}
     neurons = {
-        "vta_da": dict(lif, n=n_da),
+        "vta_da": dict(lif, n=n_da, float64=6 + 5 * P.distributional),
         # + the 5-HT2C gain j_ht2c, and its link to the pools' [5-HT]
         "vta_gaba": dict(lif, n=n_gaba, float64=7, linked=1),
         "drn_5ht": dict(lif, n=n_5ht),
@@ -586,7 +591,7 @@ def memory_counts_for(
         "us_reward": {"n": n_out, "linked": 2 * int(task)},
         "us_punish": {"n": n_out, "linked": 2 * int(task)},
         # + the rectified parts, their running means and gains (rect)
-        "pools": {"n": 1, "float64": 17 + 8 * rect},
+        "pools": {"n": K, "float64": 14 + 8 * rect},
     }
     synapses, scratch = {}, {}
     # plastic: w, c_e, A_last, apre, lastupdate, w_rec (+ Q_e, A_last_r)
@@ -595,6 +600,7 @@ def memory_counts_for(
         blocks = _allowed_blocks(n_ctx, n_post, P.msn_channels, n_cues, per_cue)
         n = _n_synapses(P.p_ctx_msn, blocks, P.connectivity)
         synapses[name] = {"n": n, "float64": plastic_vars, "pathways": 2}
+        synapses[name]["int32"] = int(P.distributional)  # da_channel
         synapses[name].update(pre="ctx_state", post=post)
         scratch[f"connect {name}"] = _connect_scratch(
             n_ctx, n_post, n, P.connectivity, bool(P.msn_channels)
@@ -612,11 +618,18 @@ def memory_counts_for(
     )
     for name, pre, post, prob, n_vars in fixed:
         n_pre, n_post = neurons[pre]["n"], neurons[post]["n"]
-        n = _n_synapses(prob, _allowed_blocks(n_pre, n_post), P.connectivity)
+        blocks = _allowed_blocks(n_pre, n_post)
+        if P.distributional and name in CRITIC_PROJECTIONS:  # within each channel
+            prob = min(1.0, prob * K)
+            pre_k, post_k = np.bincount(channel_of(n_pre, K)), np.bincount(channel_of(n_post, K))
+            blocks = [(int(a), int(b)) for a, b in zip(pre_k, post_k, strict=True)]
+        n = _n_synapses(prob, blocks, P.connectivity)
         synapses[name] = {"n": n, "float64": n_vars, "pathways": 1, "pre": pre, "post": post}
         scratch[f"connect {name}"] = _connect_scratch(n_pre, n_post, n, P.connectivity, False)
-    synapses["da_release"] = {"n": n_da, "float64": 1, "pathways": 1, "pre": "vta_da"}  # q
-    synapses["ht_release"] = {"n": n_5ht, "pathways": 1, "pre": "drn_5ht"}
+    own = P.distributional and P.critic_da == "own"  # DA neuron -> its compartment only
+    n_rel = n_da if own else n_da * K
+    synapses["da_release"] = {"n": n_rel, "float64": 1, "pathways": 1, "pre": "vta_da"}  # q
+    synapses["ht_release"] = {"n": n_5ht * K, "pathways": 1, "pre": "drn_5ht"}
     for name in ("da_release", "ht_release"):
         synapses[name]["post"] = "pools"
     if task:

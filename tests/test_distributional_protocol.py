@@ -373,6 +373,7 @@ def _synthetic(tmp_path):
             "response_window": "0,0.5",
             "splits": "20",
             "channels": "5",
+            "analysed": "all",  # cued and uncued trials (the cued default: its own test)
         },
         tmp_path,
     )
@@ -580,3 +581,19 @@ def test_fixed_projection_names_cover_the_critic_projections():
     projection unrestricted)."""
     names = {row.name for row in FIXED_PROJECTIONS}
     assert set(CRITIC_PROJECTIONS) <= names
+
+
+def test_the_default_analyses_the_cued_trials_only(tmp_path):
+    """analysed=cued (the default): the responses are those of the cued trials after
+    training, the same as the 'all' analysis restricted to them."""
+    data, p = _synthetic(tmp_path)
+    cued = dict(p, analysed="cued")
+    cells_all, index_all, _ = dp.neuron_trials(data, p)
+    cells_cued, index_cued, _ = dp.neuron_trials(data, cued)
+    np.testing.assert_array_equal(index_all, index_cued)
+    after = np.arange(len(data["trial_cue"])) >= int(np.ceil(p["train_fraction"] * N_TRIALS))
+    keep = (np.asarray(data["trial_cue"]) >= 0)[after]
+    assert 0 < keep.sum() < keep.size
+    for (s_all, r_all), (s_cued, r_cued) in zip(cells_all, cells_cued, strict=True):
+        np.testing.assert_array_equal(s_cued, s_all[keep])
+        np.testing.assert_array_equal(r_cued, r_all[keep])

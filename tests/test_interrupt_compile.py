@@ -333,7 +333,7 @@ def _start_compare(out, device_name, params, seeds, env=None):
 
 def test_compare_interrupted_stops_its_workers_and_starts_no_more_runs(tmp_path):
     out = tmp_path / "cmp"
-    params = dict(TINY_DISTAL, duration="600 s")  # runs long enough to be caught
+    params = dict(TINY_DISTAL, duration="3600 s")  # runs long enough to be caught, under load too
     proc = _start_compare(out, "numpy", params, seeds=3)
     t0 = time.monotonic()
     runs = [out / "runs" / "intact" / f"seed{s}" / "metadata.json" for s in (1, 2)]
