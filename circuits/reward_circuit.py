@@ -1146,7 +1146,9 @@ def _release(b):
         q = q * b.n["da"] / np.bincount(chan, minlength=P.critic_channels)[chan]
     else:
         da_release.connect()  # every compartment (one, or 'shared') gets every release
-        q = np.full(len(da_release), q[0] if len(q) else 0.0)  # one release for all
+        # one release for all; the synapses' count from the sizes (a standalone build
+        # knows len(da_release) only after the run)
+        q = np.full(b.n["da"] * len(b.groups["pools"]), q[0] if len(q) else 0.0)
     ht_release.connect()
     if b.n["da"]:
         da_release.q = q * umolar

@@ -501,3 +501,17 @@ def test_cli_force_runs_anyway(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert code == 0 and (out / "metadata.json").exists()
     assert "warning: memory:" in err
+
+
+@pytest.mark.parametrize("key", sorted(TINY))
+def test_builds_on_cpp_standalone_without_running(key, tmp_path):
+    """Every protocol's network builds under the cpp_standalone device (Python side only:
+    nothing is generated, compiled or run). A build that reads a state variable or the
+    size of code-connected synapses before the run works on numpy but fails here, as
+    `make run` did once (the DA release per spike set from len(synapses))."""
+    from dopasim.device import use_device
+
+    module, p, seed, _ = _prepare(key, tmp_path)
+    with use_device("cpp_standalone", build_key=("build-only", key)):
+        circuit = _build(module, p, seed)
+        assert len(circuit.network.objects) > 0
