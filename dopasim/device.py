@@ -83,8 +83,24 @@ def lock_path(directory):
     return directory.parent / f"{directory.name}.lock"
 
 
+def _headers_digest():
+    """SHA-1 of dopasim's C++ headers (``dopasim/cpp``, ``models/cpp``). Part of every
+    build key: make does not see a header change in the code objects (Brian2's
+    make.deps names their objects without the ``code_objects/`` folder), so a changed
+    header must give a new build folder, not a stale object file."""
+    h = hashlib.sha1()
+    root = Path(__file__).resolve().parent
+    for folder in (root / "cpp", root.parent / "models" / "cpp", root / "models" / "cpp"):
+        for f in sorted(folder.glob("*.h")) if folder.is_dir() else ():
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()[:12]
+
+
+_HEADERS = _headers_digest()
+
+
 def _build_key(key_parts):
-    h = hashlib.sha1(repr((brian2.__version__, *key_parts)).encode()).hexdigest()[:12]
+    h = hashlib.sha1(repr((brian2.__version__, _HEADERS, *key_parts)).encode()).hexdigest()[:12]
     return h
 
 
