@@ -925,7 +925,7 @@ def _pools_and_lesion(b):
         rule_d2 = rule_d2.with_(phasic_gains=(eps, 1.0))
         b.rectify = {"d1": rule_d1.phasic_gains, "d2": rule_d2.phasic_gains}
     b.rules = {"d1": rule_d1, "d2": rule_d2}
-    flux, compartments = b.release_da * n_da * P.da_design_rate, b.n.get("channels", 1)
+    flux, compartments = b.release_da * n_da * P.da_design_rate, b.n["channels"]
     b.groups["pools"] = P.pools.build(
         "pools", P.dt, flux, flux_fraction, rectify=b.rectify, n=compartments
     )
@@ -936,23 +936,14 @@ def _populations(b):
     neurons; each draws its drives and potentials from the connectivity stream."""
     P, rng, dt, g = b.P, b.rng, b.P.dt, b.groups
     n_da, n_gaba, noise = b.n["da"], b.n["gaba"], P.membrane_noise
+    # a distributional critic's DA neurons scale their drive's deviations (channel tau)
+    asym = dict(extra_eqs=DA_ASYMMETRY_EQS, extra_current="I_asym") if P.distributional else {}
+    g["vta_da"] = da = lif_group(n_da, P.da, "vta_da", rng, dt=dt, noise=noise, **asym)
     if P.distributional:
-        g["vta_da"] = da = lif_group(
-            n_da,
-            P.da,
-            "vta_da",
-            rng,
-            extra_eqs=DA_ASYMMETRY_EQS,
-            extra_current="I_asym",
-            dt=dt,
-            noise=noise,
-        )
         da.namespace.update(tau_drive_fast=P.tau_drive_fast, tau_drive_slow=P.tau_drive_slow)
         if n_da:
             tau = P.channel_taus()[channel_of(n_da, P.critic_channels)]
             da.alpha_pos, da.alpha_neg = 2 * tau, 2 * (1 - tau)
-    else:
-        g["vta_da"] = da = lif_group(n_da, P.da, "vta_da", rng, dt=dt, noise=noise)
     if n_da:
         alive = np.ones(n_da, dtype=bool)
         alive[b.removed] = False
@@ -1136,21 +1127,21 @@ def _release(b):
         dt=P.dt,
     )
     b.release = [da_release, ht_release]
-    q = np.full(b.n["da"], float(b.release_da * b.factor / umolar))
+    n_da, q = b.n["da"], float(b.release_da * b.factor / umolar)
     if P.distributional and P.critic_da == "own":
         # channel k's DA neurons into compartment k: each neuron's release per spike is
         # scaled by n_da / (its channel's size), so every compartment gets the
         # population's release flux (the classical level)
-        chan = channel_of(b.n["da"], P.critic_channels)
-        da_release.connect(i=np.arange(b.n["da"]), j=chan)
-        q = q * b.n["da"] / np.bincount(chan, minlength=P.critic_channels)[chan]
+        chan = channel_of(n_da, b.n["channels"])
+        da_release.connect(i=np.arange(n_da), j=chan)
+        q = q * n_da / np.bincount(chan, minlength=b.n["channels"])[chan]
     else:
         da_release.connect()  # every compartment (one, or 'shared') gets every release
-        # one release for all; the synapses' count from the sizes (a standalone build
-        # knows len(da_release) only after the run)
-        q = np.full(b.n["da"] * len(b.groups["pools"]), q[0] if len(q) else 0.0)
+        # sized from the populations: a standalone build knows len(da_release) only
+        # after the run
+        q = np.full(n_da * b.n["channels"], q)
     ht_release.connect()
-    if b.n["da"]:
+    if n_da:
         da_release.q = q * umolar
 
 

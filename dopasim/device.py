@@ -17,6 +17,7 @@
 
 import contextlib
 import hashlib
+import importlib.util
 import os
 import shutil
 import signal
@@ -89,9 +90,9 @@ def _headers_digest():
     make.deps names their objects without the ``code_objects/`` folder), so a changed
     header must give a new build folder, not a stale object file."""
     h = hashlib.sha1()
-    root = Path(__file__).resolve().parent
-    for folder in (root / "cpp", root.parent / "models" / "cpp", root / "models" / "cpp"):
-        for f in sorted(folder.glob("*.h")) if folder.is_dir() else ():
+    models = importlib.util.find_spec("dopasim.models").submodule_search_locations[0]
+    for folder in (Path(__file__).resolve().parent / "cpp", Path(models) / "cpp"):
+        for f in sorted(folder.glob("*.h")):
             h.update(f.name.encode() + b"\0" + f.read_bytes())
     return h.hexdigest()[:12]
 

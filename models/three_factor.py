@@ -92,7 +92,6 @@ To match a NEST network with delay d, set the Brian2 delay to 0 and shift post s
 compare intervals with that offset.
 """
 
-import hashlib
 import zlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -404,8 +403,6 @@ w_now = {self._bounded(vt)} : 1  # weight now
         reads a pool of several compartments (`VolumeTransmitter.install`).
         """
         self.validate()
-        if archive is not None and self.rises:
-            raise ValueError("three-factor rule: the post-spike archive needs tau_r = None")
         return Synapses(
             source,
             target,
@@ -914,7 +911,5 @@ class VolumeTransmitter:
             f"{names['w']}, {names['c_e']}, {names['A_last']}, {names['apre']}, "
             f"{names['t_a']}, {names['k_done']}, {float(rule.tau_plus)!r}, "
             f"{float(rule.A_plus)!r}, {float(rule.w_min)!r}, {float(rule.w_max)!r}, "
-            f"{int(rule.bounds == 'soft')});  // post-spike archive of {synapses.name}, "
-            # the header's digest: a changed header changes main.cpp, so make rebuilds
-            f"header {hashlib.sha1((ARCHIVE_DIR / 'post_archive.h').read_bytes()).hexdigest()[:12]}",
+            f"{int(rule.bounds == 'soft')});  // post-spike archive of {synapses.name}",
         )

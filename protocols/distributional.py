@@ -69,11 +69,13 @@ decoded_w1, uniform_w1, gaussian_w1
 """
 
 import math
+from dataclasses import replace
 
 import numpy as np
 from brian2 import second
 
 from dopasim import analysis, distributional, plots
+from dopasim.circuits.reward_circuit import RewardCircuitParams
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
 
@@ -189,7 +191,7 @@ PARAMS = [
 
 def check(p):
     pv.check_common(p)
-    n_da = max(int(round(100 * p["scale"])), 0)  # RewardCircuitParams.n_da at this scale
+    n_da = RewardCircuitParams(scale=p["scale"]).size("n_da")
     if p["channels"] > n_da:
         raise ParamError(
             f"channels: {p['channels']} channels need at least as many DA neurons "
@@ -247,23 +249,17 @@ def circuit_params(p):
 
 
 def stimulus(p, tr):
+    """The standard schedule, with each reward's drive (`drives`) as its magnitude."""
     stim = pv.stimulus(p, tr, n_cues=1)
-    g = float(pv.GRID)
-    per_trial = int(round(float(p["trial_len"]) / g))
-    us = int(round(float(p["cs_time"] + p["us_delay"]) / g))
-    out_len = int(round(float(p["outcome_dur"]) / g))
-    magnitude = np.zeros(len(stim.outcome))
-    d = drives(p["utility"])
-    for k, s in enumerate(tr["size"]):
-        a = k * per_trial + us
-        magnitude[a : a + out_len] = d[s]
-    return stim.__class__(**{**vars(stim), "magnitude": magnitude})
+    per_trial = int(round(float(p["trial_len"] / pv.GRID)))
+    trial = np.minimum(np.arange(len(stim.outcome)) // per_trial, len(tr["size"]) - 1)
+    drive = drives(p["utility"])[np.asarray(tr["size"])[trial]]
+    return replace(stim, magnitude=np.where(stim.outcome == pv.REWARD, drive, 0.0))
 
 
 def build(p, rngs):
     tr = trials(p, rngs["inputs"])
-    circuit = pv.build(p, rngs, tr, n_cues=1, cparams=circuit_params(p), stim=stimulus(p, tr))
-    return circuit
+    return pv.build(p, rngs, tr, n_cues=1, cparams=circuit_params(p), stim=stimulus(p, tr))
 
 
 def collect(circuit, p):
@@ -277,16 +273,19 @@ def collect(circuit, p):
 
 # ------------------------------------------------------------------------ analysis
 def reward_times(data, p):
+    return pv.trial_times(data, p) + float(p["us_delay"])
+
+
+def _after_training(data, p):
     n = len(data["trial_cue"])
-    return np.arange(n) * float(p["trial_len"]) + float(p["cs_time"] + p["us_delay"])
+    return np.arange(n) >= int(np.ceil(p["train_fraction"] * n))
 
 
 def _analysed(data, p):
     """The analysed trials: after training, and cued ones unless ``analysed=all``."""
-    cue = np.asarray(data["trial_cue"])
-    mask = np.arange(len(cue)) >= int(np.ceil(p["train_fraction"] * len(cue)))
+    mask = _after_training(data, p)
     if p.get("analysed", "cued") == "cued":
-        mask &= cue >= 0
+        mask &= np.asarray(data["trial_cue"]) >= 0
     return mask
 
 
@@ -321,10 +320,7 @@ def channel_values(data, p):
     i, t = data["spikes_str_d1"]
     chan = np.asarray(data["d1_channel"])
     k = int(chan.max()) + 1 if chan.size else 0
-    after = np.arange(len(data["trial_cue"])) >= int(
-        np.ceil(p["train_fraction"] * len(data["trial_cue"]))
-    )
-    mask = after & (np.asarray(data["trial_cue"]) >= 0)
+    mask = _after_training(data, p) & (np.asarray(data["trial_cue"]) >= 0)
     cs = pv.trial_times(data, p)[mask]
     if not len(cs):
         return np.full(k, np.nan)

@@ -8,29 +8,11 @@ import pytest
 
 pytest.importorskip("distributed")
 
+from tiny import TINY_SWEEP  # noqa: E402
+
 from dopasim.cli import main  # noqa: E402
 
-SWEEP = """
-protocols = ["conditioning", "aversive"]
-scenarios = ["parkinson:loss={loss}"]
-seeds = "1-2"
-device = "numpy"
-
-[params]
-scale = 0.05
-trial_len = "1s"
-cs_time = "0.5s"
-us_delay = "0.3s"
-weight_samples = 10
-n_trials = 2
-
-[params.conditioning]
-probe_window = 1
-n_omissions = 0
-
-[grid]
-loss = [0.25, 0.5, 0.75]
-"""
+SWEEP = TINY_SWEEP
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ import json
 import textwrap
 
 import pytest
+from tiny import TINY_SWEEP
 
 from dopasim.params import ParamError
 from dopasim.sweepfile import SweepPlan, SweepRun, load_sweep, parse_seed_ranges, plan_rows
@@ -482,27 +483,7 @@ def test_the_documented_example_is_valid(tmp_path, where):
 
 # ------------------------------------------------------------ per-protocol [params.<protocol>]
 
-PER = """\
-protocols = ["conditioning", "aversive"]
-scenarios = ["parkinson:loss={loss}"]
-seeds = "1-2"
-device = "numpy"
-
-[params]
-scale = 0.05
-trial_len = "1s"
-cs_time = "0.5s"
-us_delay = "0.3s"
-weight_samples = 10
-n_trials = 2
-
-[params.conditioning]
-probe_window = 1
-n_omissions = 0
-
-[grid]
-loss = [0.25, 0.5, 0.75]
-"""
+PER = TINY_SWEEP
 SHARED = {
     "scale": "0.05",
     "trial_len": "1s",
