@@ -274,6 +274,14 @@ class Stimulus:
 
 #: The critics of the base circuit (`RewardCircuitParams.critic`).
 CRITICS = ("classical", "distributional")
+#: What a run's metadata lists under ``hypotheses`` when the critic is distributional.
+CRITIC_HYPOTHESES = (
+    "distributional critic: the DA neurons' asymmetric scaling of their drive "
+    "(Dabney et al. 2020 measured the asymmetry of responses, not its mechanism)",
+    "distributional critic: each channel's DA neurons release into their own "
+    "compartment, read by their channel's corticostriatal synapses",
+)
+
 #: Where a distributional critic's channels read their DA (`RewardCircuitParams.critic_da`).
 CRITIC_DA = ("own", "shared")
 
@@ -517,6 +525,10 @@ class RewardCircuitParams:
     @property
     def distributional(self):
         return self.critic == "distributional"
+
+    def hypotheses(self):
+        """The circuit's mechanisms that no direct measurement sets (for the metadata)."""
+        return CRITIC_HYPOTHESES if self.distributional else ()
 
     def channel_taus(self):
         """The channels' asymmetries tau_k (distributional critic)."""

@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dopasim.analysis import mann_whitney
 from dopasim.params import ParamError
 
 __all__ = [
@@ -58,6 +59,10 @@ __all__ = [
     "wasserstein1",
     "references",
     "optimism_index",
+    "optimism_test",
+    "population_utility",
+    "to_utility",
+    "from_utility",
 ]
 
 METHODS = ("hinge", "interp")
@@ -302,6 +307,71 @@ def asymmetry(sizes, responses, reversal, through_reversal=True):
     total = ap + an
     tau = ap / total if np.isfinite(total) and total > 0 else np.nan
     return Asymmetry(ap, an, float(tau))
+
+
+# ---------------------------------------------------------------------------------------
+# the population's utility
+# ---------------------------------------------------------------------------------------
+
+
+def population_utility(trials, levels):
+    """The population's utility of each reward size, from its responses.
+
+    Dabney et al. 2020 fitted the asymmetric-scaling model in the space of a utility
+    function estimated from the population's responses (the mean response to each size):
+    a neuron's response is linear in utility, not in microlitres, and a convex utility
+    fitted in microlitres pulls reversal points up and makes every neuron look
+    optimistic. Here: each neuron's mean response per size, averaged over neurons, scaled
+    to 0 at the smallest and 1 at the largest size, made non-decreasing (a floor of
+    equal responses stays flat) and then strictly increasing by 1e-6 per step, so that
+    `from_utility` can invert it.
+
+    Parameters
+    ----------
+    trials : sequence of (sizes, responses), one pair per neuron
+    levels : array
+        The reward sizes, increasing.
+
+    Returns
+    -------
+    numpy.ndarray, one utility per level (0 to 1 + 1e-6 (n - 1)).
+    """
+    lv = _vector(levels, "levels", min_len=2)
+    if np.any(np.diff(lv) <= 0):
+        raise ParamError("levels: must be strictly increasing")
+    cells = [_trials(s, r) for s, r in trials]
+    if not cells:
+        raise ParamError("trials: no neuron")
+    means = np.full((len(cells), lv.size), np.nan)
+    for k, (s, r) in enumerate(cells):
+        for j, v in enumerate(lv):
+            sel = s == v
+            if sel.any():
+                means[k, j] = r[sel].mean()
+    m = np.nanmean(means, axis=0)
+    if not np.all(np.isfinite(m)):
+        raise ParamError("trials: a reward size has no trial")
+    span = m[-1] - m[0]
+    if not span > 0:
+        raise ParamError(
+            "trials: the mean response to the largest size is not above the smallest's"
+        )
+    u = np.maximum.accumulate((m - m[0]) / span)
+    return u + 1e-6 * np.arange(lv.size)
+
+
+def to_utility(x, levels, utility):
+    """Sizes ``x`` to utility (piecewise linear between the levels)."""
+    return np.interp(
+        np.asarray(x, dtype=float), np.asarray(levels, float), np.asarray(utility, float)
+    )
+
+
+def from_utility(v, levels, utility):
+    """Utility ``v`` back to sizes (the inverse of `to_utility`)."""
+    return np.interp(
+        np.asarray(v, dtype=float), np.asarray(utility, float), np.asarray(levels, float)
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -593,3 +663,28 @@ def optimism_index(r10, r50, r90):
     den = c - a
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den != 0, (b - a) / np.where(den != 0, den, 1.0), np.nan)
+
+
+def optimism_test(r10, r50, r90):
+    """Is a neuron (or a channel) optimistic or pessimistic about the 50 % cue?
+
+    The optimism index is above 0.5 when the mean 50 % response lies above the midpoint
+    of the 10 % and 90 % means. The test compares the trial responses to the 50 % cue
+    with midpoint trials, (R10_k + R90_k) / 2 for the k-th trial of each cue (as many as
+    the smaller of the two; no trial used twice, so the midpoints are independent), by a
+    two-sided Mann-Whitney test (`dopasim.analysis.mann_whitney`).
+
+    Returns
+    -------
+    (index, p, direction)
+        The optimism index of the trial means (`optimism_index`), the test's p, and +1
+        (50 % responses above the midpoints), -1 (below) or 0 (U exactly at its null
+        mean).
+    """
+    a, b, c = (_vector(v, n) for v, n in ((r10, "r10"), (r50, "r50"), (r90, "r90")))
+    n = min(a.size, c.size)
+    mid = 0.5 * (a[:n] + c[:n])
+    u, p = mann_whitney(b, mid)
+    direction = int(np.sign(u - b.size * mid.size / 2.0))
+    index = float(optimism_index([a.mean()], [b.mean()], [c.mean()])[0])
+    return index, p, direction

@@ -53,6 +53,10 @@ class Protocol:
     #: conformance, memory and reference-run tests walk the registry with them.
     TINY_PARAMS: dict = {}
 
+    def hypotheses(self, p):
+        """What the run's metadata lists under ``hypotheses`` (default `HYPOTHESES`)."""
+        return tuple(self.HYPOTHESES)
+
     # --- required -------------------------------------------------------------------
     def build(self, p, rngs):
         raise NotImplementedError(f"{type(self).__name__}.build")

@@ -684,7 +684,7 @@ def _metadata(module, p, seed, device, dev, duration):
         "scenario": p.get("scenario", "intact"),
         "hypothesis": bool(is_hypothesis(parse_scenarios(p.get("scenario", "intact")))),
         # mechanisms of the protocol's circuit that no direct measurement sets
-        "hypotheses": list(module.HYPOTHESES),
+        "hypotheses": list(module.hypotheses(p)),
         "seed": seed,
         "status": "running",
         "failure": None,

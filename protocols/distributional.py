@@ -93,13 +93,6 @@ METRIC_RANGES = {
     "spearman_design_tau_reversal": (-1.0, 1.0),
     "split_half_r_median": (-1.0, 1.0),
 }
-#: What the run's metadata labels a hypothesis.
-HYPOTHESES = (
-    "distributional critic: the DA neurons' asymmetric scaling of their drive "
-    "(Dabney et al. 2020 measured the asymmetry of responses, not its mechanism)",
-    "distributional critic: each channel's DA neurons release into their own "
-    "compartment, read by their channel's corticostriatal synapses",
-)
 
 #: Reward sizes (ul) and their probabilities in the task of Dabney et al. 2020.
 SIZES = (0.1, 0.3, 1.2, 2.5, 5.0, 10.0, 20.0)
@@ -161,7 +154,31 @@ PARAMS = [
         "reward drive per size: measured (the recorded population's) | linear",
         choices=("measured", "linear"),
     ),
-    Param("cued_fraction", 0.5, "float", "fraction of trials with an odour", low=0.0, high=1.0),
+    Param(
+        "cued_fraction",
+        1.0,
+        "float",
+        "fraction of trials with an odour (the model's uncued rewards are predicted by no "
+        "state, so only cued trials are analysed by default)",
+        low=0.0,
+        high=1.0,
+    ),
+    Param(
+        "connectivity",
+        "fixed_indegree",
+        "choice",
+        "connection rule of the circuit: fixed_indegree (every neuron of a kind gets "
+        "equally many inputs) | bernoulli (the base circuit's default)",
+        choices=("fixed_indegree", "bernoulli"),
+    ),
+    Param(
+        "analysis_space",
+        "utility",
+        "choice",
+        "where reversal points and asymmetries are fitted: utility (the population's "
+        "utility, from its mean response to each size, as Dabney et al.) | size (ul)",
+        choices=("utility", "size"),
+    ),
     Param(
         "train_fraction",
         0.25,
@@ -215,7 +232,8 @@ def check(p):
 
 
 def build_key(p):
-    return (*pv.build_key(p, 1), "distributional", p["channels"], p["control"])
+    key = (*pv.build_key(p, 1), "distributional", p["channels"], p["control"])
+    return (*key, p["connectivity"])
 
 
 def drives(utility):
@@ -245,6 +263,7 @@ def circuit_params(p):
         critic_tau_low=taus[0],
         critic_tau_high=taus[1],
         critic_da="shared" if p["control"] == "uncoupled" else "own",
+        connectivity=p["connectivity"],
     )
 
 
@@ -352,18 +371,52 @@ def _pearson_p(r, n):
 
 
 def analyse(data, p):
-    """Per-neuron reversal points and asymmetries, and the split-half control."""
+    """Per-neuron reversal points and asymmetries, and the split-half control.
+
+    With ``analysis_space=utility`` every fit is made in the population's utility
+    (`distributional.population_utility` of the analysed neurons): ``x`` holds each
+    trial's utility, ``reversal_x`` the reversal points in it, ``reversal`` the same
+    points mapped back to ul."""
     cells, index, base = neuron_trials(data, p)
-    rev, tau = [], []
-    for s, r in cells:
+    sizes = np.asarray(SIZES)
+    utility = None
+    if p.get("analysis_space", "utility") == "utility" and cells:
+        # every neuron has the same trials: the sizes they contain (a short run may miss
+        # one); a utility that does not rise (a silent population) leaves the fits in ul
+        sizes = np.unique(cells[0][0])
+        try:
+            utility = distributional.population_utility(cells, sizes)
+        except ParamError:
+            utility = None
+    if utility is not None:
+        cells_x = [(distributional.to_utility(s, sizes, utility), r) for s, r in cells]
+    else:
+        cells_x = cells
+    rev_x, tau = [], []
+    for s, r in cells_x:
         c = distributional.reversal_point(s, r)
-        rev.append(c)
+        rev_x.append(c)
         tau.append(distributional.asymmetry(s, r, c).tau if np.isfinite(c) else np.nan)
-    rev, tau = np.asarray(rev, float), np.asarray(tau, float)
+    rev_x, tau = np.asarray(rev_x, float), np.asarray(tau, float)
+    rev = rev_x if utility is None else distributional.from_utility(rev_x, sizes, utility)
+    umap, reported = None, None
+    if utility is not None:  # reported: one entry per size of the task, NaN if not given
+        umap = (sizes, utility)
+        reported = np.full(len(SIZES), np.nan)
+        reported[np.isin(np.asarray(SIZES), sizes)] = utility
     split = None
-    if len(cells) >= 3:
-        split = distributional.split_half(cells, n_splits=int(p["splits"]), rng=0)
-    return {"index": index, "base": base, "reversal": rev, "tau_hat": tau, "split": split}
+    if len(cells_x) >= 3:
+        split = distributional.split_half(cells_x, n_splits=int(p["splits"]), rng=0)
+    return {
+        "index": index,
+        "base": base,
+        "reversal": rev,
+        "reversal_x": rev_x,
+        "tau_hat": tau,
+        "split": split,
+        "utility": reported,
+        "utility_map": umap,
+    }
 
 
 def metrics(data, p):
@@ -398,12 +451,14 @@ def metrics(data, p):
     out["baseline_tau_r"] = float(distributional._pearson(res["base"], tau))
     out["n_neurons_analysed"] = int(ok.sum())
     out["n_trials_analysed"] = int(_analysed(data, p).sum())
-    out.update(_decoding(rev[ok], tau[ok]))
+    if res["utility"] is not None:
+        out["population_utility"] = [float(x) for x in res["utility"]]  # NaN: no trial
+    out.update(_decoding(res["reversal_x"][ok], tau[ok], res["utility_map"]))
     return out
 
 
-def _decoding(rev, tau):
-    decoded = _decoded(rev, tau)
+def _decoding(rev_x, tau, umap=None):
+    decoded = _decoded(rev_x, tau, umap)
     out = {"decoded_w1": float("nan")}
     if decoded is not None:
         out["decoded_w1"] = distributional.wasserstein1(decoded[0], SIZES, decoded[1], PROBS)
@@ -426,17 +481,28 @@ def figures(data, p, outdir):
             res["tau_hat"], res["reversal"], outdir / "tau_vs_reversal.png"
         ),
         plots.distributional_decoded(
-            _decoded(res["reversal"], res["tau_hat"]), SIZES, PROBS, outdir / "decoded.png"
+            _decoded(res["reversal_x"], res["tau_hat"], res["utility_map"]),
+            SIZES,
+            PROBS,
+            outdir / "decoded.png",
         ),
     ]
 
 
-def _decoded(rev, tau):
-    """(values, weights) decoded from the reversal points, or None when too few."""
-    ok = np.isfinite(rev) & np.isfinite(tau) & (tau > 0) & (tau < 1)
+def _decoded(rev_x, tau, umap=None):
+    """(values in ul, weights) decoded from the reversal points, or None when too few.
+    ``umap`` = (sizes, utility) when the fits were made in utility: decoded there, the
+    support mapped back to ul."""
+    ok = np.isfinite(rev_x) & np.isfinite(tau) & (tau > 0) & (tau < 1)
     if ok.sum() < 2:
         return None
-    return distributional.decode_distribution(rev[ok], tau[ok], bounds=(0.0, 20.0))
+    if umap is None:
+        return distributional.decode_distribution(rev_x[ok], tau[ok], bounds=(0.0, 20.0))
+    sizes, utility = umap
+    values, weights = distributional.decode_distribution(
+        rev_x[ok], tau[ok], bounds=(float(utility[0]), float(utility[-1]))
+    )
+    return distributional.from_utility(values, sizes, utility), weights
 
 
 def memory_counts(p):
@@ -464,7 +530,7 @@ class Distributional(pv.TrialProtocol):
         "channels": "4",
         "splits": "5",
     }
-    HEADLINE_METRICS, METRIC_RANGES, HYPOTHESES = HEADLINE_METRICS, METRIC_RANGES, HYPOTHESES
+    HEADLINE_METRICS, METRIC_RANGES = HEADLINE_METRICS, METRIC_RANGES
 
     def check(self, p):
         check(p)

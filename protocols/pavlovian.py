@@ -452,6 +452,12 @@ class TrialProtocol(Protocol):
     def circuit_params(self, p):
         return circuit_params(p)
 
+    def hypotheses(self, p):
+        """The protocol's own hypotheses and those of its circuit (`RewardCircuitParams
+        .hypotheses`: the distributional critic's)."""
+        cparams = self.circuit_params(p)
+        return (*self.HYPOTHESES, *(cparams.hypotheses() if cparams is not None else ()))
+
     def outcome_times(self, data, params, start, cs):
         """(times in s, description) of each trial's outcome, for the trial table.
 

@@ -23,11 +23,28 @@ cs_spearman_rho
     Spearman correlation between P and the CS ratios.
 d1_weight_change_p<P>, d2_weight_change_p<P>
     Mean change of each cue's corticostriatal weights.
+
+With ``critic=distributional`` (three cues, e.g. ``probabilities=0.1,0.5,0.9``: the
+variable-probability task of Dabney et al. 2020, Nature 577:671, Fig. 3), also, from
+the cue responses (mean rate 0-0.3 s after the CS minus the second before, late half of
+each cue's trials; the lowest, middle and highest probability as R10, R50, R90):
+
+optimism_spearman
+    Spearman correlation across channels between the channel's design tau_k and its
+    optimism index (R50 - R10)/(R90 - R10) (the channel's alive DA neurons pooled).
+optimism_channel_<k>, optimism_p_channel_<k>
+    Each channel's optimism index and the p of `distributional.optimism_test`.
+optimism_n_above, optimism_n_below
+    Channels significantly above / below 0.5 (p < 0.05).
+optimism_neuron_spearman, optimism_neuron_median
+    Spearman correlation across alive DA neurons between the design tau and the
+    neuron's optimism index, and the indices' median.
 """
 
 import numpy as np
 
-from dopasim import analysis
+from dopasim import analysis, distributional
+from dopasim.circuits.reward_circuit import RewardCircuitParams
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
 
@@ -48,7 +65,28 @@ PARAMS = [
         for p in pv.COMMON_PARAMS
     ),
     Param("probabilities", "0,0.25,0.5,0.75,1", "str", "reward probability of each cue"),
+    Param(
+        "critic",
+        "classical",
+        "choice",
+        "classical | distributional (Dabney et al. 2020: channels of asymmetric DA "
+        "neurons, each with its own value; three cues, e.g. probabilities=0.1,0.5,0.9)",
+        choices=("classical", "distributional"),
+    ),
+    Param("channels", 10, "int", "channels of the distributional critic", low=2),
+    Param("tau_low", 0.2, "float", "lowest channel asymmetry tau", low=0.0, high=1.0),
+    Param("tau_high", 0.8, "float", "highest channel asymmetry tau", low=0.0, high=1.0),
+    Param(
+        "connectivity",
+        "bernoulli",
+        "choice",
+        "connection rule of the circuit: bernoulli (the base circuit's) | fixed_indegree",
+        choices=("bernoulli", "fixed_indegree"),
+    ),
 ]
+
+#: Cue response window after the CS (s) and the baseline before it, for the optimism index.
+OPTIMISM_WINDOW = (0.0, 0.3)
 
 
 def check(p):
@@ -59,10 +97,44 @@ def check(p):
             f"n_trials: {p['n_trials']} gives fewer than 2 trials per cue ({len(probs)} cues)"
         )
     p["probs"] = probs
+    if p["critic"] == "distributional":
+        if len(probs) != 3 or not probs[0] < probs[1] < probs[2]:
+            raise ParamError(
+                f"probabilities: '{p['probabilities']}' - the distributional critic's "
+                "optimism index needs three increasing probabilities (e.g. 0.1,0.5,0.9)"
+            )
+        if p["tau_low"] > p["tau_high"]:
+            raise ParamError(f"tau_low: {p['tau_low']:g} exceeds tau_high ({p['tau_high']:g})")
+        if p["tau_low"] <= 0 or p["tau_high"] >= 1:
+            raise ParamError(
+                f"tau_low: [{p['tau_low']:g}, {p['tau_high']:g}] must lie within (0, 1)"
+            )
+        n_da = RewardCircuitParams(scale=p["scale"]).size("n_da")
+        if p["channels"] > n_da:
+            raise ParamError(
+                f"channels: {p['channels']} channels need at least as many DA neurons "
+                f"({n_da} at scale {p['scale']:g})"
+            )
+
+
+def circuit_params(p):
+    if p["critic"] == "classical":
+        return pv.circuit_params(p, connectivity=p["connectivity"])
+    return pv.circuit_params(
+        p,
+        critic="distributional",
+        critic_channels=p["channels"],
+        critic_tau_low=p["tau_low"],
+        critic_tau_high=p["tau_high"],
+        connectivity=p["connectivity"],
+    )
 
 
 def build_key(p):
-    return pv.build_key(p, len(p["probs"]))
+    key = pv.build_key(p, len(p["probs"]))
+    if p["critic"] == "classical" and p["connectivity"] == "bernoulli":
+        return key
+    return (*key, p["critic"], p["channels"], p["connectivity"])
 
 
 def trials(p, rng):
@@ -78,7 +150,80 @@ def trials(p, rng):
 
 
 def build(p, rngs):
-    return pv.build(p, rngs, trials(p, rngs["inputs"]), n_cues=len(p["probs"]))
+    return pv.build(
+        p, rngs, trials(p, rngs["inputs"]), n_cues=len(p["probs"]), cparams=circuit_params(p)
+    )
+
+
+def collect(circuit, p):
+    data = pv.collect(circuit, p)
+    critic = circuit.info.get("critic")
+    if critic is not None:
+        data["da_channel"] = np.asarray(critic["da_channel"], dtype=np.int32)
+        data["channel_tau"] = np.asarray(critic["taus"], dtype=float)
+    return data
+
+
+def _late(cues, c):
+    """The late half of cue ``c``'s trials."""
+    idx = np.nonzero(cues == c)[0]
+    mask = np.zeros(len(cues), bool)
+    mask[idx[len(idx) // 2 :]] = True
+    return mask
+
+
+def cue_responses(data, p):
+    """(n_alive, n_trials) DA cue responses (Hz: window rate minus the second before the
+    CS), the alive neurons' indices."""
+    i, t = data["spikes_vta_da"]
+    n_da = int(data["sizes"]["vta_da"])
+    lesioned = set(np.asarray(data.get("lesioned_da", []), dtype=int).tolist())
+    alive = np.array([k for k in range(n_da) if k not in lesioned], dtype=int)
+    cs = pv.trial_times(data, p)
+    w0, w1 = OPTIMISM_WINDOW
+    out = np.zeros((len(alive), len(cs)))
+    order = np.argsort(i, kind="stable")
+    bounds = np.searchsorted(i[order], np.arange(n_da + 1))
+    for row, k in enumerate(alive):
+        spikes = t[order[bounds[k] : bounds[k + 1]]]
+        out[row] = distributional.responses(spikes, cs, window=(w0, w1), baseline=(-1.0, 0.0))
+    return out, alive
+
+
+def optimism_metrics(data, p):
+    """The optimism index per channel and per neuron (module docstring)."""
+    cues = np.asarray(data["trial_cue"])
+    resp, alive = cue_responses(data, p)
+    late = [_late(cues, c) for c in range(3)]
+    chan = np.asarray(data["da_channel"])[alive]
+    taus = np.asarray(data["channel_tau"])
+    out, oi_chan = {}, []
+    n_above = n_below = 0
+    for k in range(len(taus)):
+        rows = resp[chan == k]
+        if not len(rows):
+            oi_chan.append(np.nan)
+            continue
+        pooled = rows.mean(axis=0)
+        idx, pval, sign = distributional.optimism_test(*(pooled[m] for m in late))
+        out[f"optimism_channel_{k}"], out[f"optimism_p_channel_{k}"] = idx, pval
+        oi_chan.append(idx)
+        n_above += int(pval < 0.05 and sign > 0)
+        n_below += int(pval < 0.05 and sign < 0)
+    oi_chan = np.asarray(oi_chan, float)
+    ok = np.isfinite(oi_chan)
+    out["optimism_spearman"] = (
+        float(analysis.spearman_rho(taus[ok], oi_chan[ok])) if ok.sum() >= 3 else float("nan")
+    )
+    out["optimism_n_above"], out["optimism_n_below"] = n_above, n_below
+    means = [resp[:, m].mean(axis=1) for m in late]
+    oi = distributional.optimism_index(*means) if len(alive) else np.array([])
+    okn = np.isfinite(oi)
+    out["optimism_neuron_spearman"] = (
+        float(analysis.spearman_rho(taus[chan][okn], oi[okn])) if okn.sum() >= 3 else float("nan")
+    )
+    out["optimism_neuron_median"] = float(np.median(oi[okn])) if okn.any() else float("nan")
+    return out
 
 
 def _label(prob):
@@ -99,6 +244,8 @@ def metrics(data, p):
         out[f"d2_weight_change_{_label(prob)}"] = pv.weight_change(data, "ctx_d2", c)
         ratios.append(r)
     out["cs_spearman_rho"] = float(analysis.spearman_rho(np.array(p["probs"]), np.array(ratios)))
+    if p.get("critic", "classical") == "distributional":
+        out.update(optimism_metrics(data, p))
     return out
 
 
@@ -120,7 +267,7 @@ def memory_counts(p):
     n = p["n_trials"]
     return pv.memory_counts_for(
         p,
-        pv.circuit_params(p),
+        circuit_params(p),
         n_cues=len(p["probs"]),
         n_states=p["n_states"],
         stim_on=n * float(p["us_delay"]),
@@ -141,6 +288,12 @@ class Probability(pv.TrialProtocol):
 
     def build_key(self, p):
         return build_key(p)
+
+    def circuit_params(self, p):
+        return circuit_params(p)
+
+    def collect(self, circuit, p):
+        return collect(circuit, p)
 
     def build(self, p, rngs):
         return build(p, rngs)

@@ -248,3 +248,72 @@ def test_bad_input_names_the_field_on_one_line(call, field):
         call()
     msg = str(err.value)
     assert msg.startswith(f"{field}:") and "\n" not in msg, msg
+
+
+# --- the population's utility ------------------------------------------------------------
+U_CONVEX = np.array([0.0, 0.026, 0.047, 0.111, 0.208, 0.586, 1.0])
+LEVELS = np.array([0.1, 0.3, 1.2, 2.5, 5.0, 10.0, 20.0])
+
+
+def _utility_cells(design, n_rep=4):
+    """Noise-free neurons whose response is the asymmetric hinge of the utility U_CONVEX
+    (reversal c in utility units, slopes 2 tau and 2 (1 - tau)), n_rep trials per size."""
+    s = np.repeat(LEVELS, n_rep)
+    u = np.repeat(U_CONVEX, n_rep)
+    cells = []
+    for c, tau in design:
+        d = u - c
+        cells.append((s, np.where(d > 0, 2 * tau * d, 2 * (1 - tau) * d) * 10))
+    return cells
+
+
+def test_population_utility_recovers_a_convex_utility_and_the_reversal_points():
+    """Neurons linear in a convex utility: the population's mean response per size is
+    linear in that utility when the design is symmetric about tau = 0.5 with a common
+    slope sum, so population_utility gives it back (to 1e-5); fitted in it, the reversal
+    points map back to their design sizes (within the hinge grid's 0.01 utility step) and
+    tau-hat is the design's. Fitted in ul instead, a convex utility pulls an optimistic
+    neuron's reversal point down and a pessimistic one's up (tau 0.7 against 0.3 at the
+    same reversal point, c >= 0.25: 1 to 1.9 ul lower), against the very correlation the
+    protocol measures - the bias the utility space removes."""
+    cs = np.array([0.15, 0.25, 0.35, 0.45])
+    design = [(c, t) for c in cs for t in (0.3, 0.7)] + [(c, 0.5) for c in cs]
+    cells = _utility_cells(design)
+    u = dist.population_utility(cells, LEVELS)
+    # the mean response is 10 * (u - mean c) where no neuron clips, and convex where they do;
+    # a design symmetric in tau gives a mean slope of 10 on both sides: linear in u
+    np.testing.assert_allclose(u, U_CONVEX + 1e-6 * np.arange(7), atol=1e-5)
+    for (s, r), (c, tau) in zip(cells, design, strict=True):
+        x = dist.to_utility(s, LEVELS, u)
+        c_hat = dist.reversal_point(x, r)
+        assert abs(c_hat - c) <= 0.011
+        assert abs(dist.from_utility(c_hat, LEVELS, u) - np.interp(c, U_CONVEX, LEVELS)) < 0.3
+        assert abs(dist.asymmetry(x, r, c_hat).tau - tau) < 0.03
+    in_ul = [dist.reversal_point(s, r) for s, r in cells]
+    for k in (2, 4, 6):  # c = 0.25, 0.35, 0.45: (tau 0.3, tau 0.7) pairs
+        assert in_ul[k] - in_ul[k + 1] > 0.9
+
+
+def test_population_utility_refuses_bad_input():
+    cells = _utility_cells([(0.2, 0.5)])
+    with pytest.raises(ParamError, match="^levels"):
+        dist.population_utility(cells, LEVELS[::-1])
+    with pytest.raises(ParamError, match="^trials"):
+        dist.population_utility([(c[0], -c[1] - 50.0 * (c[0] > 1)) for c in cells], LEVELS)
+    with pytest.raises(ParamError, match="^trials"):
+        dist.population_utility([], LEVELS)
+
+
+def test_optimism_test_direction_and_p():
+    """A channel whose 50 % responses sit near the 90 % ones is optimistic (index > 0.5,
+    p < 0.05, direction +1); near the 10 % ones pessimistic; halfway: index 0.5 and no
+    significance."""
+    rng = np.random.default_rng(3)
+    r10, r90 = rng.normal(0, 1, 60), rng.normal(10, 1, 60)
+    idx, p, d = dist.optimism_test(r10, rng.normal(8, 1, 60), r90)
+    assert idx > 0.7 and p < 0.05 and d == 1
+    idx, p, d = dist.optimism_test(r10, rng.normal(2, 1, 60), r90)
+    assert idx < 0.3 and p < 0.05 and d == -1
+    mid = np.concatenate((rng.normal(0, 1, 30), rng.normal(10, 1, 30)))  # bimodal, mean 5
+    idx, p, d = dist.optimism_test(r10, mid, r90)
+    assert abs(idx - 0.5) < 0.1 and p > 0.05

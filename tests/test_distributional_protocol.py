@@ -374,6 +374,7 @@ def _synthetic(tmp_path):
             "splits": "20",
             "channels": "5",
             "analysed": "all",  # cued and uncued trials (the cued default: its own test)
+            "analysis_space": "size",  # linear neurons (the utility space: its own test)
         },
         tmp_path,
     )
@@ -597,3 +598,121 @@ def test_the_default_analyses_the_cued_trials_only(tmp_path):
     for (s_all, r_all), (s_cued, r_cued) in zip(cells_all, cells_cued, strict=True):
         np.testing.assert_array_equal(s_cued, s_all[keep])
         np.testing.assert_array_equal(r_cued, r_all[keep])
+
+
+# ---------------------------------------------------------------------------------------
+# the 10/50/90 % cue task: the probability protocol with the distributional critic
+# ---------------------------------------------------------------------------------------
+PROB_DIST = {"critic": "distributional", "probabilities": "0.1,0.5,0.9", "n_trials": "60"}
+
+
+def _prepare_prob(params, tmp_path):
+    return runner.prepare("probability", params, 1, "numpy", tmp_path / "run", True)
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"probabilities": "0.1,0.9"}, "probabilities"),
+        ({"probabilities": "0.9,0.5,0.1"}, "probabilities"),
+        ({"tau_low": "0", "tau_high": "0.8"}, "tau_low"),
+        ({"tau_low": "0.7", "tau_high": "0.3"}, "tau_low"),
+        ({"scale": "0.05", "channels": "6"}, "channels"),
+        ({"channels": "1"}, "channels"),
+    ],
+)
+def test_probability_with_the_distributional_critic_refuses_bad_input(params, needle, tmp_path):
+    with pytest.raises(ParamError) as e:
+        _prepare_prob({**PROB_DIST, **params}, tmp_path)
+    assert str(e.value).startswith(needle), str(e.value)
+
+
+def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_critic(tmp_path):
+    from dopasim.circuits.reward_circuit import CRITIC_HYPOTHESES
+
+    module, p, _, _ = _prepare_prob(PROB_DIST, tmp_path)
+    assert set(CRITIC_HYPOTHESES) <= set(module.hypotheses(p))
+    module, p, _, _ = _prepare_prob({"probabilities": "0.1,0.5,0.9"}, tmp_path)
+    assert not set(CRITIC_HYPOTHESES) & set(module.hypotheses(p))
+    module, p, _, _ = runner.prepare("distributional", {}, 1, "numpy", tmp_path / "d", True)
+    assert set(CRITIC_HYPOTHESES) <= set(module.hypotheses(p))
+
+
+def _optimism_data(p, design):
+    """DA cue responses by design: 5 Hz in the second before the CS, and round(3 (5 + 10
+    level)) spikes in the 0.3 s after it, where the level is 0, the channel's design
+    index or 1 for the 10, 50 and 90 % cues (plus one spike on odd trials)."""
+    from dopasim.protocols import probability as pr
+
+    n_trials, n_da, k = 120, 8, len(design)
+    cues = np.arange(n_trials) % 3
+    T, cs0 = float(p["trial_len"]), float(p["cs_time"])
+    i_all, t_all = [], []
+    chan = channel_of(n_da, k)
+    for n in range(n_da):
+        for j in range(n_trials):
+            cs = j * T + cs0
+            level = (0.0, design[chan[n]], 1.0)[cues[j]]
+            count = int(round(3 * (5 + 10 * level))) + (j % 2)
+            t = np.concatenate([_evenly(cs - 1.0, cs, 5), _evenly(cs, cs + 0.3, count)])
+            i_all.append(np.full(t.size, n))
+            t_all.append(t)
+    i, t = np.concatenate(i_all), np.concatenate(t_all)
+    order = np.argsort(t, kind="stable")
+    data = {
+        "spikes_vta_da": (i[order], t[order]),
+        "trial_cue": cues,
+        "sizes": {"vta_da": n_da},
+        "lesioned_da": np.array([], dtype=np.int32),
+        "da_channel": chan.astype(np.int32),
+        "channel_tau": np.linspace(0.2, 0.8, k),
+    }
+    return pr, data
+
+
+def test_optimism_metrics_recover_the_designed_indices(tmp_path):
+    """optimism_metrics(): channels whose 50 % cue response sits at 0.2, 0.4, 0.6 and 0.8
+    of the way from the 10 % to the 90 % response get those indices (to the spike
+    counts' rounding, 0.06), rank with their design tau (Spearman 1), and the two
+    outer channels on each side are significant in their direction."""
+    _, p, _, _ = _prepare_prob(PROB_DIST, tmp_path)
+    design = (0.2, 0.4, 0.6, 0.8)
+    pr, data = _optimism_data(p, design)
+    m = pr.optimism_metrics(data, p)
+    for c, want in enumerate(design):
+        assert abs(m[f"optimism_channel_{c}"] - want) < 0.06, (c, m[f"optimism_channel_{c}"])
+    assert m["optimism_spearman"] == pytest.approx(1.0)
+    assert m["optimism_p_channel_0"] < 0.05 and m["optimism_p_channel_3"] < 0.05
+    assert m["optimism_n_above"] >= 1 and m["optimism_n_below"] >= 1
+    assert m["optimism_neuron_spearman"] > 0.9
+
+
+@pytest.mark.parametrize(
+    "scenario",
+    [
+        "parkinson:loss=0.75",
+        "parkinson:loss=0.75+medicated",
+        "ssri:occupancy=0.8",
+        "hunger:level=1",
+    ],
+)
+def test_every_scenario_builds_the_distributional_critic(scenario, tmp_path):
+    """Each scenario composes with the distributional critic (issue 23, item 5): the
+    circuit builds, the lesion leaves some channels' DA neurons silent but every
+    compartment is still read by its channel's synapses, and the run's metadata lists
+    the critic's hypotheses (with the hunger scenario's flag where it applies)."""
+    module, p, _, _ = runner.prepare(
+        "distributional", CIRCUIT, 1, "numpy", tmp_path / "run", True, scenario
+    )
+    cparams = module.circuit_params(p)
+    assert cparams.distributional
+    _, circuit = _build(p, cparams)
+    n_da = cparams.size("n_da")
+    alive = np.asarray(circuit["vta_da"].alive[:])
+    if scenario.startswith("parkinson"):
+        assert alive.sum() == n_da - round(0.75 * n_da)
+    else:
+        assert alive.all()
+    comps = np.asarray(circuit["ctx_d1"].da_channel[:])
+    assert set(comps.tolist()) == set(range(K))
+    assert any("distributional critic" in h for h in module.hypotheses(p))
