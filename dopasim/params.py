@@ -95,6 +95,10 @@ _ALIASES = {
     "sec": brian2.second,
     "min": 60 * brian2.second,
     "h": 3600 * brian2.second,
+    # Brian2 prints long durations with these (str(3200 * second) == '3.2 ks') but does
+    # not export them: a run's metadata must read back
+    "ks": 1e3 * brian2.second,
+    "Ms": 1e6 * brian2.second,
 }
 
 

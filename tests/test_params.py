@@ -44,6 +44,14 @@ def test_parse_quantity_errors_name_the_field(text, needle):
     assert str(e.value).startswith("duration:")
 
 
+@given(st.floats(min_value=1e-3, max_value=1e8, allow_nan=False))
+def test_a_printed_duration_reads_back(x):
+    """What a run's metadata holds (str of a Brian2 quantity: '3.2 ks' for 3200 s)
+    parses back to the same duration (it failed for 'ks' and 'Ms')."""
+    q = x * second
+    assert float(parse_quantity(str(q), second)) == pytest.approx(float(q), rel=1e-6)
+
+
 @given(st.floats(min_value=1e-6, max_value=1e6, allow_nan=False))
 def test_parse_quantity_round_trip(x):
     q = parse_quantity(f"{x!r} s", second)
