@@ -528,7 +528,14 @@ class RewardCircuitParams:
 
     def hypotheses(self):
         """The circuit's mechanisms that no direct measurement sets (for the metadata)."""
-        return CRITIC_HYPOTHESES if self.distributional else ()
+        if not self.distributional:
+            return ()
+        out = []
+        if np.any(self.channel_taus() != 0.5):  # the classical control scales nothing
+            out.append(CRITIC_HYPOTHESES[0])
+        if self.critic_da == "own":  # the uncoupled control shares one compartment
+            out.append(CRITIC_HYPOTHESES[1])
+        return tuple(out)
 
     def channel_taus(self):
         """The channels' asymmetries tau_k (distributional critic)."""

@@ -320,8 +320,8 @@ def population_utility(trials, levels):
     Dabney et al. 2020 fitted the asymmetric-scaling model in the space of a utility
     function estimated from the population's responses (the mean response to each size):
     a neuron's response is linear in utility, not in microlitres, and a convex utility
-    fitted in microlitres pulls reversal points up and makes every neuron look
-    optimistic. Here: each neuron's mean response per size, averaged over neurons, scaled
+    fitted in microlitres moves an optimistic neuron's reversal point down and a
+    pessimistic one's up, against the correlation of asymmetry and reversal point. Here: each neuron's mean response per size, averaged over neurons, scaled
     to 0 at the smallest and 1 at the largest size, made non-decreasing (a floor of
     equal responses stays flat) and then strictly increasing by 1e-6 per step, so that
     `from_utility` can invert it.
@@ -334,7 +334,9 @@ def population_utility(trials, levels):
 
     Returns
     -------
-    numpy.ndarray, one utility per level (0 to 1 + 1e-6 (n - 1)).
+    numpy.ndarray, one utility per level, from 0 at the smallest level, non-decreasing
+    (strictly, by 1e-6 per step); 1 (+ 1e-6 (n - 1)) at the largest unless a smaller
+    size's mean response exceeds the largest's.
     """
     lv = _vector(levels, "levels", min_len=2)
     if np.any(np.diff(lv) <= 0):
@@ -360,18 +362,26 @@ def population_utility(trials, levels):
     return u + 1e-6 * np.arange(lv.size)
 
 
+def _utility_map(levels, utility):
+    lv = _vector(levels, "levels", min_len=2)
+    u = _vector(utility, "utility", min_len=2)
+    if u.size != lv.size:
+        raise ParamError(f"utility: {u.size} values for {lv.size} levels")
+    if np.any(np.diff(lv) <= 0) or np.any(np.diff(u) <= 0):
+        raise ParamError("utility: levels and utility must both be strictly increasing")
+    return lv, u
+
+
 def to_utility(x, levels, utility):
     """Sizes ``x`` to utility (piecewise linear between the levels)."""
-    return np.interp(
-        np.asarray(x, dtype=float), np.asarray(levels, float), np.asarray(utility, float)
-    )
+    lv, u = _utility_map(levels, utility)
+    return np.interp(np.asarray(x, dtype=float), lv, u)
 
 
 def from_utility(v, levels, utility):
     """Utility ``v`` back to sizes (the inverse of `to_utility`)."""
-    return np.interp(
-        np.asarray(v, dtype=float), np.asarray(utility, float), np.asarray(levels, float)
-    )
+    lv, u = _utility_map(levels, utility)
+    return np.interp(np.asarray(v, dtype=float), u, lv)
 
 
 # ---------------------------------------------------------------------------------------
@@ -425,7 +435,9 @@ def _halves(s, rng):
     return mask
 
 
-def split_half(trials, n_splits=200, rng=None, method="hinge", through_reversal=True):
+def split_half(
+    trials, n_splits=200, rng=None, method="hinge", through_reversal=True, resolution=0.01
+):
     """tau from one half of the trials against the reversal point from the other half.
 
     The control of Dabney et al. 2020 (Fig. 4b and Methods): a neuron's reversal point and
@@ -443,7 +455,7 @@ def split_half(trials, n_splits=200, rng=None, method="hinge", through_reversal=
     trials : sequence of (sizes, responses), one pair per neuron (at least 3)
     n_splits : int
     rng : numpy.random.Generator or seed
-    method, through_reversal : as for `reversal_point` and `asymmetry`
+    method, through_reversal, resolution : as for `reversal_point` and `asymmetry`
 
     Returns
     -------
@@ -467,8 +479,8 @@ def split_half(trials, n_splits=200, rng=None, method="hinge", through_reversal=
         ra, rb, tb = [], [], []
         for s, r in cells:
             a = _halves(s, rng)
-            ra.append(reversal_point(s[a], r[a], method=method))
-            rb.append(cb := reversal_point(s[~a], r[~a], method=method))
+            ra.append(reversal_point(s[a], r[a], method=method, resolution=resolution))
+            rb.append(cb := reversal_point(s[~a], r[~a], method=method, resolution=resolution))
             tb.append(asymmetry(s[~a], r[~a], cb, through_reversal=through_reversal).tau)
         rs[k] = _pearson(np.array(tb), np.array(ra))
         rel[k] = _pearson(np.array(ra), np.array(rb))

@@ -12,8 +12,9 @@ of D1/D2 MSNs, VTA GABA and VTA DA neurons, each channel's DA neurons scaling po
 and negative deviations of their drive by alpha+ and alpha- (a hypothesis: the paper
 measured the asymmetry, not its mechanism) and releasing into the pool compartment that
 the channel's corticostriatal synapses read. Each trial gives one of seven reward sizes
-(0.1, 0.3, 1.2, 2.5, 5, 10 and 20 ul) with the task's probabilities; half the trials are
-cued by an odour ``us_delay`` (1.5 s) before the reward. The reward input's rate is
+(0.1, 0.3, 1.2, 2.5, 5, 10 and 20 ul) with the task's probabilities; every trial
+(``cued_fraction``; the paper: half) is cued by an odour ``us_delay`` (1.5 s) before the
+reward. The reward input's rate is
 proportional to the reward's utility, normalised to a mean of 1 over the distribution:
 ``utility=measured`` uses the population response of the 40 recorded neurons to each
 size (their released data; docs/distributional.md), ``utility=linear`` the size. Run it::
@@ -62,6 +63,10 @@ baseline_tau_r
     Pearson R across neurons between the baseline rate and tau-hat.
 n_neurons_analysed, n_trials_analysed
     DA neurons with a reversal point and tau-hat, and analysed trials.
+fitted_in_utility, population_utility
+    1 when reversal points and asymmetries were fitted in the population's utility
+    (``analysis_space=utility`` and a utility that rises), 0 when in ul; the utility of
+    each size (NaN for a size without analysed trials).
 decoded_w1, uniform_w1, gaussian_w1
     1-Wasserstein distance (ul) between the reward distribution and the distribution
     decoded from the reversal points (expectile imputation at the neurons' tau-hat), a
@@ -392,9 +397,11 @@ def analyse(data, p):
         cells_x = [(distributional.to_utility(s, sizes, utility), r) for s, r in cells]
     else:
         cells_x = cells
+    # the hinge grid: 0.01 ul, or the same fraction (1e-4) of the utility's range
+    res = 0.01 if utility is None else 1e-4 * float(utility[-1] - utility[0])
     rev_x, tau = [], []
     for s, r in cells_x:
-        c = distributional.reversal_point(s, r)
+        c = distributional.reversal_point(s, r, resolution=res)
         rev_x.append(c)
         tau.append(distributional.asymmetry(s, r, c).tau if np.isfinite(c) else np.nan)
     rev_x, tau = np.asarray(rev_x, float), np.asarray(tau, float)
@@ -406,7 +413,7 @@ def analyse(data, p):
         reported[np.isin(np.asarray(SIZES), sizes)] = utility
     split = None
     if len(cells_x) >= 3:
-        split = distributional.split_half(cells_x, n_splits=int(p["splits"]), rng=0)
+        split = distributional.split_half(cells_x, n_splits=int(p["splits"]), rng=0, resolution=res)
     return {
         "index": index,
         "base": base,
@@ -451,6 +458,9 @@ def metrics(data, p):
     out["baseline_tau_r"] = float(distributional._pearson(res["base"], tau))
     out["n_neurons_analysed"] = int(ok.sum())
     out["n_trials_analysed"] = int(_analysed(data, p).sum())
+    # 1 when the fits were made in the population's utility, 0 in ul (asked for, or no
+    # rising utility to fit in: a short or silent run)
+    out["fitted_in_utility"] = int(res["utility"] is not None)
     if res["utility"] is not None:
         out["population_utility"] = [float(x) for x in res["utility"]]  # NaN: no trial
     out.update(_decoding(res["reversal_x"][ok], tau[ok], res["utility_map"]))

@@ -35,7 +35,8 @@ optimism_spearman
 optimism_channel_<k>, optimism_p_channel_<k>
     Each channel's optimism index and the p of `distributional.optimism_test`.
 optimism_n_above, optimism_n_below
-    Channels significantly above / below 0.5 (p < 0.05).
+    Channels significantly above / below 0.5 (`distributional.optimism_test` p < 0.05,
+    its direction agreeing with the index's side of 0.5).
 optimism_neuron_spearman, optimism_neuron_median
     Spearman correlation across alive DA neurons between the design tau and the
     neuron's optimism index, and the indices' median.
@@ -105,10 +106,9 @@ def check(p):
             )
         if p["tau_low"] > p["tau_high"]:
             raise ParamError(f"tau_low: {p['tau_low']:g} exceeds tau_high ({p['tau_high']:g})")
-        if p["tau_low"] <= 0 or p["tau_high"] >= 1:
-            raise ParamError(
-                f"tau_low: [{p['tau_low']:g}, {p['tau_high']:g}] must lie within (0, 1)"
-            )
+        for name in ("tau_low", "tau_high"):
+            if not 0 < p[name] < 1:
+                raise ParamError(f"{name}: {p[name]:g} is out of range; allowed: (0, 1)")
         n_da = RewardCircuitParams(scale=p["scale"]).size("n_da")
         if p["channels"] > n_da:
             raise ParamError(
@@ -173,20 +173,22 @@ def _late(cues, c):
 
 
 def cue_responses(data, p):
-    """(n_alive, n_trials) DA cue responses (Hz: window rate minus the second before the
-    CS), the alive neurons' indices."""
+    """(n_alive, n_trials) DA cue responses (Hz: window rate minus the rate before the CS,
+    over the second before it or from the trial's start when the CS comes sooner), the
+    alive neurons' indices."""
     i, t = data["spikes_vta_da"]
     n_da = int(data["sizes"]["vta_da"])
     lesioned = set(np.asarray(data.get("lesioned_da", []), dtype=int).tolist())
     alive = np.array([k for k in range(n_da) if k not in lesioned], dtype=int)
     cs = pv.trial_times(data, p)
     w0, w1 = OPTIMISM_WINDOW
+    base = (-min(1.0, float(p["cs_time"])), 0.0)  # within the trial, as pavlovian.ratio
     out = np.zeros((len(alive), len(cs)))
     order = np.argsort(i, kind="stable")
     bounds = np.searchsorted(i[order], np.arange(n_da + 1))
     for row, k in enumerate(alive):
         spikes = t[order[bounds[k] : bounds[k + 1]]]
-        out[row] = distributional.responses(spikes, cs, window=(w0, w1), baseline=(-1.0, 0.0))
+        out[row] = distributional.responses(spikes, cs, window=(w0, w1), baseline=base)
     return out, alive
 
 
@@ -201,15 +203,19 @@ def optimism_metrics(data, p):
     n_above = n_below = 0
     for k in range(len(taus)):
         rows = resp[chan == k]
-        if not len(rows):
+        if not len(rows):  # every DA neuron of the channel lost (parkinson)
+            out[f"optimism_channel_{k}"] = out[f"optimism_p_channel_{k}"] = float("nan")
             oi_chan.append(np.nan)
             continue
         pooled = rows.mean(axis=0)
         idx, pval, sign = distributional.optimism_test(*(pooled[m] for m in late))
         out[f"optimism_channel_{k}"], out[f"optimism_p_channel_{k}"] = idx, pval
         oi_chan.append(idx)
-        n_above += int(pval < 0.05 and sign > 0)
-        n_below += int(pval < 0.05 and sign < 0)
+        # significant, and the index on the side the test found (with R90 < R10 an
+        # index above 0.5 means 50 % responses below the midpoints)
+        if np.isfinite(idx) and pval < 0.05 and np.sign(idx - 0.5) == sign:
+            n_above += int(sign > 0)
+            n_below += int(sign < 0)
     oi_chan = np.asarray(oi_chan, float)
     ok = np.isfinite(oi_chan)
     out["optimism_spearman"] = (

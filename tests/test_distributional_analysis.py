@@ -314,6 +314,7 @@ def test_optimism_test_direction_and_p():
     assert idx > 0.7 and p < 0.05 and d == 1
     idx, p, d = dist.optimism_test(r10, rng.normal(2, 1, 60), r90)
     assert idx < 0.3 and p < 0.05 and d == -1
-    mid = np.concatenate((rng.normal(0, 1, 30), rng.normal(10, 1, 30)))  # bimodal, mean 5
-    idx, p, d = dist.optimism_test(r10, mid, r90)
+    # halfway, drawn like the midpoints (N(5, 1/sqrt(2))): fails in ~5 % of seeds by
+    # design; seed 3 is fixed, so the test is deterministic
+    idx, p, d = dist.optimism_test(r10, rng.normal(5, 0.71, 60), r90)
     assert abs(idx - 0.5) < 0.1 and p > 0.05

@@ -54,8 +54,11 @@ def _run_one(args):
     protocol, params, seed, out, slot = args
     from dopasim import runner
 
-    if (Path(out) / "metrics.json").exists():
-        return out
+    meta = Path(out) / "metadata.json"
+    if (Path(out) / "metrics.json").exists() and meta.exists():
+        m = json.loads(meta.read_text())
+        if m.get("status") == "complete" and m.get("seed") == seed:
+            return out  # a finished run of this seed: evaluated, not run again
     runner.run(protocol, params, seed=seed, out=out, overwrite=True, quiet=True, build_slot=slot)
     return out
 

@@ -20,6 +20,7 @@ from dopasim.circuits.reward_circuit import (
     build_reward_circuit,
     channel_of,
 )
+from dopasim.circuits.scenarios import is_hypothesis, parse_scenarios
 from dopasim.models.three_factor import transmitter_value
 from dopasim.params import ParamError
 from dopasim.protocols import distributional as dp
@@ -636,6 +637,12 @@ def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_
     assert not set(CRITIC_HYPOTHESES) & set(module.hypotheses(p))
     module, p, _, _ = runner.prepare("distributional", {}, 1, "numpy", tmp_path / "d", True)
     assert set(CRITIC_HYPOTHESES) <= set(module.hypotheses(p))
+    # the controls leave out what they switch off: no asymmetry (classical), no own
+    # compartment (uncoupled)
+    for control, kept in (("classical", 1), ("uncoupled", 0)):
+        params = {"control": control}
+        module, p, _, _ = runner.prepare("distributional", params, 1, "numpy", tmp_path / "d", True)
+        assert set(module.hypotheses(p)) & set(CRITIC_HYPOTHESES) == {CRITIC_HYPOTHESES[kept]}
 
 
 def _optimism_data(p, design):
@@ -716,3 +723,39 @@ def test_every_scenario_builds_the_distributional_critic(scenario, tmp_path):
     comps = np.asarray(circuit["ctx_d1"].da_channel[:])
     assert set(comps.tolist()) == set(range(K))
     assert any("distributional critic" in h for h in module.hypotheses(p))
+    # the scenario's own flag (metadata "hypothesis"): hunger only
+    assert is_hypothesis(parse_scenarios(scenario)) == scenario.startswith("hunger")
+
+
+def test_the_utility_space_analysis_with_a_size_missing(tmp_path):
+    """analysis_space=utility (the default) on the synthetic neurons with one size left
+    out of the analysed trials: the fits are made in the population's utility
+    (fitted_in_utility = 1), the reported utility is NaN for the missing size and rises
+    over the others, the reversal points come back in ul, within the sizes, in the
+    design's order, and the decoded distribution lies within the sizes' range."""
+    data, p = _synthetic(tmp_path)
+    data = dict(data)
+    cue = np.asarray(data["trial_cue"]).copy()
+    cue[np.asarray(data["trial_size"]) == 2] = -1  # 1.2 ul: only uncued, not analysed
+    cue[np.asarray(data["trial_size"]) != 2] = 0
+    data["trial_cue"] = cue
+    q = dict(p, analysed="cued", analysis_space="utility")
+    m = dp.metrics(data, q)
+    assert m["fitted_in_utility"] == 1
+    u = np.asarray(m["population_utility"], float)
+    assert np.isnan(u[2]) and np.all(np.isfinite(np.delete(u, 2)))
+    assert np.all(np.diff(np.delete(u, 2)) > 0)
+    res = dp.analyse(data, q)
+    design_c = np.array([NEURONS[n][0] for n in res["index"]])
+    assert np.all((res["reversal"] >= 0.1) & (res["reversal"] <= 20))
+    assert analysis_spearman(design_c, res["reversal"]) == pytest.approx(1.0)
+    values, weights = dp._decoded(res["reversal_x"], res["tau_hat"], res["utility_map"])
+    assert values.min() >= 0.1 - 1e-9 and values.max() <= 20 + 1e-9
+    assert weights.sum() == pytest.approx(1.0)
+    assert dp.metrics(data, dict(q, analysis_space="size"))["fitted_in_utility"] == 0
+
+
+def analysis_spearman(x, y):
+    from dopasim import analysis
+
+    return analysis.spearman_rho(np.asarray(x, float), np.asarray(y, float))
