@@ -286,15 +286,6 @@ def build(p, rngs):
     return pv.build(p, rngs, tr, n_cues=1, cparams=circuit_params(p), stim=stimulus(p, tr))
 
 
-def collect(circuit, p):
-    data = pv.collect(circuit, p)
-    critic = circuit.info["critic"]
-    data["da_channel"] = np.asarray(critic["da_channel"], dtype=np.int32)
-    data["d1_channel"] = np.asarray(critic["d1_channel"], dtype=np.int32)
-    data["channel_tau"] = np.asarray(critic["taus"], dtype=float)
-    return data
-
-
 # ------------------------------------------------------------------------ analysis
 def reward_times(data, p):
     return pv.trial_times(data, p) + float(p["us_delay"])
@@ -316,20 +307,12 @@ def _analysed(data, p):
 def neuron_trials(data, p):
     """[(sizes, responses)] of every alive DA neuron (analysed trials), their indices and
     baseline rates (Hz)."""
-    i, t = data["spikes_vta_da"]
-    n_da = int(data["sizes"]["vta_da"])
-    lesioned = set(np.asarray(data.get("lesioned_da", []), dtype=int).tolist())
     mask = _analysed(data, p)
     rewards = reward_times(data, p)[mask]
     sizes = np.asarray(SIZES)[np.asarray(data["trial_size"])[mask]]
     window = tuple(p["window"])
     out, index, base = [], [], []
-    order = np.argsort(i, kind="stable")  # each neuron's spikes stay in time order
-    bounds = np.searchsorted(i[order], np.arange(n_da + 1))
-    for k in range(n_da):
-        if k in lesioned or not len(rewards):
-            continue
-        spikes = t[order[bounds[k] : bounds[k + 1]]]
+    for k, spikes in pv.alive_spike_trains(data) if len(rewards) else ():
         resp = distributional.responses(spikes, rewards, window=window, baseline=(-1.0, 0.0))
         before = np.searchsorted(spikes, rewards) - np.searchsorted(spikes, rewards - 1.0)
         out.append((sizes, resp))
@@ -547,9 +530,6 @@ class Distributional(pv.TrialProtocol):
 
     def circuit_params(self, p):
         return circuit_params(p)
-
-    def collect(self, circuit, p):
-        return collect(circuit, p)
 
     def build_key(self, p):
         return build_key(p)

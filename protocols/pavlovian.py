@@ -253,6 +253,11 @@ def collect(circuit, p):
     data["da_base_d2_nM"] = np.array(pm.da_base_d2[0] / nmolar)
     data["da_released_nM"] = np.array(float(circuit["pools"].da_released[0] / nmolar))
     data["lesioned_da"] = np.asarray(circuit.info.get("lesioned_da", []), dtype=np.int32)
+    critic = circuit.info.get("critic")  # a distributional critic's channels
+    if critic is not None:
+        data["da_channel"] = np.asarray(critic["da_channel"], dtype=np.int32)
+        data["d1_channel"] = np.asarray(critic["d1_channel"], dtype=np.int32)
+        data["channel_tau"] = np.asarray(critic["taus"], dtype=float)
     cparams = circuit.params["circuit"]
     for proj in ("ctx_d1", "ctx_d2"):
         syn = circuit[proj]
@@ -274,6 +279,18 @@ def collect(circuit, p):
 
 
 # ------------------------------------------------------------------------ analysis
+def alive_spike_trains(data, pop="vta_da"):
+    """(index, spike times in order) of every neuron of ``pop`` not lesioned."""
+    i, t = data[f"spikes_{pop}"]
+    n = int(data["sizes"][pop])
+    lesioned = set(np.asarray(data.get("lesioned_da", []), dtype=int).tolist())
+    order = np.argsort(i, kind="stable")  # each neuron's spikes stay in time order
+    bounds = np.searchsorted(i[order], np.arange(n + 1))
+    for k in range(n):
+        if pop != "vta_da" or k not in lesioned:
+            yield k, t[order[bounds[k] : bounds[k + 1]]]
+
+
 def trial_times(data, p):
     n = len(data["trial_cue"])
     start = np.arange(n) * float(p["trial_len"])

@@ -155,15 +155,6 @@ def build(p, rngs):
     )
 
 
-def collect(circuit, p):
-    data = pv.collect(circuit, p)
-    critic = circuit.info.get("critic")
-    if critic is not None:
-        data["da_channel"] = np.asarray(critic["da_channel"], dtype=np.int32)
-        data["channel_tau"] = np.asarray(critic["taus"], dtype=float)
-    return data
-
-
 def _late(cues, c):
     """The late half of cue ``c``'s trials."""
     idx = np.nonzero(cues == c)[0]
@@ -176,20 +167,13 @@ def cue_responses(data, p):
     """(n_alive, n_trials) DA cue responses (Hz: window rate minus the rate before the CS,
     over the second before it or from the trial's start when the CS comes sooner), the
     alive neurons' indices."""
-    i, t = data["spikes_vta_da"]
-    n_da = int(data["sizes"]["vta_da"])
-    lesioned = set(np.asarray(data.get("lesioned_da", []), dtype=int).tolist())
-    alive = np.array([k for k in range(n_da) if k not in lesioned], dtype=int)
     cs = pv.trial_times(data, p)
-    w0, w1 = OPTIMISM_WINDOW
     base = (-min(1.0, float(p["cs_time"])), 0.0)  # within the trial, as pavlovian.ratio
-    out = np.zeros((len(alive), len(cs)))
-    order = np.argsort(i, kind="stable")
-    bounds = np.searchsorted(i[order], np.arange(n_da + 1))
-    for row, k in enumerate(alive):
-        spikes = t[order[bounds[k] : bounds[k + 1]]]
-        out[row] = distributional.responses(spikes, cs, window=(w0, w1), baseline=base)
-    return out, alive
+    alive, rows = [], []
+    for k, spikes in pv.alive_spike_trains(data):
+        alive.append(k)
+        rows.append(distributional.responses(spikes, cs, window=OPTIMISM_WINDOW, baseline=base))
+    return np.reshape(rows, (len(alive), len(cs))), np.asarray(alive, dtype=int)
 
 
 def optimism_metrics(data, p):
@@ -238,13 +222,10 @@ def _label(prob):
 
 def metrics(data, p):
     out = pv.da_ht_tonic_metrics(data, p)
-    cues = data["trial_cue"]
+    cues = np.asarray(data["trial_cue"])
     ratios = []
     for c, prob in enumerate(p["probs"]):
-        idx = np.nonzero(cues == c)[0]
-        late = np.zeros(len(cues), bool)
-        late[idx[len(idx) // 2 :]] = True
-        r = pv.ratio(data, p, "vta_da", late, (0.0, 0.3))
+        r = pv.ratio(data, p, "vta_da", _late(cues, c), (0.0, 0.3))
         out[f"cs_ratio_{_label(prob)}"] = r
         out[f"d1_weight_change_{_label(prob)}"] = pv.weight_change(data, "ctx_d1", c)
         out[f"d2_weight_change_{_label(prob)}"] = pv.weight_change(data, "ctx_d2", c)
@@ -256,14 +237,8 @@ def metrics(data, p):
 
 
 def figures(data, p, outdir):
-    cues = data["trial_cue"]
-    n = len(cues)
-    groups = {}
-    for c, prob in enumerate(p["probs"]):
-        idx = np.nonzero(cues == c)[0]
-        mask = np.zeros(n, bool)
-        mask[idx[len(idx) // 2 :]] = True
-        groups[f"P = {prob:g} (late)"] = mask
+    cues = np.asarray(data["trial_cue"])
+    groups = {f"P = {prob:g} (late)": _late(cues, c) for c, prob in enumerate(p["probs"])}
     return pv.figures(data, p, outdir, groups)
 
 
@@ -297,9 +272,6 @@ class Probability(pv.TrialProtocol):
 
     def circuit_params(self, p):
         return circuit_params(p)
-
-    def collect(self, circuit, p):
-        return collect(circuit, p)
 
     def build(self, p, rngs):
         return build(p, rngs)
