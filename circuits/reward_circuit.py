@@ -349,6 +349,14 @@ CIRCUIT_CHECKS = (
     fraction("critic_tau_high", "highest channel asymmetry tau"),
     Param("critic_da", None, "choice", "the channels' DA compartments", choices=CRITIC_DA),
     Param(
+        "critic_reward_gain",
+        None,
+        "float",
+        "reward input's rate onto a distributional critic, relative to outcome_rate",
+        low=0,
+        low_open=True,
+    ),
+    Param(
         "tau_drive_fast",
         None,
         "quantity",
@@ -515,6 +523,14 @@ class RewardCircuitParams:
     #: neuron releases into every compartment, so every channel reads the same DA: the
     #: uncoupled control (asymmetric errors without a value predictor of their own).
     critic_da: str = "own"
+    #: The reward input's rate with a distributional critic, relative to
+    #: ``outcome_rate`` (the classical critic's, calibrated for a burst of about 2.5x the
+    #: tonic rate). At 1 the omission of an expected reward already takes a DA neuron near
+    #: 0 Hz, so a pessimistic channel's larger negative gain (alpha- up to 1.6) is lost
+    #: at the floor and every channel learns a value above its expectile; a lower gain
+    #: keeps the phasic responses in the range where the asymmetry acts. Calibrated on
+    #: calibration seeds (docs/distributional.md), not measured.
+    critic_reward_gain: float = 1.0
     #: Filters of the asymmetric scaling [hypothesis]: the drive's deviation is taken
     #: from its fast filter (shot noise of single inputs smoothed) and its slow running
     #: mean (the tonic drive), and the running mean of the added current is subtracted, so
@@ -874,6 +890,9 @@ def _inputs(b):
     ctx.code = np.arange(b.n["ctx"]) // P.n_per_state
     outcome_eqs = "" if task is None else f"{reward_on} : 1 (linked)\n{punish_on} : 1 (linked)"
     ns, reward_gate = _outcome_namespace(stimulus, outcome_ta, P.outcome_rate, reward_on)
+    if P.distributional:
+        ns["reward_gain"] = P.critic_reward_gain
+        reward_gate = f"{reward_gate}*reward_gain"
     for name, gate in (("us_reward", reward_gate), ("us_punish", punish_on)):
         g[name] = NeuronGroup(
             b.n["out"],

@@ -123,6 +123,14 @@ PARAMS = [
                 low=0,
                 low_open=True,
             ),
+            "membrane_noise": Param(
+                "membrane_noise",
+                "counter",
+                "choice",
+                "membrane noise: counter (a counter-based hash; the default here, about 2x "
+                "faster per run) or xi (Brian2's white noise, the base circuit's default)",
+                choices=pv.NOISE_SOURCES,
+            ),
         }.get(p.name, p)
         for p in pv.COMMON_PARAMS
     ),

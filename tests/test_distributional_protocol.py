@@ -322,6 +322,32 @@ def test_the_reward_input_fires_only_where_the_magnitude_is_nonzero(tmp_path):
     assert counts[1] > 40 and counts[3] > 40
 
 
+def test_the_critics_reward_gain_scales_the_reward_inputs_rate(tmp_path):
+    """critic_reward_gain multiplies the reward input's rate with a distributional
+    critic (and only the reward's: the punishment input keeps outcome_rate); the
+    classical critic's generated code does not carry it."""
+    p = _prepare({**CIRCUIT, "n_trials": "4", "cued_fraction": "0"}, tmp_path)
+    tr = dp.trials(p, np.random.default_rng(0))
+    tr["size"] = np.array([6, 6, 6, 6])
+    stim = dp.stimulus(p, tr)
+    P = dp.circuit_params(p).with_(critic_reward_gain=0.25)
+    c = build_reward_circuit(P, stim, np.random.default_rng(1), np.random.default_rng(2))
+    reward = c["us_reward"]
+    assert reward.namespace["reward_gain"] == 0.25
+    assert "reward_gain" in reward.events["spike"]
+    assert "reward_gain" not in c["us_punish"].events["spike"]
+    mon = SpikeMonitor(reward)
+    Network(reward, mon).run(p["duration"])
+    # 0.25 x drive 3.9 x 60 Hz x 0.1 s x 4 neurons x 4 trials: about 94 spikes (at gain 1
+    # about 375); Poisson P(n < 60 or n > 135) < 1e-4
+    assert 60 < len(mon.t) < 135
+    classical = pv.circuit_params(p)
+    c0 = build_reward_circuit(classical, stim, np.random.default_rng(1), np.random.default_rng(2))
+    assert "reward_gain" not in c0["us_reward"].events["spike"]
+    with pytest.raises(ValueError, match="critic_reward_gain"):
+        P.with_(critic_reward_gain=0.0).validate()
+
+
 def test_trials_draw_sizes_with_the_task_probabilities(tmp_path):
     """trials(): sizes follow PROBS and about cued_fraction of the trials are cued
     (cue 0, the others -1); every trial is rewarded and none is a probe."""
