@@ -168,6 +168,17 @@ PARAMS = [
         choices=("measured", "linear"),
     ),
     Param(
+        "reward_gain",
+        1.0,
+        "float",
+        "reward input's rate relative to the classical circuit's reward "
+        "(RewardCircuitParams.critic_reward_gain; a test of what sets the reversal points; "
+        "above 8 the largest size's input would saturate at one spike per step)",
+        low=0.0,
+        low_open=True,
+        high=8.0,
+    ),
+    Param(
         "cued_fraction",
         1.0,
         "float",
@@ -277,6 +288,7 @@ def circuit_params(p):
         critic_tau_high=taus[1],
         critic_da="shared" if p["control"] == "uncoupled" else "own",
         connectivity=p["connectivity"],
+        critic_reward_gain=p["reward_gain"],
     )
 
 

@@ -62,8 +62,11 @@ def _run_one(args):
     meta = Path(out) / "metadata.json"
     if (Path(out) / "metrics.json").exists() and meta.exists():
         m = json.loads(meta.read_text())
-        if m.get("status") == "complete" and m.get("seed") == seed:
-            return out  # a finished run of this seed: evaluated, not run again
+        got = m.get("parameters", {})
+        same = all(str(got.get(k)) == str(v) for k, v in params.items())
+        same &= got.get("membrane_noise") == "counter"  # this pre-registration's noise
+        if m.get("status") == "complete" and m.get("seed") == seed and same:
+            return out  # a finished run of this seed and design: evaluated, not run again
     runner.run(protocol, params, seed=seed, out=out, overwrite=True, quiet=True, build_slot=slot)
     return out
 

@@ -346,6 +346,10 @@ def test_the_critics_reward_gain_scales_the_reward_inputs_rate(tmp_path):
     assert "reward_gain" not in c0["us_reward"].events["spike"]
     with pytest.raises(ValueError, match="critic_reward_gain"):
         P.with_(critic_reward_gain=0.0).validate()
+    # the protocol's reward_gain reaches the circuit (and its controls', paired)
+    for control in dp.CONTROLS:
+        q = _prepare({**CIRCUIT, "reward_gain": "0.5", "control": control}, tmp_path / control)
+        assert dp.circuit_params(q).critic_reward_gain == 0.5
 
 
 def test_trials_draw_sizes_with_the_task_probabilities(tmp_path):
@@ -580,6 +584,8 @@ def test_pearson_p_known_cases():
         ({"response_window": "0,2"}, "response_window"),  # 1 + 1.5 + 2 s > 4 s trials
         ({"response_window": "0.3,0.1"}, "response_window"),
         ({"us_delay": "0.2s", "cs_time": "0.5s"}, "us_delay"),  # < 1 s of baseline
+        ({"reward_gain": "0"}, "reward_gain"),
+        ({"reward_gain": "9"}, "reward_gain"),  # the input would saturate
     ],
 )
 def test_bad_protocol_input_names_the_field(params, needle, tmp_path):
