@@ -888,10 +888,8 @@ def _inputs(b):
     )
     ctx.code = np.arange(b.n["ctx"]) // P.n_per_state
     outcome_eqs = "" if task is None else f"{reward_on} : 1 (linked)\n{punish_on} : 1 (linked)"
-    ns, reward_gate = _outcome_namespace(stimulus, outcome_ta, P.outcome_rate, reward_on)
-    if P.distributional:
-        ns["reward_gain"] = P.critic_reward_gain
-        reward_gate = f"{reward_gate}*reward_gain"
+    gain = P.critic_reward_gain if P.distributional else None
+    ns, reward_gate = _outcome_namespace(stimulus, outcome_ta, P.outcome_rate, reward_on, gain)
     for name, gate in (("us_reward", reward_gate), ("us_punish", punish_on)):
         g[name] = NeuronGroup(
             b.n["out"],
@@ -911,16 +909,21 @@ def _inputs(b):
                 setattr(group, name, linked_var(b.ctl, name, index=np.zeros(len(group), dtype=int)))
 
 
-def _outcome_namespace(stimulus, outcome_ta, rate, reward_on):
+def _outcome_namespace(stimulus, outcome_ta, rate, reward_on, gain=None):
     """The outcome inputs' namespace and the reward input's gate (scaled by the reward
-    sizes' ``magnitude`` when the stimulus has them)."""
+    sizes' ``magnitude`` when the stimulus has them, then by ``gain`` when given: a
+    distributional critic's `RewardCircuitParams.critic_reward_gain`)."""
     ns = {"outcome_ta": outcome_ta, "rate": rate}
-    if stimulus.magnitude is None or stimulus.task is not None:
-        return ns, reward_on
-    ns["magnitude_ta"] = TimedArray(
-        np.asarray(stimulus.magnitude, dtype=float), dt=stimulus.grid, name="magnitude_ta"
-    )
-    return ns, f"{reward_on}*magnitude_ta(t)"
+    gate = reward_on
+    if stimulus.magnitude is not None and stimulus.task is None:
+        ns["magnitude_ta"] = TimedArray(
+            np.asarray(stimulus.magnitude, dtype=float), dt=stimulus.grid, name="magnitude_ta"
+        )
+        gate = f"{gate}*magnitude_ta(t)"
+    if gain is not None:
+        ns["reward_gain"] = gain
+        gate = f"{gate}*reward_gain"
+    return ns, gate
 
 
 def _pools_and_lesion(b):

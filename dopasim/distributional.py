@@ -321,9 +321,10 @@ def population_utility(trials, levels):
     function estimated from the population's responses (the mean response to each size):
     a neuron's response is linear in utility, not in microlitres, and a convex utility
     fitted in microlitres moves an optimistic neuron's reversal point down and a
-    pessimistic one's up, against the correlation of asymmetry and reversal point. Here: each neuron's mean response per size, averaged over neurons, scaled
-    to 0 at the smallest and 1 at the largest size, made non-decreasing (a floor of
-    equal responses stays flat) and then strictly increasing by 1e-6 per step, so that
+    pessimistic one's up, against the correlation of asymmetry and reversal point.
+    Here: each neuron's mean response per size, averaged over neurons, scaled to 0 at
+    the smallest and 1 at the largest size, made non-decreasing (a floor of equal
+    responses stays flat) and then strictly increasing by 1e-6 per step, so that
     `from_utility` can invert it.
 
     Parameters
