@@ -280,6 +280,9 @@ CRITIC_HYPOTHESES = (
     "(Dabney et al. 2020 measured the asymmetry of responses, not its mechanism)",
     "distributional critic: each channel's DA neurons release into their own "
     "compartment, read by their channel's corticostriatal synapses",
+    "distributional critic: the corticostriatal synapses weight DA dips by "
+    "critic_dip_gain against bursts (a compensation of the 0 nM floor of a dip; "
+    "not measured)",
 )
 
 #: Where a distributional critic's channels read their DA (`RewardCircuitParams.critic_da`).
@@ -355,6 +358,15 @@ CIRCUIT_CHECKS = (
         "reward input's rate onto a distributional critic, relative to outcome_rate",
         low=0,
         low_open=True,
+    ),
+    Param(
+        "critic_dip_gain",
+        None,
+        "float",
+        "weight of DA dips in a distributional critic's plasticity, relative to bursts",
+        low=0,
+        low_open=True,
+        high=10,
     ),
     Param(
         "tau_drive_fast",
@@ -530,6 +542,16 @@ class RewardCircuitParams:
     #: moved the reversal points with the reward's scale while the learned value barely
     #: changed, and improved no criterion of the code; the default stays 1.
     critic_reward_gain: float = 1.0
+    #: With a distributional critic, the corticostriatal synapses weight the dips of
+    #: [DA] below its running mean by this gain and the bursts by 1 (the rectified
+    #: phasic term of `ThreeFactorRule.phasic_gains`, both receptor classes) [hypothesis].
+    #: A dip cannot go below 0 nM: from a tonic level near 20 nM a pause empties a
+    #: channel's compartment within tens of ms, so without a gain every negative error
+    #: counts at most about -2 nM s while a large reward's burst gives +5.5 nM s
+    #: (calibration seed 108, docs/distributional.md); the floor, not the reward, then
+    #: sets the values. 1: the linear rule (no rectification; the code of earlier
+    #: releases).
+    critic_dip_gain: float = 1.0
     #: Filters of the asymmetric scaling [hypothesis]: the drive's deviation is taken
     #: from its fast filter (shot noise of single inputs smoothed) and its slow running
     #: mean (the tonic drive), and the running mean of the added current is subtracted, so
@@ -550,6 +572,8 @@ class RewardCircuitParams:
             out.append(CRITIC_HYPOTHESES[0])
         if self.critic_da == "own":  # the uncoupled control shares one compartment
             out.append(CRITIC_HYPOTHESES[1])
+        if self.critic_dip_gain != 1:
+            out.append(CRITIC_HYPOTHESES[2])
         return tuple(out)
 
     def channel_taus(self):
@@ -963,6 +987,16 @@ def _pools_and_lesion(b):
         eps = float(P.da_phasic_epsilon)
         rule_d1 = rule_d1.with_(phasic_gains=(1.0, eps))
         rule_d2 = rule_d2.with_(phasic_gains=(eps, 1.0))
+        b.rectify = {"d1": rule_d1.phasic_gains, "d2": rule_d2.phasic_gains}
+    if P.distributional and P.critic_dip_gain != 1:
+        # a distributional critic's synapses weight dips by critic_dip_gain [hypothesis]
+        g_dip = float(P.critic_dip_gain)
+        gains = {
+            c: tuple(r.phasic_gains) if r.phasic_gains is not None else (1.0, 1.0)
+            for c, r in (("d1", rule_d1), ("d2", rule_d2))
+        }
+        rule_d1 = rule_d1.with_(phasic_gains=(gains["d1"][0], gains["d1"][1] * g_dip))
+        rule_d2 = rule_d2.with_(phasic_gains=(gains["d2"][0], gains["d2"][1] * g_dip))
         b.rectify = {"d1": rule_d1.phasic_gains, "d2": rule_d2.phasic_gains}
     b.rules = {"d1": rule_d1, "d2": rule_d2}
     flux, compartments = b.release_da * n_da * P.da_design_rate, b.n["channels"]

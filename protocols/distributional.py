@@ -179,6 +179,16 @@ PARAMS = [
         high=8.0,
     ),
     Param(
+        "dip_gain",
+        RewardCircuitParams.critic_dip_gain,
+        "float",
+        "weight of DA dips against bursts in the critic's corticostriatal plasticity "
+        "(RewardCircuitParams.critic_dip_gain; a hypothesis; 1: the linear rule)",
+        low=0.0,
+        low_open=True,
+        high=10.0,
+    ),
+    Param(
         "cued_fraction",
         1.0,
         "float",
@@ -289,6 +299,7 @@ def circuit_params(p):
         critic_da="shared" if p["control"] == "uncoupled" else "own",
         connectivity=p["connectivity"],
         critic_reward_gain=p["reward_gain"],
+        critic_dip_gain=p["dip_gain"],
     )
 
 

@@ -78,6 +78,16 @@ PARAMS = [
     Param("tau_low", 0.2, "float", "lowest channel asymmetry tau", low=0.0, high=1.0),
     Param("tau_high", 0.8, "float", "highest channel asymmetry tau", low=0.0, high=1.0),
     Param(
+        "dip_gain",
+        RewardCircuitParams.critic_dip_gain,
+        "float",
+        "distributional critic: weight of DA dips against bursts in its plasticity "
+        "(RewardCircuitParams.critic_dip_gain; a hypothesis; 1: the linear rule)",
+        low=0.0,
+        low_open=True,
+        high=10.0,
+    ),
+    Param(
         "connectivity",
         "bernoulli",
         "choice",
@@ -127,6 +137,7 @@ def circuit_params(p):
         critic_tau_low=p["tau_low"],
         critic_tau_high=p["tau_high"],
         connectivity=p["connectivity"],
+        critic_dip_gain=p["dip_gain"],
     )
 
 

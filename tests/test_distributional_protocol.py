@@ -586,6 +586,8 @@ def test_pearson_p_known_cases():
         ({"us_delay": "0.2s", "cs_time": "0.5s"}, "us_delay"),  # < 1 s of baseline
         ({"reward_gain": "0"}, "reward_gain"),
         ({"reward_gain": "9"}, "reward_gain"),  # the input would saturate
+        ({"dip_gain": "0"}, "dip_gain"),
+        ({"dip_gain": "11"}, "dip_gain"),
     ],
 )
 def test_bad_protocol_input_names_the_field(params, needle, tmp_path):
@@ -663,18 +665,30 @@ def test_probability_with_the_distributional_critic_refuses_bad_input(params, ne
 def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_critic(tmp_path):
     from dopasim.circuits.reward_circuit import CRITIC_HYPOTHESES
 
+    asym, own, dip = CRITIC_HYPOTHESES
+
+    def listed(module, p):
+        return set(module.hypotheses(p)) & set(CRITIC_HYPOTHESES)
+
+    def with_dip(p, kept):  # the dip gain's hypothesis is listed when the gain is not 1
+        return kept | ({dip} if p["dip_gain"] != 1 else set())
+
     module, p, _, _ = _prepare_prob(PROB_DIST, tmp_path)
-    assert set(CRITIC_HYPOTHESES) <= set(module.hypotheses(p))
+    assert listed(module, p) == with_dip(p, {asym, own})
     module, p, _, _ = _prepare_prob({"probabilities": "0.1,0.5,0.9"}, tmp_path)
-    assert not set(CRITIC_HYPOTHESES) & set(module.hypotheses(p))
+    assert not listed(module, p)
     module, p, _, _ = runner.prepare("distributional", {}, 1, "numpy", tmp_path / "d", True)
-    assert set(CRITIC_HYPOTHESES) <= set(module.hypotheses(p))
+    assert listed(module, p) == with_dip(p, {asym, own})
     # the controls leave out what they switch off: no asymmetry (classical), no own
     # compartment (uncoupled)
-    for control, kept in (("classical", 1), ("uncoupled", 0)):
-        params = {"control": control}
-        module, p, _, _ = runner.prepare("distributional", params, 1, "numpy", tmp_path / "d", True)
-        assert set(module.hypotheses(p)) & set(CRITIC_HYPOTHESES) == {CRITIC_HYPOTHESES[kept]}
+    for control, kept in (("classical", own), ("uncoupled", asym)):
+        for gain in ("1", "2"):
+            params = {"control": control, "dip_gain": gain}
+            module, p, _, _ = runner.prepare(
+                "distributional", params, 1, "numpy", tmp_path / "d", True
+            )
+            assert listed(module, p) == with_dip(p, {kept})
+    assert dip in listed(module, p)  # dip_gain=2
 
 
 def _optimism_data(p, design):
@@ -791,3 +805,44 @@ def analysis_spearman(x, y):
     from dopasim import analysis
 
     return analysis.spearman_rho(np.asarray(x, float), np.asarray(y, float))
+
+
+def test_the_critics_dip_gain_weights_dips_in_the_rule(p_tiny):
+    """critic_dip_gain g: a distributional critic's corticostriatal synapses integrate
+    the rectified phasic term with gains (1, g) in both receptor classes (combined with
+    da_phasic_epsilon when that is set); the default 1 and the classical critic keep the
+    linear rule's code."""
+    P = dp.circuit_params(p_tiny).with_(critic_dip_gain=3.0)
+    _, c = _build(p_tiny, P)
+    pools = c["pools"]
+    assert "rect_d1" in pools.variables and len(pools) == K
+    for cls in ("d1", "d2"):
+        assert np.all(np.asarray(getattr(pools, f"gb_{cls}")[:]) == 1.0)
+        assert np.all(np.asarray(getattr(pools, f"gd_{cls}")[:]) == 3.0)
+    # the transmitters (one per compartment and class) carry the same gains
+    for cls in ("d1", "d2"):
+        (vt,) = [o for o in c[f"str_{cls}"].contained_objects if o.name == f"str_{cls}_da"]
+        assert len(vt) == K
+        assert np.all(np.asarray(vt.da_gb[:]) == 1.0)
+        assert np.all(np.asarray(vt.da_gd[:]) == 3.0)
+    # a dip of the compartment's [DA] below its running mean counts 3 times
+    pools.da = 10 * nmolar
+    pools.da_mean = 20 * nmolar
+    Network(pools).run(P.dt)
+    rect = np.asarray(pools.rect_d1[:] / nmolar)
+    dip = np.asarray((pools.da_mean[:] - pools.da[:]) / nmolar)
+    assert rect == pytest.approx(-3.0 * dip, rel=1e-6)
+    assert np.all(rect < -20)
+    # the default and the classical critic: no rectification in the generated code
+    for Q in (dp.circuit_params(p_tiny), pv.circuit_params(p_tiny).with_(critic_dip_gain=3.0)):
+        _, c0 = _build(p_tiny, Q)
+        assert "rect_d1" not in c0["pools"].variables
+    # combined with the receptor-specific term: gains multiply
+    Q = P.with_(da_phasic_epsilon=0.5)
+    _, c1 = _build(p_tiny, Q)
+    assert np.all(np.asarray(c1["pools"].gd_d1[:]) == 1.5)
+    assert np.all(np.asarray(c1["pools"].gb_d2[:]) == 0.5)
+    assert np.all(np.asarray(c1["pools"].gd_d2[:]) == 3.0)
+    for bad in (0.0, 11.0):
+        with pytest.raises(ValueError, match="critic_dip_gain"):
+            P.with_(critic_dip_gain=bad).validate()
