@@ -810,8 +810,8 @@ def analysis_spearman(x, y):
 def test_the_critics_dip_gain_weights_dips_in_the_rule(p_tiny):
     """critic_dip_gain g: a distributional critic's corticostriatal synapses integrate
     the rectified phasic term with gains (1, g) in both receptor classes (combined with
-    da_phasic_epsilon when that is set); the default 1 and the classical critic keep the
-    linear rule's code."""
+    da_phasic_epsilon when that is set); g = 1 and the classical critic keep the linear
+    rule's code."""
     P = dp.circuit_params(p_tiny).with_(critic_dip_gain=3.0)
     _, c = _build(p_tiny, P)
     pools = c["pools"]
@@ -833,8 +833,9 @@ def test_the_critics_dip_gain_weights_dips_in_the_rule(p_tiny):
     dip = np.asarray((pools.da_mean[:] - pools.da[:]) / nmolar)
     assert rect == pytest.approx(-3.0 * dip, rel=1e-6)
     assert np.all(rect < -20)
-    # the default and the classical critic: no rectification in the generated code
-    for Q in (dp.circuit_params(p_tiny), pv.circuit_params(p_tiny).with_(critic_dip_gain=3.0)):
+    # g = 1 and the classical critic: no rectification in the generated code
+    assert RewardCircuitParams().critic_dip_gain == 2.0  # the calibrated default
+    for Q in (P.with_(critic_dip_gain=1.0), pv.circuit_params(p_tiny).with_(critic_dip_gain=3.0)):
         _, c0 = _build(p_tiny, Q)
         assert "rect_d1" not in c0["pools"].variables
     # combined with the receptor-specific term: gains multiply
