@@ -4,7 +4,9 @@ Dabney et al. 2020, Nature 577:671. Pre-registered twice, each before its run:
 docs/preregistration/2026-12-04-distributional.md (seeds 1-3, Brian2's white noise;
 reported in docs/results/2026-12-04-distributional.md) and
 docs/preregistration/2026-12-04-distributional-counter.md (seeds 4-6, the protocol's
-counter-based membrane noise, the default since). Calibration used seeds 101-109.
+counter-based membrane noise, the default since). Calibration used seeds 101-112.
+The critic's dip gain (default 2 since) came after both runs: these seeds are spent, and
+the next acceptance needs its own pre-registration and seeds (7 on).
 Paired seeds, cpp_standalone, two worker processes (each with its own build slot):
 
 * the variable-magnitude task (`dopasim run distributional`, defaults) under
