@@ -578,6 +578,14 @@ class RewardCircuitParams:
             out.append(CRITIC_HYPOTHESES[2])
         return tuple(out)
 
+    @property
+    def rectified(self):
+        """True when the striatal synapses integrate the rectified phasic term
+        (`da_phasic_epsilon` set, or a distributional critic's dip gain other than 1)."""
+        return self.da_phasic_epsilon is not None or (
+            self.distributional and self.critic_dip_gain != 1
+        )
+
     def channel_taus(self):
         """The channels' asymmetries tau_k (distributional critic)."""
         return np.linspace(self.critic_tau_low, self.critic_tau_high, self.critic_channels)

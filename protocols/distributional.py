@@ -267,7 +267,8 @@ def check(p):
 
 def build_key(p):
     key = (*pv.build_key(p, 1), "distributional", p["channels"], p["control"])
-    return (*key, p["connectivity"])
+    # a dip gain other than 1 adds the rectified phasic term to the code
+    return (*key, p["connectivity"], "rectified" if p["dip_gain"] != 1 else "linear")
 
 
 def drives(utility):

@@ -589,7 +589,7 @@ def memory_counts_for(
     gate = bool(P.ht_gates_ltd)
     # v, g_e, g_s, g_i, g_ahp, I_bias; alive; noise_seed (counter noise)
     lif = {"float64": 6, "bool": 1, "int32": int(P.membrane_noise == "counter")}
-    rect = P.da_phasic_epsilon is not None
+    rect = P.rectified
     # + the post trace da_apost and the link to the pools' [DA] da_n
     msn = dict(lif, float64=6 + 1, linked=1)
     # the volume transmitter of each MSN population (one element): da_A, da_D (+ da_Ar,

@@ -145,7 +145,10 @@ def build_key(p):
     key = pv.build_key(p, len(p["probs"]))
     if p["critic"] == "classical" and p["connectivity"] == "bernoulli":
         return key
-    return (*key, p["critic"], p["channels"], p["connectivity"])
+    key = (*key, p["critic"], p["channels"], p["connectivity"])
+    if p["critic"] == "distributional" and p["dip_gain"] != 1:
+        key = (*key, "rectified")  # the rectified phasic term is in the code
+    return key
 
 
 def trials(p, rng):

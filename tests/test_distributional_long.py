@@ -6,7 +6,8 @@ reported in docs/results/2026-12-04-distributional.md) and
 docs/preregistration/2026-12-04-distributional-counter.md (seeds 4-6, the protocol's
 counter-based membrane noise, the default since). Calibration used seeds 101-112.
 The critic's dip gain (default 2 since) came after both runs: these seeds are spent, and
-the next acceptance needs its own pre-registration and seeds (7 on).
+the next acceptance needs its own pre-registration and seeds (7 on). The runs here pin
+``dip_gain=1``, the design that was pre-registered for them.
 Paired seeds, cpp_standalone, two worker processes (each with its own build slot):
 
 * the variable-magnitude task (`dopasim run distributional`, defaults) under
@@ -40,7 +41,11 @@ OPTIMISM = {
     "n_trials": "1500",
     "connectivity": "fixed_indegree",
     "membrane_noise": "counter",
+    "dip_gain": "1",  # the design pre-registered for these seeds (before the dip gain)
 }
+#: The variable-magnitude task's parameters beside the control: the pre-registered
+#: design (the linear rule; the critic's dip gain of 2 came after this run).
+DESIGN = {"dip_gain": "1"}
 
 
 def _jobs():
@@ -48,13 +53,21 @@ def _jobs():
     workers compile few builds: worker 0 takes the even positions, worker 1 the odd."""
     jobs = []
     for s in SEEDS:
-        jobs.append(("distributional", {"control": "none"}, s, f"none-s{s}"))
-        jobs.append(("distributional", {"control": "classical"}, s, f"classical-s{s}"))
+        jobs.append(("distributional", {**DESIGN, "control": "none"}, s, f"none-s{s}"))
+        jobs.append(("distributional", {**DESIGN, "control": "classical"}, s, f"classical-s{s}"))
     for s in SEEDS:
-        jobs.append(("distributional", {"control": "uncoupled"}, s, f"uncoupled-s{s}"))
+        jobs.append(("distributional", {**DESIGN, "control": "uncoupled"}, s, f"uncoupled-s{s}"))
     for s in SEEDS:
         jobs.append(("probability", OPTIMISM, s, f"optimism-s{s}"))
     return jobs
+
+
+def _same(stored, wanted):
+    """A stored parameter equals the wanted one (numbers compared as numbers)."""
+    try:
+        return float(stored) == float(wanted)
+    except (TypeError, ValueError):
+        return str(stored) == str(wanted)
 
 
 def _run_one(args):
@@ -65,7 +78,9 @@ def _run_one(args):
     if (Path(out) / "metrics.json").exists() and meta.exists():
         m = json.loads(meta.read_text())
         got = m.get("parameters", {})
-        same = all(str(got.get(k)) == str(v) for k, v in params.items())
+        # runs made before the dip gain existed had the linear rule (dip gain 1)
+        got = {"dip_gain": 1.0, **got}
+        same = all(_same(got.get(k), v) for k, v in params.items())
         same &= got.get("membrane_noise") == "counter"  # this pre-registration's noise
         if m.get("status") == "complete" and m.get("seed") == seed and same:
             return out  # a finished run of this seed and design: evaluated, not run again

@@ -654,6 +654,8 @@ def _prepare_prob(params, tmp_path):
         ({"tau_low": "0.7", "tau_high": "0.3"}, "tau_low"),
         ({"scale": "0.05", "channels": "6"}, "channels"),
         ({"channels": "1"}, "channels"),
+        ({"dip_gain": "0"}, "dip_gain"),
+        ({"dip_gain": "12"}, "dip_gain"),
     ],
 )
 def test_probability_with_the_distributional_critic_refuses_bad_input(params, needle, tmp_path):
@@ -833,6 +835,7 @@ def test_the_critics_dip_gain_weights_dips_in_the_rule(p_tiny):
     dip = np.asarray((pools.da_mean[:] - pools.da[:]) / nmolar)
     assert rect == pytest.approx(-3.0 * dip, rel=1e-6)
     assert np.all(rect < -20)
+    assert np.asarray(pools.rect_d2[:] / nmolar) == pytest.approx(-3.0 * dip, rel=1e-6)
     # g = 1 and the classical critic: no rectification in the generated code
     assert RewardCircuitParams().critic_dip_gain == 2.0  # the calibrated default
     for Q in (P.with_(critic_dip_gain=1.0), pv.circuit_params(p_tiny).with_(critic_dip_gain=3.0)):
