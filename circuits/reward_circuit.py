@@ -989,24 +989,17 @@ def _pools_and_lesion(b):
     alive = n_da - len(b.removed)
     flux_fraction = alive / n_da * b.factor if n_da and P.da_loss > 0 else 1.0
     rule_d1, rule_d2 = P.rule, P.rule.with_(sign=-1)
-    if P.da_phasic_epsilon is not None:
-        # receptor-specific, rectified phasic term (a hypothesis in its size): D1
-        # synapses learn from bursts, D2 synapses from dips, each from the other sign
-        # only epsilon times (Lee et al. 2021; Iino et al. 2020; Dreyer et al. 2010);
-        # the pools keep the running mean of each class's rectified part
-        eps = float(P.da_phasic_epsilon)
-        rule_d1 = rule_d1.with_(phasic_gains=(1.0, eps))
-        rule_d2 = rule_d2.with_(phasic_gains=(eps, 1.0))
-        b.rectify = {"d1": rule_d1.phasic_gains, "d2": rule_d2.phasic_gains}
-    if P.distributional and P.critic_dip_gain != 1:
-        # a distributional critic's synapses weight dips by critic_dip_gain [hypothesis]
-        g_dip = float(P.critic_dip_gain)
-        gains = {
-            c: tuple(r.phasic_gains) if r.phasic_gains is not None else (1.0, 1.0)
-            for c, r in (("d1", rule_d1), ("d2", rule_d2))
-        }
-        rule_d1 = rule_d1.with_(phasic_gains=(gains["d1"][0], gains["d1"][1] * g_dip))
-        rule_d2 = rule_d2.with_(phasic_gains=(gains["d2"][0], gains["d2"][1] * g_dip))
+    if P.rectified:
+        # the rectified phasic term (g_burst, g_dip) of each class. da_phasic_epsilon
+        # (a hypothesis in its size): D1 synapses learn from bursts, D2 synapses from
+        # dips, each from the other sign only epsilon times (Lee et al. 2021; Iino et
+        # al. 2020; Dreyer et al. 2010). A distributional critic's synapses weight dips
+        # by critic_dip_gain [hypothesis]. The pools keep the running mean of each
+        # class's rectified part.
+        eps = 1.0 if P.da_phasic_epsilon is None else float(P.da_phasic_epsilon)
+        g_dip = float(P.critic_dip_gain) if P.distributional else 1.0
+        rule_d1 = rule_d1.with_(phasic_gains=(1.0, eps * g_dip))
+        rule_d2 = rule_d2.with_(phasic_gains=(eps, g_dip))
         b.rectify = {"d1": rule_d1.phasic_gains, "d2": rule_d2.phasic_gains}
     b.rules = {"d1": rule_d1, "d2": rule_d2}
     flux, compartments = b.release_da * n_da * P.da_design_rate, b.n["channels"]

@@ -107,6 +107,17 @@ PROBS = (0.066, 0.091, 0.148, 0.155, 0.312, 0.151, 0.077)
 #: 0 at the smallest and 1 at the largest size.
 UTILITY_MEASURED = (0.0, 0.026, 0.047, 0.111, 0.208, 0.586, 1.0)
 CONTROLS = ("none", "classical", "uncoupled")
+#: The distributional critic's dip gain (also a parameter of `probability`).
+DIP_GAIN = Param(
+    "dip_gain",
+    RewardCircuitParams.critic_dip_gain,
+    "float",
+    "distributional critic: weight of DA dips against bursts in its corticostriatal "
+    "plasticity (RewardCircuitParams.critic_dip_gain; a hypothesis; 1: the linear rule)",
+    low=0.0,
+    low_open=True,
+    high=10.0,
+)
 
 PARAMS = [
     *(
@@ -178,16 +189,7 @@ PARAMS = [
         low_open=True,
         high=8.0,
     ),
-    Param(
-        "dip_gain",
-        RewardCircuitParams.critic_dip_gain,
-        "float",
-        "weight of DA dips against bursts in the critic's corticostriatal plasticity "
-        "(RewardCircuitParams.critic_dip_gain; a hypothesis; 1: the linear rule)",
-        low=0.0,
-        low_open=True,
-        high=10.0,
-    ),
+    DIP_GAIN,
     Param(
         "cued_fraction",
         1.0,

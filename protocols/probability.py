@@ -48,6 +48,7 @@ from dopasim import analysis, distributional
 from dopasim.circuits.reward_circuit import RewardCircuitParams
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
+from dopasim.protocols.distributional import DIP_GAIN
 
 SCENARIOS = True  # runs under any scenario (dopasim.circuits.scenarios)
 #: The metrics that `dopasim compare` plots.
@@ -77,16 +78,7 @@ PARAMS = [
     Param("channels", 10, "int", "channels of the distributional critic", low=2),
     Param("tau_low", 0.2, "float", "lowest channel asymmetry tau", low=0.0, high=1.0),
     Param("tau_high", 0.8, "float", "highest channel asymmetry tau", low=0.0, high=1.0),
-    Param(
-        "dip_gain",
-        RewardCircuitParams.critic_dip_gain,
-        "float",
-        "distributional critic: weight of DA dips against bursts in its plasticity "
-        "(RewardCircuitParams.critic_dip_gain; a hypothesis; 1: the linear rule)",
-        low=0.0,
-        low_open=True,
-        high=10.0,
-    ),
+    DIP_GAIN,
     Param(
         "connectivity",
         "bernoulli",
