@@ -369,6 +369,15 @@ CIRCUIT_CHECKS = (
         high=10,
     ),
     Param(
+        "critic_learning_rate",
+        None,
+        "float",
+        "a distributional critic's corticostriatal learning rate, relative to the rule's k_da",
+        low=0,
+        low_open=True,
+        high=10,
+    ),
+    Param(
         "tau_drive_fast",
         None,
         "quantity",
@@ -554,6 +563,18 @@ class RewardCircuitParams:
     #: Spearman(design tau, reversal point) rose from 0.49 to 0.89 (seed 108). 1: the
     #: linear rule (no rectification; the code of earlier releases).
     critic_dip_gain: float = 2.0
+    #: With a distributional critic, the corticostriatal synapses' learning rate relative
+    #: to the rule's ``k_da`` (both receptor classes). A calibration knob, not a
+    #: calibrated value: at the rule's rate each synapse moves at random by about 0.04
+    #: per trial against a drift of a few thousandths, and its lower bound turns that
+    #: diffusion into a value that no reward made (cue-period D1 rate 0.13 -> 0.6-0.8 Hz
+    #: in 800 unrewarded trials, calibration seed 110); the bound's part of the drift
+    #: scales with the rate squared, the error's with the rate. At 0.25 the value
+    #: without a reward is gone, but so, on some seeds, is learning: on calibration seed
+    #: 113 the code's criteria 1-5 were met, on 114 the pessimistic channels learned
+    #: nothing in 1,700 trials, and in the 10/50/90 task seed 113 learned with 1,500
+    #: trials and not with 3,000 (docs/distributional.md). The default stays 1.
+    critic_learning_rate: float = 1.0
     #: Filters of the asymmetric scaling [hypothesis]: the drive's deviation is taken
     #: from its fast filter (shot noise of single inputs smoothed) and its slow running
     #: mean (the tonic drive), and the running mean of the added current is subtracted, so
@@ -989,6 +1010,10 @@ def _pools_and_lesion(b):
     alive = n_da - len(b.removed)
     flux_fraction = alive / n_da * b.factor if n_da and P.da_loss > 0 else 1.0
     rule_d1, rule_d2 = P.rule, P.rule.with_(sign=-1)
+    if P.distributional and P.critic_learning_rate != 1:
+        # the channels' synapses learn at critic_learning_rate times the rule's k_da
+        k_da = P.rule.k_da * float(P.critic_learning_rate)
+        rule_d1, rule_d2 = rule_d1.with_(k_da=k_da), rule_d2.with_(k_da=k_da)
     if P.rectified:
         # the rectified phasic term (g_burst, g_dip) of each class. da_phasic_epsilon
         # (a hypothesis in its size): D1 synapses learn from bursts, D2 synapses from

@@ -23,6 +23,10 @@ mean_rate
     Population mean firing rate in a time interval.
 spearman_rho
     Spearman rank correlation with average ranks for ties.
+mann_whitney
+    Two-sided Mann-Whitney U test.
+weight_drift
+    Drift and diffusion of synaptic weights sampled over time, by weight.
 """
 
 import math
@@ -39,6 +43,7 @@ __all__ = [
     "mean_rate",
     "spearman_rho",
     "mann_whitney",
+    "weight_drift",
 ]
 
 _STATS = ("max", "min", "mean")
@@ -569,3 +574,50 @@ def mann_whitney(x, y):
         return u, float("nan")
     z = (abs(u - n1 * n2 / 2.0) - 0.5) / math.sqrt(var)
     return u, float(math.erfc(max(z, 0.0) / math.sqrt(2)))
+
+
+def weight_drift(samples, edges, start=0):
+    """Drift and diffusion of sampled synaptic weights, as functions of the weight.
+
+    ``samples`` is an (n_synapses, n_samples) array of weights sampled at equal intervals
+    (e.g. one sample per trial). Every step from sample k to k + 1 (k >= ``start``) is
+    binned by the weight at k into ``edges`` (increasing; a bin is [edges[j],
+    edges[j+1]), the last one closed). Returns a dict of 1-D arrays, one entry per bin:
+    ``n`` (steps in the bin), ``weight`` (the mean weight they start from), ``drift``
+    (their mean change per step), ``sd`` (the SD of the change per step) and ``moved``
+    (the fraction of steps with a change). A weight
+    that diffuses against a bound shows a positive drift next to it without any net
+    learning signal; comparing runs on the same bins separates that from a drift the
+    learning signal makes (docs/distributional.md uses it). Bins without steps get NaN.
+
+    Raises
+    ------
+    ValueError
+        If ``samples`` is not a finite 2-D real array with at least two samples after
+        ``start``, or ``edges`` is not increasing.
+    """
+    w = _real_array(samples, "samples", ndim=2)
+    edges = _real_array(edges, "edges")
+    if edges.size < 2 or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"edges must be at least two increasing values, got {edges!r}")
+    if isinstance(start, bool | np.bool_) or not isinstance(start, numbers.Integral) or start < 0:
+        raise ValueError(f"start must be an integer >= 0, got {start!r}")
+    if w.shape[1] - int(start) < 2:
+        raise ValueError(
+            f"samples must have at least two samples from start ({start}), got shape {w.shape}"
+        )
+    w0 = w[:, start:-1].ravel()
+    dw = np.diff(w[:, start:], axis=1).ravel()
+    j = np.searchsorted(edges, w0, side="right") - 1
+    j[w0 == edges[-1]] = edges.size - 2  # the last bin is closed
+    keep = (j >= 0) & (j < edges.size - 1)
+    j, dw, w0 = j[keep], dw[keep], w0[keep]
+    k = edges.size - 1
+    n = np.bincount(j, minlength=k).astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        at = np.bincount(j, weights=w0, minlength=k) / n
+        mean = np.bincount(j, weights=dw, minlength=k) / n
+        sq = np.bincount(j, weights=dw * dw, minlength=k) / n
+        moved = np.bincount(j, weights=(dw != 0).astype(float), minlength=k) / n
+    sd = np.sqrt(np.maximum(sq - mean * mean, 0.0))
+    return {"n": n.astype(int), "weight": at, "drift": mean, "sd": sd, "moved": moved}

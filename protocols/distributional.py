@@ -119,6 +119,18 @@ DIP_GAIN = Param(
     high=10.0,
 )
 
+#: The distributional critic's learning rate (also a parameter of `probability`).
+LEARNING_RATE = Param(
+    "learning_rate",
+    RewardCircuitParams.critic_learning_rate,
+    "float",
+    "distributional critic: its corticostriatal learning rate relative to the rule's k_da "
+    "(RewardCircuitParams.critic_learning_rate; a calibration knob; 1: the rule's rate)",
+    low=0.0,
+    low_open=True,
+    high=10.0,
+)
+
 PARAMS = [
     *(
         {
@@ -190,6 +202,7 @@ PARAMS = [
         high=8.0,
     ),
     DIP_GAIN,
+    LEARNING_RATE,
     Param(
         "cued_fraction",
         1.0,
@@ -270,7 +283,10 @@ def check(p):
 def build_key(p):
     key = (*pv.build_key(p, 1), "distributional", p["channels"], p["control"])
     # a dip gain other than 1 adds the rectified phasic term to the code
-    return (*key, p["connectivity"], "rectified" if p["dip_gain"] != 1 else "linear")
+    key = (*key, p["connectivity"], "rectified" if p["dip_gain"] != 1 else "linear")
+    if p["learning_rate"] != 1:  # k_da is a constant of the code
+        key = (*key, f"rate{p['learning_rate']:g}")
+    return key
 
 
 def drives(utility):
@@ -303,6 +319,7 @@ def circuit_params(p):
         connectivity=p["connectivity"],
         critic_reward_gain=p["reward_gain"],
         critic_dip_gain=p["dip_gain"],
+        critic_learning_rate=p["learning_rate"],
     )
 
 

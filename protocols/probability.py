@@ -48,7 +48,7 @@ from dopasim import analysis, distributional
 from dopasim.circuits.reward_circuit import RewardCircuitParams
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
-from dopasim.protocols.distributional import DIP_GAIN
+from dopasim.protocols.distributional import DIP_GAIN, LEARNING_RATE
 
 SCENARIOS = True  # runs under any scenario (dopasim.circuits.scenarios)
 #: The metrics that `dopasim compare` plots.
@@ -79,6 +79,7 @@ PARAMS = [
     Param("tau_low", 0.2, "float", "lowest channel asymmetry tau", low=0.0, high=1.0),
     Param("tau_high", 0.8, "float", "highest channel asymmetry tau", low=0.0, high=1.0),
     DIP_GAIN,
+    LEARNING_RATE,
     Param(
         "connectivity",
         "bernoulli",
@@ -130,6 +131,7 @@ def circuit_params(p):
         critic_tau_high=p["tau_high"],
         connectivity=p["connectivity"],
         critic_dip_gain=p["dip_gain"],
+        critic_learning_rate=p["learning_rate"],
     )
 
 
@@ -140,6 +142,8 @@ def build_key(p):
     key = (*key, p["critic"], p["channels"], p["connectivity"])
     if p["critic"] == "distributional" and p["dip_gain"] != 1:
         key = (*key, "rectified")  # the rectified phasic term is in the code
+    if p["critic"] == "distributional" and p["learning_rate"] != 1:
+        key = (*key, f"rate{p['learning_rate']:g}")  # k_da is a constant of the code
     return key
 
 

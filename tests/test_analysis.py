@@ -18,6 +18,7 @@ from dopasim.analysis import (
     mean_rate,
     population_psth,
     spearman_rho,
+    weight_drift,
     window_ratio,
 )
 
@@ -416,3 +417,58 @@ def test_window_ratio_bad_input(kwargs, match):
     } | kwargs
     with pytest.raises(ValueError, match=match):
         window_ratio(**args)
+
+
+# ---------------------------------------------------------------------------------------
+# weight_drift
+# ---------------------------------------------------------------------------------------
+
+
+def test_weight_drift_recovers_a_known_drift_and_diffusion():
+    """An Ornstein-Uhlenbeck walk w' = w - theta (w - mu) + sigma xi, far from any bound:
+    the drift per step in each bin is -theta (w - mu) at the bin's mean weight w, and the
+    SD is sigma."""
+    rng = np.random.default_rng(0)
+    theta, mu, sigma = 0.05, 0.5, 0.01
+    w = np.empty((2000, 400))
+    w[:, 0] = rng.uniform(0.3, 0.7, 2000)
+    for k in range(1, w.shape[1]):
+        w[:, k] = w[:, k - 1] - theta * (w[:, k - 1] - mu) + sigma * rng.standard_normal(2000)
+    edges = np.array([0.35, 0.45, 0.55, 0.65])
+    out = weight_drift(w, edges)
+    # drift -theta (w - mu) at each bin's mean weight; its standard error is about
+    # sigma / sqrt(n), below 3e-4 in every bin
+    assert np.all((out["weight"] >= edges[:-1]) & (out["weight"] < edges[1:]))
+    assert out["drift"] == pytest.approx(-theta * (out["weight"] - mu), abs=1e-3)
+    assert out["sd"] == pytest.approx(sigma, rel=0.03)
+    assert np.all(out["n"] > 1000) and np.all(out["moved"] == 1.0)
+
+
+def test_weight_drift_shows_the_drift_a_bound_makes_of_pure_diffusion():
+    """Zero-mean steps, clipped at 0: next to the bound the mean change is positive
+    (about sigma / sqrt(2 pi) at the bound itself), far from it zero."""
+    rng = np.random.default_rng(1)
+    sigma = 0.02
+    w = np.zeros((4000, 300))
+    for k in range(1, w.shape[1]):
+        w[:, k] = np.maximum(w[:, k - 1] + sigma * rng.standard_normal(4000), 0.0)
+    out = weight_drift(w, [0.0, 0.005, 0.1, 0.2], start=1)
+    assert out["drift"][0] > 0.5 * sigma / np.sqrt(2 * np.pi)
+    assert abs(out["drift"][2]) < 0.05 * sigma
+    assert out["moved"][0] < 1.0  # clipped steps at the bound do not move
+
+
+def test_weight_drift_refuses_bad_input():
+    w = np.zeros((3, 5))
+    for args, needle in (
+        ((np.zeros(5), [0, 1]), "samples"),
+        ((w, [1, 0]), "edges"),
+        ((w, [0.5]), "edges"),
+        ((w, [0, 1], 4), "start"),
+        ((w, [0, 1], -1), "start"),
+        ((np.full((2, 3), np.nan), [0, 1]), "samples"),
+    ):
+        with pytest.raises(ValueError, match=needle):
+            weight_drift(*args)
+    empty = weight_drift(w, [1.0, 2.0])  # no step in the bin
+    assert empty["n"][0] == 0 and np.isnan(empty["drift"][0])

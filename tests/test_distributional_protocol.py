@@ -588,6 +588,8 @@ def test_pearson_p_known_cases():
         ({"reward_gain": "9"}, "reward_gain"),  # the input would saturate
         ({"dip_gain": "0"}, "dip_gain"),
         ({"dip_gain": "11"}, "dip_gain"),
+        ({"learning_rate": "0"}, "learning_rate"),
+        ({"learning_rate": "11"}, "learning_rate"),
     ],
 )
 def test_bad_protocol_input_names_the_field(params, needle, tmp_path):
@@ -656,6 +658,8 @@ def _prepare_prob(params, tmp_path):
         ({"channels": "1"}, "channels"),
         ({"dip_gain": "0"}, "dip_gain"),
         ({"dip_gain": "12"}, "dip_gain"),
+        ({"learning_rate": "0"}, "learning_rate"),
+        ({"learning_rate": "-1"}, "learning_rate"),
     ],
 )
 def test_probability_with_the_distributional_critic_refuses_bad_input(params, needle, tmp_path):
@@ -850,3 +854,26 @@ def test_the_critics_dip_gain_weights_dips_in_the_rule(p_tiny):
     for bad in (0.0, 11.0):
         with pytest.raises(ValueError, match="critic_dip_gain"):
             P.with_(critic_dip_gain=bad).validate()
+
+
+def test_the_critics_learning_rate_scales_k_da_of_its_synapses(p_tiny):
+    """critic_learning_rate r: a distributional critic's corticostriatal transmitters (both
+    receptor classes, every compartment) integrate with r times the rule's k_da; the
+    classical critic keeps the rule's rate whatever r says."""
+    assert RewardCircuitParams().critic_learning_rate == 1.0  # the rule's rate
+    assert dp.circuit_params(p_tiny).critic_learning_rate == 1.0
+    for rate in (0.25, 1.0, 3.0):
+        P = dp.circuit_params(p_tiny).with_(critic_learning_rate=rate)
+        _, c = _build(p_tiny, P)
+        for cls, sign in (("d1", 1), ("d2", -1)):
+            (vt,) = [o for o in c[f"str_{cls}"].contained_objects if o.name == f"str_{cls}_da"]
+            assert len(vt) == K
+            g = vt.namespace["da_g"]
+            assert float(g) == pytest.approx(sign * rate * float(P.rule.k_da), rel=1e-12)
+    Q = pv.circuit_params(p_tiny).with_(critic_learning_rate=3.0)
+    _, c0 = _build(p_tiny, Q)
+    (vt,) = [o for o in c0["str_d1"].contained_objects if o.name == "str_d1_da"]
+    assert float(vt.namespace["da_g"]) == pytest.approx(float(Q.rule.k_da), rel=1e-12)
+    for bad in (0.0, 11.0):
+        with pytest.raises(ValueError, match="critic_learning_rate"):
+            P.with_(critic_learning_rate=bad).validate()
