@@ -131,6 +131,38 @@ LEARNING_RATE = Param(
     high=10.0,
 )
 
+#: More D1 MSNs in a distributional critic's channels (also a parameter of `probability`).
+D1_FACTOR = Param(
+    "d1_factor",
+    1.0,
+    "float",
+    "distributional critic: D1 MSNs relative to the base circuit's, with their weights "
+    "onto VTA DA and GABA neurons divided by the same factor (the same mean value drive "
+    "from more, smaller inputs; see d1_overrides)",
+    low=1.0,
+    high=4.0,
+)
+
+
+def d1_overrides(factor):
+    """Circuit overrides for ``d1_factor`` f: n_d1 x f, j_d1_da / f and j_d1_gaba / f.
+
+    Each DA and GABA neuron of a channel gets input from every D1 MSN of its channel
+    (`RewardCircuitParams.critic`), so f times the MSNs at 1/f of the weight keep the
+    mean drive (the value V) and shrink the effect of each single D1 spike on its own
+    channel's DA (docs/distributional.md: that echo of a spike is the noise of a
+    channel's learning signal). f = 1: no override.
+    """
+    if factor == 1:
+        return {}
+    base = RewardCircuitParams()
+    return {
+        "n_d1": int(round(base.n_d1 * factor)),
+        "j_d1_da": base.j_d1_da / factor,
+        "j_d1_gaba": base.j_d1_gaba / factor,
+    }
+
+
 PARAMS = [
     *(
         {
@@ -203,6 +235,7 @@ PARAMS = [
     ),
     DIP_GAIN,
     LEARNING_RATE,
+    D1_FACTOR,
     Param(
         "cued_fraction",
         1.0,
@@ -286,6 +319,8 @@ def build_key(p):
     key = (*key, p["connectivity"], "rectified" if p["dip_gain"] != 1 else "linear")
     if p["learning_rate"] != 1:  # k_da is a constant of the code
         key = (*key, f"rate{p['learning_rate']:g}")
+    if p["d1_factor"] != 1:  # more D1 MSNs
+        key = (*key, f"d1x{p['d1_factor']:g}")
     return key
 
 
@@ -320,6 +355,7 @@ def circuit_params(p):
         critic_reward_gain=p["reward_gain"],
         critic_dip_gain=p["dip_gain"],
         critic_learning_rate=p["learning_rate"],
+        **d1_overrides(p["d1_factor"]),
     )
 
 

@@ -48,7 +48,7 @@ from dopasim import analysis, distributional
 from dopasim.circuits.reward_circuit import RewardCircuitParams
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
-from dopasim.protocols.distributional import DIP_GAIN, LEARNING_RATE
+from dopasim.protocols.distributional import D1_FACTOR, DIP_GAIN, LEARNING_RATE, d1_overrides
 
 SCENARIOS = True  # runs under any scenario (dopasim.circuits.scenarios)
 #: The metrics that `dopasim compare` plots.
@@ -80,6 +80,7 @@ PARAMS = [
     Param("tau_high", 0.8, "float", "highest channel asymmetry tau", low=0.0, high=1.0),
     DIP_GAIN,
     LEARNING_RATE,
+    D1_FACTOR,
     Param(
         "connectivity",
         "bernoulli",
@@ -132,6 +133,7 @@ def circuit_params(p):
         connectivity=p["connectivity"],
         critic_dip_gain=p["dip_gain"],
         critic_learning_rate=p["learning_rate"],
+        **d1_overrides(p["d1_factor"]),
     )
 
 
@@ -144,6 +146,8 @@ def build_key(p):
         key = (*key, "rectified")  # the rectified phasic term is in the code
     if p["critic"] == "distributional" and p["learning_rate"] != 1:
         key = (*key, f"rate{p['learning_rate']:g}")  # k_da is a constant of the code
+    if p["critic"] == "distributional" and p["d1_factor"] != 1:
+        key = (*key, f"d1x{p['d1_factor']:g}")  # more D1 MSNs
     return key
 
 

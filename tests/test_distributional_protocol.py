@@ -178,6 +178,32 @@ def test_critic_projection_weights_keep_the_mean_input(tmp_path):
         np.testing.assert_allclose(summed, expected, rtol=1e-9)
 
 
+def test_d1_factor_gives_more_d1_msns_with_the_same_summed_input(tmp_path):
+    """d1_factor f: f times the D1 MSNs, each with 1/f of the weight onto VTA DA and GABA
+    neurons, so that every DA and GABA neuron's summed D1 input (in-channel sources x J)
+    is that of f = 1; each DA neuron gets f times as many D1 inputs."""
+    summed, counts = {}, {}
+    for f in ("1", "2"):
+        p = _prepare({**CIRCUIT, "channels": "10", "d1_factor": f}, tmp_path / f)
+        P, c = _build(p)
+        objs = _objects(c)
+        assert len(c["str_d1"]) == P.size("n_d1") == int(f) * 100  # scale 0.1
+        for name in ("d1_da", "d1_gaba"):
+            syn = objs[name]
+            per_target = np.bincount(np.asarray(syn.j[:]), minlength=len(syn.target))
+            counts[(f, name)] = per_target
+            summed[(f, name)] = per_target * float(syn.namespace["J"] / mV)
+    for name in ("d1_da", "d1_gaba"):
+        np.testing.assert_allclose(summed[("2", name)], summed[("1", name)], rtol=1e-9)
+        assert np.all(counts[("2", name)] == 2 * counts[("1", name)])
+    assert dp.d1_overrides(1) == {}
+    over = dp.d1_overrides(2.0)
+    base = RewardCircuitParams()
+    assert over["n_d1"] == 2 * base.n_d1
+    assert float(over["j_d1_da"] / base.j_d1_da) == pytest.approx(0.5)
+    assert float(over["j_d1_gaba"] / base.j_d1_gaba) == pytest.approx(0.5)
+
+
 def test_da_asymmetries_follow_the_channel_taus(p_tiny):
     """vta_da.alpha_pos = 2 tau_k and alpha_neg = 2 (1 - tau_k) of the neuron's channel,
     and the asymmetry's current enters the DA membrane equation; control=classical
@@ -590,6 +616,8 @@ def test_pearson_p_known_cases():
         ({"dip_gain": "11"}, "dip_gain"),
         ({"learning_rate": "0"}, "learning_rate"),
         ({"learning_rate": "11"}, "learning_rate"),
+        ({"d1_factor": "0.5"}, "d1_factor"),
+        ({"d1_factor": "5"}, "d1_factor"),
     ],
 )
 def test_bad_protocol_input_names_the_field(params, needle, tmp_path):
@@ -660,6 +688,7 @@ def _prepare_prob(params, tmp_path):
         ({"dip_gain": "12"}, "dip_gain"),
         ({"learning_rate": "0"}, "learning_rate"),
         ({"learning_rate": "-1"}, "learning_rate"),
+        ({"d1_factor": "0.9"}, "d1_factor"),
     ],
 )
 def test_probability_with_the_distributional_critic_refuses_bad_input(params, needle, tmp_path):
