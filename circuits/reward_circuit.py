@@ -567,9 +567,10 @@ class RewardCircuitParams:
     #: to the rule's ``k_da`` (both receptor classes). A calibration knob, not a
     #: calibrated value: at the rule's rate each synapse moves at random by about 0.04
     #: per trial against a drift of a few thousandths, and its lower bound turns that
-    #: diffusion into a value that no reward made (cue-period D1 rate 0.13 -> 0.6-0.8 Hz
-    #: in 800 unrewarded trials, calibration seed 110); the bound's part of the drift
-    #: scales with the rate squared, the error's with the rate. At 0.25 the value
+    #: diffusion into a value that no reward made (a cue-period D1 rate of 0.6-0.8 Hz
+    #: after 800 unrewarded trials, 0.13 Hz before the cue; calibration seed 110); the
+    #: bound's part of the drift scales with the rate squared, the error's with the
+    #: rate. At 0.25 the value
     #: without a reward is gone, but so, on some seeds, is learning: on calibration seed
     #: 113 the code's criteria 1-5 were met, on 114 the pessimistic channels learned
     #: nothing in 1,700 trials, and in the 10/50/90 task seed 113 learned with 1,500

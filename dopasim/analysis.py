@@ -604,7 +604,7 @@ def weight_drift(samples, edges, start=0):
         raise ValueError(f"start must be an integer >= 0, got {start!r}")
     if w.shape[1] - int(start) < 2:
         raise ValueError(
-            f"samples must have at least two samples from start ({start}), got shape {w.shape}"
+            f"start ({start}) must leave at least two samples, got samples of shape {w.shape}"
         )
     w0 = w[:, start:-1].ravel()
     dw = np.diff(w[:, start:], axis=1).ravel()

@@ -134,33 +134,41 @@ LEARNING_RATE = Param(
 #: More D1 MSNs in a distributional critic's channels (also a parameter of `probability`).
 D1_FACTOR = Param(
     "d1_factor",
-    1.0,
-    "float",
+    1,
+    "int",
     "distributional critic: D1 MSNs relative to the base circuit's, with their weights "
     "onto VTA DA and GABA neurons divided by the same factor (the same mean value drive "
-    "from more, smaller inputs; see d1_overrides)",
-    low=1.0,
-    high=4.0,
+    "from more, smaller inputs; see with_d1_factor)",
+    low=1,
+    high=4,
 )
 
 
-def d1_overrides(factor):
-    """Circuit overrides for ``d1_factor`` f: n_d1 x f, j_d1_da / f and j_d1_gaba / f.
+def with_d1_factor(P, factor):
+    """``P`` with ``d1_factor`` f: n_d1 x f, j_d1_da / f and j_d1_gaba / f.
 
     Each DA and GABA neuron of a channel gets input from every D1 MSN of its channel
     (`RewardCircuitParams.critic`), so f times the MSNs at 1/f of the weight keep the
     mean drive (the value V) and shrink the effect of each single D1 spike on its own
     channel's DA (docs/distributional.md: that echo of a spike is the noise of a
-    channel's learning signal). f = 1: no override.
+    channel's learning signal). f is a whole number, so every channel keeps f times its
+    MSNs. f = 1: ``P`` itself.
     """
     if factor == 1:
-        return {}
-    base = RewardCircuitParams()
-    return {
-        "n_d1": int(round(base.n_d1 * factor)),
-        "j_d1_da": base.j_d1_da / factor,
-        "j_d1_gaba": base.j_d1_gaba / factor,
-    }
+        return P
+    return P.with_(n_d1=P.n_d1 * factor, j_d1_da=P.j_d1_da / factor, j_d1_gaba=P.j_d1_gaba / factor)
+
+
+def critic_key(p):
+    """What the distributional critic's parameters add to a build key: the rectified
+    phasic term (dip gain other than 1), k_da (a constant of the code) and the D1
+    population's size."""
+    key = ("rectified",) if p["dip_gain"] != 1 else ()
+    if p["learning_rate"] != 1:
+        key = (*key, f"rate{p['learning_rate']!r}")
+    if p["d1_factor"] != 1:
+        key = (*key, f"d1x{p['d1_factor']}")
+    return key
 
 
 PARAMS = [
@@ -315,13 +323,7 @@ def check(p):
 
 def build_key(p):
     key = (*pv.build_key(p, 1), "distributional", p["channels"], p["control"])
-    # a dip gain other than 1 adds the rectified phasic term to the code
-    key = (*key, p["connectivity"], "rectified" if p["dip_gain"] != 1 else "linear")
-    if p["learning_rate"] != 1:  # k_da is a constant of the code
-        key = (*key, f"rate{p['learning_rate']:g}")
-    if p["d1_factor"] != 1:  # more D1 MSNs
-        key = (*key, f"d1x{p['d1_factor']:g}")
-    return key
+    return (*key, p["connectivity"], *(critic_key(p) or ("linear",)))
 
 
 def drives(utility):
@@ -344,7 +346,7 @@ def trials(p, rng):
 
 def circuit_params(p):
     taus = (0.5, 0.5) if p["control"] == "classical" else (p["tau_low"], p["tau_high"])
-    return pv.circuit_params(
+    P = pv.circuit_params(
         p,
         critic="distributional",
         critic_channels=p["channels"],
@@ -355,8 +357,8 @@ def circuit_params(p):
         critic_reward_gain=p["reward_gain"],
         critic_dip_gain=p["dip_gain"],
         critic_learning_rate=p["learning_rate"],
-        **d1_overrides(p["d1_factor"]),
     )
+    return with_d1_factor(P, p["d1_factor"])
 
 
 def stimulus(p, tr):

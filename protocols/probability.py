@@ -48,7 +48,13 @@ from dopasim import analysis, distributional
 from dopasim.circuits.reward_circuit import RewardCircuitParams
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
-from dopasim.protocols.distributional import D1_FACTOR, DIP_GAIN, LEARNING_RATE, d1_overrides
+from dopasim.protocols.distributional import (
+    D1_FACTOR,
+    DIP_GAIN,
+    LEARNING_RATE,
+    critic_key,
+    with_d1_factor,
+)
 
 SCENARIOS = True  # runs under any scenario (dopasim.circuits.scenarios)
 #: The metrics that `dopasim compare` plots.
@@ -124,7 +130,7 @@ def check(p):
 def circuit_params(p):
     if p["critic"] == "classical":
         return pv.circuit_params(p, connectivity=p["connectivity"])
-    return pv.circuit_params(
+    P = pv.circuit_params(
         p,
         critic="distributional",
         critic_channels=p["channels"],
@@ -133,8 +139,8 @@ def circuit_params(p):
         connectivity=p["connectivity"],
         critic_dip_gain=p["dip_gain"],
         critic_learning_rate=p["learning_rate"],
-        **d1_overrides(p["d1_factor"]),
     )
+    return with_d1_factor(P, p["d1_factor"])
 
 
 def build_key(p):
@@ -142,12 +148,8 @@ def build_key(p):
     if p["critic"] == "classical" and p["connectivity"] == "bernoulli":
         return key
     key = (*key, p["critic"], p["channels"], p["connectivity"])
-    if p["critic"] == "distributional" and p["dip_gain"] != 1:
-        key = (*key, "rectified")  # the rectified phasic term is in the code
-    if p["critic"] == "distributional" and p["learning_rate"] != 1:
-        key = (*key, f"rate{p['learning_rate']:g}")  # k_da is a constant of the code
-    if p["critic"] == "distributional" and p["d1_factor"] != 1:
-        key = (*key, f"d1x{p['d1_factor']:g}")  # more D1 MSNs
+    if p["critic"] == "distributional":
+        key = (*key, *critic_key(p))
     return key
 
 

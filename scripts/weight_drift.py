@@ -35,10 +35,20 @@ def main(argv=None):
         print(f"projection: the run has no '{key}' (weight_samples = 0?)", file=sys.stderr)
         return 2
     samples = np.asarray(data[key], float)
-    if samples.ndim != 2 or samples.shape[1] - a.start < 2:
+    if samples.ndim != 2:
         print(
-            f"start: {a.start} leaves fewer than 2 of {samples.shape[-1]} samples", file=sys.stderr
+            f"projection: '{key}' has shape {samples.shape}, not (synapses, samples)",
+            file=sys.stderr,
         )
+        return 2
+    if a.start < 0 or samples.shape[1] - a.start < 2:
+        print(
+            f"start: {a.start}; allowed: 0 to {samples.shape[1] - 2} ({samples.shape[1]} samples)",
+            file=sys.stderr,
+        )
+        return 2
+    if not a.w_max > 0:
+        print(f"w-max: {a.w_max}; allowed: > 0", file=sys.stderr)
         return 2
     edges = np.asarray(EDGES) * a.w_max
     out = weight_drift(samples, edges, start=a.start)
@@ -53,8 +63,8 @@ def main(argv=None):
     final = samples[:, -1]
     print(
         f"last sample: mean {final.mean():.3f}, SD {final.std():.3f}, "
-        f"at 0: {np.mean(final <= 0.005 * edges[-1]):.2f}, "
-        f"at the top: {np.mean(final >= 0.99 * edges[-1]):.3f}"
+        f"below 0.005 w_max: {np.mean(final < 0.005 * edges[-1]):.2f}, "
+        f"above 0.99 w_max: {np.mean(final > 0.99 * edges[-1]):.3f}"
     )
     return 0
 

@@ -458,6 +458,16 @@ def test_weight_drift_shows_the_drift_a_bound_makes_of_pure_diffusion():
     assert out["moved"][0] < 1.0  # clipped steps at the bound do not move
 
 
+def test_weight_drift_counts_weights_at_the_last_edge_in_the_last_bin():
+    """The last bin is closed: a weight at the upper bound (edges[-1]) is counted."""
+    w = np.array([[1.0, 0.9, 1.0], [0.2, 0.3, 0.3]])
+    out = weight_drift(w, [0.0, 0.5, 1.0])
+    assert list(out["n"]) == [2, 2]
+    assert out["drift"][1] == pytest.approx((-0.1 + 0.1) / 2)
+    assert out["weight"][1] == pytest.approx(0.95)
+    assert out["moved"][0] == pytest.approx(0.5)
+
+
 def test_weight_drift_refuses_bad_input():
     w = np.zeros((3, 5))
     for args, needle in (
@@ -470,5 +480,7 @@ def test_weight_drift_refuses_bad_input():
     ):
         with pytest.raises(ValueError, match=needle):
             weight_drift(*args)
+    with pytest.raises(ValueError, match="^start"):
+        weight_drift(w, [0, 1], 4)
     empty = weight_drift(w, [1.0, 2.0])  # no step in the bin
     assert empty["n"][0] == 0 and np.isnan(empty["drift"][0])

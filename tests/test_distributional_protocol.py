@@ -196,12 +196,44 @@ def test_d1_factor_gives_more_d1_msns_with_the_same_summed_input(tmp_path):
     for name in ("d1_da", "d1_gaba"):
         np.testing.assert_allclose(summed[("2", name)], summed[("1", name)], rtol=1e-9)
         assert np.all(counts[("2", name)] == 2 * counts[("1", name)])
-    assert dp.d1_overrides(1) == {}
-    over = dp.d1_overrides(2.0)
     base = RewardCircuitParams()
-    assert over["n_d1"] == 2 * base.n_d1
-    assert float(over["j_d1_da"] / base.j_d1_da) == pytest.approx(0.5)
-    assert float(over["j_d1_gaba"] / base.j_d1_gaba) == pytest.approx(0.5)
+    assert dp.with_d1_factor(base, 1) is base
+    over = dp.with_d1_factor(base, 3)
+    assert over.n_d1 == 3 * base.n_d1
+    assert float(over.j_d1_da / base.j_d1_da) == pytest.approx(1 / 3)
+    assert float(over.j_d1_gaba / base.j_d1_gaba) == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize(
+    ("protocol", "params"),
+    [
+        ("distributional", {}),
+        ("probability", {"critic": "distributional", "probabilities": "0.1,0.5,0.9"}),
+    ],
+)
+def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_path):
+    """learning_rate and d1_factor reach the circuit parameters of both protocols, and
+    the build key tells their code apart (k_da is a constant of the code, n_d1 an array
+    size); the classical critic of `probability` ignores them."""
+    knobs = {"learning_rate": "0.5", "d1_factor": "2"}
+    m0, p0, _, _ = runner.prepare(protocol, params, 1, "numpy", tmp_path / "a", True)
+    m1, p1, _, _ = runner.prepare(protocol, {**params, **knobs}, 1, "numpy", tmp_path / "b", True)
+    P0, P1 = m0.circuit_params(p0), m1.circuit_params(p1)
+    assert (P0.critic_learning_rate, P1.critic_learning_rate) == (1.0, 0.5)
+    assert (P0.n_d1, P1.n_d1) == (1000, 2000)
+    assert float(P1.j_d1_da / P0.j_d1_da) == pytest.approx(0.5)
+    assert m0.build_key(p0) != m1.build_key(p1)
+    rate_only = {**params, "learning_rate": "0.5"}
+    m2, p2, _, _ = runner.prepare(protocol, rate_only, 1, "numpy", tmp_path / "c", True)
+    assert len({m0.build_key(p0), m1.build_key(p1), m2.build_key(p2)}) == 3
+    if protocol == "probability":  # the classical critic: no knob changes anything
+        plain = {"probabilities": "0.1,0.5,0.9"}
+        mc, pc, _, _ = runner.prepare(protocol, plain, 1, "numpy", tmp_path / "d", True)
+        mk, pk, _, _ = runner.prepare(
+            protocol, {**plain, **knobs}, 1, "numpy", tmp_path / "e", True
+        )
+        assert mc.circuit_params(pc) == mk.circuit_params(pk)
+        assert mc.build_key(pc) == mk.build_key(pk)
 
 
 def test_da_asymmetries_follow_the_channel_taus(p_tiny):
@@ -616,8 +648,9 @@ def test_pearson_p_known_cases():
         ({"dip_gain": "11"}, "dip_gain"),
         ({"learning_rate": "0"}, "learning_rate"),
         ({"learning_rate": "11"}, "learning_rate"),
-        ({"d1_factor": "0.5"}, "d1_factor"),
+        ({"d1_factor": "0"}, "d1_factor"),
         ({"d1_factor": "5"}, "d1_factor"),
+        ({"d1_factor": "1.5"}, "d1_factor"),
     ],
 )
 def test_bad_protocol_input_names_the_field(params, needle, tmp_path):
@@ -688,7 +721,7 @@ def _prepare_prob(params, tmp_path):
         ({"dip_gain": "12"}, "dip_gain"),
         ({"learning_rate": "0"}, "learning_rate"),
         ({"learning_rate": "-1"}, "learning_rate"),
-        ({"d1_factor": "0.9"}, "d1_factor"),
+        ({"d1_factor": "0"}, "d1_factor"),
     ],
 )
 def test_probability_with_the_distributional_critic_refuses_bad_input(params, needle, tmp_path):
