@@ -570,11 +570,11 @@ class RewardCircuitParams:
     #: diffusion into a value that no reward made (a cue-period D1 rate of 0.6-0.8 Hz
     #: after 800 unrewarded trials, 0.13 Hz before the cue; calibration seed 110); the
     #: bound's part of the drift scales with the rate squared, the error's with the
-    #: rate. At 0.25 the value
-    #: without a reward is gone, but so, on some seeds, is learning: on calibration seed
-    #: 113 the code's criteria 1-5 were met, on 114 the pessimistic channels learned
-    #: nothing in 1,700 trials, and in the 10/50/90 task seed 113 learned with 1,500
-    #: trials and not with 3,000 (docs/distributional.md). The default stays 1.
+    #: rate. At 0.25 the value without a reward is gone, but so, on some seeds, is
+    #: learning: on calibration seed 113 the code's criteria 1-5 were met, on 114 the
+    #: pessimistic channels learned nothing in 1,700 trials, and in the 10/50/90 task
+    #: seed 113 learned with 1,500 trials and not with 3,000 (docs/distributional.md).
+    #: The default stays 1.
     critic_learning_rate: float = 1.0
     #: Filters of the asymmetric scaling [hypothesis]: the drive's deviation is taken
     #: from its fast filter (shot noise of single inputs smoothed) and its slow running

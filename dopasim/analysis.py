@@ -585,10 +585,10 @@ def weight_drift(samples, edges, start=0):
     edges[j+1]), the last one closed). Returns a dict of 1-D arrays, one entry per bin:
     ``n`` (steps in the bin), ``weight`` (the mean weight they start from), ``drift``
     (their mean change per step), ``sd`` (the SD of the change per step) and ``moved``
-    (the fraction of steps with a change). A weight
-    that diffuses against a bound shows a positive drift next to it without any net
-    learning signal; comparing runs on the same bins separates that from a drift the
-    learning signal makes (docs/distributional.md uses it). Bins without steps get NaN.
+    (the fraction of steps with a change). Bins without steps get NaN. A weight that
+    diffuses against a bound shows a positive drift next to it without any net learning
+    signal; comparing runs on the same bins separates that from a drift the learning
+    signal makes.
 
     Raises
     ------
