@@ -111,7 +111,12 @@ from dopasim.circuits.base import Circuit
 from dopasim.circuits.selection import SelectionTask
 from dopasim.models.lif import NOISE_SOURCES, LIFParams, lif_group
 from dopasim.models.pools import NeuromodulatorPools, release_for
-from dopasim.models.three_factor import SampledPool, ThreeFactorRule, VolumeTransmitter
+from dopasim.models.three_factor import (
+    ELIGIBILITIES,
+    SampledPool,
+    ThreeFactorRule,
+    VolumeTransmitter,
+)
 from dopasim.params import Param, check_fields, fraction
 
 __all__ = [
@@ -283,7 +288,16 @@ CRITIC_HYPOTHESES = (
     "distributional critic: the corticostriatal synapses weight DA dips by "
     "critic_dip_gain against bursts (a compensation of the 0 nM floor of a dip; "
     "not measured)",
+    "distributional critic: the corticostriatal synapses' eligibility is their "
+    "presynaptic activity trace, without a postsynaptic factor (the critic rule of "
+    "Potjans et al. 2011; corticostriatal LTP needs postsynaptic depolarisation, "
+    "Shen et al. 2008)",
 )
+
+#: The tag of one presynaptic spike with ``critic_eligibility='pre'``: A_plus * tau_plus *
+#: 1 Hz of `STRIATAL_RULE`, the mean tag a pre spike gets from the causal half of the
+#: window when the MSN fires at 1 Hz (the order of the D1 MSNs' cue-period rate).
+CRITIC_PRE_TAG = 0.02
 
 #: Where a distributional critic's channels read their DA (`RewardCircuitParams.critic_da`).
 CRITIC_DA = ("own", "shared")
@@ -351,6 +365,13 @@ CIRCUIT_CHECKS = (
     fraction("critic_tau_low", "lowest channel asymmetry tau"),
     fraction("critic_tau_high", "highest channel asymmetry tau"),
     Param("critic_da", None, "choice", "the channels' DA compartments", choices=CRITIC_DA),
+    Param(
+        "critic_eligibility",
+        None,
+        "choice",
+        "what tags a distributional critic's corticostriatal synapses",
+        choices=ELIGIBILITIES,
+    ),
     Param(
         "critic_reward_gain",
         None,
@@ -576,6 +597,16 @@ class RewardCircuitParams:
     #: seed 113 learned with 1,500 trials and not with 3,000 (docs/distributional.md).
     #: The default stays 1.
     critic_learning_rate: float = 1.0
+    #: What tags a distributional critic's corticostriatal synapses (both receptor
+    #: classes; `ThreeFactorRule.eligibility`). 'stdp': the rule's window. 'pre': each
+    #: presynaptic spike tags by `CRITIC_PRE_TAG` and the MSNs' spikes do nothing, the
+    #: critic rule of Potjans, Diesmann & Morrison (2011, PLoS Comput Biol 7:e1001133)
+    #: [hypothesis]. With 'stdp' a D1 spike's own echo in its channel's DA (+3-4 Hz within
+    #: 10 ms) meets the tag that spike just made, and that correlation, not the task's
+    #: errors, set most of the weights' trial-to-trial noise (calibration seeds 110 and
+    #: 113, docs/distributional.md); a presynaptic tag does not see the echo. No 5-HT
+    #: gate acts on it (it has no depression).
+    critic_eligibility: str = "stdp"
     #: Filters of the asymmetric scaling [hypothesis]: the drive's deviation is taken
     #: from its fast filter (shot noise of single inputs smoothed) and its slow running
     #: mean (the tonic drive), and the running mean of the added current is subtracted, so
@@ -598,6 +629,8 @@ class RewardCircuitParams:
             out.append(CRITIC_HYPOTHESES[1])
         if self.critic_dip_gain != 1:
             out.append(CRITIC_HYPOTHESES[2])
+        if self.critic_eligibility == "pre":
+            out.append(CRITIC_HYPOTHESES[3])
         return tuple(out)
 
     @property
@@ -1015,6 +1048,9 @@ def _pools_and_lesion(b):
         # the channels' synapses learn at critic_learning_rate times the rule's k_da
         k_da = P.rule.k_da * float(P.critic_learning_rate)
         rule_d1, rule_d2 = rule_d1.with_(k_da=k_da), rule_d2.with_(k_da=k_da)
+    if P.distributional and P.critic_eligibility == "pre":
+        pre = dict(eligibility="pre", A_plus=CRITIC_PRE_TAG)
+        rule_d1, rule_d2 = rule_d1.with_(**pre), rule_d2.with_(**pre)
     if P.rectified:
         # the rectified phasic term (g_burst, g_dip) of each class. da_phasic_epsilon
         # (a hypothesis in its size): D1 synapses learn from bursts, D2 synapses from

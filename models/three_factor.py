@@ -12,6 +12,10 @@ Pair-based STDP, all-to-all, sets an eligibility trace c::
     dc/dt = -c/tau_c
     dw/dt = sign * k_da * c * (n - b)      clipped to [w_min, w_max]
 
+With ``eligibility='pre'`` a presynaptic spike adds A_plus to c and postsynaptic spikes
+do nothing (the critic rule of Potjans, Diesmann & Morrison 2011, PLoS Comput Biol
+7:e1001133; the rest below holds unchanged, without the postsynaptic pathway).
+
 n is the dopamine concentration of a `DopaminePool` and b the baseline: below it the sign
 of learning reverses (NEST semantics). ``sign = -1`` is a D2-type synapse (a dip in
 dopamine below b potentiates it) or a flipped polarity. ``k_da`` converts concentration
@@ -111,6 +115,9 @@ from brian2 import (
 )
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
+#: What can tag a synapse (`ThreeFactorRule.eligibility`).
+ELIGIBILITIES = ("stdp", "pre")
+
 __all__ = [
     "current_weights",
     "transmitter_value",
@@ -170,6 +177,13 @@ class ThreeFactorRule:
     #: and g_dip times where negative; the slow part m - b stays linear. (1, 1) is the
     #: linear rule.
     phasic_gains: tuple | None = None
+    #: What tags a synapse (`ELIGIBILITIES`). "stdp": the pair-based window above.
+    #: "pre": each presynaptic spike adds A_plus and postsynaptic spikes do nothing, the
+    #: presynaptic activity trace of the critic rule of Potjans, Diesmann & Morrison
+    #: (2011, PLoS Comput Biol 7:e1001133); dw/dt = k_da * c * (n - b) is then TD(lambda)'s
+    #: update of a value linear in the inputs, with c the inputs' trace. The synapses have
+    #: no postsynaptic pathway.
+    eligibility: str = "stdp"
 
     @property
     def kappa_r(self):
@@ -204,6 +218,11 @@ class ThreeFactorRule:
         if self.w_min > self.w_max:
             raise ValueError(
                 f"three-factor rule: w_min ({self.w_min}) must not exceed w_max ({self.w_max})"
+            )
+        if self.eligibility not in ELIGIBILITIES:
+            raise ValueError(
+                f"three-factor rule: eligibility must be one of {ELIGIBILITIES}, "
+                f"got {self.eligibility!r}"
             )
         if self.sign not in (1, -1):
             raise ValueError(f"three-factor rule: sign must be +1 or -1, got {self.sign}")
@@ -323,6 +342,10 @@ w_now = {self._bounded(vt)} : 1  # weight now
         With ``archive`` the target's archived post spikes are replayed first.
         """
         gate = f"*{vt}_ltd" if ltd_gate else ""
+        if self.eligibility == "pre":
+            return (
+                self._catch_up(vt) + (transmit + "\n" if transmit else "") + self._tag(vt, "A_plus")
+            )
         return (
             (self._replay(archive, decay=True) if archive is not None else "")
             + self._catch_up(vt)
@@ -332,8 +355,9 @@ w_now = {self._bounded(vt)} : 1  # weight now
         )
 
     def on_post(self, vt, archive=None):
-        """Code for a postsynaptic spike (none with ``archive``: the target archives it)."""
-        if archive is not None:
+        """Code for a postsynaptic spike (none with ``archive``: the target archives it,
+        and none with a presynaptic eligibility)."""
+        if archive is not None or self.eligibility == "pre":
             return ""
         return self._catch_up(vt) + self._tag(vt, "A_plus*apre")
 
@@ -403,6 +427,8 @@ w_now = {self._bounded(vt)} : 1  # weight now
         reads a pool of several compartments (`VolumeTransmitter.install`).
         """
         self.validate()
+        if archive is not None and self.eligibility != "stdp":
+            raise ValueError("three-factor rule: the post-spike archive needs eligibility 'stdp'")
         return Synapses(
             source,
             target,

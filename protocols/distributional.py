@@ -80,7 +80,7 @@ import numpy as np
 from brian2 import second
 
 from dopasim import analysis, distributional, plots
-from dopasim.circuits.reward_circuit import RewardCircuitParams
+from dopasim.circuits.reward_circuit import ELIGIBILITIES, RewardCircuitParams
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
 
@@ -131,6 +131,17 @@ LEARNING_RATE = Param(
     high=10.0,
 )
 
+#: What tags the distributional critic's synapses (also a parameter of `probability`).
+ELIGIBILITY = Param(
+    "eligibility",
+    RewardCircuitParams.critic_eligibility,
+    "choice",
+    "distributional critic: what tags its corticostriatal synapses, 'stdp' (the rule's "
+    "window) or 'pre' (presynaptic spikes only, Potjans et al. 2011's critic; a "
+    "hypothesis) (RewardCircuitParams.critic_eligibility)",
+    choices=ELIGIBILITIES,
+)
+
 #: More D1 MSNs in a distributional critic's channels (also a parameter of `probability`).
 D1_FACTOR = Param(
     "d1_factor",
@@ -161,13 +172,15 @@ def with_d1_factor(P, factor):
 
 def critic_key(p):
     """What the distributional critic's parameters add to a build key: the rectified
-    phasic term (dip gain other than 1), k_da (a constant of the code) and the D1
-    population's size."""
+    phasic term (dip gain other than 1), k_da (a constant of the code), the D1
+    population's size and the eligibility (the synapses' code)."""
     key = ("rectified",) if p["dip_gain"] != 1 else ()
     if p["learning_rate"] != 1:
         key = (*key, f"rate{p['learning_rate']!r}")
     if p["d1_factor"] != 1:
         key = (*key, f"d1x{p['d1_factor']}")
+    if p["eligibility"] != "stdp":
+        key = (*key, f"elig-{p['eligibility']}")
     return key
 
 
@@ -243,6 +256,7 @@ PARAMS = [
     ),
     DIP_GAIN,
     LEARNING_RATE,
+    ELIGIBILITY,
     D1_FACTOR,
     Param(
         "cued_fraction",
@@ -357,6 +371,7 @@ def circuit_params(p):
         critic_reward_gain=p["reward_gain"],
         critic_dip_gain=p["dip_gain"],
         critic_learning_rate=p["learning_rate"],
+        critic_eligibility=p["eligibility"],
     )
     return with_d1_factor(P, p["d1_factor"])
 

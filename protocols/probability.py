@@ -51,6 +51,7 @@ from dopasim.protocols import pavlovian as pv
 from dopasim.protocols.distributional import (
     D1_FACTOR,
     DIP_GAIN,
+    ELIGIBILITY,
     LEARNING_RATE,
     critic_key,
     with_d1_factor,
@@ -86,6 +87,7 @@ PARAMS = [
     Param("tau_high", 0.8, "float", "highest channel asymmetry tau", low=0.0, high=1.0),
     DIP_GAIN,
     LEARNING_RATE,
+    ELIGIBILITY,
     D1_FACTOR,
     Param(
         "connectivity",
@@ -139,6 +141,7 @@ def circuit_params(p):
         connectivity=p["connectivity"],
         critic_dip_gain=p["dip_gain"],
         critic_learning_rate=p["learning_rate"],
+        critic_eligibility=p["eligibility"],
     )
     return with_d1_factor(P, p["d1_factor"])
 

@@ -8,7 +8,9 @@ dopamine times themselves, in plain float64:
 * eligibility ``c(t) = sum_k J_k exp(-(t - t_k)/tau_c)`` over the jumps ``J_k`` made at the
   synapse's events ``t_k <= t``. All-to-all pairing with traces: at a pre event at t,
   ``J = -A_minus * sum_{post at t' < t} exp(-(t - t')/tau_minus)``; at a post event at t,
-  ``J = +A_plus * sum_{pre at t' <= t} exp(-(t - t')/tau_plus)``;
+  ``J = +A_plus * sum_{pre at t' <= t} exp(-(t - t')/tau_plus)``. With
+  ``eligibility='pre'`` a pre event jumps by ``A_plus`` and post events do nothing
+  (they are then no clip points either: the synapse has no postsynaptic pathway);
 * dopamine ``n(t) = tonic + sum_{t_j <= t} release * exp(-(t - t_j)/tau_pool)``;
 * ``dw/dt = sign * k_da * c(t) * (n(t) - b)``, integrated in closed form (sums of
   exponentials) between consecutive event times of any kind (pre, post, dopamine, epoch
@@ -58,6 +60,7 @@ def reference_three_factor(
     release,
     t_end,
     w0,
+    eligibility="stdp",
 ):
     """Return ``(w(t_end), c(t_end))`` of one synapse (plain floats, see module docstring)."""
     t_end = float(t_end)
@@ -68,12 +71,17 @@ def reference_three_factor(
 
     # ---- eligibility jumps, all-to-all, from the raw spike times
     jump_t, jump_v = [], []
+    if eligibility == "pre":
+        post = post[:0]  # post spikes neither tag nor clip
     times = np.unique(np.concatenate([pre, post]))
     for t in times:
         if np.any(pre == t):  # pre first: it sees only strictly earlier post spikes
             earlier = post[post < t]
             jump_t.append(t)
-            jump_v.append(-A_minus * float(np.sum(np.exp(-(t - earlier) / tau_minus))))
+            if eligibility == "pre":
+                jump_v.append(A_plus * float(np.sum(pre == t)))
+            else:
+                jump_v.append(-A_minus * float(np.sum(np.exp(-(t - earlier) / tau_minus))))
         if np.any(post == t):  # then post: it sees pre spikes at or before t
             upto = pre[pre <= t]
             jump_t.append(t)
@@ -141,6 +149,7 @@ def reference_params(rule, pool):
         tonic=float(pool.tonic / umolar),
         tau_pool=float(pool.tau / second),
         release=float(pool.release / umolar),
+        eligibility=rule.eligibility,
     )
 
 

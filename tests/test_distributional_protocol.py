@@ -212,20 +212,25 @@ def test_d1_factor_gives_more_d1_msns_with_the_same_summed_input(tmp_path):
     ],
 )
 def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_path):
-    """learning_rate and d1_factor reach the circuit parameters of both protocols, and
-    the build key tells their code apart (k_da is a constant of the code, n_d1 an array
-    size); the classical critic of `probability` ignores them."""
-    knobs = {"learning_rate": "0.5", "d1_factor": "2"}
+    """learning_rate, d1_factor and eligibility reach the circuit parameters of both
+    protocols, and the build key tells their code apart (k_da is a constant of the code,
+    n_d1 an array size, the eligibility the synapses' code); the classical critic of
+    `probability` ignores them."""
+    knobs = {"learning_rate": "0.5", "d1_factor": "2", "eligibility": "pre"}
     m0, p0, _, _ = runner.prepare(protocol, params, 1, "numpy", tmp_path / "a", True)
     m1, p1, _, _ = runner.prepare(protocol, {**params, **knobs}, 1, "numpy", tmp_path / "b", True)
     P0, P1 = m0.circuit_params(p0), m1.circuit_params(p1)
     assert (P0.critic_learning_rate, P1.critic_learning_rate) == (1.0, 0.5)
     assert (P0.n_d1, P1.n_d1) == (1000, 2000)
     assert float(P1.j_d1_da / P0.j_d1_da) == pytest.approx(0.5)
-    assert m0.build_key(p0) != m1.build_key(p1)
-    rate_only = {**params, "learning_rate": "0.5"}
-    m2, p2, _, _ = runner.prepare(protocol, rate_only, 1, "numpy", tmp_path / "c", True)
-    assert len({m0.build_key(p0), m1.build_key(p1), m2.build_key(p2)}) == 3
+    assert (P0.critic_eligibility, P1.critic_eligibility) == ("stdp", "pre")
+    keys = {m0.build_key(p0), m1.build_key(p1)}
+    for k, one in enumerate(({"learning_rate": "0.5"}, {"eligibility": "pre"})):
+        m2, p2, _, _ = runner.prepare(
+            protocol, {**params, **one}, 1, "numpy", tmp_path / f"c{k}", True
+        )
+        keys.add(m2.build_key(p2))
+    assert len(keys) == 4
     if protocol == "probability":  # the classical critic: no knob changes anything
         plain = {"probabilities": "0.1,0.5,0.9"}
         mc, pc, _, _ = runner.prepare(protocol, plain, 1, "numpy", tmp_path / "d", True)
@@ -733,7 +738,7 @@ def test_probability_with_the_distributional_critic_refuses_bad_input(params, ne
 def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_critic(tmp_path):
     from dopasim.circuits.reward_circuit import CRITIC_HYPOTHESES
 
-    asym, own, dip = CRITIC_HYPOTHESES
+    asym, own, dip, pre = CRITIC_HYPOTHESES
 
     def listed(module, p):
         return set(module.hypotheses(p)) & set(CRITIC_HYPOTHESES)
@@ -757,6 +762,11 @@ def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_
             )
             assert listed(module, p) == with_dip(p, {kept})
     assert dip in listed(module, p)  # dip_gain=2
+    assert pre not in listed(module, p)
+    module, p, _, _ = runner.prepare(
+        "distributional", {"eligibility": "pre"}, 1, "numpy", tmp_path / "e", True
+    )
+    assert listed(module, p) == with_dip(p, {asym, own, pre})
 
 
 def _optimism_data(p, design):
@@ -939,3 +949,24 @@ def test_the_critics_learning_rate_scales_k_da_of_its_synapses(p_tiny):
     for bad in (0.0, 11.0):
         with pytest.raises(ValueError, match="critic_learning_rate"):
             P.with_(critic_learning_rate=bad).validate()
+
+
+def test_a_presynaptic_eligibility_tags_the_critics_synapses_at_pre_spikes(p_tiny):
+    """critic_eligibility='pre': both classes' corticostriatal synapses of the
+    distributional critic lose their postsynaptic pathway and tag by CRITIC_PRE_TAG per
+    presynaptic spike; 'stdp' (the default) keeps the window's code."""
+    from dopasim.circuits.reward_circuit import CRITIC_PRE_TAG
+
+    assert RewardCircuitParams().critic_eligibility == "stdp"
+    P = dp.circuit_params(p_tiny)
+    for elig, has_post in (("stdp", True), ("pre", False)):
+        _, c = _build(p_tiny, P.with_(critic_eligibility=elig))
+        for cls in ("d1", "d2"):
+            syn = c[f"ctx_{cls}"]
+            assert hasattr(syn, "post") is has_post, (elig, cls)
+            assert ("A_plus*apre" in syn.post.code) if has_post else True
+            if not has_post:
+                assert syn.namespace["A_plus"] == CRITIC_PRE_TAG
+                assert "c_e += kappa_r*(A_plus)" in syn.pre.code
+    with pytest.raises(ValueError, match="critic_eligibility"):
+        P.with_(critic_eligibility="post").validate()

@@ -192,6 +192,44 @@ def test_brian2_matches_reference_random(scenario):
     assert np.all(w_ref >= rule.w_min) and np.all(w_ref <= rule.w_max)
 
 
+@settings(
+    max_examples=10,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(scenarios())
+def test_presynaptic_eligibility_matches_reference_random(scenario):
+    """eligibility='pre' (Potjans et al. 2011's critic): each pre spike tags by A_plus,
+    post spikes neither tag nor bring the weight up to date."""
+    rule, pool, pre, post, da, n_steps, w0 = scenario
+    rule = rule.with_(eligibility="pre")
+    w, c, w_ref, c_ref = run_both(pre, post, da, rule, pool, n_steps, w0)
+    assert_agree(w, c, w_ref, c_ref, rule)
+
+
+def test_presynaptic_eligibility_by_hand():
+    """Pre spikes at 0.1 and 0.2 s, dopamine 0 until one release at 0.3 s, b = 0: the
+    weight grows by k_da * c(0.3) * release * tau_cn (tau_cn = 1/(1/tau_c + 1/tau_pool),
+    the tail after t_end added), whatever the post spikes; with 'stdp' and no post spike
+    the same trains change nothing."""
+    rule = NEST_DEFAULT_RULE.with_(eligibility="pre", A_plus=0.5, w_max=1e6)
+    pool = DopaminePool(tau=200 * ms, tonic=0 * umolar, release=1 * umolar)
+    n_steps = 2000
+    pre, da = [[100, 200], [100, 200]], [300]
+    post = [[], [105, 150, 205]]
+    w, c, w_ref, c_ref = run_both(pre, post, da, rule, pool, n_steps, 10.0)
+    assert_agree(w, c, w_ref, c_ref, rule)
+    tau_c, tau_n, k_da = 1.0, 0.2, 5.0  # s, s, 1/(uM s) (NEST defaults, release 1 uM)
+    c_da = 0.5 * (math.exp(-0.2 / tau_c) + math.exp(-0.1 / tau_c))
+    tau_cn = 1 / (1 / tau_c + 1 / tau_n)
+    expected = 10.0 + k_da * c_da * tau_cn * -math.expm1(-1.7 / tau_cn)
+    np.testing.assert_allclose(w, expected, rtol=1e-9)
+    brian2.start_scope()
+    w_s, _, _, _ = run_both(pre, [[], []], da, rule.with_(eligibility="stdp"), pool, n_steps, 10.0)
+    assert np.all(w_s == 10.0)
+
+
 # ---------------------------------------------------------------- hand-written edge cases
 def test_simultaneous_events_and_time_zero():
     """Pre, post and dopamine in the same step (and at t = 0): pre before post, so the
@@ -436,6 +474,7 @@ def test_reference_invariants(scenario):
         ({"tau_c": -5 * ms}, "tau_c"),
         ({"w_min": 2.0, "w_max": 1.0}, "w_min"),
         ({"sign": 2}, "sign"),
+        ({"eligibility": "post"}, "eligibility"),
     ],
 )
 def test_validate_names_the_field(changes, field):
