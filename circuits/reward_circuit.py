@@ -604,8 +604,14 @@ class RewardCircuitParams:
     #: [hypothesis]. With 'stdp' a D1 spike's own echo in its channel's DA (+3-4 Hz within
     #: 10 ms) meets the tag that spike just made, and that correlation, not the task's
     #: errors, set most of the weights' trial-to-trial noise (calibration seeds 110 and
-    #: 113, docs/distributional.md); a presynaptic tag does not see the echo. No 5-HT
-    #: gate acts on it (it has no depression).
+    #: 113, docs/distributional.md); a presynaptic tag sees the echo only through the
+    #: input's share in the MSNs' firing. It has no LTD tag, so 5-HT's gate of LTD
+    #: (`ht_gates_ltd`, the SSRI scenario's) does not act on it. On calibration seeds
+    #: 115 and 116 it cut the weights' noise per trial about fourfold and the
+    #: variable-magnitude code met criteria 1-5 and 1-4, but the optimistic channels'
+    #: values ran away: the DA neurons' asymmetric scaling turns the fluctuations of
+    #: their own value input into a mean excitation, and a presynaptic tag learns from
+    #: any sustained error (docs/distributional.md). The default stays 'stdp'.
     critic_eligibility: str = "stdp"
     #: Filters of the asymmetric scaling [hypothesis]: the drive's deviation is taken
     #: from its fast filter (shot noise of single inputs smoothed) and its slow running

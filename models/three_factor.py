@@ -180,9 +180,9 @@ class ThreeFactorRule:
     #: What tags a synapse (`ELIGIBILITIES`). "stdp": the pair-based window above.
     #: "pre": each presynaptic spike adds A_plus and postsynaptic spikes do nothing, the
     #: presynaptic activity trace of the critic rule of Potjans, Diesmann & Morrison
-    #: (2011, PLoS Comput Biol 7:e1001133); dw/dt = k_da * c * (n - b) is then TD(lambda)'s
-    #: update of a value linear in the inputs, with c the inputs' trace. The synapses have
-    #: no postsynaptic pathway.
+    #: (2011, PLoS Comput Biol 7:e1001133); dw/dt = k_da * c * (n - b) then approximates
+    #: TD(lambda)'s update of a value linear in the inputs, with c the inputs' trace. The
+    #: synapses have no postsynaptic pathway and no depression (nothing for an LTD gate).
     eligibility: str = "stdp"
 
     @property
@@ -342,16 +342,15 @@ w_now = {self._bounded(vt)} : 1  # weight now
         With ``archive`` the target's archived post spikes are replayed first.
         """
         gate = f"*{vt}_ltd" if ltd_gate else ""
-        if self.eligibility == "pre":
-            return (
-                self._catch_up(vt) + (transmit + "\n" if transmit else "") + self._tag(vt, "A_plus")
-            )
+        if self.eligibility == "pre":  # the spike itself tags; no depression to gate
+            tag = self._tag(vt, "A_plus")
+        else:
+            tag = self._tag(vt, f"-A_minus{gate}*{vt}_apost_post") + "apre += 1\n"
         return (
             (self._replay(archive, decay=True) if archive is not None else "")
             + self._catch_up(vt)
             + (transmit + "\n" if transmit else "")
-            + self._tag(vt, f"-A_minus{gate}*{vt}_apost_post")
-            + "apre += 1\n"
+            + tag
         )
 
     def on_post(self, vt, archive=None):

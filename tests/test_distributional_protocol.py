@@ -964,9 +964,12 @@ def test_a_presynaptic_eligibility_tags_the_critics_synapses_at_pre_spikes(p_tin
         for cls in ("d1", "d2"):
             syn = c[f"ctx_{cls}"]
             assert hasattr(syn, "post") is has_post, (elig, cls)
-            assert ("A_plus*apre" in syn.post.code) if has_post else True
-            if not has_post:
+            if has_post:  # the window: depression at pre, potentiation at post spikes
+                assert "A_plus*apre" in syn.post.code and "A_minus" in syn.pre.code
+                assert syn.namespace["A_plus"] == P.rule.A_plus
+            else:  # the spike's own tag, nothing from the MSN's trace
                 assert syn.namespace["A_plus"] == CRITIC_PRE_TAG
                 assert "c_e += kappa_r*(A_plus)" in syn.pre.code
+                assert "A_minus" not in syn.pre.code and "apost" not in syn.pre.code
     with pytest.raises(ValueError, match="critic_eligibility"):
         P.with_(critic_eligibility="post").validate()

@@ -100,3 +100,27 @@ def test_no_dopamine_no_change_and_validation():
         rule(2 * second).validate()
     with pytest.raises(ValueError, match="tau_r"):
         rule(0 * second).validate()
+
+
+@pytest.mark.parametrize("tau_r", [0.1, 0.3])
+@pytest.mark.parametrize("d", [0.0, 0.1, 0.6])
+def test_presynaptic_tag_rises_as_a_pairing_does(tau_r, d):
+    """eligibility='pre' (the distributional critic's option): one presynaptic spike
+    tags by A_plus with the same rise and decay, s counted from the pre spike; the post
+    spikes (one before it, one 5 ms after it) change nothing."""
+    t_pre = 0.1
+    t_da = t_pre + d
+    T_end = t_da + 1.5
+    w, c, _ = simulate_synapse(
+        [[t_pre]],
+        [[0.05, t_pre + 0.005]],
+        [t_da],
+        rule(tau_r * second, eligibility="pre"),
+        POOL,
+        T_end * second,
+        dt=1 * ms,
+    )
+    assert w[0] == pytest.approx(closed_form(0.0, d, T_end - t_pre, tau_r), rel=1e-6)
+    kappa = TAU_C / (TAU_C - tau_r)
+    s = T_end - t_pre
+    assert c[0] == pytest.approx(kappa * (math.exp(-s / TAU_C) - math.exp(-s / tau_r)), rel=1e-6)

@@ -36,6 +36,10 @@ TINY = {
     **{name: dict(get_protocol(name).TINY_PARAMS) for name in REGISTRY},
     "distal-reward/random": {**_DISTAL, "reward": "random", "random_rate": "2 Hz"},
     "distal-reward/clock": {**_DISTAL, "plasticity": "clock"},
+    "distributional/pre": {
+        **get_protocol("distributional").TINY_PARAMS,
+        "eligibility": "pre",
+    },
 }
 
 #: Brian2's own per-element arrays, counted by `dopasim.memory`'s overhead constants.

@@ -209,10 +209,10 @@ def test_presynaptic_eligibility_matches_reference_random(scenario):
 
 
 def test_presynaptic_eligibility_by_hand():
-    """Pre spikes at 0.1 and 0.2 s, dopamine 0 until one release at 0.3 s, b = 0: the
-    weight grows by k_da * c(0.3) * release * tau_cn (tau_cn = 1/(1/tau_c + 1/tau_pool),
-    the tail after t_end added), whatever the post spikes; with 'stdp' and no post spike
-    the same trains change nothing."""
+    """Pre spikes at 0.1 and 0.2 s, dopamine 0 until one release at 0.3 s, b = 0: up to
+    t_end = 2 s the weight grows by k_da * c(0.3) * release * tau_cn * (1 - exp(-1.7 s /
+    tau_cn)) (tau_cn = 1/(1/tau_c + 1/tau_pool)), whatever the post spikes; with 'stdp'
+    and no post spike the same trains change nothing."""
     rule = NEST_DEFAULT_RULE.with_(eligibility="pre", A_plus=0.5, w_max=1e6)
     pool = DopaminePool(tau=200 * ms, tonic=0 * umolar, release=1 * umolar)
     n_steps = 2000
