@@ -640,6 +640,20 @@ class RewardCircuitParams:
         return tuple(out)
 
     @property
+    def critic_rule_changes(self):
+        """What a distributional critic changes in its corticostriatal rule (both
+        classes): ``k_da`` times ``critic_learning_rate``, and the presynaptic tag of
+        ``critic_eligibility='pre'``. Empty for the classical critic and the defaults."""
+        if not self.distributional:
+            return {}
+        changes = {}
+        if self.critic_learning_rate != 1:
+            changes["k_da"] = self.rule.k_da * float(self.critic_learning_rate)
+        if self.critic_eligibility == "pre":
+            changes.update(eligibility="pre", A_plus=CRITIC_PRE_TAG)
+        return changes
+
+    @property
     def rectified(self):
         """True when the striatal synapses integrate the rectified phasic term
         (`da_phasic_epsilon` set, or a distributional critic's dip gain other than 1)."""
@@ -1050,13 +1064,8 @@ def _pools_and_lesion(b):
     alive = n_da - len(b.removed)
     flux_fraction = alive / n_da * b.factor if n_da and P.da_loss > 0 else 1.0
     rule_d1, rule_d2 = P.rule, P.rule.with_(sign=-1)
-    if P.distributional and P.critic_learning_rate != 1:
-        # the channels' synapses learn at critic_learning_rate times the rule's k_da
-        k_da = P.rule.k_da * float(P.critic_learning_rate)
-        rule_d1, rule_d2 = rule_d1.with_(k_da=k_da), rule_d2.with_(k_da=k_da)
-    if P.distributional and P.critic_eligibility == "pre":
-        pre = dict(eligibility="pre", A_plus=CRITIC_PRE_TAG)
-        rule_d1, rule_d2 = rule_d1.with_(**pre), rule_d2.with_(**pre)
+    critic = P.critic_rule_changes  # a distributional critic's rate and eligibility
+    rule_d1, rule_d2 = rule_d1.with_(**critic), rule_d2.with_(**critic)
     if P.rectified:
         # the rectified phasic term (g_burst, g_dip) of each class. da_phasic_epsilon
         # (a hypothesis in its size): D1 synapses learn from bursts, D2 synapses from

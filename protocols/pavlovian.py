@@ -622,8 +622,8 @@ def memory_counts_for(
     for name, post, n_post in (("ctx_d1", "str_d1", n_d1), ("ctx_d2", "str_d2", n_d2)):
         blocks = _allowed_blocks(n_ctx, n_post, P.msn_channels, n_cues, per_cue)
         n = _n_synapses(P.p_ctx_msn, blocks, P.connectivity)
-        # a presynaptic eligibility (critic_eligibility='pre') has no post pathway
-        pathways = 1 if P.distributional and P.critic_eligibility == "pre" else 2
+        # a presynaptic eligibility has no post pathway
+        pathways = 1 if P.critic_rule_changes.get("eligibility") == "pre" else 2
         synapses[name] = {"n": n, "float64": plastic_vars, "pathways": pathways}
         synapses[name]["int32"] = int(P.distributional)  # da_channel
         synapses[name].update(pre="ctx_state", post=post)
