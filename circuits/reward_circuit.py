@@ -307,11 +307,15 @@ CRITIC_DA = ("own", "shared")
 #: synaptic drive; its deviation from the slow running mean, taken from the fast filter,
 #: gets the extra gain alpha+ - 1 above and alpha- - 1 below (so that the phasic drive is
 #: alpha+ or alpha- times its deviation); the extra current's running mean is removed.
+#: Only the part of the deviation beyond +-asym_threshold is scaled (dz; 0 mV: all of
+#: it), so that the fluctuations of the drive, which the scaling would rectify into a
+#: mean current of (alpha+ - alpha-)/2 times their mean size, stay out of it.
 DA_ASYMMETRY_EQS = """
 ds_fast/dt = (g_e + g_s - g_i - s_fast)/tau_drive_fast : volt  # synaptic drive, filtered
 ds_slow/dt = (g_e + g_s - g_i - s_slow)/tau_drive_slow : volt  # its running mean (tonic)
 dev = s_fast - s_slow : volt  # deviation of the drive
-a_asym = (alpha_pos - 1)*0.5*(dev + abs(dev)) + (alpha_neg - 1)*0.5*(dev - abs(dev)) : volt
+dz = dev - clip(dev, -asym_threshold, asym_threshold) : volt  # its part beyond the threshold
+a_asym = (alpha_pos - 1)*0.5*(dz + abs(dz)) + (alpha_neg - 1)*0.5*(dz - abs(dz)) : volt
 dr_asym/dt = (a_asym - r_asym)/tau_drive_slow : volt  # running mean of the extra current
 I_asym = a_asym - r_asym : volt  # the asymmetry's current
 alpha_pos : 1 (constant)  # gain of positive deviations (2 tau)
@@ -415,6 +419,14 @@ CIRCUIT_CHECKS = (
         unit=second,
         low=0,
         low_open=True,
+    ),
+    Param(
+        "asym_threshold",
+        None,
+        "quantity",
+        "deviation of the DA drive below which the asymmetry does not scale it",
+        unit=mV,
+        low=0,
     ),
 )
 
@@ -619,6 +631,12 @@ class RewardCircuitParams:
     #: that the asymmetry changes phasic responses, not the tonic rate.
     tau_drive_fast: Quantity = field(default_factory=lambda: 20 * ms)
     tau_drive_slow: Quantity = field(default_factory=lambda: 20 * second)
+    #: Deviations of the drive within +-asym_threshold get no asymmetric gain
+    #: (`DA_ASYMMETRY_EQS`) [hypothesis]. The D1 input's shot noise after the fast filter
+    #: has an SD of about 1-5 mV at 1-6 Hz of D1 firing (100 inputs of 8 mV); scaled
+    #: asymmetrically it becomes a mean excitation of an optimistic channel that grows
+    #: with its value (docs/distributional.md). 0 mV: every deviation is scaled.
+    asym_threshold: Quantity = field(default_factory=lambda: 0 * mV)
 
     @property
     def distributional(self):
@@ -1094,7 +1112,11 @@ def _populations(b):
     asym = dict(extra_eqs=DA_ASYMMETRY_EQS, extra_current="I_asym") if P.distributional else {}
     g["vta_da"] = da = lif_group(n_da, P.da, "vta_da", rng, dt=dt, noise=noise, **asym)
     if P.distributional:
-        da.namespace.update(tau_drive_fast=P.tau_drive_fast, tau_drive_slow=P.tau_drive_slow)
+        da.namespace.update(
+            tau_drive_fast=P.tau_drive_fast,
+            tau_drive_slow=P.tau_drive_slow,
+            asym_threshold=P.asym_threshold,
+        )
         if n_da:
             tau = P.channel_taus()[channel_of(n_da, P.critic_channels)]
             da.alpha_pos, da.alpha_neg = 2 * tau, 2 * (1 - tau)

@@ -299,7 +299,11 @@ def test_the_asymmetry_scales_deviations_by_alpha_pos_above_and_alpha_neg_below(
         2,
         eqs,
         method="euler",
-        namespace={"tau_drive_fast": P.tau_drive_fast, "tau_drive_slow": P.tau_drive_slow},
+        namespace={
+            "tau_drive_fast": P.tau_drive_fast,
+            "tau_drive_slow": P.tau_drive_slow,
+            "asym_threshold": P.asym_threshold,
+        },
         dt=0.5 * ms,
     )
     g.alpha_pos, g.alpha_neg = 1.6, 0.4
@@ -310,6 +314,42 @@ def test_the_asymmetry_scales_deviations_by_alpha_pos_above_and_alpha_neg_below(
     phasic = np.asarray((g.s_fast[:] + g.I_asym[:] - g.s_slow[:]) / mV)
     assert dev[0] > 1.9 and dev[1] < -1.9
     np.testing.assert_allclose(phasic / dev, [1.6, 0.4], rtol=0.02)
+
+
+@pytest.mark.parametrize("threshold", [0.5, 1.5])
+def test_the_asymmetry_scales_only_the_deviation_beyond_its_threshold(threshold):
+    """With asym_threshold th, a step of the drive by d gets the extra gain on d - th
+    only (alpha+ - 1 above, alpha- - 1 below): the phasic drive is d + (alpha+ - 1) *
+    (d - th) for a rise and d + (alpha- - 1) * (d + th) for a fall; a step within the
+    threshold is not scaled (neurons 2 and 3)."""
+    P = RewardCircuitParams()
+    eqs = DA_ASYMMETRY_EQS + "g_e : volt\ng_s : volt\ng_i : volt\n"
+    g = NeuronGroup(
+        4,
+        eqs,
+        method="euler",
+        namespace={
+            "tau_drive_fast": P.tau_drive_fast,
+            "tau_drive_slow": P.tau_drive_slow,
+            "asym_threshold": threshold * mV,
+        },
+        dt=0.5 * ms,
+    )
+    g.alpha_pos, g.alpha_neg = 1.6, 0.4
+    g.g_e = [3, 0, 0.4, 0] * mV  # rises by 3 mV and by 0.4 mV
+    g.g_i = [0, 3, 0, 0.4] * mV  # falls by 3 mV and by 0.4 mV
+    Network(g).run(200 * ms)
+    dev = np.asarray(g.dev[:] / mV)
+    phasic = np.asarray((g.s_fast[:] + g.I_asym[:] - g.s_slow[:]) / mV)
+    th = threshold
+    expected = [
+        dev[0] + 0.6 * (dev[0] - th),
+        dev[1] - 0.6 * (dev[1] + th),
+        dev[2] + 0.6 * max(dev[2] - th, 0),
+        dev[3] - 0.6 * min(dev[3] + th, 0),
+    ]
+    np.testing.assert_allclose(phasic, expected, rtol=0.02, atol=0.01)
+    assert abs(phasic[2] - dev[2]) < 1e-6 and abs(phasic[3] - dev[3]) < 1e-6
 
 
 # ---------------------------------------------------------------------------------------
