@@ -191,6 +191,13 @@ class NeuromodulatorPools:
     # away from the current baseline, so phasic bursts and pauses (the prediction
     # errors themselves) barely move it (a Huber-type running mean).
     base_clip: Quantity = field(default_factory=lambda: 5 * nmolar)
+    # The same for the running means of the rectified phasic terms (`build`'s
+    # ``rectify``); None: base_clip. The rectified signal's fluctuations are skewed
+    # (dips weighted by g_dip > 1), so a clip much narrower than their spread leaves its
+    # running mean away from its mean, and the signal the synapses read keeps a tonic
+    # offset: with an eligibility that is never negative (a presynaptic tag) that
+    # offset is a steady drift of every active synapse.
+    rect_clip: Quantity | None = None
     # The lowest level each receptor class's baseline can adapt to (0: it follows any
     # tonic level). Below it a tonic deficit is a lasting negative error (D1 depression,
     # D2 potentiation on balance), as in models of Parkinson's disease (Shen et al.
@@ -220,6 +227,13 @@ class NeuromodulatorPools:
 
     def validate(self):
         check_fields(self, POOL_CHECKS, "pools: ")
+        if self.rect_clip is not None:
+            _sign("rect_clip", True).check(self.rect_clip, "pools: rect_clip")
+
+    @property
+    def rect_clip_value(self):
+        """The clip of the rectified terms' running means (base_clip unless set)."""
+        return self.base_clip if self.rect_clip is None else self.rect_clip
 
     def sert_uptake_at_tonic(self):
         """SERT uptake of 5-HT at the tonic levels, without any SSRI."""
@@ -369,8 +383,8 @@ class NeuromodulatorPools:
                 """
             rect_d1 : mmolar  # D1's rectified fast part g_b [e]+ - g_d [-e]+ (updated each step)
             rect_d2 : mmolar  # D2's
-            drect_d1_mean/dt = (clip(rect_d1, rect_d1_mean - base_clip, rect_d1_mean + base_clip) - rect_d1_mean)/tau_base : mmolar
-            drect_d2_mean/dt = (clip(rect_d2, rect_d2_mean - base_clip, rect_d2_mean + base_clip) - rect_d2_mean)/tau_base : mmolar
+            drect_d1_mean/dt = (clip(rect_d1, rect_d1_mean - rect_clip, rect_d1_mean + rect_clip) - rect_d1_mean)/tau_base : mmolar
+            drect_d2_mean/dt = (clip(rect_d2, rect_d2_mean - rect_clip, rect_d2_mean + rect_clip) - rect_d2_mean)/tau_base : mmolar
             gb_d1 : 1 (constant)
             gd_d1 : 1 (constant)
             gb_d2 : 1 (constant)
@@ -393,6 +407,7 @@ class NeuromodulatorPools:
                 "ht_ltd_max": self.ht_ltd_max,
                 "tau_base": self.tau_base,
                 "base_clip": self.base_clip,
+                "rect_clip": self.rect_clip_value,
                 "d2_ec50": self.d2_ec50,
             },
             name=name,

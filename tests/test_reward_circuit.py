@@ -196,6 +196,42 @@ def test_the_baseline_follows_the_tonic_level_down_to_its_floor():
     assert np.allclose(base1, np.maximum(ref, 12.0), rtol=1e-9, atol=1e-9)
 
 
+def _rect_mean_run(rect_clip, clip=5.0, tau=1.0, dt=1e-3):
+    """rect_d1 and rect_d1_mean (nM) of a pool whose [DA] clears (no release), with
+    dips weighted 2, and their numpy Euler reference from the recorded rect_d1."""
+    import brian2
+
+    params = NeuromodulatorPools(
+        tau_base=tau * second,
+        base_clip=clip * nmolar,
+        rect_clip=None if rect_clip is None else rect_clip * nmolar,
+    )
+    g = params.build(dt=dt * second, rectify={"d1": (1.0, 2.0), "d2": (1.0, 2.0)})
+    mon = brian2.StateMonitor(g, ["rect_d1", "rect_d1_mean"], record=0, when="end")
+    brian2.Network(g, mon).run(3 * second)
+    rect, mean = (np.array(getattr(mon, v)[0] / nmolar) for v in ("rect_d1", "rect_d1_mean"))
+    width = clip if rect_clip is None else rect_clip
+    ref = np.empty_like(rect)
+    ref[0] = mean[0]
+    for k in range(len(rect) - 1):
+        ref[k + 1] = ref[k] + dt / tau * (np.clip(rect[k], ref[k] - width, ref[k] + width) - ref[k])
+    return rect, mean, ref
+
+
+def test_the_rectified_terms_running_mean_uses_its_own_clip():
+    """rect_<c>_mean is the Huber running mean of rect_<c> with the clip rect_clip
+    (base_clip when None), checked against a numpy Euler reference: as [DA] clears,
+    rect falls far beyond 5 nM (dips weighted 2), and a 40 nM clip lets the mean follow
+    it more closely than base_clip's 5 nM."""
+    gaps = {}
+    for rect_clip in (None, 40.0):
+        rect, mean, ref = _rect_mean_run(rect_clip)
+        np.testing.assert_allclose(mean, ref, rtol=1e-9, atol=1e-6)
+        assert rect.min() < -20
+        gaps[rect_clip] = np.abs(mean - rect).mean()
+    assert gaps[40.0] < 0.7 * gaps[None]
+
+
 SMALL = {"scale": "0.05", "trial_len": "2s", "cs_time": "0.5s", "weight_samples": "10"}
 
 
