@@ -77,7 +77,7 @@ import math
 from dataclasses import replace
 
 import numpy as np
-from brian2 import second
+from brian2 import ms, mV, nmolar, second
 
 from dopasim import analysis, distributional, plots
 from dopasim.circuits.reward_circuit import ELIGIBILITIES, RewardCircuitParams
@@ -155,6 +155,49 @@ D1_FACTOR = Param(
 )
 
 
+_CIRCUIT = RewardCircuitParams()
+#: The DA neurons' asymmetric scaling and the synapses' rectified signal (also
+#: parameters of `probability`): circuit fields, so that every calibration of
+#: docs/distributional.md can be reproduced from the command line.
+SIGNAL_PARAMS = (
+    pv._q(
+        "tau_drive_fast",
+        _CIRCUIT.tau_drive_fast,
+        ms,
+        "distributional critic: fast filter of the DA drive whose deviations the asymmetry "
+        "scales (RewardCircuitParams.tau_drive_fast; a hypothesis)",
+        low=0,
+        low_open=True,
+    ),
+    pv._q(
+        "asym_threshold",
+        _CIRCUIT.asym_threshold,
+        mV,
+        "distributional critic: deviation of the DA drive within which the asymmetry does "
+        "not scale it (RewardCircuitParams.asym_threshold; a hypothesis)",
+        low=0,
+    ),
+    pv._q(
+        "rect_clip",
+        _CIRCUIT.pools.rect_clip_value,
+        nmolar,
+        "distributional critic: clip of the running mean of the rectified DA signal its "
+        "synapses read (NeuromodulatorPools.rect_clip; with dip_gain != 1)",
+        low=0,
+        low_open=True,
+    ),
+)
+
+
+def with_signal(P, p):
+    """``P`` with the `SIGNAL_PARAMS` of ``p``."""
+    return P.with_(
+        tau_drive_fast=p["tau_drive_fast"],
+        asym_threshold=p["asym_threshold"],
+        pools=P.pools.with_(rect_clip=p["rect_clip"]),
+    )
+
+
 def with_d1_factor(P, factor):
     """``P`` with ``d1_factor`` f: n_d1 x f, j_d1_da / f and j_d1_gaba / f.
 
@@ -181,6 +224,9 @@ def critic_key(p):
         key = (*key, f"d1x{p['d1_factor']}")
     if p["eligibility"] != "stdp":
         key = (*key, f"elig-{p['eligibility']}")
+    for q in SIGNAL_PARAMS:
+        if p[q.name] != q.default:
+            key = (*key, f"{q.name}{float(p[q.name] / q.unit)!r}")
     return key
 
 
@@ -258,6 +304,7 @@ PARAMS = [
     LEARNING_RATE,
     ELIGIBILITY,
     D1_FACTOR,
+    *SIGNAL_PARAMS,
     Param(
         "cued_fraction",
         1.0,
@@ -373,7 +420,7 @@ def circuit_params(p):
         critic_learning_rate=p["learning_rate"],
         critic_eligibility=p["eligibility"],
     )
-    return with_d1_factor(P, p["d1_factor"])
+    return with_signal(with_d1_factor(P, p["d1_factor"]), p)
 
 
 def stimulus(p, tr):

@@ -53,8 +53,10 @@ from dopasim.protocols.distributional import (
     DIP_GAIN,
     ELIGIBILITY,
     LEARNING_RATE,
+    SIGNAL_PARAMS,
     critic_key,
     with_d1_factor,
+    with_signal,
 )
 
 SCENARIOS = True  # runs under any scenario (dopasim.circuits.scenarios)
@@ -89,6 +91,7 @@ PARAMS = [
     LEARNING_RATE,
     ELIGIBILITY,
     D1_FACTOR,
+    *SIGNAL_PARAMS,
     Param(
         "connectivity",
         "bernoulli",
@@ -143,7 +146,7 @@ def circuit_params(p):
         critic_learning_rate=p["learning_rate"],
         critic_eligibility=p["eligibility"],
     )
-    return with_d1_factor(P, p["d1_factor"])
+    return with_signal(with_d1_factor(P, p["d1_factor"]), p)
 
 
 def build_key(p):

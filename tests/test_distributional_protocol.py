@@ -216,7 +216,14 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
     protocols, and the build key tells their code apart (k_da is a constant of the code,
     n_d1 an array size, the eligibility the synapses' code); the classical critic of
     `probability` ignores them."""
-    knobs = {"learning_rate": "0.5", "d1_factor": "2", "eligibility": "pre"}
+    knobs = {
+        "learning_rate": "0.5",
+        "d1_factor": "2",
+        "eligibility": "pre",
+        "tau_drive_fast": "100ms",
+        "asym_threshold": "2mV",
+        "rect_clip": "40nM",
+    }
     m0, p0, _, _ = runner.prepare(protocol, params, 1, "numpy", tmp_path / "a", True)
     m1, p1, _, _ = runner.prepare(protocol, {**params, **knobs}, 1, "numpy", tmp_path / "b", True)
     P0, P1 = m0.circuit_params(p0), m1.circuit_params(p1)
@@ -224,13 +231,17 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
     assert (P0.n_d1, P1.n_d1) == (1000, 2000)
     assert float(P1.j_d1_da / P0.j_d1_da) == pytest.approx(0.5)
     assert (P0.critic_eligibility, P1.critic_eligibility) == ("stdp", "pre")
+    assert (P0.tau_drive_fast, P1.tau_drive_fast) == (20 * ms, 100 * ms)
+    assert (P0.asym_threshold, P1.asym_threshold) == (0 * mV, 2 * mV)
+    assert (P0.pools.rect_clip_value, P1.pools.rect_clip_value) == (5 * nmolar, 40 * nmolar)
     keys = {m0.build_key(p0), m1.build_key(p1)}
-    for k, one in enumerate(({"learning_rate": "0.5"}, {"eligibility": "pre"})):
+    ones = ({"learning_rate": "0.5"}, {"eligibility": "pre"}, {"asym_threshold": "2mV"})
+    for k, one in enumerate(ones):
         m2, p2, _, _ = runner.prepare(
             protocol, {**params, **one}, 1, "numpy", tmp_path / f"c{k}", True
         )
         keys.add(m2.build_key(p2))
-    assert len(keys) == 4
+    assert len(keys) == 5
     if protocol == "probability":  # the classical critic: no knob changes anything
         plain = {"probabilities": "0.1,0.5,0.9"}
         mc, pc, _, _ = runner.prepare(protocol, plain, 1, "numpy", tmp_path / "d", True)
@@ -239,6 +250,16 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
         )
         assert mc.circuit_params(pc) == mk.circuit_params(pk)
         assert mc.build_key(pc) == mk.build_key(pk)
+
+
+def test_the_signal_knobs_reach_the_built_groups(p_tiny):
+    """tau_drive_fast and asym_threshold reach the DA neurons' namespace, rect_clip the
+    pools' (where the rectified term's running mean reads it)."""
+    over = {"tau_drive_fast": 100 * ms, "asym_threshold": 2 * mV, "rect_clip": 40 * nmolar}
+    _, c = _build({**p_tiny, **over})
+    ns = c["vta_da"].namespace
+    assert (ns["tau_drive_fast"], ns["asym_threshold"]) == (100 * ms, 2 * mV)
+    assert c["pools"].namespace["rect_clip"] == 40 * nmolar
 
 
 def test_da_asymmetries_follow_the_channel_taus(p_tiny):
