@@ -310,24 +310,30 @@ def test_plastic_synapses_read_their_targets_compartment(p_tiny):
     assert info["d1_channel"] == channel_of(len(c["str_d1"]), K).tolist()
 
 
-def test_the_asymmetry_scales_deviations_by_alpha_pos_above_and_alpha_neg_below():
-    """DA_ASYMMETRY_EQS in isolation: after a step of the drive, the drive plus the
-    asymmetry's current deviates from the running mean by alpha+ times the deviation for
-    a rise and alpha- times it for a fall (tau = 0.8: alpha+ 1.6, alpha- 0.4)."""
+def _asymmetry_group(n, threshold):
+    """``n`` neurons of DA_ASYMMETRY_EQS alone (the circuit's filters, tau = 0.8:
+    alpha+ 1.6, alpha- 0.4) with the dead zone ``threshold``."""
     P = RewardCircuitParams()
-    eqs = DA_ASYMMETRY_EQS + "g_e : volt\ng_s : volt\ng_i : volt\n"
     g = NeuronGroup(
-        2,
-        eqs,
+        n,
+        DA_ASYMMETRY_EQS + "g_e : volt\ng_s : volt\ng_i : volt\n",
         method="euler",
         namespace={
             "tau_drive_fast": P.tau_drive_fast,
             "tau_drive_slow": P.tau_drive_slow,
-            "asym_threshold": P.asym_threshold,
+            "asym_threshold": threshold,
         },
         dt=0.5 * ms,
     )
     g.alpha_pos, g.alpha_neg = 1.6, 0.4
+    return g
+
+
+def test_the_asymmetry_scales_deviations_by_alpha_pos_above_and_alpha_neg_below():
+    """DA_ASYMMETRY_EQS in isolation: after a step of the drive, the drive plus the
+    asymmetry's current deviates from the running mean by alpha+ times the deviation for
+    a rise and alpha- times it for a fall (tau = 0.8: alpha+ 1.6, alpha- 0.4)."""
+    g = _asymmetry_group(2, RewardCircuitParams().asym_threshold)
     g.g_e = [2, 0] * mV  # neuron 0: the drive rises by 2 mV
     g.g_i = [0, 2] * mV  # neuron 1: it falls by 2 mV
     Network(g).run(200 * ms)
@@ -343,20 +349,7 @@ def test_the_asymmetry_scales_only_the_deviation_beyond_its_threshold(threshold)
     only (alpha+ - 1 above, alpha- - 1 below): the phasic drive is d + (alpha+ - 1) *
     (d - th) for a rise and d + (alpha- - 1) * (d + th) for a fall; a step within the
     threshold is not scaled (neurons 2 and 3)."""
-    P = RewardCircuitParams()
-    eqs = DA_ASYMMETRY_EQS + "g_e : volt\ng_s : volt\ng_i : volt\n"
-    g = NeuronGroup(
-        4,
-        eqs,
-        method="euler",
-        namespace={
-            "tau_drive_fast": P.tau_drive_fast,
-            "tau_drive_slow": P.tau_drive_slow,
-            "asym_threshold": threshold * mV,
-        },
-        dt=0.5 * ms,
-    )
-    g.alpha_pos, g.alpha_neg = 1.6, 0.4
+    g = _asymmetry_group(4, threshold * mV)
     g.g_e = [3, 0, 0.4, 0] * mV  # rises by 3 mV and by 0.4 mV
     g.g_i = [0, 3, 0, 0.4] * mV  # falls by 3 mV and by 0.4 mV
     Network(g).run(200 * ms)
