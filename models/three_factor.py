@@ -184,6 +184,16 @@ class ThreeFactorRule:
     #: TD(lambda)'s update of a value linear in the inputs, with c the inputs' trace. The
     #: synapses have no postsynaptic pathway and no depression (nothing for an LTD gate).
     eligibility: str = "stdp"
+    #: With ``eligibility='pre'``: the presynaptic spike tags its synapse this long after
+    #: it arrives (a second pathway, ``tag``; the spike still transmits at arrival).
+    #: None: at arrival. A dopamine transient caused by the input's own first spikes (a
+    #: cue's burst) then meets no tag of that input, and an error at t is credited to the
+    #: inputs active before t - tag_delay: TD's update of the state before the error
+    #: (Sutton & Barto 2018, Reinforcement Learning, 2nd ed., ch. 12), not of the state
+    #: that caused it [hypothesis: Yagishita et al. 2014, Science 345:1616, found DA
+    #: ineffective at a pairing and effective 0.3-2 s after it, which a tag that is not
+    #: there at first agrees with; the delay itself is not measured].
+    tag_delay: Quantity | None = None
 
     @property
     def kappa_r(self):
@@ -224,6 +234,13 @@ class ThreeFactorRule:
                 f"three-factor rule: eligibility must be one of {ELIGIBILITIES}, "
                 f"got {self.eligibility!r}"
             )
+        if self.tag_delay is not None:
+            if self.eligibility != "pre":
+                raise ValueError("three-factor rule: tag_delay needs eligibility 'pre'")
+            if not float(self.tag_delay) > 0:
+                raise ValueError(
+                    f"three-factor rule: tag_delay must be > 0 (or None), got {self.tag_delay}"
+                )
         if self.sign not in (1, -1):
             raise ValueError(f"three-factor rule: sign must be +1 or -1, got {self.sign}")
         if self.tau_r is not None and not 0 < float(self.tau_r) < float(self.tau_c):
@@ -342,7 +359,9 @@ w_now = {self._bounded(vt)} : 1  # weight now
         With ``archive`` the target's archived post spikes are replayed first.
         """
         gate = f"*{vt}_ltd" if ltd_gate else ""
-        if self.eligibility == "pre":  # the spike itself tags; no depression to gate
+        if self.eligibility == "pre" and self.tag_delay is not None:
+            tag = ""  # the delayed pathway tags (`on_tag`)
+        elif self.eligibility == "pre":  # the spike itself tags; no depression to gate
             tag = self._tag(vt, "A_plus")
         else:
             tag = self._tag(vt, f"-A_minus{gate}*{vt}_apost_post") + "apre += 1\n"
@@ -352,6 +371,10 @@ w_now = {self._bounded(vt)} : 1  # weight now
             + (transmit + "\n" if transmit else "")
             + tag
         )
+
+    def on_tag(self, vt):
+        """Code of the delayed tag pathway (``tag_delay`` set): catch up, then tag."""
+        return self._catch_up(vt) + self._tag(vt, "A_plus")
 
     def on_post(self, vt, archive=None):
         """Code for a postsynaptic spike (none with ``archive``: the target archives it,
@@ -428,11 +451,16 @@ w_now = {self._bounded(vt)} : 1  # weight now
         self.validate()
         if archive is not None and self.eligibility != "stdp":
             raise ValueError("three-factor rule: the post-spike archive needs eligibility 'stdp'")
+        on_pre = self.on_pre(vt, transmit, ltd_gate, archive)
+        if self.tag_delay is not None:  # a second pathway tags, tag_delay after arrival
+            on_pre = {"pre": on_pre, "tag": self.on_tag(vt)}
+            arrival = 0 * ms if delay is None else delay
+            delay = {"pre": arrival, "tag": arrival + self.tag_delay}
         return Synapses(
             source,
             target,
             model=self.synapse_model(vt, record_weights, ltd_gate, archive, channels),
-            on_pre=self.on_pre(vt, transmit, ltd_gate, archive),
+            on_pre=on_pre,
             on_post=self.on_post(vt, archive) or None,
             namespace=self.namespace(archive),
             delay=delay,

@@ -230,6 +230,62 @@ def test_presynaptic_eligibility_by_hand():
     assert np.all(w_s == 10.0)
 
 
+def test_a_delayed_tag_is_the_tag_of_a_later_spike():
+    """tag_delay d: the weights and tags are those of the undelayed rule whose pre spikes
+    arrive d later (the spike's arrival only brings the weight up to date, which the exact
+    integration makes invisible); the same trains undelayed give other weights."""
+    rng = np.random.default_rng(5)
+    n_steps, d = 1500, 150
+    pre = [sorted(rng.choice(n_steps - d, size=8, replace=False).tolist()) for _ in range(4)]
+    post = [sorted(rng.choice(n_steps, size=5, replace=False).tolist()) for _ in range(4)]
+    da = sorted(rng.choice(n_steps, size=6, replace=False).tolist())
+    pool = DopaminePool(tau=200 * ms, tonic=0.05 * umolar, release=1 * umolar)
+    rule = NEST_DEFAULT_RULE.with_(eligibility="pre", b=0.1 * umolar, w_min=-1e6, w_max=1e6)
+    w_d, c_d, _, _ = run_both(
+        pre, post, da, rule.with_(tag_delay=d * DT * second), pool, n_steps, 5.0
+    )
+    brian2.start_scope()
+    shifted = [[k + d for k in train] for train in pre]
+    w, c, w_ref, c_ref = run_both(shifted, post, da, rule, pool, n_steps, 5.0)
+    assert_agree(w, c, w_ref, c_ref, rule)
+    assert_agree(w_d, c_d, w, c, rule)
+    brian2.start_scope()
+    w_0, _, _, _ = run_both(pre, post, da, rule, pool, n_steps, 5.0)
+    assert np.all(np.abs(w_0 - w_d) > 1e-3)
+
+
+def test_a_delayed_tag_misses_the_dopamine_before_it():
+    """A pre spike at 0.2 s with tag_delay 0.15 s and a release at 0.3 s: the tag comes at
+    0.35 s, so only the release's tail from then on counts (up to t_end = 2 s):
+    dw = k_da * A_plus * n(0.35) * tau_cn * (1 - exp(-1.65 s / tau_cn)); at arrival the
+    tag would have met the whole release."""
+    rule = NEST_DEFAULT_RULE.with_(eligibility="pre", A_plus=0.5, w_max=1e6)
+    pool = DopaminePool(tau=200 * ms, tonic=0 * umolar, release=1 * umolar)
+    pre, post, da = [[200]], [[]], [300]
+    w, c, _, _ = run_both(pre, post, da, rule.with_(tag_delay=150 * ms), pool, 2000, 10.0)
+    tau_c, tau_n, k_da = 1.0, 0.2, 5.0  # s, s, 1/(uM s) (NEST defaults, release 1 uM)
+    tau_cn = 1 / (1 / tau_c + 1 / tau_n)
+    expected = 10.0 + k_da * 0.5 * math.exp(-0.05 / tau_n) * tau_cn * -math.expm1(-1.65 / tau_cn)
+    np.testing.assert_allclose(w, expected, rtol=1e-9)
+    np.testing.assert_allclose(c, 0.5 * math.exp(-1.65 / tau_c), rtol=1e-9)
+    brian2.start_scope()
+    w_0, _, _, _ = run_both(pre, post, da, rule, pool, 2000, 10.0)
+    at_arrival = 10.0 + k_da * 0.5 * math.exp(-0.1 / tau_c) * tau_cn * -math.expm1(-1.7 / tau_cn)
+    np.testing.assert_allclose(w_0, at_arrival, rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    "changes, match",
+    [
+        ({"tag_delay": 100 * ms}, "needs eligibility 'pre'"),
+        ({"eligibility": "pre", "tag_delay": 0 * ms}, "tag_delay must be > 0"),
+    ],
+)
+def test_a_tag_delay_is_checked(changes, match):
+    with pytest.raises(ValueError, match=match):
+        NEST_DEFAULT_RULE.with_(**changes).validate()
+
+
 # ---------------------------------------------------------------- hand-written edge cases
 def test_simultaneous_events_and_time_zero():
     """Pre, post and dopamine in the same step (and at t = 0): pre before post, so the
