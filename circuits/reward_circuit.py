@@ -292,6 +292,9 @@ CRITIC_HYPOTHESES = (
     "presynaptic activity trace, without a postsynaptic factor (the critic rule of "
     "Potjans et al. 2011; corticostriatal LTP needs postsynaptic depolarisation, "
     "Shen et al. 2008)",
+    "distributional critic: a presynaptic spike tags its synapse only critic_tag_delay "
+    "after it arrives, so that a DA transient is credited to the inputs active before "
+    "it (TD's update of the preceding state; the delay is not measured)",
 )
 
 #: The tag of one presynaptic spike with ``critic_eligibility='pre'``: A_plus * tau_plus *
@@ -426,6 +429,14 @@ CIRCUIT_CHECKS = (
         "quantity",
         "deviation of the DA drive below which the asymmetry does not scale it",
         unit=mV,
+        low=0,
+    ),
+    Param(
+        "critic_tag_delay",
+        None,
+        "quantity",
+        "delay of a distributional critic's presynaptic tag",
+        unit=ms,
         low=0,
     ),
 )
@@ -637,6 +648,13 @@ class RewardCircuitParams:
     #: asymmetrically it becomes a mean excitation of an optimistic channel that grows
     #: with its value (docs/distributional.md). 0 mV: every deviation is scaled.
     asym_threshold: Quantity = field(default_factory=lambda: 0 * mV)
+    #: With ``critic_eligibility='pre'``: a presynaptic spike tags its synapse this long
+    #: after it arrives (`ThreeFactorRule.tag_delay`; 0 ms: at arrival) [hypothesis].
+    #: With a tag at arrival a cue's burst meets the tags of the cue's own first spikes,
+    #: and in the optimistic channels (burst x alpha+) that loop ran away
+    #: (docs/distributional.md, seed 117); a tag that comes later credits each error to
+    #: the states before it, as TD does.
+    critic_tag_delay: Quantity = field(default_factory=lambda: 0 * ms)
 
     @property
     def distributional(self):
@@ -655,6 +673,8 @@ class RewardCircuitParams:
             out.append(CRITIC_HYPOTHESES[2])
         if self.critic_eligibility == "pre":
             out.append(CRITIC_HYPOTHESES[3])
+            if float(self.critic_tag_delay) > 0:
+                out.append(CRITIC_HYPOTHESES[4])
         return tuple(out)
 
     @property
@@ -669,6 +689,8 @@ class RewardCircuitParams:
             changes["k_da"] = self.rule.k_da * float(self.critic_learning_rate)
         if self.critic_eligibility == "pre":
             changes.update(eligibility="pre", A_plus=CRITIC_PRE_TAG)
+            if float(self.critic_tag_delay) > 0:
+                changes["tag_delay"] = self.critic_tag_delay
         return changes
 
     @property
@@ -701,6 +723,14 @@ class RewardCircuitParams:
 
     def validate(self):
         check_fields(self, CIRCUIT_CHECKS)
+        if float(self.critic_tag_delay) > 0 and not (
+            self.distributional and self.critic_eligibility == "pre"
+        ):
+            raise ValueError(
+                f"critic_tag_delay: {self.critic_tag_delay} needs critic='distributional' and "
+                f"critic_eligibility='pre' (got {self.critic!r}, {self.critic_eligibility!r}); "
+                "allowed with other settings: 0 ms"
+            )
         if self.distributional:
             if self.msn_channels:
                 raise ValueError(

@@ -186,7 +186,24 @@ SIGNAL_PARAMS = (
         low=0,
         low_open=True,
     ),
+    pv._q(
+        "tag_delay",
+        _CIRCUIT.critic_tag_delay,
+        ms,
+        "distributional critic with eligibility=pre: a presynaptic spike tags its synapse "
+        "this long after it arrives (RewardCircuitParams.critic_tag_delay; a hypothesis)",
+        low=0,
+    ),
 )
+
+
+def check_signal(p):
+    """Refuse a `SIGNAL_PARAMS` combination the circuit cannot build (ParamError)."""
+    if float(p["tag_delay"]) > 0 and p["eligibility"] != "pre":
+        raise ParamError(
+            f"tag_delay: {p['tag_delay']} needs eligibility=pre (got {p['eligibility']}); "
+            "allowed with eligibility=stdp: 0 ms"
+        )
 
 
 def with_signal(P, p):
@@ -194,6 +211,7 @@ def with_signal(P, p):
     return P.with_(
         tau_drive_fast=p["tau_drive_fast"],
         asym_threshold=p["asym_threshold"],
+        critic_tag_delay=p["tag_delay"],
         pools=P.pools.with_(rect_clip=p["rect_clip"]),
     )
 
@@ -367,6 +385,7 @@ def check(p):
         )
     if p["tau_low"] > p["tau_high"]:
         raise ParamError(f"tau_low: {p['tau_low']:g} exceeds tau_high ({p['tau_high']:g})")
+    check_signal(p)
     window = pv.float_list(p, "response_window", 0.0, 10.0, "seconds")
     if len(window) != 2 or not window[0] < window[1]:
         raise ParamError(

@@ -54,6 +54,7 @@ from dopasim.protocols.distributional import (
     ELIGIBILITY,
     LEARNING_RATE,
     SIGNAL_PARAMS,
+    check_signal,
     critic_key,
     with_d1_factor,
     with_signal,
@@ -124,6 +125,7 @@ def check(p):
         for name in ("tau_low", "tau_high"):
             if not 0 < p[name] < 1:
                 raise ParamError(f"{name}: {p[name]:g} is out of range; allowed: (0, 1)")
+        check_signal(p)
         n_da = RewardCircuitParams(scale=p["scale"]).size("n_da")
         if p["channels"] > n_da:
             raise ParamError(

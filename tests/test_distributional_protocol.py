@@ -13,6 +13,7 @@ from brian2 import Network, NeuronGroup, SpikeMonitor, ms, mV, nmolar, second, u
 
 from dopasim import runner
 from dopasim.circuits.reward_circuit import (
+    CRITIC_HYPOTHESES,
     CRITIC_PROJECTIONS,
     DA_ASYMMETRY_EQS,
     FIXED_PROJECTIONS,
@@ -223,6 +224,7 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
         "tau_drive_fast": "100ms",
         "asym_threshold": "2mV",
         "rect_clip": "40nM",
+        "tag_delay": "100ms",
     }
     m0, p0, _, _ = runner.prepare(protocol, params, 1, "numpy", tmp_path / "a", True)
     m1, p1, _, _ = runner.prepare(protocol, {**params, **knobs}, 1, "numpy", tmp_path / "b", True)
@@ -234,14 +236,20 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
     assert (P0.tau_drive_fast, P1.tau_drive_fast) == (20 * ms, 100 * ms)
     assert (P0.asym_threshold, P1.asym_threshold) == (0 * mV, 2 * mV)
     assert (P0.pools.rect_clip_value, P1.pools.rect_clip_value) == (5 * nmolar, 40 * nmolar)
+    assert (P0.critic_tag_delay, P1.critic_tag_delay) == (0 * ms, 100 * ms)
     keys = {m0.build_key(p0), m1.build_key(p1)}
-    ones = ({"learning_rate": "0.5"}, {"eligibility": "pre"}, {"asym_threshold": "2mV"})
+    ones = (
+        {"learning_rate": "0.5"},
+        {"eligibility": "pre"},
+        {"asym_threshold": "2mV"},
+        {"eligibility": "pre", "tag_delay": "50ms"},
+    )
     for k, one in enumerate(ones):
         m2, p2, _, _ = runner.prepare(
             protocol, {**params, **one}, 1, "numpy", tmp_path / f"c{k}", True
         )
         keys.add(m2.build_key(p2))
-    assert len(keys) == 5
+    assert len(keys) == 6
     if protocol == "probability":  # the classical critic: no knob changes anything
         plain = {"probabilities": "0.1,0.5,0.9"}
         mc, pc, _, _ = runner.prepare(protocol, plain, 1, "numpy", tmp_path / "d", True)
@@ -254,12 +262,31 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
 
 def test_the_signal_knobs_reach_the_built_groups(p_tiny):
     """tau_drive_fast and asym_threshold reach the DA neurons' namespace, rect_clip the
-    pools' (where the rectified term's running mean reads it)."""
+    pools' (where the rectified term's running mean reads it), tag_delay the delay of the
+    corticostriatal synapses' tag pathway (the spike itself still arrives at once, and
+    only the delayed pathway tags)."""
     over = {"tau_drive_fast": 100 * ms, "asym_threshold": 2 * mV, "rect_clip": 40 * nmolar}
-    _, c = _build({**p_tiny, **over})
+    over |= {"eligibility": "pre", "tag_delay": 100 * ms}
+    P, c = _build({**p_tiny, **over})
     ns = c["vta_da"].namespace
     assert (ns["tau_drive_fast"], ns["asym_threshold"]) == (100 * ms, 2 * mV)
     assert c["pools"].namespace["rect_clip"] == 40 * nmolar
+    assert CRITIC_HYPOTHESES[4] in P.hypotheses()
+    for kind in ("d1", "d2"):
+        syn = c[f"ctx_{kind}"]
+        assert float(syn.pre.delay[:]) == 0 and float(syn.tag.delay[:]) == pytest.approx(0.1)
+        assert "c_e +=" not in syn.pre.code and "c_e +=" in syn.tag.code
+    _, plain = _build({**p_tiny, "eligibility": "pre"})
+    assert [p.name for p in plain["ctx_d1"]._pathways] == ["ctx_d1_pre"]
+
+
+def test_a_tag_delay_needs_the_presynaptic_eligibility():
+    """critic_tag_delay > 0 with the STDP window (or the classical critic) is refused,
+    naming the field."""
+    with pytest.raises(ValueError, match="critic_tag_delay: 100. ms needs"):
+        RewardCircuitParams(critic="distributional", critic_tag_delay=100 * ms).validate()
+    with pytest.raises(ValueError, match="critic_tag_delay"):
+        RewardCircuitParams(critic_eligibility="pre", critic_tag_delay=100 * ms).validate()
 
 
 def test_da_asymmetries_follow_the_channel_taus(p_tiny):
@@ -710,6 +737,8 @@ def test_pearson_p_known_cases():
         ({"d1_factor": "0"}, "d1_factor"),
         ({"d1_factor": "5"}, "d1_factor"),
         ({"d1_factor": "1.5"}, "d1_factor"),
+        ({"tag_delay": "100ms"}, "tag_delay"),  # needs eligibility=pre
+        ({"eligibility": "pre", "tag_delay": "-1ms"}, "tag_delay"),
     ],
 )
 def test_bad_protocol_input_names_the_field(params, needle, tmp_path):
@@ -781,6 +810,7 @@ def _prepare_prob(params, tmp_path):
         ({"learning_rate": "0"}, "learning_rate"),
         ({"learning_rate": "-1"}, "learning_rate"),
         ({"d1_factor": "0"}, "d1_factor"),
+        ({"tag_delay": "100ms"}, "tag_delay"),
     ],
 )
 def test_probability_with_the_distributional_critic_refuses_bad_input(params, needle, tmp_path):
@@ -790,9 +820,7 @@ def test_probability_with_the_distributional_critic_refuses_bad_input(params, ne
 
 
 def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_critic(tmp_path):
-    from dopasim.circuits.reward_circuit import CRITIC_HYPOTHESES
-
-    asym, own, dip, pre = CRITIC_HYPOTHESES
+    asym, own, dip, pre, delay = CRITIC_HYPOTHESES
 
     def listed(module, p):
         return set(module.hypotheses(p)) & set(CRITIC_HYPOTHESES)
@@ -821,6 +849,15 @@ def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_
         "distributional", {"eligibility": "pre"}, 1, "numpy", tmp_path / "e", True
     )
     assert listed(module, p) == with_dip(p, {asym, own, pre})
+    module, p, _, _ = runner.prepare(
+        "distributional",
+        {"eligibility": "pre", "tag_delay": "100ms"},
+        1,
+        "numpy",
+        tmp_path / "f",
+        True,
+    )
+    assert listed(module, p) == with_dip(p, {asym, own, pre, delay})
 
 
 def _optimism_data(p, design):
