@@ -154,6 +154,19 @@ D1_FACTOR = Param(
     high=4,
 )
 
+#: More VTA GABA neurons in a distributional critic's channels (also a parameter of
+#: `probability`).
+GABA_FACTOR = Param(
+    "gaba_factor",
+    1,
+    "int",
+    "distributional critic: VTA GABA neurons relative to the base circuit's, with their "
+    "weight onto VTA DA neurons divided by the same factor (the same mean expectation "
+    "from more, smaller inputs; see with_gaba_factor)",
+    low=1,
+    high=8,
+)
+
 
 _CIRCUIT = RewardCircuitParams()
 #: The DA neurons' asymmetric scaling and the synapses' rectified signal (also
@@ -231,15 +244,33 @@ def with_d1_factor(P, factor):
     return P.with_(n_d1=P.n_d1 * factor, j_d1_da=P.j_d1_da / factor, j_d1_gaba=P.j_d1_gaba / factor)
 
 
+def with_gaba_factor(P, factor):
+    """``P`` with ``gaba_factor`` f: n_gaba x f and j_gaba_da / f.
+
+    Within a channel every DA neuron gets input from every GABA neuron of its channel
+    (ten GABA neurons at twice the classical weight by default), so their shot noise is
+    the largest part of the DA neurons' synaptic noise, which the asymmetric scaling
+    rectifies (docs/distributional.md). f times the GABA neurons at 1/f of the weight
+    keep the mean inhibition (the expectation) and divide its variance by f; each GABA
+    neuron's own inputs are unchanged. f = 1: ``P`` itself.
+    """
+    if factor == 1:
+        return P
+    return P.with_(n_gaba=P.n_gaba * factor, j_gaba_da=P.j_gaba_da / factor)
+
+
 def critic_key(p):
     """What the distributional critic's parameters add to a build key: the rectified
     phasic term (dip gain other than 1), k_da (a constant of the code), the D1
-    population's size and the eligibility (the synapses' code)."""
+    and GABA populations' sizes, the eligibility (the synapses' code) and the signal's
+    parameters."""
     key = ("rectified",) if p["dip_gain"] != 1 else ()
     if p["learning_rate"] != 1:
         key = (*key, f"rate{p['learning_rate']!r}")
     if p["d1_factor"] != 1:
         key = (*key, f"d1x{p['d1_factor']}")
+    if p["gaba_factor"] != 1:
+        key = (*key, f"gabax{p['gaba_factor']}")
     if p["eligibility"] != "stdp":
         key = (*key, f"elig-{p['eligibility']}")
     for q in SIGNAL_PARAMS:
@@ -322,6 +353,7 @@ PARAMS = [
     LEARNING_RATE,
     ELIGIBILITY,
     D1_FACTOR,
+    GABA_FACTOR,
     *SIGNAL_PARAMS,
     Param(
         "cued_fraction",
@@ -439,7 +471,8 @@ def circuit_params(p):
         critic_learning_rate=p["learning_rate"],
         critic_eligibility=p["eligibility"],
     )
-    return with_signal(with_d1_factor(P, p["d1_factor"]), p)
+    P = with_gaba_factor(with_d1_factor(P, p["d1_factor"]), p["gaba_factor"])
+    return with_signal(P, p)
 
 
 def stimulus(p, tr):

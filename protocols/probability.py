@@ -52,11 +52,13 @@ from dopasim.protocols.distributional import (
     D1_FACTOR,
     DIP_GAIN,
     ELIGIBILITY,
+    GABA_FACTOR,
     LEARNING_RATE,
     SIGNAL_PARAMS,
     check_signal,
     critic_key,
     with_d1_factor,
+    with_gaba_factor,
     with_signal,
 )
 
@@ -92,6 +94,7 @@ PARAMS = [
     LEARNING_RATE,
     ELIGIBILITY,
     D1_FACTOR,
+    GABA_FACTOR,
     *SIGNAL_PARAMS,
     Param(
         "connectivity",
@@ -148,7 +151,8 @@ def circuit_params(p):
         critic_learning_rate=p["learning_rate"],
         critic_eligibility=p["eligibility"],
     )
-    return with_signal(with_d1_factor(P, p["d1_factor"]), p)
+    P = with_gaba_factor(with_d1_factor(P, p["d1_factor"]), p["gaba_factor"])
+    return with_signal(P, p)
 
 
 def build_key(p):

@@ -205,6 +205,33 @@ def test_d1_factor_gives_more_d1_msns_with_the_same_summed_input(tmp_path):
     assert float(over.j_d1_gaba / base.j_d1_gaba) == pytest.approx(1 / 3)
 
 
+def test_gaba_factor_gives_more_gaba_neurons_with_the_same_summed_inhibition(tmp_path):
+    """gaba_factor f: f times the VTA GABA neurons, each with 1/f of the weight onto VTA
+    DA neurons, so that every DA neuron's summed GABA input is that of f = 1 from f times
+    as many GABA neurons; each GABA neuron's D1 input is unchanged."""
+    summed, counts, d1_in = {}, {}, {}
+    for f in ("1", "2"):
+        p = _prepare({**CIRCUIT, "channels": "10", "gaba_factor": f}, tmp_path / f)
+        P, c = _build(p)
+        objs = _objects(c)
+        assert len(c["vta_gaba"]) == P.size("n_gaba") == int(f) * 10  # scale 0.1
+        syn = objs["gaba_da"]
+        counts[f] = np.bincount(np.asarray(syn.j[:]), minlength=len(syn.target))
+        summed[f] = counts[f] * float(syn.namespace["J"] / mV)
+        d1 = objs["d1_gaba"]
+        d1_in[f] = np.bincount(np.asarray(d1.j[:]), minlength=len(d1.target)) * float(
+            d1.namespace["J"] / mV
+        )
+    np.testing.assert_allclose(summed["2"], summed["1"], rtol=1e-9)
+    assert np.all(counts["2"] == 2 * counts["1"])
+    assert set(d1_in["2"]) == set(d1_in["1"])  # each GABA neuron's D1 input as before
+    base = RewardCircuitParams()
+    assert dp.with_gaba_factor(base, 1) is base
+    over = dp.with_gaba_factor(base, 4)
+    assert over.n_gaba == 4 * base.n_gaba
+    assert float(over.j_gaba_da / base.j_gaba_da) == pytest.approx(1 / 4)
+
+
 @pytest.mark.parametrize(
     ("protocol", "params"),
     [
@@ -213,7 +240,7 @@ def test_d1_factor_gives_more_d1_msns_with_the_same_summed_input(tmp_path):
     ],
 )
 def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_path):
-    """learning_rate, d1_factor and eligibility reach the circuit parameters of both
+    """learning_rate, d1_factor, gaba_factor, eligibility and the signal knobs reach the circuit parameters of both
     protocols, and the build key tells their code apart (k_da is a constant of the code,
     n_d1 an array size, the eligibility the synapses' code); the classical critic of
     `probability` ignores them."""
@@ -225,6 +252,7 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
         "asym_threshold": "2mV",
         "rect_clip": "40nM",
         "tag_delay": "100ms",
+        "gaba_factor": "2",
     }
     m0, p0, _, _ = runner.prepare(protocol, params, 1, "numpy", tmp_path / "a", True)
     m1, p1, _, _ = runner.prepare(protocol, {**params, **knobs}, 1, "numpy", tmp_path / "b", True)
@@ -237,19 +265,21 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
     assert (P0.asym_threshold, P1.asym_threshold) == (0 * mV, 2 * mV)
     assert (P0.pools.rect_clip_value, P1.pools.rect_clip_value) == (5 * nmolar, 40 * nmolar)
     assert (P0.critic_tag_delay, P1.critic_tag_delay) == (0 * ms, 100 * ms)
+    assert (P0.n_gaba, P1.n_gaba) == (100, 200)
     keys = {m0.build_key(p0), m1.build_key(p1)}
     ones = (
         {"learning_rate": "0.5"},
         {"eligibility": "pre"},
         {"asym_threshold": "2mV"},
         {"eligibility": "pre", "tag_delay": "50ms"},
+        {"gaba_factor": "2"},
     )
     for k, one in enumerate(ones):
         m2, p2, _, _ = runner.prepare(
             protocol, {**params, **one}, 1, "numpy", tmp_path / f"c{k}", True
         )
         keys.add(m2.build_key(p2))
-    assert len(keys) == 6
+    assert len(keys) == 7
     if protocol == "probability":  # the classical critic: no knob changes anything
         plain = {"probabilities": "0.1,0.5,0.9"}
         mc, pc, _, _ = runner.prepare(protocol, plain, 1, "numpy", tmp_path / "d", True)
@@ -737,6 +767,8 @@ def test_pearson_p_known_cases():
         ({"d1_factor": "0"}, "d1_factor"),
         ({"d1_factor": "5"}, "d1_factor"),
         ({"d1_factor": "1.5"}, "d1_factor"),
+        ({"gaba_factor": "0"}, "gaba_factor"),
+        ({"gaba_factor": "9"}, "gaba_factor"),
         ({"tag_delay": "100ms"}, "tag_delay"),  # needs eligibility=pre
         ({"eligibility": "pre", "tag_delay": "-1ms"}, "tag_delay"),
     ],
