@@ -240,10 +240,10 @@ def test_gaba_factor_gives_more_gaba_neurons_with_the_same_summed_inhibition(tmp
     ],
 )
 def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_path):
-    """learning_rate, d1_factor, gaba_factor, eligibility and the signal knobs reach the circuit parameters of both
-    protocols, and the build key tells their code apart (k_da is a constant of the code,
-    n_d1 an array size, the eligibility the synapses' code); the classical critic of
-    `probability` ignores them."""
+    """learning_rate, d1_factor, gaba_factor, eligibility and the signal knobs reach the
+    circuit parameters of both protocols, and the build key tells their code apart (k_da
+    is a constant of the code, n_d1 and n_gaba array sizes, the eligibility the synapses'
+    code); the classical critic of `probability` ignores them."""
     knobs = {
         "learning_rate": "0.5",
         "d1_factor": "2",
