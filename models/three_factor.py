@@ -14,7 +14,9 @@ Pair-based STDP, all-to-all, sets an eligibility trace c::
 
 With ``eligibility='pre'`` a presynaptic spike adds A_plus to c and postsynaptic spikes
 do nothing (the critic rule of Potjans, Diesmann & Morrison 2011, PLoS Comput Biol
-7:e1001133; the rest below holds unchanged, without the postsynaptic pathway).
+7:e1001133; the rest below holds unchanged, without the postsynaptic pathway). With
+``tag_delay`` d as well, the spike transmits on arrival and adds A_plus to c d later (a
+second pathway, ``tag``, whose event first brings w up to date like any other).
 
 n is the dopamine concentration of a `DopaminePool` and b the baseline: below it the sign
 of learning reverses (NEST semantics). ``sign = -1`` is a D2-type synapse (a dip in
