@@ -292,6 +292,27 @@ def test_every_protocol_is_estimated_at_its_defaults(protocol, tmp_path):
     assert est["total"] > 0 and est["total"] == sum(est[k] for k in memory.COMPONENTS)
 
 
+def test_msns_are_counted_at_their_rest_ceiling_between_cues(tmp_path):
+    """A longer inter-trial interval adds MSN spikes at the rest ceiling, the other
+    populations' at their whole-run ceiling."""
+    from dopasim.protocols import pavlovian as pv
+
+    counts = {}
+    for trial_len in ("3s", "5s"):
+        params = {"n_trials": "40", "trial_len": trial_len}
+        module, p, _, _ = runner.prepare("conditioning", params, 1, "numpy", tmp_path / "o")
+        counts[trial_len] = module.memory_counts(p)["spike_monitors"]
+    extra = 40 * 2.0  # 40 trials, 2 s more each
+    for k, ceiling in (
+        ("str_d1", pv.MSN_REST_CEILING_HZ),
+        ("vta_gaba", pv.RATE_CEILING_HZ["vta_gaba"]),
+    ):
+        n = counts["3s"][f"mon_{k}"]["neurons"]
+        grown = counts["5s"][f"mon_{k}"]["spikes"] - counts["3s"][f"mon_{k}"]["spikes"]
+        assert grown == pytest.approx(ceiling * n * extra, abs=2), k
+    assert pv.MSN_REST_CEILING_HZ < pv.RATE_CEILING_HZ["str_d1"]
+
+
 #: Parameter sets far beyond 8 GiB, and a parameter the refusal must name.
 HUGE = {
     "distal-reward": ({"n_neurons": "1000000", "n_synapses": "1000"}, "n_neurons"),
