@@ -25,6 +25,7 @@ from dopasim.cli import main
 from dopasim.params import ParamError
 from dopasim.protocol import Protocol
 from dopasim.protocols import REGISTRY, get_protocol
+from dopasim.protocols import pavlovian as pv
 from dopasim.seeding import streams
 
 #: The largest accepted ratio estimate / measured bytes (fixed before the first measurement).
@@ -295,8 +296,6 @@ def test_every_protocol_is_estimated_at_its_defaults(protocol, tmp_path):
 def test_msns_are_counted_at_their_rest_ceiling_between_cues(tmp_path):
     """A longer inter-trial interval adds MSN spikes at the rest ceiling, the other
     populations' at their whole-run ceiling."""
-    from dopasim.protocols import pavlovian as pv
-
     counts = {}
     for trial_len in ("3s", "5s"):
         params = {"n_trials": "40", "trial_len": trial_len}
