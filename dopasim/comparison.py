@@ -47,7 +47,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dopasim import execution, provenance, rundir
+from dopasim import execution, provenance, recording, rundir
 from dopasim.circuits.scenarios import describe, parse_scenarios
 from dopasim.options import option
 from dopasim.params import ParamError
@@ -183,6 +183,9 @@ def _worker_stop(signum, frame):  # a signal between two runs (during one, the r
         # (it waits for them), or the main process is gone; nothing is running here
         os._exit(128 + signum)
     _WORKER_STOPPED.append(signal.Signals(signum).name)
+    # a run this worker is about to start (its handlers not yet installed) stops before
+    # it simulates anything, instead of going on to its end
+    recording.defer(signal.Signals(signum).name)
 
 
 def _worker_init(counter, lock, ready, stopped):

@@ -47,6 +47,7 @@ __all__ = [
     "Recorder",
     "Stopped",
     "child_pids",
+    "defer",
     "drive",
     "final_status",
     "population",
@@ -290,18 +291,37 @@ def child_pids():
     return sorted(pids)
 
 
+#: Signals this process got outside any run's handlers, which the next run must honour
+#: (`defer`).
+_DEFERRED = []
+
+
+def defer(signame):
+    """Note a stop that a handler outside any run received (a worker process of
+    ``dopasim compare`` between two runs): every later run of this process is stopped
+    before it starts (`Preparing` counts it as a first signal)."""
+    _DEFERRED.append(signame)
+
+
 class Interrupt:
     """SIGINT and SIGTERM during a run: the first asks to stop, the second aborts.
 
     ``on_first()`` is called on the first signal (stop the network, or forward the signal
     to the standalone binary); on the second, ``on_second()`` is called and `Aborted` is
     raised when ``raise_on_second``. The previous handlers come back on exit.
+
+    ``carry``: the `Interrupt` whose scope this one continues, entered inside it (the
+    run's after its preparation's), so that no signal falls between the two. The
+    signals it counted are this one's: on entry ``on_first()`` (and ``on_second()``) are
+    called for them, nothing is raised; the caller checks `requested` and `aborted`
+    before it starts.
     """
 
-    def __init__(self, on_first, on_second=None, raise_on_second=True):
+    def __init__(self, on_first, on_second=None, raise_on_second=True, carry=None):
         self.on_first = on_first
         self.on_second = on_second
         self.raise_on_second = raise_on_second
+        self.carry = carry
         self.count = 0
         self.signal = None
 
@@ -333,6 +353,11 @@ class Interrupt:
             self._saved = {
                 s: signal.signal(s, self._handle) for s in (signal.SIGINT, signal.SIGTERM)
             }
+        if self.carry is not None and self.carry.count:  # read once its handlers are off
+            self.count, self.signal = self.carry.count + self.count, self.carry.signal
+            self.on_first()
+            if self.count > 1 and self.on_second is not None:
+                self.on_second()
         return self
 
     def __exit__(self, *exc):
@@ -358,6 +383,12 @@ class Preparing(Interrupt):
         super().__init__(self._first, self._second, raise_on_second=False)
         self.phase = phase
         self.at = None
+
+    def __enter__(self):
+        super().__enter__()
+        if _DEFERRED and not self.count:  # noted before this run began (`defer`)
+            self.count, self.signal, self.at = 1, _DEFERRED[0], self.phase
+        return self
 
     def _first(self):
         self.at = self.phase

@@ -514,43 +514,55 @@ def run(
                 except (Stopped, Aborted):
                     prep.phase = None  # signals from now on are counted, not raised
                     timings["total_s"] = time.perf_counter() - t_start
+                    meta0, recorder = _metadata(module, p, seed, device, dev, duration), None
+                    if write and not compile_only:
+                        recorder = Recorder(path, overwrite)
+                        recorder.begin(meta0)
                     _stopped_before_run(
-                        prep,
-                        _metadata(module, p, seed, device, dev, duration),
-                        path if write and not compile_only else None,
-                        overwrite,
-                        timings,
+                        prep.signal, prep.at or "building", prep.aborted, meta0, recorder, timings
                     )
                 if compile_only:
                     return build_key(module, p, build_slot)
-            if write:
-                recorder = Recorder(path, overwrite)
-                recorder.begin(metadata)
-            problems, failure = [], None
-            t0 = time.perf_counter()
-            try:
-                if device == "cpp_standalone":
-                    interrupt = _run_standalone(dev, seeder, rngs, recorder, quiet)
-                    timings["run_s"] = float(brian2.device._last_run_time)
-                else:
-                    prefs_stop = brian2.prefs.core.stop_on_keyboard_interrupt
-                    brian2.prefs.core.stop_on_keyboard_interrupt = False
-                    try:
-                        with Interrupt(network.stop) as interrupt:
-                            _, problems = drive(
-                                _BrianSim(network, report), ends, recorder, interrupt
-                            )
-                    finally:
-                        brian2.prefs.core.stop_on_keyboard_interrupt = prefs_stop
-                    timings["run_s"] = time.perf_counter() - t0
-            except Aborted:
-                failure = "aborted"
-            except Exception as e:
-                failure = f"{type(e).__name__}: {e}"
-                if recorder is None:
+                # From here a signal is counted, not raised, until the run's handler takes
+                # it over; that handler is entered inside this scope (``carry``), so no
+                # signal falls between the two (one did: it reached the handler outside
+                # the run, a compare worker's, and the run went on to its end).
+                prep.phase = None
+                if write:
+                    recorder = Recorder(path, overwrite)
+                    recorder.begin(metadata)
+                problems, failure, stopped_by = [], None, None
+                t0 = time.perf_counter()
+                try:
+                    if device == "cpp_standalone":
+                        interrupt = _run_standalone(dev, seeder, rngs, recorder, quiet, prep)
+                        timings["run_s"] = float(brian2.device._last_run_time)
+                    else:
+                        prefs_stop = brian2.prefs.core.stop_on_keyboard_interrupt
+                        brian2.prefs.core.stop_on_keyboard_interrupt = False
+                        try:
+                            with Interrupt(network.stop, carry=prep) as interrupt:
+                                if interrupt.aborted:
+                                    raise Aborted()
+                                _, problems = drive(
+                                    _BrianSim(network, report), ends, recorder, interrupt
+                                )
+                        finally:
+                            brian2.prefs.core.stop_on_keyboard_interrupt = prefs_stop
+                        timings["run_s"] = time.perf_counter() - t0
+                except Aborted:
+                    failure = "aborted"
+                except Stopped as e:  # standalone: a signal before the binary started
+                    stopped_by = e.args
+                except Exception as e:
+                    failure = f"{type(e).__name__}: {e}"
+                    if recorder is None:
+                        raise
+                    recorder.finish_from_chunks(metadata, "failed", failure)
                     raise
-                recorder.finish_from_chunks(metadata, "failed", failure)
-                raise
+            if stopped_by is not None:
+                timings["total_s"] = time.perf_counter() - t_start
+                _stopped_before_run(*stopped_by, "start", False, metadata, recorder, timings)
             if failure == "aborted":
                 if recorder is None:
                     raise Interrupted("run aborted (second interrupt); nothing was written")
@@ -654,26 +666,22 @@ def _build_standalone(dev, prep):
         prep.check()
 
 
-def _stopped_before_run(prep, metadata, path, overwrite, timings):
-    """A run stopped by a signal before it started (`Preparing`): write its directory
-    (``path``; None: write nothing) as interrupted at 0 s, with the signal
-    (``interrupted_by``) and the phase (``interrupted_during``), no spikes; raise
-    `Interrupted`."""
-    phase = prep.at or "building"
-    aborted = prep.aborted  # read once: a signal arriving now must not split the two uses
-    metadata.update(
-        interrupted_by=prep.signal, interrupted_during=phase, wall_times_s=dict(timings)
-    )
+def _stopped_before_run(signame, phase, aborted, metadata, recorder, timings):
+    """A run stopped by a signal (``signame``) before it started: in ``phase`` (see
+    `Preparing`; ``'start'``: after it, before the standalone binary started). The
+    directory of ``recorder`` (None: write nothing), begun, is finished as interrupted
+    at 0 s, with the signal (``interrupted_by``) and the phase (``interrupted_during``),
+    no spikes; raise `Interrupted`. ``aborted``: a second signal came."""
+    metadata.update(interrupted_by=signame, interrupted_during=phase, wall_times_s=dict(timings))
     where = "; nothing was written"
-    if path is not None:
-        recorder = Recorder(path, overwrite)
-        recorder.begin(metadata)
+    if recorder is not None:
         recorder.finish_from_chunks(metadata, "interrupted", aborted=aborted)
         where = f" (written to {recorder.path})"
     if aborted:
         message = f"run aborted during {phase} (second interrupt); nothing was simulated"
     else:
-        message = f"interrupted ({prep.signal}) during {phase}; nothing was simulated"
+        message = f"interrupted ({signame}) during {phase}; nothing was simulated"
+    path = recorder.path if recorder is not None else None
     raise Interrupted(message + where, path, 0.0 if path is not None else None) from None
 
 
@@ -708,16 +716,19 @@ def _metadata(module, p, seed, device, dev, duration):
 
 
 @contextlib.contextmanager
-def _polling_subprocess_call():
+def _polling_subprocess_call(started=None):
     """Brian2 runs the binary with ``subprocess.call``, a blocking ``waitpid``. Python
     runs signal handlers in the main thread only, and the kernel may deliver SIGINT to
     another thread (numpy's BLAS threads): the main thread would then stay blocked, and
     the handler that forwards the signal would run only after the binary ends. A
-    ``wait`` with a timeout polls (short sleeps), so the handler runs within ~50 ms."""
+    ``wait`` with a timeout polls (short sleeps), so the handler runs within ~50 ms.
+    ``started(proc)`` is called once the process exists."""
     real = subprocess.call
 
     def call(*args, **kwargs):
         with subprocess.Popen(*args, **kwargs) as proc:
+            if started is not None:
+                started(proc)
             while True:
                 try:
                     return proc.wait(timeout=0.5)
@@ -734,15 +745,24 @@ def _polling_subprocess_call():
         subprocess.call = real
 
 
-def _run_standalone(dev, seeder, rngs, recorder, quiet):
+def _run_standalone(dev, seeder, rngs, recorder, quiet, prep=None):
     """Run the compiled binary; SIGINT/SIGTERM are forwarded to it (once: it stops at the
     current step and writes its arrays), a second signal kills it. Returns the
-    `Interrupt`; raises `Aborted` after a kill."""
+    `Interrupt`; raises `Aborted` after a kill, `Stopped` (with the signal's name) when a
+    signal came before the binary started (counted by ``prep``, or by this handler):
+    then it is not started."""
+
+    reached = []  # the binary got a forwarded signal
 
     def forward(sig):
         for pid in child_pids():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
+                reached.append(pid)
+
+    def started(proc):  # a signal between the check below and the binary's start
+        if interrupt.requested and not reached:
+            forward(signal.SIGINT)
 
     env_saved = os.environ.get("DOPASIM_CHUNK_DIR")
     if recorder is not None:
@@ -751,13 +771,16 @@ def _run_standalone(dev, seeder, rngs, recorder, quiet):
         os.environ.pop("DOPASIM_CHUNK_DIR", None)
     try:
         with (
-            _polling_subprocess_call(),
+            _polling_subprocess_call(started),
             Interrupt(
                 lambda: forward(signal.SIGINT),
                 lambda: forward(signal.SIGKILL),
                 raise_on_second=False,
+                carry=prep,
             ) as interrupt,
         ):
+            if interrupt.requested:
+                raise Stopped(interrupt.signal)
             try:
                 brian2.device.run(
                     directory=dev["directory"],

@@ -190,3 +190,36 @@ def test_numerical_failure_stops_a_standalone_run_after_the_chunk(tmp_path, monk
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["status"] == "failed" and "NaN" in meta["failure"]
     assert meta["reached_time_s"] == pytest.approx(2.0001) and verify(out) == []
+
+
+@pytest.mark.parametrize("where", ["begin", "before"])
+def test_a_signal_as_the_run_starts_is_not_lost(tmp_path, monkeypatch, where):
+    """A signal that lands as ``metadata.json`` is written, before the first step
+    (``begin``), or before the run is even prepared (``before``: a compare worker
+    between its check for a stop and the run) stops the run at 0 s. The handler outside
+    the run (a compare worker's, between runs) must not be the one to get it: CI once
+    caught a worker there, and its run went on for its whole duration."""
+    from dopasim import recording, runner
+
+    caught = []
+    saved = signal.signal(signal.SIGINT, lambda s, f: caught.append(s))
+    if where == "begin":
+        real = recording.Recorder.begin
+
+        def begin(self, metadata):
+            real(self, metadata)
+            os.kill(os.getpid(), signal.SIGINT)
+
+        monkeypatch.setattr(recording.Recorder, "begin", begin)
+    else:
+        monkeypatch.setattr(recording, "_DEFERRED", ["SIGINT"])  # what a worker's handler notes
+    out = tmp_path / "r"
+    try:
+        with pytest.raises(runner.Interrupted):
+            runner.run("conditioning", PARAMS, device="numpy", out=out, quiet=True, figures=False)
+    finally:
+        signal.signal(signal.SIGINT, saved)
+    assert caught == []
+    meta = json.loads((out / "metadata.json").read_text())
+    assert meta["status"] == "interrupted" and meta["interrupted_by"] == "SIGINT"
+    assert meta["reached_time_s"] == 0.0 and verify(out) == []

@@ -154,6 +154,47 @@ def test_preparing_asks_first_then_aborts_except_while_compiling():
         assert prep.count == 2
 
 
+def test_the_runs_handler_takes_over_what_the_preparation_counted():
+    """``carry``: the run's handler, entered inside the preparation's, counts the
+    signals the preparation got after its last check (none falls between the two)."""
+    from dopasim.recording import Interrupt
+
+    calls = []
+
+    def on_1():
+        calls.append(1)
+
+    def on_2():
+        calls.append(2)
+
+    with Preparing() as prep:
+        prep.phase = None
+        with Interrupt(on_1, on_2, raise_on_second=False, carry=prep) as run:
+            assert not run.requested and calls == []  # nothing to take over
+    with Preparing() as prep:
+        prep.phase = None
+        _signal_self(signal.SIGTERM)
+        with Interrupt(on_1, on_2, raise_on_second=False, carry=prep) as run:
+            assert run.requested and not run.aborted and run.signal == "SIGTERM"
+            assert calls == [1]  # the first signal's action, on entry
+            _signal_self(signal.SIGINT)
+            assert run.aborted and calls == [1, 2] and run.signal == "SIGTERM"
+
+
+def test_a_standalone_binary_is_not_started_after_a_signal(monkeypatch):
+    """A signal counted before the binary would start: it is not started, `Stopped`
+    (with the signal's name) is raised."""
+    monkeypatch.setattr(
+        brian2.device, "run", lambda **kw: pytest.fail("the binary was started"), raising=False
+    )
+    with Preparing() as prep:
+        prep.phase = None
+        _signal_self(signal.SIGINT)
+        with pytest.raises(Stopped) as e:
+            runner._run_standalone({"directory": "unused"}, None, {}, None, True, prep)
+    assert e.value.args == ("SIGINT",)
+
+
 # -- the runner: interrupted before the run, written at 0 s ---------------------------------
 
 
