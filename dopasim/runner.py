@@ -46,7 +46,6 @@ from dopasim.recording import (
     Recorder,
     Stopped,
     by_population,
-    child_pids,
     drive,
     final_status,
     read_chunks,
@@ -560,19 +559,21 @@ def run(
                         raise
                     recorder.finish_from_chunks(metadata, "failed", failure)
                     raise
-            if stopped_by is not None:
-                timings["total_s"] = time.perf_counter() - t_start
-                _stopped_before_run(*stopped_by, "start", False, metadata, recorder, timings)
-            if failure == "aborted":
-                if recorder is None:
-                    raise Interrupted("run aborted (second interrupt); nothing was written")
-                reached = recorder.finish_from_chunks(metadata, "interrupted", aborted=True)
-                raise Interrupted(
-                    f"run aborted at {reached:g} s of {duration:g} s (second interrupt); the saved "
-                    f"chunks are in {recorder.path}",
-                    recorder.path,
-                    reached,
-                )
+                # still inside: a signal while the directory is written is counted
+                if stopped_by is not None:
+                    timings["total_s"] = time.perf_counter() - t_start
+                    signame, aborted = stopped_by
+                    _stopped_before_run(signame, "start", aborted, metadata, recorder, timings)
+                if failure == "aborted":
+                    if recorder is None:
+                        raise Interrupted("run aborted (second interrupt); nothing was written")
+                    reached = recorder.finish_from_chunks(metadata, "interrupted", aborted=True)
+                    raise Interrupted(
+                        f"run aborted at {reached:g} s of {duration:g} s (second interrupt); "
+                        f"the saved chunks are in {recorder.path}",
+                        recorder.path,
+                        reached,
+                    )
             # the fastest clock's time: where a stopped run stopped (the network's own t is
             # not read back from a standalone binary)
             fastest = min((o.clock for o in network.objects), key=lambda c: float(c.dt_))
@@ -722,11 +723,21 @@ def _polling_subprocess_call(started=None):
     another thread (numpy's BLAS threads): the main thread would then stay blocked, and
     the handler that forwards the signal would run only after the binary ends. A
     ``wait`` with a timeout polls (short sleeps), so the handler runs within ~50 ms.
-    ``started(proc)`` is called once the process exists."""
+
+    The binary starts with SIGINT and SIGTERM blocked (the mask is inherited through
+    exec; this thread blocks them while it starts the process): a signal forwarded
+    before the binary's handler exists waits until ``dopasim_run::install`` unblocks
+    them, instead of killing it. ``started(proc)`` is called once the process exists."""
     real = subprocess.call
+    stops = {signal.SIGINT, signal.SIGTERM}
 
     def call(*args, **kwargs):
-        with subprocess.Popen(*args, **kwargs) as proc:
+        saved = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        try:
+            proc = subprocess.Popen(*args, **kwargs)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, saved)  # pending ones run now
+        with proc:
             if started is not None:
                 started(proc)
             while True:
@@ -748,21 +759,24 @@ def _polling_subprocess_call(started=None):
 def _run_standalone(dev, seeder, rngs, recorder, quiet, prep=None):
     """Run the compiled binary; SIGINT/SIGTERM are forwarded to it (once: it stops at the
     current step and writes its arrays), a second signal kills it. Returns the
-    `Interrupt`; raises `Aborted` after a kill, `Stopped` (with the signal's name) when a
-    signal came before the binary started (counted by ``prep``, or by this handler):
-    then it is not started."""
+    `Interrupt`; raises `Aborted` after a kill, and `Stopped` (the signal's name,
+    whether a second came) when a signal came before the binary would start (counted
+    by ``prep``, or by this handler): then it is not started."""
 
-    reached = []  # the binary got a forwarded signal
+    binary, sent = [], []  # the binary's process, once started; the signals it got
 
-    def forward(sig):
-        for pid in child_pids():
+    def forward(sig):  # the binary only (before it exists, `started` catches up)
+        for proc in binary:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-                reached.append(pid)
+                os.kill(proc.pid, sig)
+                sent.append(sig)
 
-    def started(proc):  # a signal between the check below and the binary's start
-        if interrupt.requested and not reached:
-            forward(signal.SIGINT)
+    def started(proc):  # signals that came before the binary existed
+        binary.append(proc)
+        if interrupt.aborted:
+            forward(signal.SIGKILL)
+        elif interrupt.requested and not sent:
+            forward(signal.SIGINT)  # blocked in the binary until its handler is installed
 
     env_saved = os.environ.get("DOPASIM_CHUNK_DIR")
     if recorder is not None:
@@ -780,7 +794,7 @@ def _run_standalone(dev, seeder, rngs, recorder, quiet, prep=None):
             ) as interrupt,
         ):
             if interrupt.requested:
-                raise Stopped(interrupt.signal)
+                raise Stopped(interrupt.signal, interrupt.aborted)
             try:
                 brian2.device.run(
                     directory=dev["directory"],

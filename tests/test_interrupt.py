@@ -211,8 +211,16 @@ def test_a_signal_as_the_run_starts_is_not_lost(tmp_path, monkeypatch, where):
             os.kill(os.getpid(), signal.SIGINT)
 
         monkeypatch.setattr(recording.Recorder, "begin", begin)
-    else:
-        monkeypatch.setattr(recording, "_DEFERRED", ["SIGINT"])  # what a worker's handler notes
+    else:  # a compare worker's handler between two runs, called as the signal would
+        from types import SimpleNamespace
+
+        from dopasim import comparison
+
+        monkeypatch.setattr(recording, "_DEFERRED", [])
+        monkeypatch.setattr(comparison, "_WORKER_STOPPED", [])
+        shared = SimpleNamespace(value=1)  # the main process asked its workers to stop
+        monkeypatch.setattr(comparison, "_WORKER", {"stopped": shared, "parent": os.getppid()})
+        comparison._worker_stop(signal.SIGINT, None)
     out = tmp_path / "r"
     try:
         with pytest.raises(runner.Interrupted):

@@ -181,18 +181,69 @@ def test_the_runs_handler_takes_over_what_the_preparation_counted():
             assert run.aborted and calls == [1, 2] and run.signal == "SIGTERM"
 
 
-def test_a_standalone_binary_is_not_started_after_a_signal(monkeypatch):
+class _Seeder:
+    def run_args(self, seed):
+        return []
+
+
+@pytest.mark.parametrize("signals", [(signal.SIGINT,), (signal.SIGINT, signal.SIGTERM)])
+def test_a_standalone_binary_is_not_started_after_a_signal(monkeypatch, signals):
     """A signal counted before the binary would start: it is not started, `Stopped`
-    (with the signal's name) is raised."""
-    monkeypatch.setattr(
-        brian2.device, "run", lambda **kw: pytest.fail("the binary was started"), raising=False
-    )
+    (the signal's name, whether a second came) is raised."""
+    started = []
+    monkeypatch.setattr(brian2.device, "run", lambda **kw: started.append(1), raising=False)
     with Preparing() as prep:
         prep.phase = None
-        _signal_self(signal.SIGINT)
+        for sig in signals:
+            _signal_self(sig)
         with pytest.raises(Stopped) as e:
-            runner._run_standalone({"directory": "unused"}, None, {}, None, True, prep)
-    assert e.value.args == ("SIGINT",)
+            runner._run_standalone(
+                {"directory": "unused"}, _Seeder(), {"brian2_seed": 1}, None, True, prep
+            )
+    assert started == [] and e.value.args == ("SIGINT", len(signals) > 1)
+
+
+#: A stand-in for the compiled binary: it loads for a while (``delay``), then installs
+#: its handler and unblocks the signals, as ``dopasim_run::install`` does; it writes
+#: ``stopped`` when the handler ran and exits 0.
+_FAKE_BINARY = """
+import signal, sys, time
+from pathlib import Path
+time.sleep(float(sys.argv[2]))
+def stop(signum, frame):
+    Path(sys.argv[1]).write_text("stopped")
+    sys.exit(0)
+signal.signal(signal.SIGINT, stop)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.5])
+def test_a_signal_just_before_the_binary_starts_stops_it_cleanly(tmp_path, monkeypatch, delay):
+    """A signal after the last check, before the binary exists, is sent to the binary
+    once it does (to it only: not to other children of this process), and waits until
+    its handler is installed: the binary stops cleanly instead of being killed (a
+    binary that loads for 0.5 s was killed by the signal before the mask)."""
+    marker = tmp_path / "marker"
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+
+    def run(**kw):
+        _signal_self(signal.SIGINT)  # after the check: no binary yet
+        code = subprocess.call([sys.executable, "-c", _FAKE_BINARY, str(marker), str(delay)])
+        assert code == 0
+
+    monkeypatch.setattr(brian2.device, "run", run, raising=False)
+    try:
+        interrupt = runner._run_standalone(
+            {"directory": "unused"}, _Seeder(), {"brian2_seed": 1}, None, True
+        )
+        assert interrupt.requested and not interrupt.aborted
+        assert marker.read_text() == "stopped"
+        assert other.poll() is None  # another child of this process got nothing
+    finally:
+        other.kill()
+        other.wait()
 
 
 # -- the runner: interrupted before the run, written at 0 s ---------------------------------

@@ -21,13 +21,16 @@
 // * Interruption (install(), called in main before the run).  The first SIGINT or
 //   SIGTERM stops the network at the end of the current time step; brian_end() writes
 //   every array as usual, so Python collects the run up to the time reached.  A second
-//   signal aborts at once (default action).  The binary moves into its own process
+//   signal aborts at once (default action).  dopasim starts the binary with both signals
+//   blocked and install() unblocks them, so that one forwarded while the binary loads
+//   waits for the handler instead of killing it.  The binary moves into its own process
 //   group, so that a terminal's Ctrl-C reaches only the Python process, which forwards it
 //   exactly once; and it dies with its parent (a hard kill of Python does not leave it
 //   running).
 #pragma once
 #include <cmath>
 #include <csignal>
+#include <signal.h>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -63,6 +66,13 @@ struct dopasim_run
     {
         std::signal(SIGINT, handler);
         std::signal(SIGTERM, handler);
+        // dopasim starts the binary with both blocked: a signal forwarded before this
+        // point is pending, and reaches the handler now (instead of killing the binary)
+        sigset_t stops;
+        sigemptyset(&stops);
+        sigaddset(&stops, SIGINT);
+        sigaddset(&stops, SIGTERM);
+        sigprocmask(SIG_UNBLOCK, &stops, nullptr);
 #ifdef __linux__
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
