@@ -732,11 +732,13 @@ def _polling_subprocess_call(started=None):
     stops = {signal.SIGINT, signal.SIGTERM}
 
     def call(*args, **kwargs):
-        saved = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+        mask = getattr(signal, "pthread_sigmask", None)  # POSIX only
+        saved = mask(signal.SIG_BLOCK, stops) if mask else None
         try:
             proc = subprocess.Popen(*args, **kwargs)
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, saved)  # pending ones run now
+            if mask:
+                mask(signal.SIG_SETMASK, saved)  # pending ones run now
         with proc:
             if started is not None:
                 started(proc)

@@ -30,12 +30,14 @@
 #pragma once
 #include <cmath>
 #include <csignal>
-#include <signal.h>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
+#if defined(__unix__) || defined(__APPLE__)
+#include <signal.h>
+#endif
 #ifdef __linux__
 #include <sys/prctl.h>
 #include <unistd.h>
@@ -66,6 +68,7 @@ struct dopasim_run
     {
         std::signal(SIGINT, handler);
         std::signal(SIGTERM, handler);
+#if defined(__unix__) || defined(__APPLE__)
         // dopasim starts the binary with both blocked: a signal forwarded before this
         // point is pending, and reaches the handler now (instead of killing the binary)
         sigset_t stops;
@@ -73,6 +76,7 @@ struct dopasim_run
         sigaddset(&stops, SIGINT);
         sigaddset(&stops, SIGTERM);
         sigprocmask(SIG_UNBLOCK, &stops, nullptr);
+#endif
 #ifdef __linux__
         setpgid(0, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
