@@ -170,9 +170,8 @@ def _compile_once(job, jobs, quiet):
         print(f"compiled in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
 
-#: A worker that was interrupted starts no further run; ``shared``: the main process's
-#: flag (set on its first signal; a worker it has not reached yet sees it too).
-_WORKER_STOPPED = []
+#: ``stopped``: the main process's flag, set on its first signal (a worker it has not
+#: reached yet sees it too), after which a worker starts no further run.
 _WORKER = {}
 
 
@@ -182,7 +181,6 @@ def _worker_stop(signum, frame):  # a signal between two runs (during one, the r
         # not forwarded by the main process: the pool ending its workers after one died
         # (it waits for them), or the main process is gone; nothing is running here
         os._exit(128 + signum)
-    _WORKER_STOPPED.append(signal.Signals(signum).name)
     # a run this worker is about to start (its handlers not yet installed) stops before
     # it simulates anything, instead of going on to its end
     recording.defer(signal.Signals(signum).name)
@@ -211,7 +209,7 @@ def _worker_init(counter, lock, ready, stopped):
 def _one_in_worker(job):
     t0 = time.perf_counter()
     shared = _WORKER.get("stopped")
-    if _WORKER_STOPPED or (shared is not None and shared.value):
+    if shared is not None and shared.value:
         return {**job, "interrupted": "not started", "wall_s": 0.0}
     try:
         return execution.run_one({**job, "slot": int(os.environ.get("DOPASIM_BUILD_SLOT", "0"))})
@@ -220,7 +218,6 @@ def _one_in_worker(job):
             # a signal the main process did not send (the pool ending its workers after
             # one died): the run is written; this worker ends without answering
             os._exit(1)
-        _WORKER_STOPPED.append("interrupted")
         return {**job, "interrupted": str(e), "wall_s": time.perf_counter() - t0}
 
 

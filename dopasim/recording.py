@@ -46,7 +46,6 @@ __all__ = [
     "Preparing",
     "Recorder",
     "Stopped",
-    "child_pids",
     "defer",
     "drive",
     "final_status",
@@ -278,17 +277,6 @@ def verify(path):
     if reached is not None:
         spikes_before(spikes, reached, "spikes.npz")
     return problems
-
-
-def child_pids():
-    """The process ids of this process's children (Linux ``/proc``; empty elsewhere)."""
-    pids = set()
-    with contextlib.suppress(OSError):
-        for task in os.listdir("/proc/self/task"):
-            with contextlib.suppress(OSError):
-                text = Path(f"/proc/self/task/{task}/children").read_text()
-                pids.update(int(p) for p in text.split())
-    return sorted(pids)
 
 
 #: Signals this process got outside any run's handlers, which the next run must honour

@@ -217,7 +217,6 @@ def test_a_signal_as_the_run_starts_is_not_lost(tmp_path, monkeypatch, where):
         from dopasim import comparison
 
         monkeypatch.setattr(recording, "_DEFERRED", [])
-        monkeypatch.setattr(comparison, "_WORKER_STOPPED", [])
         shared = SimpleNamespace(value=1)  # the main process asked its workers to stop
         monkeypatch.setattr(comparison, "_WORKER", {"stopped": shared, "parent": os.getppid()})
         comparison._worker_stop(signal.SIGINT, None)
