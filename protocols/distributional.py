@@ -200,6 +200,15 @@ SIGNAL_PARAMS = (
         low_open=True,
     ),
     pv._q(
+        "base_clip",
+        _CIRCUIT.pools.base_clip,
+        nmolar,
+        "distributional critic: clip of each [DA] sample in the running baseline its "
+        "synapses subtract (NeuromodulatorPools.base_clip; with dip_gain 1)",
+        low=0,
+        low_open=True,
+    ),
+    pv._q(
         "tag_delay",
         _CIRCUIT.critic_tag_delay,
         ms,
@@ -225,7 +234,7 @@ def with_signal(P, p):
         tau_drive_fast=p["tau_drive_fast"],
         asym_threshold=p["asym_threshold"],
         critic_tag_delay=p["tag_delay"],
-        pools=P.pools.with_(rect_clip=p["rect_clip"]),
+        pools=P.pools.with_(rect_clip=p["rect_clip"], base_clip=p["base_clip"]),
     )
 
 

@@ -26,8 +26,8 @@ d1_weight_change_p<P>, d2_weight_change_p<P>
 
 With ``critic=distributional`` (three cues, e.g. ``probabilities=0.1,0.5,0.9``: the
 variable-probability task of Dabney et al. 2020, Nature 577:671, Fig. 3), also, from
-the cue responses (mean rate 0-0.3 s after the CS minus the second before, late half of
-each cue's trials; the lowest, middle and highest probability as R10, R50, R90):
+the cue responses (mean rate in ``cue_window`` after the CS, default 0-0.15 s, minus the
+second before, late half of each cue's trials; the lowest, middle and highest probability as R10, R50, R90):
 
 optimism_spearman
     Spearman correlation across channels between the channel's design tau_k and its
@@ -97,6 +97,14 @@ PARAMS = [
     GABA_FACTOR,
     *SIGNAL_PARAMS,
     Param(
+        "cue_window",
+        "0,0.15",
+        "str",
+        "distributional critic: cue response window after the CS for the optimism index "
+        "(s, 'start,stop'; the circuit's cue burst lasts about 0.03-0.18 s, an undershoot "
+        "follows)",
+    ),
+    Param(
         "connectivity",
         "bernoulli",
         "choice",
@@ -104,10 +112,6 @@ PARAMS = [
         choices=("bernoulli", "fixed_indegree"),
     ),
 ]
-
-#: Cue response window after the CS (s) and the baseline before it, for the optimism index.
-OPTIMISM_WINDOW = (0.0, 0.3)
-
 
 def check(p):
     pv.check_common(p)
@@ -129,6 +133,17 @@ def check(p):
             if not 0 < p[name] < 1:
                 raise ParamError(f"{name}: {p[name]:g} is out of range; allowed: (0, 1)")
         check_signal(p)
+        window = pv.float_list(p, "cue_window", 0.0, 10.0, "seconds")
+        if len(window) != 2 or not window[0] < window[1]:
+            raise ParamError(
+                f"cue_window: '{p['cue_window']}' is not 'start,stop' with start < stop"
+            )
+        if window[1] > float(p["us_delay"]):
+            raise ParamError(
+                f"cue_window: it ends after the reward ({window[1]:g} s > us_delay = "
+                f"{p['us_delay']}); allowed: within the CS-US interval"
+            )
+        p["cue_window_s"] = tuple(window)
         n_da = RewardCircuitParams(scale=p["scale"]).size("n_da")
         if p["channels"] > n_da:
             raise ParamError(
@@ -200,7 +215,7 @@ def cue_responses(data, p):
     alive, rows = [], []
     for k, spikes in pv.alive_spike_trains(data):
         alive.append(k)
-        rows.append(distributional.responses(spikes, cs, window=OPTIMISM_WINDOW, baseline=base))
+        rows.append(distributional.responses(spikes, cs, window=p["cue_window_s"], baseline=base))
     return np.reshape(rows, (len(alive), len(cs))), np.asarray(alive, dtype=int)
 
 

@@ -251,6 +251,7 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
         "tau_drive_fast": "100ms",
         "asym_threshold": "2mV",
         "rect_clip": "40nM",
+        "base_clip": "20nM",
         "tag_delay": "100ms",
         "gaba_factor": "2",
     }
@@ -264,6 +265,7 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
     assert (P0.tau_drive_fast, P1.tau_drive_fast) == (20 * ms, 100 * ms)
     assert (P0.asym_threshold, P1.asym_threshold) == (0 * mV, 2 * mV)
     assert (P0.pools.rect_clip_value, P1.pools.rect_clip_value) == (5 * nmolar, 40 * nmolar)
+    assert (P0.pools.base_clip, P1.pools.base_clip) == (5 * nmolar, 20 * nmolar)
     assert (P0.critic_tag_delay, P1.critic_tag_delay) == (0 * ms, 100 * ms)
     assert (P0.n_gaba, P1.n_gaba) == (100, 200)
     keys = {m0.build_key(p0), m1.build_key(p1)}
@@ -273,13 +275,14 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
         {"asym_threshold": "2mV"},
         {"eligibility": "pre", "tag_delay": "50ms"},
         {"gaba_factor": "2"},
+        {"base_clip": "20nM"},
     )
     for k, one in enumerate(ones):
         m2, p2, _, _ = runner.prepare(
             protocol, {**params, **one}, 1, "numpy", tmp_path / f"c{k}", True
         )
         keys.add(m2.build_key(p2))
-    assert len(keys) == 7
+    assert len(keys) == 8
     if protocol == "probability":  # the classical critic: no knob changes anything
         plain = {"probabilities": "0.1,0.5,0.9"}
         mc, pc, _, _ = runner.prepare(protocol, plain, 1, "numpy", tmp_path / "d", True)
@@ -291,16 +294,17 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
 
 
 def test_the_signal_knobs_reach_the_built_groups(p_tiny):
-    """tau_drive_fast and asym_threshold reach the DA neurons' namespace, rect_clip the
-    pools' (where the rectified term's running mean reads it), tag_delay the delay of the
+    """tau_drive_fast and asym_threshold reach the DA neurons' namespace, rect_clip and
+    base_clip the pools' (where the running means read them), tag_delay the delay of the
     corticostriatal synapses' tag pathway (the spike itself still arrives at once, and
     only the delayed pathway tags)."""
     over = {"tau_drive_fast": 100 * ms, "asym_threshold": 2 * mV, "rect_clip": 40 * nmolar}
-    over |= {"eligibility": "pre", "tag_delay": 100 * ms}
+    over |= {"eligibility": "pre", "tag_delay": 100 * ms, "base_clip": 20 * nmolar}
     P, c = _build({**p_tiny, **over})
     ns = c["vta_da"].namespace
     assert (ns["tau_drive_fast"], ns["asym_threshold"]) == (100 * ms, 2 * mV)
     assert c["pools"].namespace["rect_clip"] == 40 * nmolar
+    assert c["pools"].namespace["base_clip"] == 20 * nmolar
     assert CRITIC_HYPOTHESES[4] in P.hypotheses()
     for kind in ("d1", "d2"):
         syn = c[f"ctx_{kind}"]
@@ -843,6 +847,9 @@ def _prepare_prob(params, tmp_path):
         ({"learning_rate": "-1"}, "learning_rate"),
         ({"d1_factor": "0"}, "d1_factor"),
         ({"tag_delay": "100ms"}, "tag_delay"),
+        ({"cue_window": "0.2,0.1"}, "cue_window"),
+        ({"cue_window": "0,0.15,0.3"}, "cue_window"),
+        ({"cue_window": "0,5"}, "cue_window"),  # past the reward
     ],
 )
 def test_probability_with_the_distributional_critic_refuses_bad_input(params, needle, tmp_path):
@@ -894,13 +901,14 @@ def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_
 
 def _optimism_data(p, design):
     """DA cue responses by design: 5 Hz in the second before the CS, and round(3 (5 + 10
-    level)) spikes in the 0.3 s after it, where the level is 0, the channel's design
+    level)) spikes in the protocol's cue window after it, where the level is 0, the channel's design
     index or 1 for the 10, 50 and 90 % cues (plus one spike on odd trials)."""
     from dopasim.protocols import probability as pr
 
     n_trials, n_da, k = 120, 8, len(design)
     cues = np.arange(n_trials) % 3
     T, cs0 = float(p["trial_len"]), float(p["cs_time"])
+    w0, w1 = p["cue_window_s"]
     i_all, t_all = [], []
     chan = channel_of(n_da, k)
     for n in range(n_da):
@@ -908,7 +916,7 @@ def _optimism_data(p, design):
             cs = j * T + cs0
             level = (0.0, design[chan[n]], 1.0)[cues[j]]
             count = int(round(3 * (5 + 10 * level))) + (j % 2)
-            t = np.concatenate([_evenly(cs - 1.0, cs, 5), _evenly(cs, cs + 0.3, count)])
+            t = np.concatenate([_evenly(cs - 1.0, cs, 5), _evenly(cs + w0, cs + w1, count)])
             i_all.append(np.full(t.size, n))
             t_all.append(t)
     i, t = np.concatenate(i_all), np.concatenate(t_all)
