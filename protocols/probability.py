@@ -113,6 +113,7 @@ PARAMS = [
     ),
 ]
 
+
 def check(p):
     pv.check_common(p)
     probs = pv.float_list(p, "probabilities", 0.0, 1.0, "probabilities")
