@@ -27,7 +27,8 @@ d1_weight_change_p<P>, d2_weight_change_p<P>
 With ``critic=distributional`` (three cues, e.g. ``probabilities=0.1,0.5,0.9``: the
 variable-probability task of Dabney et al. 2020, Nature 577:671, Fig. 3), also, from
 the cue responses (mean rate in ``cue_window`` after the CS, default 0-0.15 s, minus the
-second before, late half of each cue's trials; the lowest, middle and highest probability as R10, R50, R90):
+second before, late half of each cue's trials; the lowest, middle and highest
+probability as R10, R50, R90):
 
 optimism_spearman
     Spearman correlation across channels between the channel's design tau_k and its
