@@ -416,6 +416,14 @@ PARAMS = [
 ]
 
 
+def window_param(p, name):
+    """The 'start,stop' window (s) of parameter ``name``; ParamError unless start < stop."""
+    window = pv.float_list(p, name, 0.0, 10.0, "seconds")
+    if len(window) != 2 or not window[0] < window[1]:
+        raise ParamError(f"{name}: '{p[name]}' is not 'start,stop' with start < stop")
+    return window
+
+
 def check(p):
     pv.check_common(p)
     n_da = RewardCircuitParams(scale=p["scale"]).size("n_da")
@@ -427,11 +435,7 @@ def check(p):
     if p["tau_low"] > p["tau_high"]:
         raise ParamError(f"tau_low: {p['tau_low']:g} exceeds tau_high ({p['tau_high']:g})")
     check_signal(p)
-    window = pv.float_list(p, "response_window", 0.0, 10.0, "seconds")
-    if len(window) != 2 or not window[0] < window[1]:
-        raise ParamError(
-            f"response_window: '{p['response_window']}' is not 'start,stop' with start < stop"
-        )
+    window = window_param(p, "response_window")
     if float(p["cs_time"] + p["us_delay"]) + window[1] > float(p["trial_len"]):
         raise ParamError(
             f"response_window: it ends after the trial (cs_time + us_delay + {window[1]:g} s "

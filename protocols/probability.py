@@ -58,6 +58,7 @@ from dopasim.protocols.distributional import (
     SIGNAL_PARAMS,
     check_signal,
     critic_key,
+    window_param,
     with_d1_factor,
     with_gaba_factor,
     with_signal,
@@ -135,11 +136,7 @@ def check(p):
             if not 0 < p[name] < 1:
                 raise ParamError(f"{name}: {p[name]:g} is out of range; allowed: (0, 1)")
         check_signal(p)
-        window = pv.float_list(p, "cue_window", 0.0, 10.0, "seconds")
-        if len(window) != 2 or not window[0] < window[1]:
-            raise ParamError(
-                f"cue_window: '{p['cue_window']}' is not 'start,stop' with start < stop"
-            )
+        window = window_param(p, "cue_window")
         if window[1] > float(p["us_delay"]):
             raise ParamError(
                 f"cue_window: it ends after the reward ({window[1]:g} s > us_delay = "

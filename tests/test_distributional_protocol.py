@@ -901,8 +901,9 @@ def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_
 
 def _optimism_data(p, design):
     """DA cue responses by design: 5 Hz in the second before the CS, and round(3 (5 + 10
-    level)) spikes in the protocol's cue window after it, where the level is 0, the channel's design
-    index or 1 for the 10, 50 and 90 % cues (plus one spike on odd trials)."""
+    level)) spikes in the protocol's cue window after it, where the level is 0, the
+    channel's design index or 1 for the 10, 50 and 90 % cues (plus one spike on odd
+    trials)."""
     from dopasim.protocols import probability as pr
 
     n_trials, n_da, k = 120, 8, len(design)
