@@ -295,6 +295,9 @@ CRITIC_HYPOTHESES = (
     "distributional critic: a presynaptic spike tags its synapse only critic_tag_delay "
     "after it arrives, so that a DA transient is credited to the inputs active before "
     "it (TD's update of the preceding state; the delay is not measured)",
+    "distributional critic: each channel's expectation (D1 -> VTA GABA weight) is matched "
+    "to its DA neurons' asymmetry, stronger in optimistic channels "
+    "(critic_expectation_slope; not measured)",
 )
 
 #: The tag of one presynaptic spike with ``critic_eligibility='pre'``: A_plus * tau_plus *
@@ -395,6 +398,23 @@ CIRCUIT_CHECKS = (
         low=0,
         low_open=True,
         high=10,
+    ),
+    Param(
+        "critic_expectation_gain",
+        None,
+        "float",
+        "a distributional critic's D1 -> VTA GABA weight relative to j_d1_gaba",
+        low=0,
+        low_open=True,
+        high=4,
+    ),
+    Param(
+        "critic_expectation_slope",
+        None,
+        "float",
+        "change of a distributional critic's expectation gain with 2 tau - 1",
+        low=-1.5,
+        high=1.5,
     ),
     Param(
         "critic_learning_rate",
@@ -655,6 +675,19 @@ class RewardCircuitParams:
     #: (docs/distributional.md, seed 117); a tag that comes later credits each error to
     #: the states before it, as TD does.
     critic_tag_delay: Quantity = field(default_factory=lambda: 0 * ms)
+    #: The gain of each channel's expectation (its D1 -> VTA GABA weight, ``j_d1_gaba``)
+    #: with a distributional critic: ``critic_expectation_gain * (1 +
+    #: critic_expectation_slope * (2 tau_k - 1))`` (`expectation_gains`) [hypothesis].
+    #: A channel's value loop V -> DA -> V is held stable by an expectation a little
+    #: stronger than the value's direct excitation, a sustained negative error through
+    #: every cue in proportion to the value, which the DA neurons scale by alpha-; the
+    #: asymmetric scaling also turns the drive's noise into a mean current of
+    #: (alpha+ - alpha-)/2 times its mean size, which grows with the value (an
+    #: excitation in optimistic channels, an inhibition in pessimistic ones). The gain
+    #: that balances a channel's drive through a cue therefore rises with its tau
+    #: (docs/distributional.md). (1, 0): every channel at ``j_d1_gaba``.
+    critic_expectation_gain: float = 1.0
+    critic_expectation_slope: float = 0.0
 
     @property
     def distributional(self):
@@ -675,6 +708,8 @@ class RewardCircuitParams:
             out.append(CRITIC_HYPOTHESES[3])
             if float(self.critic_tag_delay) > 0:
                 out.append(CRITIC_HYPOTHESES[4])
+        if self.critic_expectation_slope != 0 and np.any(self.channel_taus() != 0.5):
+            out.append(CRITIC_HYPOTHESES[5])  # the classical control's gains are all equal
         return tuple(out)
 
     @property
@@ -704,6 +739,20 @@ class RewardCircuitParams:
     def channel_taus(self):
         """The channels' asymmetries tau_k (distributional critic)."""
         return np.linspace(self.critic_tau_low, self.critic_tau_high, self.critic_channels)
+
+    def expectation_gains(self):
+        """Each channel's D1 -> VTA GABA weight relative to ``j_d1_gaba`` (distributional
+        critic; `critic_expectation_gain`)."""
+        tau = self.channel_taus()
+        return self.critic_expectation_gain * (1 + self.critic_expectation_slope * (2 * tau - 1))
+
+    @property
+    def expectation_scaled(self):
+        """True when a distributional critic's channels have D1 -> GABA weights other
+        than ``j_d1_gaba`` (per-synapse weights in the build)."""
+        return self.distributional and (
+            self.critic_expectation_gain != 1 or self.critic_expectation_slope != 0
+        )
 
     def with_(self, **changes):
         return replace(self, **changes)
@@ -740,6 +789,13 @@ class RewardCircuitParams:
                 raise ValueError(
                     f"critic_tau_low ({self.critic_tau_low}) exceeds critic_tau_high "
                     f"({self.critic_tau_high})"
+                )
+            gains = self.expectation_gains()
+            if not np.all(gains > 0):
+                raise ValueError(
+                    f"critic_expectation_slope: {self.critic_expectation_slope} gives channel "
+                    f"gains down to {gains.min():.3g}; allowed: every channel's gain "
+                    "critic_expectation_gain * (1 + slope * (2 tau - 1)) above 0"
                 )
             for name in ("n_da", "n_gaba", "n_d1", "n_d2"):
                 if self.size(name) < self.critic_channels:
@@ -1284,7 +1340,8 @@ def _fixed_projections(b):
             p_in = min(1.0, p * k)
             J = J * (p * k / p_in) if p_in > 0 else J
             p = p_in
-        if row.gain is None:
+        per_channel = P.expectation_scaled and row.name == "d1_gaba"
+        if row.gain is None and not per_channel:
             syn = Synapses(
                 src, tgt, on_pre=row.on_pre, namespace={"J": J / P.scale}, name=row.name, dt=P.dt
             )
@@ -1297,6 +1354,10 @@ def _fixed_projections(b):
             syn.delay = getattr(P, row.delay_field)
         if row.gain is not None and len(i):
             syn.J = np.full(len(i), float(J / P.scale * row.gain_value(P) / mV)) * mV
+        elif per_channel and len(i):
+            # each channel's expectation gain, by the presynaptic D1 MSN's channel
+            gains = P.expectation_gains()[channel_of(len(src), P.critic_channels)[i]]
+            syn.J = float(J / P.scale / mV) * gains * mV
         b.fixed.append(syn)
 
 

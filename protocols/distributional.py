@@ -168,6 +168,32 @@ GABA_FACTOR = Param(
 )
 
 
+#: Each channel's expectation gain (also parameters of `probability`):
+#: ``expectation_gain * (1 + expectation_slope * (2 tau_k - 1))`` times ``j_d1_gaba``
+#: (`RewardCircuitParams.expectation_gains`).
+EXPECTATION_PARAMS = (
+    Param(
+        "expectation_gain",
+        RewardCircuitParams.critic_expectation_gain,
+        "float",
+        "distributional critic: each channel's D1 -> VTA GABA weight (its expectation) "
+        "relative to the circuit's (RewardCircuitParams.critic_expectation_gain)",
+        low=0.0,
+        low_open=True,
+        high=4.0,
+    ),
+    Param(
+        "expectation_slope",
+        RewardCircuitParams.critic_expectation_slope,
+        "float",
+        "distributional critic: change of the expectation gain with 2 tau_k - 1, stronger "
+        "in optimistic channels when positive (RewardCircuitParams."
+        "critic_expectation_slope; a hypothesis)",
+        low=-1.0,
+        high=1.0,
+    ),
+)
+
 _CIRCUIT = RewardCircuitParams()
 #: The DA neurons' asymmetric scaling and the synapses' rectified signal (also
 #: parameters of `probability`): circuit fields, so that every calibration of
@@ -229,8 +255,10 @@ def check_signal(p):
 
 
 def with_signal(P, p):
-    """``P`` with the `SIGNAL_PARAMS` of ``p``."""
+    """``P`` with the `SIGNAL_PARAMS` and `EXPECTATION_PARAMS` of ``p``."""
     return P.with_(
+        critic_expectation_gain=p["expectation_gain"],
+        critic_expectation_slope=p["expectation_slope"],
         tau_drive_fast=p["tau_drive_fast"],
         asym_threshold=p["asym_threshold"],
         critic_tag_delay=p["tag_delay"],
@@ -285,6 +313,9 @@ def critic_key(p):
     for q in SIGNAL_PARAMS:
         if p[q.name] != q.default:
             key = (*key, f"{q.name}{float(p[q.name] / q.unit)!r}")
+    for q in EXPECTATION_PARAMS:
+        if p[q.name] != q.default:
+            key = (*key, f"{q.name}{float(p[q.name])!r}")
     return key
 
 
@@ -364,6 +395,7 @@ PARAMS = [
     D1_FACTOR,
     GABA_FACTOR,
     *SIGNAL_PARAMS,
+    *EXPECTATION_PARAMS,
     Param(
         "cued_fraction",
         1.0,

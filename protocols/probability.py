@@ -53,6 +53,7 @@ from dopasim.protocols.distributional import (
     D1_FACTOR,
     DIP_GAIN,
     ELIGIBILITY,
+    EXPECTATION_PARAMS,
     GABA_FACTOR,
     LEARNING_RATE,
     SIGNAL_PARAMS,
@@ -98,6 +99,7 @@ PARAMS = [
     D1_FACTOR,
     GABA_FACTOR,
     *SIGNAL_PARAMS,
+    *EXPECTATION_PARAMS,
     Param(
         "cue_window",
         "0,0.15",

@@ -240,8 +240,8 @@ def test_gaba_factor_gives_more_gaba_neurons_with_the_same_summed_inhibition(tmp
     ],
 )
 def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_path):
-    """learning_rate, d1_factor, gaba_factor, eligibility and the signal knobs reach the
-    circuit parameters of both protocols, and the build key tells their code apart (k_da
+    """learning_rate, d1_factor, gaba_factor, eligibility, the signal knobs and the
+    expectation's gain and slope reach the circuit parameters of both protocols, and the build key tells their code apart (k_da
     is a constant of the code, n_d1 and n_gaba array sizes, the eligibility the synapses'
     code); the classical critic of `probability` ignores them."""
     knobs = {
@@ -254,6 +254,8 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
         "base_clip": "20nM",
         "tag_delay": "100ms",
         "gaba_factor": "2",
+        "expectation_gain": "0.9",
+        "expectation_slope": "0.25",
     }
     m0, p0, _, _ = runner.prepare(protocol, params, 1, "numpy", tmp_path / "a", True)
     m1, p1, _, _ = runner.prepare(protocol, {**params, **knobs}, 1, "numpy", tmp_path / "b", True)
@@ -268,6 +270,8 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
     assert (P0.pools.base_clip, P1.pools.base_clip) == (5 * nmolar, 20 * nmolar)
     assert (P0.critic_tag_delay, P1.critic_tag_delay) == (0 * ms, 100 * ms)
     assert (P0.n_gaba, P1.n_gaba) == (100, 200)
+    assert (P0.critic_expectation_gain, P1.critic_expectation_gain) == (1.0, 0.9)
+    assert (P0.critic_expectation_slope, P1.critic_expectation_slope) == (0.0, 0.25)
     keys = {m0.build_key(p0), m1.build_key(p1)}
     ones = (
         {"learning_rate": "0.5"},
@@ -276,13 +280,15 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
         {"eligibility": "pre", "tag_delay": "50ms"},
         {"gaba_factor": "2"},
         {"base_clip": "20nM"},
+        {"expectation_gain": "0.9"},
+        {"expectation_slope": "0.25"},
     )
     for k, one in enumerate(ones):
         m2, p2, _, _ = runner.prepare(
             protocol, {**params, **one}, 1, "numpy", tmp_path / f"c{k}", True
         )
         keys.add(m2.build_key(p2))
-    assert len(keys) == 8
+    assert len(keys) == 10
     if protocol == "probability":  # the classical critic: no knob changes anything
         plain = {"probabilities": "0.1,0.5,0.9"}
         mc, pc, _, _ = runner.prepare(protocol, plain, 1, "numpy", tmp_path / "d", True)
@@ -530,6 +536,33 @@ def test_the_critics_reward_gain_scales_the_reward_inputs_rate(tmp_path):
         assert dp.circuit_params(q).critic_reward_gain == 0.5
 
 
+def test_each_channels_expectation_gain_reaches_its_d1_gaba_synapses(p_tiny):
+    """critic_expectation_gain and _slope set each D1 -> VTA GABA synapse's weight to
+    j_d1_gaba x gain x (1 + slope (2 tau_k - 1)) by its D1 MSN's channel k (all within the
+    channel); the defaults keep one constant weight; a slope that makes a channel's gain
+    0 or less is refused naming the field."""
+    P = dp.circuit_params(p_tiny).with_(critic_expectation_gain=0.8, critic_expectation_slope=0.5)
+    taus = P.channel_taus()
+    _, c = _build(p_tiny, P)
+    syn = _objects(c)["d1_gaba"]
+    i, j = np.asarray(syn.i[:]), np.asarray(syn.j[:])
+    k_pre = channel_of(len(syn.source), K)[i]
+    k_post = channel_of(len(syn.target), K)[j]
+    np.testing.assert_array_equal(k_pre, k_post)
+    J = np.asarray(syn.J[:] / mV)
+    # J / scale x the cap's make-up factor is the same for every synapse: the ratio
+    # between channels is the gain's
+    ratio = J / (0.8 * (1 + 0.5 * (2 * taus[k_pre] - 1)))
+    np.testing.assert_allclose(ratio, ratio[0], rtol=1e-9)
+    # the most optimistic channel's weight is (1 + 0.5 x 0.6) / (1 - 0.5 x 0.6) that of
+    # the most pessimistic
+    assert J[k_pre == K - 1][0] / J[k_pre == 0][0] == pytest.approx(1.3 / 0.7)
+    _, c0 = _build(p_tiny)
+    assert "J" not in _objects(c0)["d1_gaba"].variables  # one constant of the code
+    with pytest.raises(ValueError, match="critic_expectation_slope"):
+        P.with_(critic_expectation_slope=2.0, critic_tau_low=0.0, critic_tau_high=1.0).validate()
+
+
 def test_trials_draw_sizes_with_the_task_probabilities(tmp_path):
     """trials(): sizes follow PROBS and about cued_fraction of the trials are cued
     (cue 0, the others -1); every trial is rewarded and none is a probe."""
@@ -774,6 +807,8 @@ def test_pearson_p_known_cases():
         ({"gaba_factor": "0"}, "gaba_factor"),
         ({"gaba_factor": "9"}, "gaba_factor"),
         ({"tag_delay": "100ms"}, "tag_delay"),  # needs eligibility=pre
+        ({"expectation_gain": "0"}, "expectation_gain"),
+        ({"expectation_slope": "1.5"}, "expectation_slope"),
         ({"eligibility": "pre", "tag_delay": "-1ms"}, "tag_delay"),
     ],
 )
@@ -850,6 +885,7 @@ def _prepare_prob(params, tmp_path):
         ({"cue_window": "0.2,0.1"}, "cue_window"),
         ({"cue_window": "0,0.15,0.3"}, "cue_window"),
         ({"cue_window": "0,5"}, "cue_window"),  # past the reward
+        ({"expectation_slope": "-2"}, "expectation_slope"),
     ],
 )
 def test_probability_with_the_distributional_critic_refuses_bad_input(params, needle, tmp_path):
@@ -859,7 +895,7 @@ def test_probability_with_the_distributional_critic_refuses_bad_input(params, ne
 
 
 def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_critic(tmp_path):
-    asym, own, dip, pre, delay = CRITIC_HYPOTHESES
+    asym, own, dip, pre, delay, matched = CRITIC_HYPOTHESES
 
     def listed(module, p):
         return set(module.hypotheses(p)) & set(CRITIC_HYPOTHESES)
@@ -897,6 +933,13 @@ def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_
         True,
     )
     assert listed(module, p) == with_dip(p, {asym, own, pre, delay})
+    # the expectation matched to the asymmetry: listed where the channels' taus differ
+    for control, kept in (("none", {asym, own, matched}), ("classical", {own})):
+        params = {"control": control, "expectation_slope": "0.3"}
+        module, p, _, _ = runner.prepare("distributional", params, 1, "numpy", tmp_path / "g", True)
+        assert listed(module, p) == with_dip(p, kept)
+    module, p, _, _ = _prepare_prob({**PROB_DIST, "expectation_slope": "0.3"}, tmp_path)
+    assert matched in listed(module, p)
 
 
 def _optimism_data(p, design):
