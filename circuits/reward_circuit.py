@@ -296,8 +296,8 @@ CRITIC_HYPOTHESES = (
     "after it arrives, so that a DA transient is credited to the inputs active before "
     "it (TD's update of the preceding state; the delay is not measured)",
     "distributional critic: each channel's expectation (D1 -> VTA GABA weight) is matched "
-    "to its DA neurons' asymmetry, stronger in optimistic channels "
-    "(critic_expectation_slope; not measured)",
+    "to its DA neurons' asymmetry, scaled with 2 tau_k - 1 by critic_expectation_slope "
+    "(not measured)",
 )
 
 #: The tag of one presynaptic spike with ``critic_eligibility='pre'``: A_plus * tau_plus *
@@ -413,8 +413,8 @@ CIRCUIT_CHECKS = (
         None,
         "float",
         "change of a distributional critic's expectation gain with 2 tau - 1",
-        low=-1.5,
-        high=1.5,
+        low=-1.0,
+        high=1.0,
     ),
     Param(
         "critic_learning_rate",
@@ -708,8 +708,8 @@ class RewardCircuitParams:
             out.append(CRITIC_HYPOTHESES[3])
             if float(self.critic_tag_delay) > 0:
                 out.append(CRITIC_HYPOTHESES[4])
-        if self.critic_expectation_slope != 0 and np.any(self.channel_taus() != 0.5):
-            out.append(CRITIC_HYPOTHESES[5])  # the classical control's gains are all equal
+        if np.ptp(self.expectation_gains()) > 0:  # the channels' gains differ
+            out.append(CRITIC_HYPOTHESES[5])
         return tuple(out)
 
     @property
@@ -948,7 +948,8 @@ def fixed_projection_table(params):
     """The fixed projections resolved for ``params``: one dict per row of
     `FIXED_PROJECTIONS` (name, source, target, on_pre, probability, weight J and delay
     with units, gain, and ``fields``: the params fields each value comes from). The
-    weight is J as set; each synapse gets J / scale x gain."""
+    weight is J as set; each synapse gets J / scale x gain (and d1_gaba of a distributional
+    critic its channel's `RewardCircuitParams.expectation_gains` on top)."""
     rows = []
     for row in FIXED_PROJECTIONS:
         rows.append(

@@ -466,6 +466,9 @@ def check(p):
         )
     if p["tau_low"] > p["tau_high"]:
         raise ParamError(f"tau_low: {p['tau_low']:g} exceeds tau_high ({p['tau_high']:g})")
+    for name in ("tau_low", "tau_high"):  # alpha+ and alpha- both above 0
+        if not 0 < p[name] < 1:
+            raise ParamError(f"{name}: {p[name]:g} is out of range; allowed: (0, 1)")
     check_signal(p)
     window = window_param(p, "response_window")
     if float(p["cs_time"] + p["us_delay"]) + window[1] > float(p["trial_len"]):

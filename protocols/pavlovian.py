@@ -642,7 +642,8 @@ def memory_counts_for(
         )
     fixed = (
         ("d1_da", "str_d1", "vta_da", P.p_msn_vta, 0),
-        ("d1_gaba", "str_d1", "vta_gaba", P.p_msn_vta, 0),
+        # J per synapse when a distributional critic's channels have their own gains
+        ("d1_gaba", "str_d1", "vta_gaba", P.p_msn_vta, int(P.expectation_scaled)),
         ("gaba_da", "vta_gaba", "vta_da", P.p_gaba_da, 0),
         ("reward_da", "us_reward", "vta_da", P.p_outcome, 0),
         ("punish_gaba", "us_punish", "vta_gaba", P.p_outcome, 1),  # J per synapse

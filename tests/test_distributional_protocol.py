@@ -241,9 +241,10 @@ def test_gaba_factor_gives_more_gaba_neurons_with_the_same_summed_inhibition(tmp
 )
 def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_path):
     """learning_rate, d1_factor, gaba_factor, eligibility, the signal knobs and the
-    expectation's gain and slope reach the circuit parameters of both protocols, and the build key tells their code apart (k_da
-    is a constant of the code, n_d1 and n_gaba array sizes, the eligibility the synapses'
-    code); the classical critic of `probability` ignores them."""
+    expectation's gain and slope reach the circuit parameters of both protocols, and the
+    build key tells their code apart (k_da is a constant of the code, n_d1 and n_gaba
+    array sizes, the eligibility the synapses' code, the expectation per-synapse
+    weights); the classical critic of `probability` ignores them."""
     knobs = {
         "learning_rate": "0.5",
         "d1_factor": "2",
@@ -558,9 +559,14 @@ def test_each_channels_expectation_gain_reaches_its_d1_gaba_synapses(p_tiny):
     # the most pessimistic
     assert J[k_pre == K - 1][0] / J[k_pre == 0][0] == pytest.approx(1.3 / 0.7)
     _, c0 = _build(p_tiny)
-    assert "J" not in _objects(c0)["d1_gaba"].variables  # one constant of the code
-    with pytest.raises(ValueError, match="critic_expectation_slope"):
-        P.with_(critic_expectation_slope=2.0, critic_tau_low=0.0, critic_tau_high=1.0).validate()
+    syn0 = _objects(c0)["d1_gaba"]
+    assert "J" not in syn0.variables  # one constant of the code
+    # gain 1 is the default circuit's weight (scale and the cap's make-up factor kept)
+    assert ratio[0] == pytest.approx(float(syn0.namespace["J"] / mV))
+    # tau 0 with slope 1: channel 0's gain would be 0 (the circuit's own check; the
+    # protocols keep tau inside (0, 1) and the slope within [-1, 1])
+    with pytest.raises(ValueError, match="gives channel gains"):
+        P.with_(critic_expectation_slope=1.0, critic_tau_low=0.0, critic_tau_high=1.0).validate()
 
 
 def test_trials_draw_sizes_with_the_task_probabilities(tmp_path):
@@ -792,6 +798,8 @@ def test_pearson_p_known_cases():
     ("params", "needle"),
     [
         ({"tau_low": "0.9", "tau_high": "0.1"}, "tau_low"),
+        ({"tau_low": "0"}, "tau_low"),  # outside (0, 1): alpha+ would be 0
+        ({"tau_high": "1"}, "tau_high"),
         ({"response_window": "0,2"}, "response_window"),  # 1 + 1.5 + 2 s > 4 s trials
         ({"response_window": "0.3,0.1"}, "response_window"),
         ({"us_delay": "0.2s", "cs_time": "0.5s"}, "us_delay"),  # < 1 s of baseline

@@ -41,6 +41,10 @@ TINY = {
         **get_protocol("distributional").TINY_PARAMS,
         "eligibility": "pre",
     },
+    "distributional/expectation": {
+        **get_protocol("distributional").TINY_PARAMS,
+        "expectation_gain": "0.9",
+    },
 }
 
 #: Brian2's own per-element arrays, counted by `dopasim.memory`'s overhead constants.
