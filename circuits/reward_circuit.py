@@ -685,7 +685,11 @@ class RewardCircuitParams:
     #: (alpha+ - alpha-)/2 times its mean size, which grows with the value (an
     #: excitation in optimistic channels, an inhibition in pessimistic ones). The gain
     #: that balances a channel's drive through a cue therefore rises with its tau
-    #: (docs/distributional.md). (1, 0): every channel at ``j_d1_gaba``.
+    #: (docs/distributional.md). A calibration knob, not a calibrated value: with gains
+    #: near each channel's balance (0.91, 0.275; seeds 126, 127) no channel ran away, but
+    #: no channel became significantly pessimistic in the 10/50/90 task and the
+    #: variable-magnitude code disappeared, which that excess had carried. (1, 0): every
+    #: channel at ``j_d1_gaba``, the default.
     critic_expectation_gain: float = 1.0
     critic_expectation_slope: float = 0.0
 
