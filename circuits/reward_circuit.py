@@ -754,9 +754,7 @@ class RewardCircuitParams:
     def expectation_scaled(self):
         """True when a distributional critic's channels have D1 -> GABA weights other
         than ``j_d1_gaba`` (per-synapse weights in the build)."""
-        return self.distributional and (
-            self.critic_expectation_gain != 1 or self.critic_expectation_slope != 0
-        )
+        return self.distributional and bool(np.any(self.expectation_gains() != 1))
 
     def with_(self, **changes):
         return replace(self, **changes)
@@ -881,6 +879,9 @@ class FixedProjection:
     None: that J is one constant of the projection; otherwise J is a per-synapse
     variable (J / scale x gain), so that the scenarios that change the gain (hunger)
     share one compiled build. ``gain`` is a params field or ``'1 - <field>'``.
+    ``channel_gains`` names a `RewardCircuitParams` method giving one gain per channel of
+    a distributional critic (`RewardCircuitParams.expectation_gains`); where a gain is
+    not 1, J is a per-synapse variable times the gain of its source neuron's channel.
     """
 
     name: str
@@ -891,6 +892,7 @@ class FixedProjection:
     weight_field: str
     delay_field: str | None = None
     gain: str | None = None
+    channel_gains: str | None = None
 
     def gain_value(self, params):
         """The gain's value for ``params`` (1.0 when the projection has none)."""
@@ -909,7 +911,14 @@ CRITIC_PROJECTIONS = ("d1_da", "d1_gaba", "gaba_da")
 FIXED_PROJECTIONS = (
     FixedProjection("d1_da", "str_d1", "vta_da", "g_e_post += J", "p_msn_vta", "j_d1_da"),
     FixedProjection(
-        "d1_gaba", "str_d1", "vta_gaba", "g_s_post += J", "p_msn_vta", "j_d1_gaba", "d_d1_gaba"
+        "d1_gaba",
+        "str_d1",
+        "vta_gaba",
+        "g_s_post += J",
+        "p_msn_vta",
+        "j_d1_gaba",
+        "d_d1_gaba",
+        channel_gains="expectation_gains",
     ),
     FixedProjection("gaba_da", "vta_gaba", "vta_da", "g_i_post += J", "p_gaba_da", "j_gaba_da"),
     FixedProjection(
@@ -952,8 +961,8 @@ def fixed_projection_table(params):
     """The fixed projections resolved for ``params``: one dict per row of
     `FIXED_PROJECTIONS` (name, source, target, on_pre, probability, weight J and delay
     with units, gain, and ``fields``: the params fields each value comes from). The
-    weight is J as set; each synapse gets J / scale x gain (and d1_gaba of a distributional
-    critic its channel's `RewardCircuitParams.expectation_gains` on top)."""
+    weight is J as set; each synapse gets J / scale x gain (and, with a distributional
+    critic, x its channel's gain where the row has ``channel_gains``)."""
     rows = []
     for row in FIXED_PROJECTIONS:
         rows.append(
@@ -1345,7 +1354,10 @@ def _fixed_projections(b):
             p_in = min(1.0, p * k)
             J = J * (p * k / p_in) if p_in > 0 else J
             p = p_in
-        per_channel = P.expectation_scaled and row.name == "d1_gaba"
+        channel_gains = None
+        if P.distributional and row.channel_gains is not None:
+            channel_gains = getattr(P, row.channel_gains)()
+        per_channel = channel_gains is not None and bool(np.any(channel_gains != 1))
         if row.gain is None and not per_channel:
             syn = Synapses(
                 src, tgt, on_pre=row.on_pre, namespace={"J": J / P.scale}, name=row.name, dt=P.dt
@@ -1360,8 +1372,8 @@ def _fixed_projections(b):
         if row.gain is not None and len(i):
             syn.J = np.full(len(i), float(J / P.scale * row.gain_value(P) / mV)) * mV
         elif per_channel and len(i):
-            # each channel's expectation gain, by the presynaptic D1 MSN's channel
-            gains = P.expectation_gains()[channel_of(len(src), P.critic_channels)[i]]
+            # each channel's gain, by the presynaptic neuron's channel
+            gains = channel_gains[channel_of(len(src), P.critic_channels)[i]]
             syn.J = float(J / P.scale / mV) * gains * mV
         b.fixed.append(syn)
 

@@ -245,6 +245,16 @@ SIGNAL_PARAMS = (
 )
 
 
+def check_taus(p):
+    """Refuse channel asymmetries the critic cannot have (ParamError): tau_low above
+    tau_high, or either outside (0, 1), where alpha+ or alpha- would be 0."""
+    if p["tau_low"] > p["tau_high"]:
+        raise ParamError(f"tau_low: {p['tau_low']:g} exceeds tau_high ({p['tau_high']:g})")
+    for name in ("tau_low", "tau_high"):
+        if not 0 < p[name] < 1:
+            raise ParamError(f"{name}: {p[name]:g} is out of range; allowed: (0, 1)")
+
+
 def check_signal(p):
     """Refuse a `SIGNAL_PARAMS` combination the circuit cannot build (ParamError)."""
     if float(p["tag_delay"]) > 0 and p["eligibility"] != "pre":
@@ -464,11 +474,7 @@ def check(p):
             f"channels: {p['channels']} channels need at least as many DA neurons "
             f"({n_da} at scale {p['scale']:g})"
         )
-    if p["tau_low"] > p["tau_high"]:
-        raise ParamError(f"tau_low: {p['tau_low']:g} exceeds tau_high ({p['tau_high']:g})")
-    for name in ("tau_low", "tau_high"):  # alpha+ and alpha- both above 0
-        if not 0 < p[name] < 1:
-            raise ParamError(f"{name}: {p[name]:g} is out of range; allowed: (0, 1)")
+    check_taus(p)
     check_signal(p)
     window = window_param(p, "response_window")
     if float(p["cs_time"] + p["us_delay"]) + window[1] > float(p["trial_len"]):

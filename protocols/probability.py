@@ -58,6 +58,7 @@ from dopasim.protocols.distributional import (
     LEARNING_RATE,
     SIGNAL_PARAMS,
     check_signal,
+    check_taus,
     critic_key,
     window_param,
     with_d1_factor,
@@ -132,11 +133,7 @@ def check(p):
                 f"probabilities: '{p['probabilities']}' - the distributional critic's "
                 "optimism index needs three increasing probabilities (e.g. 0.1,0.5,0.9)"
             )
-        if p["tau_low"] > p["tau_high"]:
-            raise ParamError(f"tau_low: {p['tau_low']:g} exceeds tau_high ({p['tau_high']:g})")
-        for name in ("tau_low", "tau_high"):
-            if not 0 < p[name] < 1:
-                raise ParamError(f"{name}: {p[name]:g} is out of range; allowed: (0, 1)")
+        check_taus(p)
         check_signal(p)
         window = window_param(p, "cue_window")
         if window[1] > float(p["us_delay"]):
