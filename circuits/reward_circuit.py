@@ -298,6 +298,10 @@ CRITIC_HYPOTHESES = (
     "distributional critic: each channel's expectation (D1 -> VTA GABA weight) is matched "
     "to its DA neurons' asymmetry, scaled with 2 tau_k - 1 by critic_expectation_slope "
     "(not measured)",
+    "distributional critic: channel k's corticostriatal synapses weight bursts by "
+    "1 + a (2 tau_k - 1) and dips by 1 - a (2 tau_k - 1), a = critic_learning_asymmetry "
+    "(asymmetric learning in the striatum, proposed by Lowet et al. 2020 and 2025; "
+    "not measured)",
 )
 
 #: The tag of one presynaptic spike with ``critic_eligibility='pre'``: A_plus * tau_plus *
@@ -398,6 +402,14 @@ CIRCUIT_CHECKS = (
         low=0,
         low_open=True,
         high=10,
+    ),
+    Param(
+        "critic_learning_asymmetry",
+        None,
+        "float",
+        "a distributional critic's asymmetry of plasticity, bursts against dips, per channel",
+        low=0.0,
+        high=1.0,
     ),
     Param(
         "critic_expectation_gain",
@@ -692,6 +704,22 @@ class RewardCircuitParams:
     #: channel at ``j_d1_gaba``, the default.
     critic_expectation_gain: float = 1.0
     critic_expectation_slope: float = 0.0
+    #: With a distributional critic, channel k's corticostriatal synapses (both receptor
+    #: classes) weight the bursts of their compartment's [DA] by 1 + a (2 tau_k - 1) and
+    #: its dips by 1 - a (2 tau_k - 1) (a = this; with ``critic_dip_gain`` on top; the
+    #: rectified phasic term, `learning_gains`) [hypothesis]: the asymmetry of the
+    #: errors that each channel's value learns from, in the striatum's plasticity as well
+    #: as in the DA neurons' firing. Lowet, Zheng, Matias, Drugowitsch & Uchida (2020,
+    #: Trends Neurosci 43:980) proposed that asymmetric learning rates may arise
+    #: downstream of DA neurons, in striatal plasticity, and Lowet et al. (2025, Nature
+    #: 639:717) found D1 and D2 MSNs coding the right and left tails of the reward
+    #: distribution. Why here: a DA pause cannot go below silence, and the DA neurons'
+    #: convex f-I curve compresses the dips of the pessimistic channels (calibration,
+    #: docs/distributional.md), so their values saw less than half of the designed
+    #: asymmetry. 0: no asymmetry of plasticity (the default; the linear rule unless
+    #: ``critic_dip_gain`` != 1); any other value makes the rule rectified, also in the
+    #: classical control, whose gains are then all 1.
+    critic_learning_asymmetry: float = 0.0
 
     @property
     def distributional(self):
@@ -714,6 +742,8 @@ class RewardCircuitParams:
                 out.append(CRITIC_HYPOTHESES[4])
         if np.ptp(self.expectation_gains()) > 0:  # the channels' gains differ
             out.append(CRITIC_HYPOTHESES[5])
+        if np.ptp(self.learning_gains()[0]) > 0:  # the channels' plasticity differs
+            out.append(CRITIC_HYPOTHESES[6])
         return tuple(out)
 
     @property
@@ -737,7 +767,8 @@ class RewardCircuitParams:
         """True when the striatal synapses integrate the rectified phasic term
         (`da_phasic_epsilon` set, or a distributional critic's dip gain other than 1)."""
         return self.da_phasic_epsilon is not None or (
-            self.distributional and self.critic_dip_gain != 1
+            self.distributional
+            and (self.critic_dip_gain != 1 or self.critic_learning_asymmetry != 0)
         )
 
     def channel_taus(self):
@@ -749,6 +780,13 @@ class RewardCircuitParams:
         critic; `critic_expectation_gain`)."""
         tau = self.channel_taus()
         return self.critic_expectation_gain * (1 + self.critic_expectation_slope * (2 * tau - 1))
+
+    def learning_gains(self):
+        """Each channel's weight of bursts and of dips in its corticostriatal plasticity,
+        relative to the rule's (distributional critic; `critic_learning_asymmetry`):
+        ``(1 + a (2 tau_k - 1), 1 - a (2 tau_k - 1))``, two arrays."""
+        x = self.critic_learning_asymmetry * (2 * self.channel_taus() - 1)
+        return 1 + x, 1 - x
 
     @property
     def expectation_scaled(self):
@@ -1196,6 +1234,11 @@ def _pools_and_lesion(b):
         rule_d1 = rule_d1.with_(phasic_gains=(1.0, eps * g_dip))
         rule_d2 = rule_d2.with_(phasic_gains=(eps, g_dip))
         b.rectify = {"d1": rule_d1.phasic_gains, "d2": rule_d2.phasic_gains}
+        if P.distributional:
+            # each compartment's gains: the rule's times its channel's asymmetry of
+            # plasticity (critic_learning_asymmetry; all 1 when it is 0) [hypothesis]
+            burst, dip = P.learning_gains()
+            b.rectify = {c: (gb * burst, gd * dip) for c, (gb, gd) in b.rectify.items()}
     b.rules = {"d1": rule_d1, "d2": rule_d2}
     flux, compartments = b.release_da * n_da * P.da_design_rate, b.n["channels"]
     b.groups["pools"] = P.pools.build(
@@ -1293,7 +1336,8 @@ def _striatum(b):
             g[name].namespace.update(j_da_msn=sign * P.j_da_msn, da_ref=P.pools.da_tonic)
     for kind in ("d1", "d2"):
         channels = channel_of(b.n[kind], P.critic_channels) if P.distributional else None
-        b.vts[kind].install(g[f"str_{kind}"], g["pools"], channels=channels)
+        gains = b.rectify[kind] if rect else None
+        b.vts[kind].install(g[f"str_{kind}"], g["pools"], channels=channels, phasic_gains=gains)
 
 
 def _plastic_projections(b):

@@ -343,7 +343,7 @@ class NeuromodulatorPools:
         build serves every scenario.
 
         ``rectify`` (``{"d1": (g_burst, g_dip), "d2": (...)}``, the rules'
-        `phasic_gains`) adds, for each class, the rectified fast part its synapses
+        `phasic_gains`, each a number or one per compartment) adds, for each class, the rectified fast part its synapses
         integrate, ``rect_<c> = g_burst [e]+ - g_dip [-e]+`` with e = what the class
         reads minus ``da_mean``, and its robust running mean ``rect_<c>_mean`` (same
         ``tau_base`` and ``base_clip`` as the baseline). Rectifying a fluctuating signal
@@ -437,8 +437,9 @@ class NeuromodulatorPools:
         if rectify:
             for c, view in (("d1", "da_seen"), ("d2", "da_seen_d2")):
                 gb, gd = rectify[c]
-                setattr(group, f"gb_{c}", float(gb))
-                setattr(group, f"gd_{c}", float(gd))
+                # a number, or one per compartment (a distributional critic's channels)
+                setattr(group, f"gb_{c}", np.broadcast_to(np.asarray(gb, dtype=float), (n,)).copy())
+                setattr(group, f"gd_{c}", np.broadcast_to(np.asarray(gd, dtype=float), (n,)).copy())
                 e = f"({view} - da_mean)"
                 rect_code += (
                     f"\nrect_{c} = gb_{c}*0.5*({e} + abs({e})) + gd_{c}*0.5*({e} - abs({e}))"

@@ -571,6 +571,14 @@ ARCHIVE_FUNCTIONS = {
 }
 
 
+def _per_element(value, n, name):
+    """``value`` (a number, or one per element) as ``n`` floats, none negative."""
+    out = np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy()
+    if not np.all(out >= 0):
+        raise ValueError(f"{name}: {value!r}; allowed: gains of 0 or more")
+    return out
+
+
 def archive_available():
     """True when the current Brian2 device can run the post-spike archive: cpp_standalone
     without OpenMP threads (the archive's C++ side is single-threaded)."""
@@ -789,7 +797,7 @@ class VolumeTransmitter:
             )
         return code
 
-    def install(self, target, pool_group, channels=None):
+    def install(self, target, pool_group, channels=None, phasic_gains=None):
         """Build the transmitter's group for ``target`` and link both to the pool.
 
         Call once per target. The group (``<target>_<name>``, one element, on the
@@ -802,6 +810,10 @@ class VolumeTransmitter:
         per compartment (element c integrates compartment c), so each channel's
         synapses learn from their own compartment (`attach` links them by their target's
         channel).
+
+        ``phasic_gains`` (rectified rule only): ``(g_burst, g_dip)``, each a number or one
+        per compartment, in place of the rule's `ThreeFactorRule.phasic_gains` (a
+        distributional critic's channels, `RewardCircuitParams.learning_gains`).
         """
         vt = self.name
         rule, pool = self.rule, self.pool
@@ -848,8 +860,9 @@ class VolumeTransmitter:
             if self.rectified:
                 setattr(group, f"{vt}_nm", linked_var(pool_group, pool.mean, index=one))
                 # data, not code: one compiled build serves every pair of gains
-                setattr(group, f"{vt}_gb", float(rule.phasic_gains[0]))
-                setattr(group, f"{vt}_gd", float(rule.phasic_gains[1]))
+                gb, gd = rule.phasic_gains if phasic_gains is None else phasic_gains
+                setattr(group, f"{vt}_gb", _per_element(gb, n_group, "g_burst"))
+                setattr(group, f"{vt}_gd", _per_element(gd, n_group, "g_dip"))
                 if pool.rect_mean:
                     setattr(group, f"{vt}_nr", linked_var(pool_group, pool.rect_mean, index=one))
         else:

@@ -119,6 +119,19 @@ DIP_GAIN = Param(
     high=10.0,
 )
 
+#: The distributional critic's asymmetry of plasticity (also a parameter of
+#: `probability`).
+LEARNING_ASYMMETRY = Param(
+    "learning_asymmetry",
+    RewardCircuitParams.critic_learning_asymmetry,
+    "float",
+    "distributional critic: channel k's synapses weight bursts by 1 + a (2 tau_k - 1) and "
+    "dips by 1 - a (2 tau_k - 1) (RewardCircuitParams.critic_learning_asymmetry; a "
+    "hypothesis; 0: none)",
+    low=0.0,
+    high=1.0,
+)
+
 #: The distributional critic's learning rate (also a parameter of `probability`).
 LEARNING_RATE = Param(
     "learning_rate",
@@ -265,8 +278,10 @@ def check_signal(p):
 
 
 def with_signal(P, p):
-    """``P`` with the `SIGNAL_PARAMS` and `EXPECTATION_PARAMS` of ``p``."""
+    """``P`` with the `SIGNAL_PARAMS`, `EXPECTATION_PARAMS` and `LEARNING_ASYMMETRY` of
+    ``p``."""
     return P.with_(
+        critic_learning_asymmetry=p["learning_asymmetry"],
         critic_expectation_gain=p["expectation_gain"],
         critic_expectation_slope=p["expectation_slope"],
         tau_drive_fast=p["tau_drive_fast"],
@@ -308,10 +323,11 @@ def with_gaba_factor(P, factor):
 
 def critic_key(p):
     """What the distributional critic's parameters add to a build key: the rectified
-    phasic term (dip gain other than 1), k_da (a constant of the code), the D1
+    phasic term (dip gain other than 1 or an asymmetry of plasticity; the gains
+    themselves are data), k_da (a constant of the code), the D1
     and GABA populations' sizes, the eligibility (the synapses' code) and the signal's
     parameters."""
-    key = ("rectified",) if p["dip_gain"] != 1 else ()
+    key = ("rectified",) if p["dip_gain"] != 1 or p["learning_asymmetry"] != 0 else ()
     if p["learning_rate"] != 1:
         key = (*key, f"rate{p['learning_rate']!r}")
     if p["d1_factor"] != 1:
@@ -400,6 +416,7 @@ PARAMS = [
         high=8.0,
     ),
     DIP_GAIN,
+    LEARNING_ASYMMETRY,
     LEARNING_RATE,
     ELIGIBILITY,
     D1_FACTOR,

@@ -257,6 +257,7 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
         "gaba_factor": "2",
         "expectation_gain": "0.9",
         "expectation_slope": "0.25",
+        "learning_asymmetry": "0.5",
     }
     m0, p0, _, _ = runner.prepare(protocol, params, 1, "numpy", tmp_path / "a", True)
     m1, p1, _, _ = runner.prepare(protocol, {**params, **knobs}, 1, "numpy", tmp_path / "b", True)
@@ -273,6 +274,7 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
     assert (P0.n_gaba, P1.n_gaba) == (100, 200)
     assert (P0.critic_expectation_gain, P1.critic_expectation_gain) == (1.0, 0.9)
     assert (P0.critic_expectation_slope, P1.critic_expectation_slope) == (0.0, 0.25)
+    assert (P0.critic_learning_asymmetry, P1.critic_learning_asymmetry) == (0.0, 0.5)
     keys = {m0.build_key(p0), m1.build_key(p1)}
     ones = (
         {"learning_rate": "0.5"},
@@ -290,6 +292,15 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
         )
         keys.add(m2.build_key(p2))
     assert len(keys) == 10
+
+    def key(**one):
+        m, q, _, _ = runner.prepare(protocol, {**params, **one}, 1, "numpy", tmp_path / "k", True)
+        return m.build_key(q)
+
+    # the asymmetry of plasticity's gains are data: the rectified rule's build serves them;
+    # at dip gain 1 it makes the rule rectified (other code than the linear rule's)
+    assert key(learning_asymmetry="0.5") == key() == key(learning_asymmetry="0.5", dip_gain="1")
+    assert key(dip_gain="1") != key()
     if protocol == "probability":  # the classical critic: no knob changes anything
         plain = {"probabilities": "0.1,0.5,0.9"}
         mc, pc, _, _ = runner.prepare(protocol, plain, 1, "numpy", tmp_path / "d", True)
@@ -569,6 +580,43 @@ def test_each_channels_expectation_gain_reaches_its_d1_gaba_synapses(p_tiny):
         P.with_(critic_expectation_slope=1.0, critic_tau_low=0.0, critic_tau_high=1.0).validate()
 
 
+@pytest.mark.parametrize("dip_gain", [1.0, 2.0])
+def test_each_channels_asymmetry_of_plasticity_scales_its_compartments_signal(p_tiny, dip_gain):
+    """critic_learning_asymmetry a makes the critic's rule rectified (also at dip gain 1)
+    and gives compartment k's D1 and D2 signal the burst gain 1 + a (2 tau_k - 1) and the
+    dip gain dip_gain x (1 - a (2 tau_k - 1)), in the pools (their running means) and in
+    each MSN class's transmitter (what its synapses integrate); one step of the pools with
+    every compartment 4 nM above and then below its running mean gives those multiples."""
+    a = 0.5
+    P = dp.circuit_params(p_tiny).with_(critic_learning_asymmetry=a, critic_dip_gain=dip_gain)
+    assert P.rectified
+    taus = P.channel_taus()
+    burst, dip = 1 + a * (2 * taus - 1), dip_gain * (1 - a * (2 * taus - 1))
+    _, c = _build(p_tiny, P)
+    objs = _objects(c)
+    pools = objs["pools"]
+    for kind in ("d1", "d2"):
+        np.testing.assert_allclose(getattr(pools, f"gb_{kind}")[:], burst)
+        np.testing.assert_allclose(getattr(pools, f"gd_{kind}")[:], dip)
+        msn = objs[f"str_{kind}"]
+        vt = next(o for o in msn.contained_objects if o.name == f"str_{kind}_da")
+        np.testing.assert_allclose(vt.da_gb[:], burst)
+        np.testing.assert_allclose(vt.da_gd[:], dip)
+    # the pools alone, one step: rect = g_b [e]+ - g_d [-e]+ per compartment
+    for sign, gain in ((1, burst), (-1, -dip)):
+        grp = P.pools.build("pools_alone", P.dt, rectify={"d1": (burst, dip), "d2": (1, 1)}, n=K)
+        grp.da = grp.da_mean[:] + sign * 4 * nmolar
+        Network(grp).run(P.dt)
+        e = np.asarray(grp.da_seen[:] - grp.da_mean[:])  # the step moved da a little
+        np.testing.assert_allclose(np.asarray(grp.rect_d1[:]), gain * np.abs(e), rtol=1e-9)
+        np.testing.assert_allclose(np.asarray(grp.rect_d2[:]), sign * np.abs(e), rtol=1e-9)
+    # a = 0 with dip gain 1: the linear rule, no gains at all
+    P0 = P.with_(critic_learning_asymmetry=0.0, critic_dip_gain=1.0)
+    assert not P0.rectified
+    _, c0 = _build(p_tiny, P0)
+    assert "gb_d1" not in _objects(c0)["pools"].variables
+
+
 def test_trials_draw_sizes_with_the_task_probabilities(tmp_path):
     """trials(): sizes follow PROBS and about cued_fraction of the trials are cued
     (cue 0, the others -1); every trial is rewarded and none is a probe."""
@@ -817,6 +865,8 @@ def test_pearson_p_known_cases():
         ({"tag_delay": "100ms"}, "tag_delay"),  # needs eligibility=pre
         ({"expectation_gain": "0"}, "expectation_gain"),
         ({"expectation_slope": "1.5"}, "expectation_slope"),
+        ({"learning_asymmetry": "-0.1"}, "learning_asymmetry"),
+        ({"learning_asymmetry": "1.5"}, "learning_asymmetry"),
         ({"eligibility": "pre", "tag_delay": "-1ms"}, "tag_delay"),
     ],
 )
@@ -894,6 +944,7 @@ def _prepare_prob(params, tmp_path):
         ({"cue_window": "0,0.15,0.3"}, "cue_window"),
         ({"cue_window": "0,5"}, "cue_window"),  # past the reward
         ({"expectation_slope": "-2"}, "expectation_slope"),
+        ({"learning_asymmetry": "2"}, "learning_asymmetry"),
     ],
 )
 def test_probability_with_the_distributional_critic_refuses_bad_input(params, needle, tmp_path):
@@ -903,7 +954,7 @@ def test_probability_with_the_distributional_critic_refuses_bad_input(params, ne
 
 
 def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_critic(tmp_path):
-    asym, own, dip, pre, delay, matched = CRITIC_HYPOTHESES
+    asym, own, dip, pre, delay, matched, plastic = CRITIC_HYPOTHESES
 
     def listed(module, p):
         return set(module.hypotheses(p)) & set(CRITIC_HYPOTHESES)
@@ -948,6 +999,13 @@ def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_
         assert listed(module, p) == with_dip(p, kept)
     module, p, _, _ = _prepare_prob({**PROB_DIST, "expectation_slope": "0.3"}, tmp_path)
     assert matched in listed(module, p)
+    # the asymmetry of plasticity: listed where the channels' taus differ
+    for control, kept in (("none", {asym, own, plastic}), ("classical", {own})):
+        params = {"control": control, "learning_asymmetry": "0.5"}
+        module, p, _, _ = runner.prepare("distributional", params, 1, "numpy", tmp_path / "h", True)
+        assert listed(module, p) == with_dip(p, kept)
+    module, p, _, _ = _prepare_prob({**PROB_DIST, "learning_asymmetry": "0.5"}, tmp_path)
+    assert plastic in listed(module, p)
 
 
 def _optimism_data(p, design):
