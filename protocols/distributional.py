@@ -181,6 +181,20 @@ GABA_FACTOR = Param(
 )
 
 
+#: More VTA DA neurons in a distributional critic's channels (also a parameter of
+#: `probability`).
+DA_FACTOR = Param(
+    "da_factor",
+    1,
+    "int",
+    "distributional critic: VTA DA neurons relative to the base circuit's, each releasing "
+    "1/f as much per spike and with 1/f of its weight onto 5-HT neurons (the same [DA] "
+    "and 5-HT input from more neurons; see with_da_factor)",
+    low=1,
+    high=8,
+)
+
+
 #: Each channel's expectation gain (also parameters of `probability`):
 #: ``expectation_gain * (1 + expectation_slope * (2 tau_k - 1))`` times ``j_d1_gaba``
 #: (`RewardCircuitParams.expectation_gains`).
@@ -321,6 +335,28 @@ def with_gaba_factor(P, factor):
     return P.with_(n_gaba=P.n_gaba * factor, j_gaba_da=P.j_gaba_da / factor)
 
 
+def with_da_factor(P, factor):
+    """``P`` with ``da_factor`` f: n_da x f and j_da_5ht / f.
+
+    Each channel's DA neurons are its read-out: the optimism index and the reversal
+    points are measured on their pooled responses, whose trial-to-trial noise shrinks
+    with their number (a mouse VTA holds thousands of DA neurons; the base circuit's 100
+    are a sample). f times the neurons keep every DA neuron's inputs; the release per
+    spike follows the number of neurons (`dopasim.models.pools.release_for`: the same
+    tonic [DA], from smaller and more frequent release events) and the 5-HT neurons' DA
+    input is divided by f. f = 1: ``P`` itself.
+    """
+    if factor == 1:
+        return P
+    return P.with_(n_da=P.n_da * factor, j_da_5ht=P.j_da_5ht / factor)
+
+
+def with_factors(P, p):
+    """``P`` with the population factors of ``p`` (d1_factor, gaba_factor, da_factor)."""
+    P = with_gaba_factor(with_d1_factor(P, p["d1_factor"]), p["gaba_factor"])
+    return with_da_factor(P, p["da_factor"])
+
+
 def critic_key(p):
     """What the distributional critic's parameters add to a build key: the rectified
     phasic term (dip gain other than 1 or an asymmetry of plasticity; the gains
@@ -334,6 +370,8 @@ def critic_key(p):
         key = (*key, f"d1x{p['d1_factor']}")
     if p["gaba_factor"] != 1:
         key = (*key, f"gabax{p['gaba_factor']}")
+    if p["da_factor"] != 1:
+        key = (*key, f"dax{p['da_factor']}")
     if p["eligibility"] != "stdp":
         key = (*key, f"elig-{p['eligibility']}")
     for q in SIGNAL_PARAMS:
@@ -421,6 +459,7 @@ PARAMS = [
     ELIGIBILITY,
     D1_FACTOR,
     GABA_FACTOR,
+    DA_FACTOR,
     *SIGNAL_PARAMS,
     *EXPECTATION_PARAMS,
     Param(
@@ -542,8 +581,7 @@ def circuit_params(p):
         critic_learning_rate=p["learning_rate"],
         critic_eligibility=p["eligibility"],
     )
-    P = with_gaba_factor(with_d1_factor(P, p["d1_factor"]), p["gaba_factor"])
-    return with_signal(P, p)
+    return with_signal(with_factors(P, p), p)
 
 
 def stimulus(p, tr):

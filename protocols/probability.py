@@ -51,6 +51,7 @@ from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
 from dopasim.protocols.distributional import (
     D1_FACTOR,
+    DA_FACTOR,
     DIP_GAIN,
     ELIGIBILITY,
     EXPECTATION_PARAMS,
@@ -62,8 +63,7 @@ from dopasim.protocols.distributional import (
     check_taus,
     critic_key,
     window_param,
-    with_d1_factor,
-    with_gaba_factor,
+    with_factors,
     with_signal,
 )
 
@@ -101,6 +101,7 @@ PARAMS = [
     ELIGIBILITY,
     D1_FACTOR,
     GABA_FACTOR,
+    DA_FACTOR,
     *SIGNAL_PARAMS,
     *EXPECTATION_PARAMS,
     Param(
@@ -166,8 +167,7 @@ def circuit_params(p):
         critic_learning_rate=p["learning_rate"],
         critic_eligibility=p["eligibility"],
     )
-    P = with_gaba_factor(with_d1_factor(P, p["d1_factor"]), p["gaba_factor"])
-    return with_signal(P, p)
+    return with_signal(with_factors(P, p), p)
 
 
 def build_key(p):

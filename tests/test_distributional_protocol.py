@@ -232,6 +232,34 @@ def test_gaba_factor_gives_more_gaba_neurons_with_the_same_summed_inhibition(tmp
     assert float(over.j_gaba_da / base.j_gaba_da) == pytest.approx(1 / 4)
 
 
+def test_da_factor_gives_more_da_neurons_with_the_same_release_and_5ht_input(tmp_path):
+    """da_factor f: f times the VTA DA neurons, each with the inputs of f = 1 (the same
+    D1 input per DA neuron), 1/f of the release per spike (the same release flux at the
+    design rate) and 1/f of the weight onto 5-HT neurons, whose summed DA input is
+    unchanged."""
+    d1_in, release, ht_in = {}, {}, {}
+    for f in ("1", "3"):
+        p = _prepare({**CIRCUIT, "channels": "10", "da_factor": f}, tmp_path / f)
+        P, c = _build(p)
+        objs = _objects(c)
+        assert len(c["vta_da"]) == P.size("n_da") == int(f) * 10  # scale 0.1
+        d1 = objs["d1_da"]
+        d1_in[f] = np.bincount(np.asarray(d1.j[:]), minlength=len(d1.target))
+        release[f] = c.info["release_da_nM"] * len(c["vta_da"])
+        syn = objs["da_ht"]
+        counts = np.bincount(np.asarray(syn.j[:]), minlength=len(syn.target))
+        ht_in[f] = counts * float(syn.namespace["J"] / mV)
+    assert set(d1_in["3"]) == set(d1_in["1"])  # each DA neuron's D1 input as before
+    assert release["3"] == pytest.approx(release["1"], rel=1e-9)
+    # each 5-HT neuron draws its DA inputs at random: the summed input keeps its mean
+    assert ht_in["3"].mean() == pytest.approx(ht_in["1"].mean(), rel=0.35)
+    base = RewardCircuitParams()
+    assert dp.with_da_factor(base, 1) is base
+    over = dp.with_da_factor(base, 4)
+    assert over.n_da == 4 * base.n_da
+    assert float(over.j_da_5ht / base.j_da_5ht) == pytest.approx(1 / 4)
+
+
 @pytest.mark.parametrize(
     ("protocol", "params"),
     [
@@ -258,6 +286,7 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
         "expectation_gain": "0.9",
         "expectation_slope": "0.25",
         "learning_asymmetry": "0.5",
+        "da_factor": "2",
     }
     m0, p0, _, _ = runner.prepare(protocol, params, 1, "numpy", tmp_path / "a", True)
     m1, p1, _, _ = runner.prepare(protocol, {**params, **knobs}, 1, "numpy", tmp_path / "b", True)
@@ -272,6 +301,7 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
     assert (P0.pools.base_clip, P1.pools.base_clip) == (5 * nmolar, 20 * nmolar)
     assert (P0.critic_tag_delay, P1.critic_tag_delay) == (0 * ms, 100 * ms)
     assert (P0.n_gaba, P1.n_gaba) == (100, 200)
+    assert (P0.n_da, P1.n_da) == (100, 200)
     assert (P0.critic_expectation_gain, P1.critic_expectation_gain) == (1.0, 0.9)
     assert (P0.critic_expectation_slope, P1.critic_expectation_slope) == (0.0, 0.25)
     assert (P0.critic_learning_asymmetry, P1.critic_learning_asymmetry) == (0.0, 0.5)
@@ -282,6 +312,7 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
         {"asym_threshold": "2mV"},
         {"eligibility": "pre", "tag_delay": "50ms"},
         {"gaba_factor": "2"},
+        {"da_factor": "2"},
         {"base_clip": "20nM"},
         {"expectation_gain": "0.9"},
         {"expectation_slope": "0.25"},
@@ -291,7 +322,7 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
             protocol, {**params, **one}, 1, "numpy", tmp_path / f"c{k}", True
         )
         keys.add(m2.build_key(p2))
-    assert len(keys) == 10
+    assert len(keys) == 11
 
     def key(**one):
         m, q, _, _ = runner.prepare(protocol, {**params, **one}, 1, "numpy", tmp_path / "k", True)
@@ -862,6 +893,8 @@ def test_pearson_p_known_cases():
         ({"d1_factor": "1.5"}, "d1_factor"),
         ({"gaba_factor": "0"}, "gaba_factor"),
         ({"gaba_factor": "9"}, "gaba_factor"),
+        ({"da_factor": "0"}, "da_factor"),
+        ({"da_factor": "9"}, "da_factor"),
         ({"tag_delay": "100ms"}, "tag_delay"),  # needs eligibility=pre
         ({"expectation_gain": "0"}, "expectation_gain"),
         ({"expectation_slope": "1.5"}, "expectation_slope"),
