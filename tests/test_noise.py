@@ -124,3 +124,44 @@ def test_noise_source_is_validated():
 
     with pytest.raises(ValueError, match="noise must be one of xi, counter"):
         lif_group(2, LIFParams(), "bad", np.random.default_rng(0), noise="white")
+
+
+def test_a_group_without_some_inputs_keeps_its_arithmetic():
+    """lif_group(inputs=('e',), lesionable=False): g_s, g_i, g_ahp (b_ahp 0) and alive
+    are constants, not variables updated each step, and the group's spikes and potentials
+    equal those of the full group's to the bit (numpy; same drive through g_e)."""
+    import pytest
+    from brian2 import Network, SpikeMonitor, mV
+
+    from dopasim.models.lif import LIFParams, lif_group
+
+    start_scope()
+    p = LIFParams(sigma=4 * mV, i_bias_mean=17 * mV)
+    full = lif_group(50, p, "full", np.random.default_rng(4), dt=0.5 * ms, noise="counter")
+    lean = lif_group(
+        50,
+        p,
+        "lean",
+        np.random.default_rng(4),
+        dt=0.5 * ms,
+        noise="counter",
+        inputs=("e",),
+        lesionable=False,
+    )
+    for name in ("g_s", "g_i", "alive"):
+        assert name in full.variables and name not in lean.variables
+        assert name in lean.namespace
+    assert "g_ahp" in lean.namespace and "g_ahp" in full.namespace  # b_ahp = 0: no AHP
+    adapting = lif_group(2, p.with_(b_ahp=1 * mV), "adapting", np.random.default_rng(0))
+    assert "g_ahp" in adapting.variables
+    assert "v" in lean.variables and "g_e" in lean.variables
+    for g in (full, lean):
+        g.g_e = np.linspace(0, 10, 50) * mV  # a decaying kick, neuron by neuron
+    monitors = [SpikeMonitor(g) for g in (full, lean)]
+    Network(full, lean, *monitors).run(300 * ms)
+    assert monitors[0].num_spikes > 50
+    np.testing.assert_array_equal(monitors[0].i[:], monitors[1].i[:])
+    np.testing.assert_array_equal(monitors[0].t[:], monitors[1].t[:])
+    np.testing.assert_array_equal(np.asarray(full.v[:]), np.asarray(lean.v[:]))
+    with pytest.raises(ValueError, match="inputs must be among e, s, i"):
+        lif_group(2, p, "bad", np.random.default_rng(0), inputs=("e", "x"))
