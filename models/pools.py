@@ -436,10 +436,11 @@ class NeuromodulatorPools:
         rect_code = ""
         if rectify:
             for c, view in (("d1", "da_seen"), ("d2", "da_seen_d2")):
-                gb, gd = rectify[c]
-                # a number, or one per compartment (a distributional critic's channels)
-                setattr(group, f"gb_{c}", np.broadcast_to(np.asarray(gb, dtype=float), (n,)).copy())
-                setattr(group, f"gd_{c}", np.broadcast_to(np.asarray(gd, dtype=float), (n,)).copy())
+                # each gain a number, or one per compartment (a distributional critic's)
+                for side, gain in zip(("gb", "gd"), rectify[c], strict=True):
+                    setattr(
+                        group, f"{side}_{c}", np.broadcast_to(np.asarray(gain, float), (n,)).copy()
+                    )
                 e = f"({view} - da_mean)"
                 rect_code += (
                     f"\nrect_{c} = gb_{c}*0.5*({e} + abs({e})) + gd_{c}*0.5*({e} - abs({e}))"
