@@ -1331,8 +1331,6 @@ def _striatum(b):
             extra_current=current,
             dt=P.dt,
             noise=P.membrane_noise,
-            inputs=("e",),  # the corticostriatal input only
-            lesionable=False,
         )
         if current:
             g[name].namespace.update(j_da_msn=sign * P.j_da_msn, da_ref=P.pools.da_tonic)

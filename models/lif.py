@@ -120,30 +120,6 @@ noise_seed : integer (constant)  # per group (drawn from the connectivity stream
 """
 
 
-#: The synaptic inputs of a LIF group (`lif_group`'s ``inputs``): g_e, g_s and g_i.
-INPUTS = ("e", "s", "i")
-
-
-def _constants(inputs, ahp, lesionable):
-    """The variables of `LIF_EQS` a group does not need, as constants of its namespace
-    (0 mV for an input it never gets and for the AHP where b_ahp is 0; ``alive`` True
-    where no neuron is lesioned), and its equations without them. The membrane's
-    equation keeps its terms, so the group keeps its arithmetic to the bit (adding a
-    constant 0 is exact), but each step updates fewer variables and the threshold reads
-    no per-neuron flag."""
-    fixed = {f"g_{key}": 0 * mV for key in INPUTS if key not in inputs}
-    if not ahp:
-        fixed["g_ahp"] = 0 * mV
-    if not lesionable:
-        fixed["alive"] = True
-    lines = [
-        line
-        for line in LIF_EQS.split("\n")
-        if not any(line.startswith(f"d{name}/dt") or line.startswith(f"{name} :") for name in fixed)
-    ]
-    return fixed, "\n".join(lines)
-
-
 def lif_group(
     n,
     params,
@@ -154,8 +130,6 @@ def lif_group(
     extra_current=None,
     dt=None,
     noise="xi",
-    inputs=INPUTS,
-    lesionable=True,
 ):
     """A `NeuronGroup` of ``n`` LIF neurons with heterogeneous tonic drive.
 
@@ -164,21 +138,12 @@ def lif_group(
     determined by the circuit's connectivity stream. ``extra_current`` names a
     voltage-valued variable of ``extra_eqs`` added to the membrane's input. ``noise`` is
     one of `NOISE_SOURCES`.
-
-    ``inputs`` names the synaptic inputs the group gets (`INPUTS`), and ``lesionable``
-    whether it has the per-neuron ``alive`` flag of a lesion; the others, and the AHP
-    where ``params.b_ahp`` is 0, become constants (`_constants`): the same results, less
-    work per step (the MSNs, 74 % of a reward-circuit run's time, get only g_e).
     """
     params.validate(name)
     if noise not in NOISE_SOURCES:
         raise ValueError(f"{name}: noise must be one of {', '.join(NOISE_SOURCES)}, got {noise!r}")
-    unknown = set(inputs) - set(INPUTS)
-    if unknown:
-        raise ValueError(f"{name}: inputs must be among {', '.join(INPUTS)}, got {sorted(unknown)}")
-    ahp = float(params.b_ahp) > 0
-    fixed, eqs = _constants(inputs, ahp, lesionable)
-    namespace = {**params.namespace(), **fixed}
+    eqs = LIF_EQS
+    namespace = params.namespace()
     if noise == "counter":
         from dopasim.models.noise import counter_normal
 
@@ -189,21 +154,20 @@ def lif_group(
         eqs += _COUNTER_NOISE
         namespace["counter_normal"] = counter_normal
     if extra_current:
-        eqs = eqs.replace(")/tau_m + sigma", f" + {extra_current})/tau_m + sigma")
+        eqs = eqs.replace("- g_ahp)/tau_m", f"- g_ahp + {extra_current})/tau_m")
     group = NeuronGroup(
         n,
         eqs + extra_eqs,
         threshold="v > v_th and alive",
-        reset=("v = v_reset\ng_ahp += b_ahp\n" if ahp else "v = v_reset\n") + extra_reset,
+        reset="v = v_reset\ng_ahp += b_ahp\n" + extra_reset,
         refractory=params.t_ref,
         method="euler",
         namespace=namespace,
         name=name,
         dt=dt,
     )
-    if n and lesionable:
-        group.alive = np.ones(n, dtype=bool)
     if n:
+        group.alive = np.ones(n, dtype=bool)
         group.I_bias = params.i_bias_mean + params.i_bias_sd * rng.standard_normal(n)
         group.v = params.v_reset + (params.v_th - params.v_reset) * rng.uniform(0, 1, n)
         if noise == "counter":
