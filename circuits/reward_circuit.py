@@ -765,7 +765,8 @@ class RewardCircuitParams:
     @property
     def rectified(self):
         """True when the striatal synapses integrate the rectified phasic term
-        (`da_phasic_epsilon` set, or a distributional critic's dip gain other than 1)."""
+        (`da_phasic_epsilon` set, or a distributional critic's dip gain other than 1 or
+        asymmetry of plasticity other than 0)."""
         return self.da_phasic_epsilon is not None or (
             self.distributional
             and (self.critic_dip_gain != 1 or self.critic_learning_asymmetry != 0)

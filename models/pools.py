@@ -343,8 +343,8 @@ class NeuromodulatorPools:
         build serves every scenario.
 
         ``rectify`` (``{"d1": (g_burst, g_dip), "d2": (...)}``, the rules'
-        `phasic_gains`, each a number or one per compartment) adds, for each class, the rectified fast part its synapses
-        integrate, ``rect_<c> = g_burst [e]+ - g_dip [-e]+`` with e = what the class
+        `phasic_gains`, each a number or one per compartment) adds, for each class, the
+        rectified fast part its synapses integrate, ``rect_<c> = g_burst [e]+ - g_dip [-e]+`` with e = what the class
         reads minus ``da_mean``, and its robust running mean ``rect_<c>_mean`` (same
         ``tau_base`` and ``base_clip`` as the baseline). Rectifying a fluctuating signal
         gives it a positive mean (tonic [DA] fluctuates with an SD of about 4 nM here, and
@@ -437,10 +437,9 @@ class NeuromodulatorPools:
         if rectify:
             for c, view in (("d1", "da_seen"), ("d2", "da_seen_d2")):
                 # each gain a number, or one per compartment (a distributional critic's)
-                for side, gain in zip(("gb", "gd"), rectify[c], strict=True):
-                    setattr(
-                        group, f"{side}_{c}", np.broadcast_to(np.asarray(gain, float), (n,)).copy()
-                    )
+                gb, gd = rectify[c]
+                setattr(group, f"gb_{c}", gb)
+                setattr(group, f"gd_{c}", gd)
                 e = f"({view} - da_mean)"
                 rect_code += (
                     f"\nrect_{c} = gb_{c}*0.5*({e} + abs({e})) + gd_{c}*0.5*({e} - abs({e}))"

@@ -571,14 +571,6 @@ ARCHIVE_FUNCTIONS = {
 }
 
 
-def _per_element(value, n, name):
-    """``value`` (a number, or one per element) as ``n`` floats, none negative."""
-    out = np.broadcast_to(np.asarray(value, dtype=float), (n,)).copy()
-    if not np.all(out >= 0):
-        raise ValueError(f"{name}: {value!r}; allowed: gains of 0 or more")
-    return out
-
-
 def archive_available():
     """True when the current Brian2 device can run the post-spike archive: cpp_standalone
     without OpenMP threads (the archive's C++ side is single-threaded)."""
@@ -860,9 +852,10 @@ class VolumeTransmitter:
             if self.rectified:
                 setattr(group, f"{vt}_nm", linked_var(pool_group, pool.mean, index=one))
                 # data, not code: one compiled build serves every pair of gains
+                # a number for every element, or one per compartment
                 gb, gd = rule.phasic_gains if phasic_gains is None else phasic_gains
-                setattr(group, f"{vt}_gb", _per_element(gb, n_group, "g_burst"))
-                setattr(group, f"{vt}_gd", _per_element(gd, n_group, "g_dip"))
+                setattr(group, f"{vt}_gb", gb)
+                setattr(group, f"{vt}_gd", gd)
                 if pool.rect_mean:
                     setattr(group, f"{vt}_nr", linked_var(pool_group, pool.rect_mean, index=one))
         else:

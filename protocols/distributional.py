@@ -341,8 +341,9 @@ def with_da_factor(P, factor):
     Each channel's DA neurons are its read-out: the optimism index and the reversal
     points are measured on their pooled responses, whose trial-to-trial noise shrinks
     with their number (a rodent VTA holds thousands of DA neurons, Nair-Roberts et al.
-    2008, Neuroscience 152:1024; the base circuit's 100 are a sample). f times the neurons keep every DA neuron's inputs; the release per
-    spike follows the number of neurons (`dopasim.models.pools.release_for`: the same
+    2008, Neuroscience 152:1024; the base circuit's 100 are a sample). f times the
+    neurons keep every DA neuron's inputs; the release per spike follows the number of
+    neurons (`dopasim.models.pools.release_for`: the same
     tonic [DA], from smaller and more frequent release events) and the 5-HT neurons' DA
     input is divided by f. f = 1: ``P`` itself.
     """

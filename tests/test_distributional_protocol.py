@@ -205,15 +205,21 @@ def test_d1_factor_gives_more_d1_msns_with_the_same_summed_input(tmp_path):
     assert float(over.j_d1_gaba / base.j_d1_gaba) == pytest.approx(1 / 3)
 
 
+def _with_factor(tmp_path, name, f):
+    """The tiny circuit (10 channels) with the population factor ``name`` = f: its
+    parameters, the circuit and its objects by name."""
+    p = _prepare({**CIRCUIT, "channels": "10", name: f}, tmp_path / f)
+    P, c = _build(p)
+    return P, c, _objects(c)
+
+
 def test_gaba_factor_gives_more_gaba_neurons_with_the_same_summed_inhibition(tmp_path):
     """gaba_factor f: f times the VTA GABA neurons, each with 1/f of the weight onto VTA
     DA neurons, so that every DA neuron's summed GABA input is that of f = 1 from f times
     as many GABA neurons; each GABA neuron's D1 input is unchanged."""
     summed, counts, d1_in = {}, {}, {}
     for f in ("1", "2"):
-        p = _prepare({**CIRCUIT, "channels": "10", "gaba_factor": f}, tmp_path / f)
-        P, c = _build(p)
-        objs = _objects(c)
+        P, c, objs = _with_factor(tmp_path, "gaba_factor", f)
         assert len(c["vta_gaba"]) == P.size("n_gaba") == int(f) * 10  # scale 0.1
         syn = objs["gaba_da"]
         counts[f] = np.bincount(np.asarray(syn.j[:]), minlength=len(syn.target))
@@ -239,9 +245,7 @@ def test_da_factor_gives_more_da_neurons_with_the_same_release_and_5ht_input(tmp
     unchanged."""
     d1_in, release, ht_in = {}, {}, {}
     for f in ("1", "3"):
-        p = _prepare({**CIRCUIT, "channels": "10", "da_factor": f}, tmp_path / f)
-        P, c = _build(p)
-        objs = _objects(c)
+        P, c, objs = _with_factor(tmp_path, "da_factor", f)
         assert len(c["vta_da"]) == P.size("n_da") == int(f) * 10  # scale 0.1
         d1 = objs["d1_da"]
         d1_in[f] = np.bincount(np.asarray(d1.j[:]), minlength=len(d1.target))
