@@ -166,14 +166,29 @@ def responses(spike_times, reward_times, window=(0.2, 0.6), baseline=(-1.0, 0.0)
 # ---------------------------------------------------------------------------------------
 
 
+def _level_stats(s, r):
+    """Each distinct size's count and response sum, and the responses' sum of squares:
+    all a hinge fit needs of the trials."""
+    levels, inverse = np.unique(s, return_inverse=True)
+    count = np.bincount(inverse, minlength=levels.size).astype(float)
+    total = np.bincount(inverse, weights=r, minlength=levels.size)
+    return levels, count, total, float(np.dot(r, r))
+
+
 def _hinge_sse(s, r, grid):
     """Residual sum of squares of the best hinge y = a+ (x-c)+ - a- (c-x)+ at each c."""
-    d = s[None, :] - grid[:, None]
+    return _hinge_sse_stats(*_level_stats(s, r), grid)
+
+
+def _hinge_sse_stats(levels, count, total, rr, grid):
+    """`_hinge_sse` from `_level_stats`: O(grid x sizes), not O(grid x trials); the same
+    least squares, to rounding."""
+    d = levels[None, :] - grid[:, None]
     pos, neg = np.maximum(d, 0.0), np.minimum(d, 0.0)
-    sse = np.full(grid.size, float(np.dot(r, r)))
+    sse = np.full(grid.size, rr)
     for part in (pos, neg):
-        sxx = (part**2).sum(1)
-        sxy = part @ r
+        sxx = part**2 @ count
+        sxy = part @ total
         with np.errstate(invalid="ignore", divide="ignore"):
             a = np.where(sxx > 0, sxy / sxx, 0.0)
         # slopes are >= 0 (a response grows with reward); the two parts do not overlap,
@@ -181,6 +196,20 @@ def _hinge_sse(s, r, grid):
         a = np.maximum(a, 0.0)
         sse -= 2 * a * sxy - a**2 * sxx
     return sse
+
+
+def _hinge_reversal(levels, count, total, rr, resolution):
+    """The hinge's reversal point from `_level_stats` (sizes with at least one trial): a
+    coarse grid (100 steps and the sizes), then the best coarse point's neighbourhood
+    at ``resolution``."""
+    lo, hi = float(levels[0]), float(levels[-1])
+    coarse = np.union1d(np.linspace(lo, hi, 101), levels)
+    best = coarse[np.argmin(_hinge_sse_stats(levels, count, total, rr, coarse))]
+    step = (hi - lo) / 100
+    fine = np.arange(max(lo, best - step), min(hi, best + step) + resolution, resolution)
+    grid = np.union1d(np.clip(fine, lo, hi), best)
+    sse = _hinge_sse_stats(levels, count, total, rr, grid)
+    return float(grid[np.flatnonzero(sse <= sse.min() + 1e-12 * (1 + sse.min()))[0]])
 
 
 def reversal_point(sizes, responses, method="hinge", resolution=0.01):
@@ -226,15 +255,7 @@ def reversal_point(sizes, responses, method="hinge", resolution=0.01):
     if method == "hinge":
         if not resolution > 0:
             raise ParamError(f"resolution: must be > 0, got {resolution!r}")
-        # a coarse grid (100 steps and the sizes), then the best coarse point's
-        # neighbourhood at ``resolution``
-        coarse = np.union1d(np.linspace(lo, hi, 101), np.unique(s))
-        best = coarse[np.argmin(_hinge_sse(s, r, coarse))]
-        step = (hi - lo) / 100
-        fine = np.arange(max(lo, best - step), min(hi, best + step) + resolution, resolution)
-        grid = np.union1d(np.clip(fine, lo, hi), best)
-        sse = _hinge_sse(s, r, grid)
-        return float(grid[np.flatnonzero(sse <= sse.min() + 1e-12 * (1 + sse.min()))[0]])
+        return _hinge_reversal(*_level_stats(s, r), resolution)
     levels = np.unique(s)
     means = np.array([r[s == v].mean() for v in levels])
     if np.all(means < 0):
@@ -427,13 +448,26 @@ def _pearson(a, b):
     return float(np.dot(a, b) / den) if den > 0 else np.nan
 
 
-def _halves(s, rng):
-    """Boolean mask of half A: each size's trials split at random, half and half."""
-    mask = np.zeros(s.size, dtype=bool)
-    for v in np.unique(s):
-        idx = np.flatnonzero(s == v)
+def _halves(groups, n, rng):
+    """Boolean mask of half A of ``n`` trials: each size's trials (``groups``, one index
+    array per size) split at random, half and half."""
+    mask = np.zeros(n, dtype=bool)
+    for idx in groups:
         mask[rng.permutation(idx)[: idx.size // 2]] = True
     return mask
+
+
+def _half_reversal(s, r, inverse, n_levels, levels, half, method, resolution):
+    """`reversal_point` of the trials in ``half``; the hinge from per-size sums."""
+    if method != "hinge":
+        return reversal_point(s[half], r[half], method=method, resolution=resolution)
+    count = np.bincount(inverse[half], minlength=n_levels).astype(float)
+    if np.count_nonzero(count) < 2 or not resolution > 0:
+        return reversal_point(s[half], r[half], method=method, resolution=resolution)
+    total = np.bincount(inverse[half], weights=r[half], minlength=n_levels)
+    rh = r[half]
+    keep = count > 0
+    return _hinge_reversal(levels[keep], count[keep], total[keep], float(np.dot(rh, rh)), resolution)
 
 
 def split_half(
@@ -474,14 +508,22 @@ def split_half(
         raise ParamError(f"trials: need at least 3 neurons for a correlation, got {len(cells)}")
     if isinstance(n_splits, bool) or not isinstance(n_splits, int | np.integer) or n_splits < 1:
         raise ParamError(f"n_splits: must be a positive integer, got {n_splits!r}")
+    if method not in METHODS:
+        raise ParamError(f"method: {method!r} is not one of {', '.join(METHODS)}")
     rng = np.random.default_rng(rng)
+    prepared = []
+    for s, r in cells:
+        levels, inverse = np.unique(s, return_inverse=True)
+        groups = [np.flatnonzero(inverse == k) for k in range(levels.size)]
+        prepared.append((s, r, levels, inverse, groups))
     rs, rel = np.empty(n_splits), np.empty(n_splits)
     for k in range(n_splits):
         ra, rb, tb = [], [], []
-        for s, r in cells:
-            a = _halves(s, rng)
-            ra.append(reversal_point(s[a], r[a], method=method, resolution=resolution))
-            rb.append(cb := reversal_point(s[~a], r[~a], method=method, resolution=resolution))
+        for s, r, levels, inverse, groups in prepared:
+            a = _halves(groups, s.size, rng)
+            fit = (s, r, inverse, levels.size, levels)
+            ra.append(_half_reversal(*fit, a, method, resolution))
+            rb.append(cb := _half_reversal(*fit, ~a, method, resolution))
             tb.append(asymmetry(s[~a], r[~a], cb, through_reversal=through_reversal).tau)
         rs[k] = _pearson(np.array(tb), np.array(ra))
         rel[k] = _pearson(np.array(ra), np.array(rb))

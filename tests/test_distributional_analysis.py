@@ -60,6 +60,24 @@ def test_a_synthetic_neuron_gives_back_its_reversal_point_and_asymmetry(reversal
     assert t.alpha_pos > 0 and t.alpha_neg > 0
 
 
+def test_hinge_fit_from_per_size_sums_equals_the_per_trial_least_squares():
+    """The hinge's SSE (from each size's count and sum) against a brute-force oracle:
+    ordinary least squares of each side's slope on every trial, clipped at 0."""
+    rng = np.random.default_rng(11)
+    s = rng.choice(np.array([0.1, 0.3, 1.2, 2.5, 5.0, 10.0, 20.0]), 300)
+    r = np.where(s > 4.0, 0.8, 0.3) * (s - 4.0) + rng.normal(0, 2.0, s.size)
+    grid = np.linspace(0.0, 21.0, 57)
+    oracle = []
+    for c in grid:
+        fit = np.zeros_like(r)
+        for side in (s > c, s < c):
+            x = s[side] - c
+            a = max(np.dot(x, r[side]) / np.dot(x, x), 0.0) if side.any() else 0.0
+            fit[side] = a * x
+        oracle.append(np.sum((r - fit) ** 2))
+    np.testing.assert_allclose(dist._hinge_sse(s, r, grid), oracle, rtol=1e-9)
+
+
 def test_interpolation_finds_the_crossing_of_a_symmetric_neuron():
     """Linear interpolation of the mean responses is exact when alpha+ = alpha-."""
     sizes, resp = neuron(np.random.default_rng(2), 6.0, 0.5, noise=0.0)
