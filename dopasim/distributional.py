@@ -467,7 +467,9 @@ def _half_reversal(s, r, inverse, n_levels, levels, half, method, resolution):
     total = np.bincount(inverse[half], weights=r[half], minlength=n_levels)
     rh = r[half]
     keep = count > 0
-    return _hinge_reversal(levels[keep], count[keep], total[keep], float(np.dot(rh, rh)), resolution)
+    return _hinge_reversal(
+        levels[keep], count[keep], total[keep], float(np.dot(rh, rh)), resolution
+    )
 
 
 def split_half(
