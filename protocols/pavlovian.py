@@ -44,6 +44,7 @@ __all__ = [
 ]
 
 GRID = 10 * ms  # time grid of the stimulus schedule
+DT = RewardCircuitParams().dt  # the circuit's integration step, as calibrated
 
 #: The fast suite's size of a Pavlovian trial protocol (scale 0.05, short trials).
 TINY_PARAMS = {
@@ -96,6 +97,17 @@ COMMON_PARAMS = [
         "(the same increments from a counter-based hash; runs about 3x faster)",
         choices=NOISE_SOURCES,
     ),
+    _q(
+        "dt",
+        DT,
+        ms,
+        "integration time step of the circuit (forward Euler): 0.5 ms as calibrated, up to "
+        "1 ms (a fifth of the fastest synaptic time constant; about half the run time, a "
+        "change of results to check against 0.5 ms)",
+        low=0,
+        low_open=True,
+        high=1,
+    ),
     Param(
         "weight_samples",
         500,
@@ -144,6 +156,8 @@ def check_common(p):
             f"us_delay: the outcome ends at {us_end} into the trial, after the trial's end "
             f"(trial_len = {p['trial_len']}); allowed: cs_time + us_delay + outcome_dur <= trial_len"
         )
+    if "dt" in p:
+        _count(GRID, p["dt"], f"dt: {p['dt']} does not divide the stimulus grid of {GRID}")
     p["n_states"] = _count(
         p["us_delay"],
         p["state_dur"],
@@ -160,7 +174,9 @@ def check_common(p):
 def build_key(p, n_cues):
     """What fixes the shape of the compiled code of a trial protocol."""
     noise = p.get("membrane_noise", "xi")
-    return (p["n_states"], p["scale"], p["weight_samples"], n_cues, noise)
+    key = (p["n_states"], p["scale"], p["weight_samples"], n_cues, noise)
+    dt = p.get("dt", DT)
+    return key if dt == DT else (*key, f"dt{float(dt / ms)!r}")
 
 
 def stimulus(p, trials, n_cues):
@@ -188,7 +204,8 @@ def stimulus(p, trials, n_cues):
 def circuit_params(p, **overrides):
     """The base circuit at the run's scale, with the run's scenario applied."""
     noise = p.get("membrane_noise", "xi")
-    base = RewardCircuitParams(scale=p["scale"], membrane_noise=noise).with_(**overrides)
+    base = RewardCircuitParams(scale=p["scale"], membrane_noise=noise, dt=p.get("dt", DT))
+    base = base.with_(**overrides)
     return apply_scenarios(parse_scenarios(p.get("scenario", "intact")), base)
 
 

@@ -28,6 +28,8 @@ BAD = [
     (["run", "distal-reward", "--device", "gpu"], "device"),
     (["run", "distal-reward", "--scenario", "parkinson:loss=0.5"], "scenario"),
     (["run", "distal-reward", "--param", "reward_delay_max=0.5s"], "reward_delay_max"),
+    (["run", "conditioning", "--param", "dt=2ms"], "dt: '2ms' is outside the allowed range"),
+    (["run", "distributional", "--param", "dt=0.3ms"], "does not divide the stimulus grid"),
     (["frobnicate"], "invalid choice"),
 ]
 

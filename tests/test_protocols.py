@@ -123,3 +123,45 @@ def test_every_protocol_declares_a_tiny_run(name):
     protocol = get_protocol(name)
     assert protocol.TINY_PARAMS, f"{name}: TINY_PARAMS is empty"
     runner.prepare(name, dict(protocol.TINY_PARAMS), 1, "numpy", None, False)
+
+
+DT_PROTOCOLS = [n for n in NAMES if any(q.name == "dt" for q in get_protocol(n).PARAMS)]
+
+
+@pytest.mark.parametrize("name", DT_PROTOCOLS)
+def test_dt_sets_the_circuit_step_and_only_then_the_build_key(name):
+    """``dt`` reaches the circuit (its clock) and the compiled code's key; the default
+    leaves the key as it was, so cached builds stay valid."""
+    from brian2 import ms
+
+    from dopasim.params import resolve_params
+
+    protocol = get_protocol(name)
+    keys, steps = [], []
+    for dt in (None, "1ms"):
+        over = dict(protocol.TINY_PARAMS) | ({"dt": dt} if dt else {})
+        p = resolve_params(protocol.PARAMS, over)
+        protocol.check(p)
+        steps.append(protocol.circuit_params(p).dt)
+        keys.append(protocol.build_key(p))
+    assert steps == [pavlovian.DT, 1 * ms]
+    assert not any("dt" in str(k) for k in keys[0])
+    assert "dt1.0" in keys[1]
+
+
+def test_a_circuit_built_at_dt_1ms_runs_every_neuron_and_synapse_on_it():
+    import brian2
+    from brian2 import ms
+
+    from dopasim.params import resolve_params
+    from dopasim.seeding import streams
+
+    protocol = get_protocol("conditioning")
+    p = resolve_params(protocol.PARAMS, dict(protocol.TINY_PARAMS, dt="1ms"))
+    protocol.check(p)
+    circuit = protocol.build(p, streams(3))
+    objects = [
+        o for o in circuit.network.objects if isinstance(o, brian2.NeuronGroup | brian2.Synapses)
+    ]
+    assert objects
+    assert {float(o.clock.dt / ms) for o in objects} == {1.0}
