@@ -194,6 +194,18 @@ DA_FACTOR = Param(
     high=8,
 )
 
+#: Fewer D2 MSNs (also a parameter of `probability`).
+D2_FRACTION = Param(
+    "d2_fraction",
+    1.0,
+    "float",
+    "D2 MSNs relative to the base circuit's: they project nowhere in these protocols (the "
+    "NoGo side of an actor that they do not have), so fewer of them shorten the run and "
+    "change only their own read-out (d2_rate_hz); at least one per channel",
+    low=0.0,
+    high=1.0,
+    low_open=True,
+)
 
 #: Each channel's expectation gain (also parameters of `probability`):
 #: ``expectation_gain * (1 + expectation_slope * (2 tau_k - 1))`` times ``j_d1_gaba``
@@ -352,10 +364,38 @@ def with_da_factor(P, factor):
     return P.with_(n_da=P.n_da * factor, j_da_5ht=P.j_da_5ht / factor)
 
 
+def with_d2_fraction(P, fraction):
+    """``P`` with ``d2_fraction`` f: n_d2 x f (rounded). The D2 MSNs have no efferent
+    synapse in the reward circuit (`FIXED_PROJECTIONS` starts none at ``str_d2``), so
+    their number changes nothing upstream of their own spikes: the other populations'
+    dynamics are the same in distribution (the connectivity stream draws fewer numbers
+    for them, so not the same to the bit). f = 1: ``P`` itself."""
+    if fraction == 1:
+        return P
+    return P.with_(n_d2=int(round(P.n_d2 * fraction)))
+
+
 def with_factors(P, p):
-    """``P`` with the population factors of ``p`` (d1_factor, gaba_factor, da_factor)."""
+    """``P`` with the population factors of ``p`` (d1_factor, gaba_factor, da_factor,
+    d2_fraction)."""
     P = with_gaba_factor(with_d1_factor(P, p["d1_factor"]), p["gaba_factor"])
-    return with_da_factor(P, p["da_factor"])
+    return with_d2_fraction(with_da_factor(P, p["da_factor"]), p["d2_fraction"])
+
+
+def check_sizes(p):
+    """Refuse populations too small for the channels (ParamError): fewer DA neurons, or
+    fewer D2 MSNs after ``d2_fraction``, than channels."""
+    base = RewardCircuitParams(scale=p["scale"])
+    for name, what, size in (
+        ("channels", "DA neurons", base.size("n_da")),
+        ("d2_fraction", "D2 MSNs", with_d2_fraction(base, p["d2_fraction"]).size("n_d2")),
+    ):
+        if p["channels"] > size:
+            raise ParamError(
+                f"{name}: {p['channels']} channels need at least as many {what} "
+                f"({size} at scale {p['scale']:g}"
+                + (f", d2_fraction {p['d2_fraction']:g})" if name == "d2_fraction" else ")")
+            )
 
 
 def critic_key(p):
@@ -373,6 +413,8 @@ def critic_key(p):
         key = (*key, f"gabax{p['gaba_factor']}")
     if p["da_factor"] != 1:
         key = (*key, f"dax{p['da_factor']}")
+    if p["d2_fraction"] != 1:
+        key = (*key, f"d2x{p['d2_fraction']!r}")
     if p["eligibility"] != "stdp":
         key = (*key, f"elig-{p['eligibility']}")
     for q in SIGNAL_PARAMS:
@@ -461,6 +503,7 @@ PARAMS = [
     D1_FACTOR,
     GABA_FACTOR,
     DA_FACTOR,
+    D2_FRACTION,
     *SIGNAL_PARAMS,
     *EXPECTATION_PARAMS,
     Param(
@@ -525,12 +568,7 @@ def window_param(p, name):
 
 def check(p):
     pv.check_common(p)
-    n_da = RewardCircuitParams(scale=p["scale"]).size("n_da")
-    if p["channels"] > n_da:
-        raise ParamError(
-            f"channels: {p['channels']} channels need at least as many DA neurons "
-            f"({n_da} at scale {p['scale']:g})"
-        )
+    check_sizes(p)
     check_taus(p)
     check_signal(p)
     window = window_param(p, "response_window")

@@ -46,11 +46,11 @@ optimism_neuron_spearman, optimism_neuron_median
 import numpy as np
 
 from dopasim import analysis, distributional
-from dopasim.circuits.reward_circuit import RewardCircuitParams
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
 from dopasim.protocols.distributional import (
     D1_FACTOR,
+    D2_FRACTION,
     DA_FACTOR,
     DIP_GAIN,
     ELIGIBILITY,
@@ -60,6 +60,7 @@ from dopasim.protocols.distributional import (
     LEARNING_RATE,
     SIGNAL_PARAMS,
     check_signal,
+    check_sizes,
     check_taus,
     critic_key,
     window_param,
@@ -102,6 +103,7 @@ PARAMS = [
     D1_FACTOR,
     GABA_FACTOR,
     DA_FACTOR,
+    D2_FRACTION,
     *SIGNAL_PARAMS,
     *EXPECTATION_PARAMS,
     Param(
@@ -145,12 +147,7 @@ def check(p):
                 f"{p['us_delay']}); allowed: within the CS-US interval"
             )
         p["cue_window_s"] = tuple(window)
-        n_da = RewardCircuitParams(scale=p["scale"]).size("n_da")
-        if p["channels"] > n_da:
-            raise ParamError(
-                f"channels: {p['channels']} channels need at least as many DA neurons "
-                f"({n_da} at scale {p['scale']:g})"
-            )
+        check_sizes(p)
 
 
 def circuit_params(p):

@@ -9,7 +9,7 @@ import math
 
 import numpy as np
 import pytest
-from brian2 import Network, NeuronGroup, SpikeMonitor, ms, mV, nmolar, second, umolar
+from brian2 import Network, NeuronGroup, SpikeMonitor, Synapses, ms, mV, nmolar, second, umolar
 
 from dopasim import runner
 from dopasim.circuits.reward_circuit import (
@@ -262,6 +262,32 @@ def test_da_factor_gives_more_da_neurons_with_the_same_release_and_5ht_input(tmp
     over = dp.with_da_factor(base, 4)
     assert over.n_da == 4 * base.n_da
     assert float(over.j_da_5ht / base.j_da_5ht) == pytest.approx(1 / 4)
+
+
+def test_d2_fraction_gives_fewer_d2_msns_that_project_nowhere(tmp_path):
+    """d2_fraction f: f times the D2 MSNs (each channel keeps some), nothing else of the
+    circuit's sizes changes, and no synapse starts at a D2 MSN, so their number cannot
+    act on the rest of the circuit."""
+    sizes, keys = {}, {}
+    for f in ("1", "0.3"):
+        P, c, objs = _with_factor(tmp_path, "d2_fraction", f)
+        sizes[f] = dict(c.info["sizes"])
+        keys[f] = dp.build_key(
+            _prepare({**CIRCUIT, "channels": "10", "d2_fraction": f}, tmp_path / ("k" + f))
+        )
+        assert len(c["str_d2"]) == P.size("n_d2")
+        efferent = [
+            o.name for o in objs.values() if isinstance(o, Synapses) and o.source is c["str_d2"]
+        ]
+        assert efferent == []
+    assert sizes["0.3"]["str_d2"] == 30 and sizes["1"]["str_d2"] == 100  # scale 0.1
+    assert {k: v for k, v in sizes["0.3"].items() if k != "str_d2"} == {
+        k: v for k, v in sizes["1"].items() if k != "str_d2"
+    }
+    assert keys["0.3"] != keys["1"]
+    base = RewardCircuitParams()
+    assert dp.with_d2_fraction(base, 1) is base
+    assert dp.with_d2_fraction(base, 0.25).n_d2 == base.n_d2 // 4
 
 
 @pytest.mark.parametrize(
@@ -899,6 +925,9 @@ def test_pearson_p_known_cases():
         ({"gaba_factor": "9"}, "gaba_factor"),
         ({"da_factor": "0"}, "da_factor"),
         ({"da_factor": "9"}, "da_factor"),
+        ({"d2_fraction": "0"}, "d2_fraction"),
+        ({"d2_fraction": "1.5"}, "d2_fraction"),
+        ({"d2_fraction": "0.005"}, "d2_fraction: 10 channels need at least as many D2 MSNs"),
         ({"tag_delay": "100ms"}, "tag_delay"),  # needs eligibility=pre
         ({"expectation_gain": "0"}, "expectation_gain"),
         ({"expectation_slope": "1.5"}, "expectation_slope"),
@@ -982,6 +1011,7 @@ def _prepare_prob(params, tmp_path):
         ({"cue_window": "0,5"}, "cue_window"),  # past the reward
         ({"expectation_slope": "-2"}, "expectation_slope"),
         ({"learning_asymmetry": "2"}, "learning_asymmetry"),
+        ({"d2_fraction": "0.005"}, "d2_fraction"),
     ],
 )
 def test_probability_with_the_distributional_critic_refuses_bad_input(params, needle, tmp_path):
