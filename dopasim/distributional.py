@@ -204,12 +204,22 @@ def _hinge_reversal(levels, count, total, rr, resolution):
     at ``resolution``."""
     lo, hi = float(levels[0]), float(levels[-1])
     coarse = np.union1d(np.linspace(lo, hi, 101), levels)
-    best = coarse[np.argmin(_hinge_sse_stats(levels, count, total, rr, coarse))]
+    best = _lowest_best(coarse, _hinge_sse_stats(levels, count, total, rr, coarse), rr)
     step = (hi - lo) / 100
     fine = np.arange(max(lo, best - step), min(hi, best + step) + resolution, resolution)
     grid = np.union1d(np.clip(fine, lo, hi), best)
     sse = _hinge_sse_stats(levels, count, total, rr, grid)
     return float(grid[np.flatnonzero(sse <= sse.min() + 1e-12 * (1 + sse.min()))[0]])
+
+
+def _lowest_best(grid, sse, rr):
+    """The lowest grid point whose SSE is within rounding of the least: a fit that is flat
+    over a stretch (e.g. responses that rise only at the largest size) resolves to the
+    stretch's start, whatever the order of the sums (a bare argmin let rounding choose,
+    up to the whole stretch away). Rounding: 1e-12 of the responses' sum of squares
+    ``rr``, from which the SSE is computed by subtraction (about 4,000 times its
+    rounding error; the SSE never exceeds ``rr``)."""
+    return grid[np.flatnonzero(sse <= sse.min() + 1e-12 * (1 + rr))[0]]
 
 
 def reversal_point(sizes, responses, method="hinge", resolution=0.01):
@@ -464,8 +474,8 @@ def _half_reversal(s, r, inverse, n_levels, levels, half, method, resolution):
     count = np.bincount(inverse[half], minlength=n_levels).astype(float)
     if np.count_nonzero(count) < 2 or not resolution > 0:
         return reversal_point(s[half], r[half], method=method, resolution=resolution)
-    total = np.bincount(inverse[half], weights=r[half], minlength=n_levels)
     rh = r[half]
+    total = np.bincount(inverse[half], weights=rh, minlength=n_levels)
     keep = count > 0
     return _hinge_reversal(
         levels[keep], count[keep], total[keep], float(np.dot(rh, rh)), resolution

@@ -132,6 +132,11 @@ def check(p):
             f"n_trials: {p['n_trials']} gives fewer than 2 trials per cue ({len(probs)} cues)"
         )
     p["probs"] = probs
+    if p["critic"] != "distributional" and p["d2_fraction"] != 1:
+        raise ParamError(
+            f"d2_fraction: {p['d2_fraction']:g} needs critic=distributional; "
+            "allowed with the classical critic: 1"
+        )
     if p["critic"] == "distributional":
         if len(probs) != 3 or not probs[0] < probs[1] < probs[2]:
             raise ParamError(

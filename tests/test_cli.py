@@ -30,6 +30,7 @@ BAD = [
     (["run", "distal-reward", "--param", "reward_delay_max=0.5s"], "reward_delay_max"),
     (["run", "conditioning", "--param", "dt=2ms"], "dt: '2ms' is outside the allowed range"),
     (["run", "distributional", "--param", "dt=0.3ms"], "does not divide the stimulus grid"),
+    (["run", "probability", "--param", "d2_fraction=0.5"], "d2_fraction: 0.5 needs critic="),
     (["frobnicate"], "invalid choice"),
 ]
 

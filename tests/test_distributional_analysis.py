@@ -336,3 +336,37 @@ def test_optimism_test_direction_and_p():
     # design; seed 3 is fixed, so the test is deterministic
     idx, p, d = dist.optimism_test(r10, rng.normal(5, 0.71, 60), r90)
     assert abs(idx - 0.5) < 0.1 and p > 0.05
+
+
+def test_split_half_fits_each_half_as_reversal_point_does():
+    """split_half's per-half fit (from per-size sums of the half) against
+    reversal_point and asymmetry on the same halves, drawn as split_half draws them."""
+    rng = np.random.default_rng(4)
+    cells = [neuron(rng, c, t) for c, t in ((2.0, 0.3), (5.0, 0.5), (9.0, 0.7), (4.0, 0.6))]
+    got = dist.split_half(cells, n_splits=3, rng=9)
+    draw = np.random.default_rng(9)
+    for k in range(3):
+        ra, tb = [], []
+        for s, r in cells:
+            a = np.zeros(s.size, bool)
+            for v in np.unique(s):
+                idx = np.flatnonzero(s == v)
+                a[draw.permutation(idx)[: idx.size // 2]] = True
+            ra.append(dist.reversal_point(s[a], r[a]))
+            cb = dist.reversal_point(s[~a], r[~a])
+            tb.append(dist.asymmetry(s[~a], r[~a], cb).tau)
+        assert got.r[k] == pytest.approx(np.corrcoef(tb, ra)[0, 1], abs=1e-12)
+
+
+def test_a_flat_fit_resolves_to_the_lowest_point_whatever_the_trial_order():
+    """Responses that rise only at the largest size fit every point between the two
+    largest sizes equally well: the reversal point is the lowest of them, in any order."""
+    sizes = np.repeat(SIZES, 20)
+    resp = np.where(sizes == SIZES[-1], 3.0, 0.0) + np.tile(np.linspace(-0.1, 0.1, 20), 7)
+    resp -= resp[sizes < SIZES[-1]].mean() * (sizes < SIZES[-1])
+    rng = np.random.default_rng(0)
+    found = set()
+    for _ in range(20):
+        order = rng.permutation(sizes.size)
+        found.add(dist.reversal_point(sizes[order], resp[order]))
+    assert len(found) == 1

@@ -277,7 +277,9 @@ def test_d2_fraction_gives_fewer_d2_msns_that_project_nowhere(tmp_path):
         )
         assert len(c["str_d2"]) == P.size("n_d2")
         efferent = [
-            o.name for o in objs.values() if isinstance(o, Synapses) and o.source is c["str_d2"]
+            o.name
+            for o in objs.values()
+            if isinstance(o, Synapses) and getattr(o.source, "source", o.source) is c["str_d2"]
         ]
         assert efferent == []
     assert sizes["0.3"]["str_d2"] == 30 and sizes["1"]["str_d2"] == 100  # scale 0.1
