@@ -167,12 +167,18 @@ def responses(spike_times, reward_times, window=(0.2, 0.6), baseline=(-1.0, 0.0)
 
 
 def _level_stats(s, r):
-    """Each distinct size's count and response sum, and the responses' sum of squares:
-    all a hinge fit needs of the trials."""
+    """The distinct sizes, each one's count and response sum, and the responses' sum of
+    squares: all a hinge fit needs of the trials."""
     levels, inverse = np.unique(s, return_inverse=True)
-    count = np.bincount(inverse, minlength=levels.size).astype(float)
-    total = np.bincount(inverse, weights=r, minlength=levels.size)
-    return levels, count, total, float(np.dot(r, r))
+    return levels, *_level_sums(inverse, r, levels.size)
+
+
+def _level_sums(inverse, r, n_levels):
+    """Count and response sum of each size (``inverse``: each trial's size index), and
+    the responses' sum of squares."""
+    count = np.bincount(inverse, minlength=n_levels).astype(float)
+    total = np.bincount(inverse, weights=r, minlength=n_levels)
+    return count, total, float(np.dot(r, r))
 
 
 def _hinge_sse(s, r, grid):
@@ -209,6 +215,8 @@ def _hinge_reversal(levels, count, total, rr, resolution):
     fine = np.arange(max(lo, best - step), min(hi, best + step) + resolution, resolution)
     grid = np.union1d(np.clip(fine, lo, hi), best)
     sse = _hinge_sse_stats(levels, count, total, rr, grid)
+    # the fine grid's ties: the first within 1e-12 of the least SSE (as before the
+    # coarse grid had its own rule; a flat stretch there is resolved by `_lowest_best`)
     return float(grid[np.flatnonzero(sse <= sse.min() + 1e-12 * (1 + sse.min()))[0]])
 
 
@@ -467,19 +475,13 @@ def _halves(groups, n, rng):
     return mask
 
 
-def _half_reversal(s, r, inverse, n_levels, levels, half, method, resolution):
+def _half_reversal(s, r, levels, inverse, half, method, resolution):
     """`reversal_point` of the trials in ``half``; the hinge from per-size sums."""
-    if method != "hinge":
+    count, total, rr = _level_sums(inverse[half], r[half], levels.size)
+    if method != "hinge" or np.count_nonzero(count) < 2 or not resolution > 0:
         return reversal_point(s[half], r[half], method=method, resolution=resolution)
-    count = np.bincount(inverse[half], minlength=n_levels).astype(float)
-    if np.count_nonzero(count) < 2 or not resolution > 0:
-        return reversal_point(s[half], r[half], method=method, resolution=resolution)
-    rh = r[half]
-    total = np.bincount(inverse[half], weights=rh, minlength=n_levels)
     keep = count > 0
-    return _hinge_reversal(
-        levels[keep], count[keep], total[keep], float(np.dot(rh, rh)), resolution
-    )
+    return _hinge_reversal(levels[keep], count[keep], total[keep], rr, resolution)
 
 
 def split_half(
@@ -533,9 +535,8 @@ def split_half(
         ra, rb, tb = [], [], []
         for s, r, levels, inverse, groups in prepared:
             a = _halves(groups, s.size, rng)
-            fit = (s, r, inverse, levels.size, levels)
-            ra.append(_half_reversal(*fit, a, method, resolution))
-            rb.append(cb := _half_reversal(*fit, ~a, method, resolution))
+            ra.append(_half_reversal(s, r, levels, inverse, a, method, resolution))
+            rb.append(cb := _half_reversal(s, r, levels, inverse, ~a, method, resolution))
             tb.append(asymmetry(s[~a], r[~a], cb, through_reversal=through_reversal).tau)
         rs[k] = _pearson(np.array(tb), np.array(ra))
         rel[k] = _pearson(np.array(ra), np.array(rb))

@@ -344,9 +344,10 @@ class NeuromodulatorPools:
 
         ``rectify`` (``{"d1": (g_burst, g_dip), "d2": (...)}``, the rules'
         `phasic_gains`, each a number or one per compartment) adds, for each class, the
-        rectified fast part its synapses integrate, ``rect_<c> = g_burst [e]+ - g_dip [-e]+`` with e = what the class
-        reads minus ``da_mean``, and its robust running mean ``rect_<c>_mean`` (same
-        ``tau_base`` and ``base_clip`` as the baseline). Rectifying a fluctuating signal
+        rectified fast part its synapses integrate, ``rect_<c> = g_burst [e]+ - g_dip
+        [-e]+`` with e = what the class reads minus ``da_mean``, and its robust running
+        mean ``rect_<c>_mean`` (same ``tau_base`` and ``base_clip`` as the baseline).
+        Rectifying a fluctuating signal
         gives it a positive mean (tonic [DA] fluctuates with an SD of about 4 nM here, and
         0.8 E[e]+ is about 1.1 nM: per trial more than a reward's burst), so without it
         every eligible synapse of both pathways would drift to its upper bound. The

@@ -355,9 +355,9 @@ def with_da_factor(P, factor):
     with their number (a rodent VTA holds thousands of DA neurons, Nair-Roberts et al.
     2008, Neuroscience 152:1024; the base circuit's 100 are a sample). f times the
     neurons keep every DA neuron's inputs; the release per spike follows the number of
-    neurons (`dopasim.models.pools.release_for`: the same
-    tonic [DA], from smaller and more frequent release events) and the 5-HT neurons' DA
-    input is divided by f. f = 1: ``P`` itself.
+    neurons (`dopasim.models.pools.release_for`: the same tonic [DA], from smaller and
+    more frequent release events) and the 5-HT neurons' DA input is divided by f. f = 1:
+    ``P`` itself.
     """
     if factor == 1:
         return P
@@ -386,15 +386,15 @@ def check_sizes(p):
     """Refuse populations too small for the channels (ParamError): fewer DA neurons, or
     fewer D2 MSNs after ``d2_fraction``, than channels."""
     base = RewardCircuitParams(scale=p["scale"])
-    for name, what, size in (
-        ("channels", "DA neurons", base.size("n_da")),
-        ("d2_fraction", "D2 MSNs", with_d2_fraction(base, p["d2_fraction"]).size("n_d2")),
+    d2 = with_d2_fraction(base, p["d2_fraction"]).size("n_d2")
+    for name, what, size, also in (
+        ("channels", "DA neurons", base.size("n_da"), ""),
+        ("d2_fraction", "D2 MSNs", d2, f", d2_fraction {p['d2_fraction']:g}"),
     ):
         if p["channels"] > size:
             raise ParamError(
                 f"{name}: {p['channels']} channels need at least as many {what} "
-                f"({size} at scale {p['scale']:g}"
-                + (f", d2_fraction {p['d2_fraction']:g})" if name == "d2_fraction" else ")")
+                f"({size} at scale {p['scale']:g}{also})"
             )
 
 
