@@ -619,6 +619,11 @@ class RewardCircuitParams:
     #: 'own': channel k's DA neurons release into compartment k only. 'shared': every DA
     #: neuron releases into every compartment, so every channel reads the same DA: the
     #: uncoupled control (asymmetric errors without a value predictor of their own).
+    #: With 'shared' every channel's plasticity is also symmetric (`learning_gains` all
+    #: 1 whatever ``critic_learning_asymmetry``): an asymmetry of plasticity is a
+    #: channel's own asymmetric error, coupled to its own value predictor, which the
+    #: control takes away (with it kept, each channel's value has no fixed point under
+    #: the shared error and runs to its bound: docs/distributional.md).
     critic_da: str = "own"
     #: The reward input's rate with a distributional critic, relative to
     #: ``outcome_rate`` (1: the classical critic's reward, calibrated for a burst of about
@@ -785,8 +790,10 @@ class RewardCircuitParams:
     def learning_gains(self):
         """Each channel's weight of bursts and of dips in its corticostriatal plasticity,
         relative to the rule's (distributional critic; `critic_learning_asymmetry`):
-        ``(1 + a (2 tau_k - 1), 1 - a (2 tau_k - 1))``, two arrays."""
-        x = self.critic_learning_asymmetry * (2 * self.channel_taus() - 1)
+        ``(1 + a (2 tau_k - 1), 1 - a (2 tau_k - 1))``, two arrays; all 1 with
+        ``critic_da='shared'`` (the uncoupled control: one error for every channel)."""
+        a = 0.0 if self.critic_da == "shared" else self.critic_learning_asymmetry
+        x = a * (2 * self.channel_taus() - 1)
         return 1 + x, 1 - x
 
     @property

@@ -680,6 +680,24 @@ def test_each_channels_asymmetry_of_plasticity_scales_its_compartments_signal(p_
     assert "gb_d1" not in _objects(c0)["pools"].variables
 
 
+def test_the_uncoupled_control_has_symmetric_plasticity_in_every_channel(p_tiny):
+    """With critic_da='shared' every channel learns from the same error with the same
+    gains (1), whatever the asymmetry of plasticity; with its own compartment channel k
+    keeps 1 + a (2 tau_k - 1) and 1 - a (2 tau_k - 1), and the uncoupled circuit's pools
+    carry the gains 1 (a > 0 still makes its rule rectified, like the classical
+    control's)."""
+    a = 0.5
+    P = dp.circuit_params(p_tiny).with_(critic_learning_asymmetry=a)
+    x = a * (2 * P.channel_taus() - 1)
+    np.testing.assert_allclose(P.learning_gains(), (1 + x, 1 - x))
+    shared = P.with_(critic_da="shared")
+    assert shared.rectified
+    np.testing.assert_array_equal(shared.learning_gains(), np.ones((2, K)))
+    pools = _objects(_build(p_tiny, shared)[1])["pools"]
+    np.testing.assert_array_equal(pools.gb_d1[:], np.ones(K))
+    np.testing.assert_allclose(pools.gd_d1[:], np.full(K, shared.critic_dip_gain))
+
+
 def test_trials_draw_sizes_with_the_task_probabilities(tmp_path):
     """trials(): sizes follow PROBS and about cued_fraction of the trials are cued
     (cue 0, the others -1); every trial is rewarded and none is a probe."""
@@ -1069,7 +1087,12 @@ def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_
     module, p, _, _ = _prepare_prob({**PROB_DIST, "expectation_slope": "0.3"}, tmp_path)
     assert matched in listed(module, p)
     # the asymmetry of plasticity: listed where the channels' taus differ
-    for control, kept in (("none", {asym, own, plastic}), ("classical", {own})):
+    # (the uncoupled control's shared error leaves every channel's plasticity symmetric)
+    for control, kept in (
+        ("none", {asym, own, plastic}),
+        ("classical", {own}),
+        ("uncoupled", {asym}),
+    ):
         params = {"control": control, "learning_asymmetry": "0.5"}
         module, p, _, _ = runner.prepare("distributional", params, 1, "numpy", tmp_path / "h", True)
         assert listed(module, p) == with_dip(p, kept)
