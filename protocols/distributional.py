@@ -21,7 +21,7 @@ size (their released data; docs/distributional.md), ``utility=linear`` the size.
 
     dopasim run distributional
     dopasim run distributional --param control=classical     # symmetric channels
-    dopasim run distributional --param control=uncoupled     # one shared DA compartment
+    dopasim run distributional --param control=uncoupled     # one shared DA compartment, symmetric plasticity
 
 Per DA neuron (alive, trials after ``train_fraction``), as in the paper: the response on
 a trial is the mean rate in ``response_window`` after the reward minus the mean rate in
@@ -475,7 +475,7 @@ PARAMS = [
         "control",
         "none",
         "choice",
-        "none | classical (every channel tau 0.5) | uncoupled (one shared DA compartment)",
+        "none | classical (every channel tau 0.5) | uncoupled (one shared DA compartment, every channel's plasticity symmetric)",
         choices=CONTROLS,
     ),
     Param(
