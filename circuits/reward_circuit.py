@@ -378,7 +378,13 @@ CIRCUIT_CHECKS = (
     Param("critic_channels", None, "int", "channels of the distributional critic", low=1),
     fraction("critic_tau_low", "lowest channel asymmetry tau"),
     fraction("critic_tau_high", "highest channel asymmetry tau"),
-    Param("critic_da", None, "choice", "the channels' DA compartments", choices=CRITIC_DA),
+    Param(
+        "critic_da",
+        None,
+        "choice",
+        "the channels' DA compartments (shared: the uncoupled control, plasticity symmetric)",
+        choices=CRITIC_DA,
+    ),
     Param(
         "critic_eligibility",
         None,
@@ -703,10 +709,13 @@ class RewardCircuitParams:
     #: excitation in optimistic channels, an inhibition in pessimistic ones). The gain
     #: that balances a channel's drive through a cue therefore rises with its tau
     #: (docs/distributional.md). A calibration knob, not a calibrated value: with gains
-    #: near each channel's balance (0.91, 0.275; seeds 126, 127) no channel ran away, but
-    #: no channel became significantly pessimistic in the 10/50/90 task and the
-    #: variable-magnitude code disappeared, which that excess had carried. (1, 0): every
-    #: channel at ``j_d1_gaba``, the default.
+    #: near each channel's balance (0.91, 0.275; seeds 126, 127) and no asymmetry of
+    #: plasticity no channel ran away, but no channel became significantly pessimistic in
+    #: the 10/50/90 task and the variable-magnitude code disappeared, which that excess
+    #: had carried; with the asymmetry of plasticity at 1 (``critic_learning_asymmetry``)
+    #: both tasks met their criteria on those seeds (docs/distributional.md, "Matched
+    #: expectations with asymmetric plasticity"). (1, 0): every channel at
+    #: ``j_d1_gaba``, the default.
     critic_expectation_gain: float = 1.0
     critic_expectation_slope: float = 0.0
     #: With a distributional critic, channel k's corticostriatal synapses (both receptor
@@ -723,7 +732,7 @@ class RewardCircuitParams:
     #: docs/distributional.md), so their values saw less than half of the designed
     #: asymmetry. 0: no asymmetry of plasticity (the default; the linear rule unless
     #: ``critic_dip_gain`` != 1); any other value makes the rule rectified, also in the
-    #: classical control, whose gains are then all 1.
+    #: classical and the uncoupled controls, whose gains are then all 1.
     critic_learning_asymmetry: float = 0.0
 
     @property

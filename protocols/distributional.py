@@ -127,7 +127,7 @@ LEARNING_ASYMMETRY = Param(
     "float",
     "distributional critic: channel k's synapses weight bursts by 1 + a (2 tau_k - 1) and "
     "dips by 1 - a (2 tau_k - 1) (RewardCircuitParams.critic_learning_asymmetry; a "
-    "hypothesis; 0: none)",
+    "hypothesis; 0: none; all 1 in the classical and uncoupled controls)",
     low=0.0,
     high=1.0,
 )

@@ -81,7 +81,7 @@ def _jobs():
 
 def _number_unit(value):
     """(number, unit) of '40nM', '40. nM' or 40 (unit ''); None for anything else."""
-    m = re.fullmatch(r"\s*([-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?)\s*([A-Za-z]*)\s*", str(value))
+    m = re.fullmatch(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]*)\s*", str(value))
     return (float(m.group(1)), m.group(2)) if m else None
 
 

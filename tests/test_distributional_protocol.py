@@ -693,9 +693,16 @@ def test_the_uncoupled_control_has_symmetric_plasticity_in_every_channel(p_tiny)
     shared = P.with_(critic_da="shared")
     assert shared.rectified
     np.testing.assert_array_equal(shared.learning_gains(), np.ones((2, K)))
-    pools = _objects(_build(p_tiny, shared)[1])["pools"]
-    np.testing.assert_array_equal(pools.gb_d1[:], np.ones(K))
-    np.testing.assert_allclose(pools.gd_d1[:], np.full(K, shared.critic_dip_gain))
+    objs = _objects(_build(p_tiny, shared)[1])
+    for kind in ("d1", "d2"):
+        np.testing.assert_array_equal(getattr(objs["pools"], f"gb_{kind}")[:], np.ones(K))
+        np.testing.assert_allclose(
+            getattr(objs["pools"], f"gd_{kind}")[:], np.full(K, shared.critic_dip_gain)
+        )
+        msn = objs[f"str_{kind}"]
+        vt = next(o for o in msn.contained_objects if o.name == f"str_{kind}_da")
+        np.testing.assert_array_equal(vt.da_gb[:], np.ones(K))
+        np.testing.assert_allclose(vt.da_gd[:], np.full(K, shared.critic_dip_gain))
 
 
 def test_trials_draw_sizes_with_the_task_probabilities(tmp_path):
