@@ -24,13 +24,15 @@ runs found there instead of running them again.
 import json
 import math
 import os
-import re
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from dopasim.params import resolve_params, to_jsonable
+from dopasim.protocols import get_protocol
 
 pytestmark = pytest.mark.long
 SEEDS = (7, 8, 9)  # the third pre-registration's (1-3, 4-6: the first two)
@@ -79,19 +81,11 @@ def _jobs():
     return jobs
 
 
-def _number_unit(value):
-    """(number, unit) of '40nM', '40. nM' or 40 (unit ''); None for anything else."""
-    m = re.fullmatch(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z]*)\s*", str(value))
-    return (float(m.group(1)), m.group(2)) if m else None
-
-
 def _same(stored, wanted):
-    """A stored parameter equals the wanted one (numbers, with their units, compared as
-    numbers: the metadata writes '100. ms' for the command line's '100ms')."""
-    a, b = _number_unit(stored), _number_unit(wanted)
-    if a is not None and b is not None:
-        return a == b
-    return str(stored) == str(wanted)
+    """A stored parameter equals the wanted one: ``wanted`` (a command-line string)
+    parsed by the protocol's own parameter and written as the metadata writes it
+    ('100ms' -> '100. ms')."""
+    return stored == to_jsonable(wanted)
 
 
 def _run_one(args):
@@ -102,7 +96,8 @@ def _run_one(args):
     if (Path(out) / "metrics.json").exists() and meta.exists():
         m = json.loads(meta.read_text())
         got = m.get("parameters", {})
-        same = all(_same(got.get(k), v) for k, v in params.items())
+        wanted = resolve_params(get_protocol(protocol).PARAMS, params)
+        same = all(_same(got.get(k), wanted[k]) for k in params)
         same &= got.get("membrane_noise") == "counter"  # this pre-registration's noise
         if m.get("status") == "complete" and m.get("seed") == seed and same:
             return out  # a finished run of this seed and design: evaluated, not run again
