@@ -142,6 +142,62 @@ def test_split_half_is_reproducible_from_a_seed():
     np.testing.assert_array_equal(a.r, b.r)
 
 
+def _unbalanced_population(rng, n=30):
+    """Neurons with 1 to 24 trials per size in random order, some missing a size, some
+    with a single trial of the smallest size (none in half A); every 7th responds only to
+    the largest size (a flat fit below it) and every 11th falls with the size (both
+    slopes clipped to 0: tau NaN)."""
+    cells = []
+    for j in range(n):
+        counts = rng.integers(1, 25, SIZES.size)
+        if j % 3 == 0:
+            counts[rng.integers(1, SIZES.size - 1)] = 0
+        if j % 5 == 0:
+            counts[0] = 1
+        s = rng.permutation(np.repeat(SIZES, counts))
+        c, t = rng.uniform(1.0, 12.0), rng.uniform(0.2, 0.8)
+        d = s - c
+        r = np.where(d > 0, t * d, (1 - t) * d) + rng.normal(0.0, 1.0, s.size)
+        if j % 7 == 0:
+            r = np.where(s == SIZES[-1], 3.0, 0.0)
+        elif j % 11 == 0:
+            r = -s + rng.normal(0.0, 0.1, s.size)
+        cells.append((s, r))
+    return cells
+
+
+@pytest.mark.parametrize(
+    ("resolution", "batch"), [(0.01, None), (1e-3, None), (0.3, None), (1e-3, 500)]
+)
+def test_split_half_matches_the_loop_over_splits_and_neurons(resolution, batch, monkeypatch):
+    """The default path (hinge, lines through the reversal point) fits all splits of a
+    neuron at once from per-size sums; it draws the same halves as the loop over splits
+    and neurons it replaced (`_split_half_loop`, kept for the other options) and gives
+    the same R and reliability. ``batch``: a small batch of fits, one split at a time."""
+    if batch is not None:
+        monkeypatch.setattr(dist, "_BATCH_ELEMENTS", batch)
+    pops = [
+        _population(np.random.default_rng(6), True, n=12),
+        _unbalanced_population(np.random.default_rng(8)),
+    ]
+    for pop in pops:
+        cells = [(np.asarray(s, float), np.asarray(r, float)) for s, r in pop]
+        got = dist.split_half(pop, n_splits=6, rng=3, resolution=resolution)
+        ref = dist._split_half_loop(cells, 6, np.random.default_rng(3), "hinge", True, resolution)
+        np.testing.assert_allclose(got.r, ref.r, rtol=0, atol=1e-9)
+        np.testing.assert_allclose(got.reliability, ref.reliability, rtol=0, atol=1e-9)
+
+
+def test_split_half_refuses_a_neuron_with_one_size_in_a_half():
+    """Half A of a neuron with one trial of every size but one has a single size: no
+    reversal point, as before."""
+    pop = _population(np.random.default_rng(6), True, n=4)
+    s = np.concatenate([SIZES, np.full(5, SIZES[3])])
+    pop.append((s, s - 4.0))
+    with pytest.raises(ParamError, match="^sizes"):
+        dist.split_half(pop, n_splits=2, rng=0)
+
+
 # ---------------------------------------------------------------------------------------
 # expectiles, decoding, Wasserstein
 # ---------------------------------------------------------------------------------------
