@@ -11,6 +11,8 @@ a zero baseline, a constant sequence) is ``float('nan')``, never an exception.
 
 Functions
 ---------
+neuron_order
+    The order that groups spikes by neuron, each neuron's in their given order.
 population_psth
     Per-trial population PSTH aligned to event times.
 window_ratio
@@ -35,6 +37,7 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "neuron_order",
     "population_psth",
     "window_ratio",
     "burst_analysis",
@@ -130,12 +133,35 @@ def _spikes(i, t, n_neurons):
         raise ValueError(
             f"i and t must have the same length, got len(i)={i_arr.size} and len(t)={t_arr.size}"
         )
-    out_of_range = (i_arr < 0) | (i_arr >= n_neurons)
-    if np.any(out_of_range):
+    # min and max first: the mask of tens of millions of spikes only to name a bad one
+    if i_arr.size and (i_arr.min() < 0 or i_arr.max() >= n_neurons):
+        out_of_range = (i_arr < 0) | (i_arr >= n_neurons)
         raise ValueError(
             f"i must lie in [0, n_neurons={n_neurons}), got {int(i_arr[out_of_range][0])}"
         )
     return i_arr, t_arr, n_neurons
+
+
+def neuron_order(i):
+    """The order that sorts spikes by neuron index, stably: ``np.argsort(i, kind="stable")``.
+
+    Each neuron's spikes keep their order, so spikes given in time order (as a
+    SpikeMonitor gives them) come out grouped by neuron and in time order within each.
+    Indices that fit in 8 or 16 bits are sorted as such: NumPy's stable sort of 8- and
+    16-bit integers is a radix sort, several times faster on tens of millions of spikes
+    than the merge sort of wider integers, and a stable sort has only one result.
+    """
+    i = np.asarray(i)
+    if i.size and np.issubdtype(i.dtype, np.integer) and i.dtype.itemsize > 2:
+        lo, hi = int(i.min()), int(i.max())
+        if lo >= 0 and hi < 2**16:
+            i = i.astype(np.uint8 if hi < 2**8 else np.uint16)
+    return np.argsort(i, kind="stable")
+
+
+def _in_time_order(t):
+    """True when ``t`` never decreases (a monitor's spikes); False with a NaN."""
+    return t.size < 2 or bool(np.all(t[1:] >= t[:-1]))
 
 
 def _sorted_by_neuron(i, t):
@@ -144,8 +170,15 @@ def _sorted_by_neuron(i, t):
     ``same[k]`` is True when spikes ``k`` and ``k + 1`` (after sorting) belong to the same
     neuron, so ``np.diff(t)[same]`` are the inter-spike intervals.
     """
-    order = np.lexsort((t, i))
-    i_s, t_s = i[order], t[order]
+    if _in_time_order(t):
+        # already in time order: the stable sort by neuron is the lexsort by (neuron,
+        # time, position), without its much slower sort of the times
+        order = neuron_order(i)
+    else:
+        order = np.lexsort((t, i))
+    # i sorted: each neuron's index as often as it spikes (the same as i[order], faster)
+    counts = np.bincount(i)
+    i_s, t_s = np.repeat(np.arange(counts.size), counts), t[order]
     same = i_s[1:] == i_s[:-1]
     return i_s, t_s, same
 

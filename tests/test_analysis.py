@@ -16,6 +16,7 @@ from dopasim.analysis import (
     cv_below_fraction,
     isi_cv,
     mean_rate,
+    neuron_order,
     population_psth,
     spearman_rho,
     weight_drift,
@@ -251,6 +252,72 @@ def test_burst_no_spikes_and_one_spike():
     assert all(math.isnan(out[k]) for k in ("intraburst_hz", "fraction_spikes_in_bursts"))
     out = burst_analysis([2], [1.0], 5)
     assert out["n_bursts"] == 0 and out["fraction_spikes_in_bursts"] == 0.0
+
+
+# ---------------------------------------------------------------------------------------
+# neuron_order and the sort by neuron (against the lexsort they replace)
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dtype, low, high",
+    [
+        (np.int32, 0, 200),  # sorted as 8 bits
+        (np.int64, 0, 400),  # sorted as 16 bits
+        (np.int32, 0, 70_000),  # too wide: sorted as it is
+        (np.int64, -3, 50),  # negative: sorted as it is
+        (np.uint16, 0, 400),
+        (np.float64, 0, 30),
+    ],
+)
+def test_neuron_order_is_the_stable_argsort(dtype, low, high):
+    rng = np.random.default_rng(5)
+    i = rng.integers(low, high, 20_000).astype(dtype)
+    np.testing.assert_array_equal(neuron_order(i), np.argsort(i, kind="stable"))
+    assert neuron_order(np.array([], dtype=np.int32)).size == 0
+
+
+def _lexsort_by_neuron(i, t):
+    """`_sorted_by_neuron` as it was: a lexsort by neuron, then time."""
+    order = np.lexsort((t, i))
+    i_s, t_s = i[order], t[order]
+    return i_s, t_s, i_s[1:] == i_s[:-1]
+
+
+def _bursty_population(rng, n, in_time_order):
+    """Poisson spikes with bursts, on a 1 ms grid (ties between neurons, none within
+    one), in time order as a monitor gives them or shuffled."""
+    i, t = poisson_population(rng, n, 6.0, t_stop=40.0)
+    onsets = rng.uniform(0, 40.0, 30 * n)
+    i_b = np.repeat(rng.integers(0, n, onsets.size), 4)
+    t_b = np.repeat(onsets, 4) + np.tile([0.0, 0.03, 0.07, 0.2], onsets.size)
+    i, t = np.concatenate((i, i_b)), np.round(np.concatenate((t, t_b)), 3)
+    _, first = np.unique(i * 10**6 + np.rint(t * 1000).astype(np.int64), return_index=True)
+    i, t = i[first], t[first]
+    order = np.argsort(t, kind="stable") if in_time_order else rng.permutation(t.size)
+    return i[order].astype(np.int32), t[order]
+
+
+@pytest.mark.parametrize("in_time_order", [True, False])
+def test_bursts_and_cvs_are_those_of_the_lexsort(in_time_order, monkeypatch):
+    """burst_analysis and isi_cv give exactly what they gave with the lexsort."""
+    from dopasim import analysis
+
+    rng = np.random.default_rng(11)
+    n = 300
+    i, t = _bursty_population(rng, n, in_time_order)
+    assert np.any(np.diff(t) == 0)  # ties in time between neurons
+    i64, t64, _ = analysis._spikes(i, t, n)
+    for new, old in zip(
+        analysis._sorted_by_neuron(i64, t64), _lexsort_by_neuron(i64, t64), strict=True
+    ):
+        assert new.dtype == old.dtype
+        np.testing.assert_array_equal(new, old)
+    bursts, cvs = burst_analysis(i, t, n), isi_cv(i, t, n)
+    assert bursts["n_bursts"] > 100
+    monkeypatch.setattr(analysis, "_sorted_by_neuron", _lexsort_by_neuron)
+    assert burst_analysis(i, t, n) == bursts
+    np.testing.assert_array_equal(isi_cv(i, t, n), cvs)
 
 
 # ---------------------------------------------------------------------------------------

@@ -165,3 +165,46 @@ def test_a_circuit_built_at_dt_1ms_runs_every_neuron_and_synapse_on_it():
     ]
     assert objects
     assert {float(o.clock.dt / ms) for o in objects} == {1.0}
+
+
+# ---------------------------------------------------------------------------------------
+# the shared spike-train helpers of the trial protocols (against what they replace)
+# ---------------------------------------------------------------------------------------
+
+
+def _spike_data(in_time_order, seed=2):
+    """Spikes of 30 DA and 5 5-HT neurons on a 1 ms grid (ties in time), one DA neuron
+    lesioned, in time order as a monitor gives them or shuffled."""
+    rng = np.random.default_rng(seed)
+    data = {"sizes": {"vta_da": 30, "drn_5ht": 5}, "lesioned_da": np.array([4], np.int32)}
+    for pop, n in data["sizes"].items():
+        t = np.round(rng.uniform(0, 40.0, 200 * n), 3)
+        i = rng.integers(0, n, t.size).astype(np.int32)
+        order = np.argsort(t, kind="stable") if in_time_order else rng.permutation(t.size)
+        data[f"spikes_{pop}"] = (i[order], t[order])
+    data["trial_cue"] = np.zeros(10, int)
+    return data
+
+
+@pytest.mark.parametrize("in_time_order", [True, False])
+@pytest.mark.parametrize("pop", ["vta_da", "drn_5ht"])
+def test_alive_spike_trains_and_tonic_are_what_they_were(in_time_order, pop):
+    """alive_spike_trains and tonic give exactly what the argsort of the indices and the
+    sort of all spike times gave."""
+    data = _spike_data(in_time_order)
+    i, t = data[f"spikes_{pop}"]
+    n = data["sizes"][pop]
+    order = np.argsort(i, kind="stable")
+    bounds = np.searchsorted(i[order], np.arange(n + 1))
+    lesioned = {4} if pop == "vta_da" else set()
+    old = [(k, t[order[bounds[k] : bounds[k + 1]]]) for k in range(n) if k not in lesioned]
+    new = list(pavlovian.alive_spike_trains(data, pop))
+    assert [k for k, _ in new] == [k for k, _ in old]
+    for (_, a), (_, b) in zip(new, old, strict=True):
+        np.testing.assert_array_equal(a, b)
+    p = {"trial_len": 4.0, "cs_time": 1.5}
+    ts = np.sort(t)
+    cs = pavlovian.trial_times(data, p)
+    count = np.sum(np.searchsorted(ts, cs) - np.searchsorted(ts, cs - 1.5))
+    assert pavlovian.tonic(data, p, pop) == float(count / n / (len(cs) * 1.5))
+    np.testing.assert_array_equal(pavlovian.sorted_times(t), ts)
