@@ -255,6 +255,16 @@ SIGNAL_PARAMS = (
         "not scale it (RewardCircuitParams.asym_threshold; a hypothesis)",
         low=0,
     ),
+    Param(
+        "asym_mean_cap",
+        _CIRCUIT.asym_mean_cap,
+        "float",
+        "distributional critic: each sample of the running mean subtracted from the DA "
+        "asymmetry's current is capped at this many times the mean "
+        "(RewardCircuitParams.asym_mean_cap; a hypothesis; 0: no cap)",
+        low=0.0,
+        high=100.0,
+    ),
     pv._q(
         "rect_clip",
         _CIRCUIT.pools.rect_clip_value,
@@ -312,6 +322,7 @@ def with_signal(P, p):
         critic_expectation_slope=p["expectation_slope"],
         tau_drive_fast=p["tau_drive_fast"],
         asym_threshold=p["asym_threshold"],
+        asym_mean_cap=p["asym_mean_cap"],
         critic_tag_delay=p["tag_delay"],
         pools=P.pools.with_(rect_clip=p["rect_clip"], base_clip=p["base_clip"]),
     )
@@ -419,7 +430,8 @@ def critic_key(p):
         key = (*key, f"elig-{p['eligibility']}")
     for q in SIGNAL_PARAMS:
         if p[q.name] != q.default:
-            key = (*key, f"{q.name}{float(p[q.name] / q.unit)!r}")
+            value = p[q.name] / q.unit if q.unit is not None else p[q.name]
+            key = (*key, f"{q.name}{float(value)!r}")
     for q in EXPECTATION_PARAMS:
         if p[q.name] != q.default:
             key = (*key, f"{q.name}{float(p[q.name])!r}")
@@ -655,27 +667,68 @@ def _analysed(data, p):
     return mask
 
 
+def _time_ordered(spikes):
+    """``(i, t)`` of a spike monitor in time order (as recorded: kept as they are)."""
+    i, t = (np.asarray(a) for a in spikes)
+    if t.size > 1 and not bool(np.all(t[1:] >= t[:-1])):
+        order = np.argsort(t, kind="stable")
+        i, t = i[order], t[order]
+    return i, t
+
+
+def _window_counts(i, t, labels, n, starts, stops):
+    """Spikes of each label in each window ``[starts[j], stops[j])``: an (n, windows) int
+    array, one contiguous row per label.
+
+    ``t`` in time order; a spike of neuron ``i`` has label ``labels[i]`` (None: ``i``),
+    spikes without a label in [0, n) are left out. Each window's spikes are a slice of
+    the time-ordered spikes (``np.searchsorted``, as a neuron's own spike train would be
+    searched), so the counts are those of a loop over the neurons, without the sort by
+    neuron of all the run's spikes."""
+    m = len(starts)
+    lo = np.searchsorted(t, starts)
+    length = np.maximum(np.searchsorted(t, stops) - lo, 0)
+    window = np.repeat(np.arange(m), length)
+    # the positions of the windows' spikes: lo[j], lo[j] + 1, ... for each window j
+    pos = np.arange(int(length.sum())) + np.repeat(lo - (np.cumsum(length) - length), length)
+    lab = i[pos].astype(np.int64)
+    if labels is not None:
+        lab = np.asarray(labels, dtype=np.int64)[lab]
+    keep = (lab >= 0) & (lab < n)
+    key = lab[keep] * m + window[keep]
+    return np.bincount(key, minlength=n * m).reshape(n, m)
+
+
 def neuron_trials(data, p):
     """[(sizes, responses)] of every alive DA neuron (analysed trials), their indices and
-    baseline rates (Hz)."""
+    baseline rates (Hz).
+
+    The response on a trial is `distributional.responses` with the ``(-1, 0)`` s
+    baseline: the count in the window over its length minus the count in the second
+    before the reward; the counts come from `_window_counts`."""
     mask = _analysed(data, p)
     rewards = reward_times(data, p)[mask]
     sizes = np.asarray(SIZES)[np.asarray(data["trial_size"])[mask]]
-    window = tuple(p["window"])
-    out, index, base = [], [], []
-    for k, spikes in pv.alive_spike_trains(data) if len(rewards) else ():
-        resp = distributional.responses(spikes, rewards, window=window, baseline=(-1.0, 0.0))
-        before = np.searchsorted(spikes, rewards) - np.searchsorted(spikes, rewards - 1.0)
-        out.append((sizes, resp))
-        index.append(k)
-        base.append(float(before.mean()))  # the second before the reward (Hz)
+    if not len(rewards):
+        return [], np.asarray([], dtype=int), np.asarray([])
+    w0, w1 = (float(w) for w in p["window"])
+    i, t = _time_ordered(data["spikes_vta_da"])
+    if t.size and not (np.isfinite(t[0]) and np.isfinite(t[-1])):  # as responses() refuses
+        raise ParamError("spike_times: must be finite (no NaN or inf)")
+    n = int(data["sizes"]["vta_da"])
+    in_window = _window_counts(i, t, None, n, rewards + w0, rewards + w1)
+    before = _window_counts(i, t, None, n, rewards - 1.0, rewards)  # the second before
+    lesioned = set(np.asarray(data.get("lesioned_da", []), dtype=int).tolist())
+    index = [k for k in range(n) if k not in lesioned]
+    # rates: counts over the window's length and over the baseline's (1 s)
+    out = [(sizes, in_window[k] / (w1 - w0) - before[k] / 1.0) for k in index]
+    base = [float(before[k].mean()) for k in index]  # Hz
     return out, np.asarray(index, dtype=int), np.asarray(base)
 
 
 def channel_values(data, p):
     """V_k: each channel's D1 rate in the cue period (0.2 s after the odour to the
     reward) minus its rate in the second before the odour, cued analysed trials (Hz)."""
-    i, t = data["spikes_str_d1"]
     chan = np.asarray(data["d1_channel"])
     k = int(chan.max()) + 1 if chan.size else 0
     mask = _after_training(data, p) & (np.asarray(data["trial_cue"]) >= 0)
@@ -683,13 +736,13 @@ def channel_values(data, p):
     if not len(cs):
         return np.full(k, np.nan)
     us = float(p["us_delay"])
+    i, t = _time_ordered(data["spikes_str_d1"])
+    cue = _window_counts(i, t, chan, k, cs + 0.2, cs + us)
+    pre = _window_counts(i, t, chan, k, cs - 1.0, cs)
     values = np.empty(k)
     for c in range(k):
-        sel = np.sort(t[chan[i] == c])
         n_c = max(int(np.sum(chan == c)), 1)
-        cue = (np.searchsorted(sel, cs + us) - np.searchsorted(sel, cs + 0.2)) / (us - 0.2)
-        pre = np.searchsorted(sel, cs) - np.searchsorted(sel, cs - 1.0)
-        values[c] = float(np.mean(cue - pre)) / n_c
+        values[c] = float(np.mean(cue[c] / (us - 0.2) - pre[c])) / n_c
     return values
 
 
@@ -716,7 +769,13 @@ def analyse(data, p):
     (`distributional.population_utility` of the analysed neurons): ``x`` holds each
     trial's utility, ``reversal_x`` the reversal points in it, ``reversal`` the same
     points mapped back to ul."""
-    cells, index, base = neuron_trials(data, p)
+    return _fits(p, neuron_trials(data, p), split=True)
+
+
+def _fits(p, trials, split):
+    """`analyse` of the `neuron_trials` ``trials``; the split-half control, which takes
+    most of its time, only with ``split``."""
+    cells, index, base = trials
     sizes = np.asarray(SIZES)
     utility = None
     if p.get("analysis_space", "utility") == "utility" and cells:
@@ -745,16 +804,18 @@ def analyse(data, p):
         umap = (sizes, utility)
         reported = np.full(len(SIZES), np.nan)
         reported[np.isin(np.asarray(SIZES), sizes)] = utility
-    split = None
-    if len(cells_x) >= 3:
-        split = distributional.split_half(cells_x, n_splits=int(p["splits"]), rng=0, resolution=res)
+    split_half = None
+    if split and len(cells_x) >= 3:
+        split_half = distributional.split_half(
+            cells_x, n_splits=int(p["splits"]), rng=0, resolution=res
+        )
     return {
         "index": index,
         "base": base,
         "reversal": rev,
         "reversal_x": rev_x,
         "tau_hat": tau,
-        "split": split,
+        "split": split_half,
         "utility": reported,
         "utility_map": umap,
     }
@@ -814,8 +875,9 @@ def _decoding(rev_x, tau, umap=None):
 
 
 def figures(data, p, outdir):
-    res = analyse(data, p)
-    cells, _, _ = neuron_trials(data, p)
+    trials = neuron_trials(data, p)
+    cells = trials[0]
+    res = _fits(p, trials, split=False)  # no figure shows the split-half control
     return [
         plots.circuit_raster(data, p, outdir / "raster.png"),
         plots.distributional_responses(

@@ -13,13 +13,14 @@ from brian2 import Network, NeuronGroup, SpikeMonitor, Synapses, ms, mV, nmolar,
 
 from dopasim import runner
 from dopasim.circuits.reward_circuit import (
+    ASYM_MEAN_FLOOR,
     CRITIC_HYPOTHESES,
     CRITIC_PROJECTIONS,
-    DA_ASYMMETRY_EQS,
     FIXED_PROJECTIONS,
     RewardCircuitParams,
     build_reward_circuit,
     channel_of,
+    da_asymmetry_eqs,
 )
 from dopasim.circuits.scenarios import is_hypothesis, parse_scenarios
 from dopasim.models.three_factor import transmitter_value
@@ -393,6 +394,12 @@ def test_the_signal_knobs_reach_the_built_groups(p_tiny):
         assert "c_e +=" not in syn.pre.code and "c_e +=" in syn.tag.code
     _, plain = _build({**p_tiny, "eligibility": "pre"})
     assert [p.name for p in plain["ctx_d1"]._pathways] == ["ctx_d1_pre"]
+    # asym_mean_cap: the capped running mean's equation and its constants (none without)
+    assert "r_cap" not in str(plain["vta_da"].equations)
+    _, capped = _build({**p_tiny, "asym_mean_cap": 3.0})
+    assert "r_cap" in str(capped["vta_da"].equations)
+    ns = capped["vta_da"].namespace
+    assert (ns["asym_mean_cap"], ns["asym_mean_floor"]) == (3.0, ASYM_MEAN_FLOOR)
 
 
 def test_a_tag_delay_needs_the_presynaptic_eligibility():
@@ -452,23 +459,58 @@ def test_plastic_synapses_read_their_targets_compartment(p_tiny):
     assert info["d1_channel"] == channel_of(len(c["str_d1"]), K).tolist()
 
 
-def _asymmetry_group(n, threshold):
+def _asymmetry_group(n, threshold, cap=0.0):
     """``n`` neurons of DA_ASYMMETRY_EQS alone (the circuit's filters, tau = 0.8:
-    alpha+ 1.6, alpha- 0.4) with the dead zone ``threshold``."""
+    alpha+ 1.6, alpha- 0.4) with the dead zone ``threshold`` (and with ``cap`` > 0 its
+    running mean capped, `da_asymmetry_eqs`)."""
     P = RewardCircuitParams()
+    namespace = {
+        "tau_drive_fast": P.tau_drive_fast,
+        "tau_drive_slow": P.tau_drive_slow,
+        "asym_threshold": threshold,
+    }
+    if cap:
+        namespace.update(asym_mean_cap=cap, asym_mean_floor=ASYM_MEAN_FLOOR)
     g = NeuronGroup(
         n,
-        DA_ASYMMETRY_EQS + "g_e : volt\ng_s : volt\ng_i : volt\n",
+        da_asymmetry_eqs(cap > 0) + "g_e : volt\ng_s : volt\ng_i : volt\n",
         method="euler",
-        namespace={
-            "tau_drive_fast": P.tau_drive_fast,
-            "tau_drive_slow": P.tau_drive_slow,
-            "asym_threshold": threshold,
-        },
+        namespace=namespace,
         dt=0.5 * ms,
     )
     g.alpha_pos, g.alpha_neg = 1.6, 0.4
     return g
+
+
+def test_the_capped_running_mean_follows_the_fluctuations_not_the_events():
+    """da_asymmetry_eqs(True): a drive that fluctuates by +-1 mV (sign flipped every 20
+    ms) and once a second has an event, +10 mV for 100 ms then -10 mV for 100 ms (the
+    drive's mean stays 0). The extra current is 0.6 |dz| (tau 0.8). Its plain running
+    mean takes in the events and ends several times that of the fluctuations alone; the
+    capped one (k = 3) ends much nearer (measured 0.14, 1.06 and 0.24 mV: with events 20 %
+    of the time its fixed point is 0.8 / (1 - 0.2 k) = 2 times the fluctuations' mean)."""
+    from brian2 import network_operation
+
+    alone = _asymmetry_group(1, 0 * mV)
+    plain = _asymmetry_group(1, 0 * mV)
+    capped = _asymmetry_group(1, 0 * mV, cap=3.0)
+
+    @network_operation(dt=10 * ms)
+    def drive(t):
+        now = int(round(float(t / ms)))
+        wiggle = 1 if (now // 20) % 2 else -1
+        phase = now % 1000
+        event = 10 if phase < 100 else (-10 if phase < 200 else 0)
+        alone.g_e = wiggle * mV
+        for g in (plain, capped):
+            g.g_e = (event + wiggle) * mV
+
+    Network(alone, plain, capped, drive).run(60 * second)
+    r_alone, r_plain, r_capped = (float(g.r_asym[0] / mV) for g in (alone, plain, capped))
+    assert r_alone > 0
+    assert r_plain > 4 * r_alone
+    assert r_alone < r_capped < 2.2 * r_alone
+    assert r_capped - r_alone < 0.25 * (r_plain - r_alone)
 
 
 def test_the_asymmetry_scales_deviations_by_alpha_pos_above_and_alpha_neg_below():
@@ -1039,6 +1081,7 @@ def _prepare_prob(params, tmp_path):
         ({"expectation_slope": "-2"}, "expectation_slope"),
         ({"learning_asymmetry": "2"}, "learning_asymmetry"),
         ({"d2_fraction": "0.005"}, "d2_fraction"),
+        ({"asym_mean_cap": "-1"}, "asym_mean_cap"),
     ],
 )
 def test_probability_with_the_distributional_critic_refuses_bad_input(params, needle, tmp_path):
@@ -1048,7 +1091,7 @@ def test_probability_with_the_distributional_critic_refuses_bad_input(params, ne
 
 
 def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_critic(tmp_path):
-    asym, own, dip, pre, delay, matched, plastic = CRITIC_HYPOTHESES
+    asym, own, dip, pre, delay, matched, plastic, capped = CRITIC_HYPOTHESES
 
     def listed(module, p):
         return set(module.hypotheses(p)) & set(CRITIC_HYPOTHESES)
@@ -1105,6 +1148,14 @@ def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_
         assert listed(module, p) == with_dip(p, kept)
     module, p, _, _ = _prepare_prob({**PROB_DIST, "learning_asymmetry": "0.5"}, tmp_path)
     assert plastic in listed(module, p)
+    # the capped running mean of the asymmetry's current: listed where there is an
+    # asymmetry (not in the classical control, whose current is 0)
+    for control, kept in (("none", {asym, own, capped}), ("classical", {own})):
+        params = {"control": control, "asym_mean_cap": "3"}
+        module, p, _, _ = runner.prepare("distributional", params, 1, "numpy", tmp_path / "i", True)
+        assert listed(module, p) == with_dip(p, kept)
+    module, p, _, _ = _prepare_prob({**PROB_DIST, "asym_mean_cap": "3"}, tmp_path)
+    assert capped in listed(module, p)
 
 
 def _optimism_data(p, design):
@@ -1313,3 +1364,120 @@ def test_a_presynaptic_eligibility_tags_the_critics_synapses_at_pre_spikes(p_tin
                 assert "A_minus" not in syn.pre.code and "apost" not in syn.pre.code
     with pytest.raises(ValueError, match="critic_eligibility"):
         P.with_(critic_eligibility="post").validate()
+
+
+# ---------------------------------------------------------------------------------------
+# the window counts of neuron_trials and channel_values (against the loops they replace)
+# ---------------------------------------------------------------------------------------
+
+
+def _loop_neuron_trials(data, p):
+    """neuron_trials as it was: `distributional.responses` on each neuron's spike train."""
+    from dopasim import distributional
+
+    mask = dp._analysed(data, p)
+    rewards = dp.reward_times(data, p)[mask]
+    sizes = np.asarray(dp.SIZES)[np.asarray(data["trial_size"])[mask]]
+    window = tuple(p["window"])
+    out, index, base = [], [], []
+    for k, spikes in pv.alive_spike_trains(data) if len(rewards) else ():
+        resp = distributional.responses(spikes, rewards, window=window, baseline=(-1.0, 0.0))
+        before = np.searchsorted(spikes, rewards) - np.searchsorted(spikes, rewards - 1.0)
+        out.append((sizes, resp))
+        index.append(k)
+        base.append(float(before.mean()))
+    return out, np.asarray(index, dtype=int), np.asarray(base)
+
+
+def _loop_channel_values(data, p):
+    """channel_values as it was: one sort and search of each channel's spikes."""
+    i, t = data["spikes_str_d1"]
+    chan = np.asarray(data["d1_channel"])
+    k = int(chan.max()) + 1 if chan.size else 0
+    mask = dp._after_training(data, p) & (np.asarray(data["trial_cue"]) >= 0)
+    cs = pv.trial_times(data, p)[mask]
+    if not len(cs):
+        return np.full(k, np.nan)
+    us = float(p["us_delay"])
+    values = np.empty(k)
+    for c in range(k):
+        sel = np.sort(t[chan[i] == c])
+        n_c = max(int(np.sum(chan == c)), 1)
+        cue = (np.searchsorted(sel, cs + us) - np.searchsorted(sel, cs + 0.2)) / (us - 0.2)
+        pre = np.searchsorted(sel, cs) - np.searchsorted(sel, cs - 1.0)
+        values[c] = float(np.mean(cue - pre)) / n_c
+    return values
+
+
+def _random_spikes(synthetic, seed):
+    """The synthetic run with random DA and D1 spikes, some exactly on the windows'
+    edges and just before them (the windows are half-open), in time order as a monitor
+    gives them."""
+    data, p = synthetic
+    data = dict(data)
+    rng = np.random.default_rng(seed)
+    cs = pv.trial_times(data, p)
+    rewards = dp.reward_times(data, p)
+    w0, w1 = p["window"]
+    us = float(p["us_delay"])
+    T = len(cs) * float(p["trial_len"])
+    for pop, edges in (
+        ("vta_da", (rewards + w0, rewards + w1, rewards - 1.0, rewards)),
+        ("str_d1", (cs + 0.2, cs + us, cs - 1.0, cs)),
+    ):
+        edges = np.concatenate(edges)
+        t = np.concatenate((rng.uniform(0, T, 30 * len(cs)), edges, np.nextafter(edges, -1)))
+        n = data["sizes"][pop]
+        i = rng.integers(0, n, t.size).astype(np.int32)
+        order = np.argsort(t, kind="stable")
+        data[f"spikes_{pop}"] = (i[order], t[order])
+    return data, p
+
+
+def _assert_same_trials(new, old):
+    assert new[1].dtype == old[1].dtype and new[1].tolist() == old[1].tolist()
+    np.testing.assert_array_equal(new[2], old[2])
+    assert len(new[0]) == len(old[0])
+    for (s_new, r_new), (s_old, r_old) in zip(new[0], old[0], strict=True):
+        np.testing.assert_array_equal(s_new, s_old)
+        np.testing.assert_array_equal(r_new, r_old)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("analysed", ["all", "cued"])
+def test_window_counts_give_what_the_per_neuron_loops_gave(synthetic, seed, analysed):
+    """neuron_trials and channel_values: exactly the responses, baselines and values of
+    the loops over neurons and channels, on the synthetic run and on random spikes with
+    some on the windows' edges; shuffled spikes give the same as the time-ordered."""
+    for data, p in (synthetic, _random_spikes(synthetic, seed)):
+        p = dict(p, analysed=analysed)
+        _assert_same_trials(dp.neuron_trials(data, p), _loop_neuron_trials(data, p))
+        np.testing.assert_array_equal(dp.channel_values(data, p), _loop_channel_values(data, p))
+    ordered, p = _random_spikes(synthetic, seed)
+    p = dict(p, analysed=analysed)
+    shuffled = dict(ordered)
+    for pop in ("vta_da", "str_d1"):
+        i, t = ordered[f"spikes_{pop}"]
+        perm = np.random.default_rng(seed).permutation(t.size)
+        shuffled[f"spikes_{pop}"] = (i[perm], t[perm])
+    _assert_same_trials(dp.neuron_trials(shuffled, p), dp.neuron_trials(ordered, p))
+    np.testing.assert_array_equal(dp.channel_values(shuffled, p), dp.channel_values(ordered, p))
+
+
+def test_no_analysed_trial_gives_no_cells(synthetic):
+    data, p = synthetic
+    q = dict(p, train_fraction=0.999)
+    data = dict(data, trial_cue=np.full(len(data["trial_cue"]), -1))
+    for p_ in (q, dict(p, analysed="cued")):
+        _assert_same_trials(dp.neuron_trials(data, p_), _loop_neuron_trials(data, p_))
+    assert np.all(np.isnan(dp.channel_values(data, p)))
+
+
+def test_figures_fit_without_the_split_half_control(synthetic):
+    """figures' fits: those of analyse, without the split-half control they do not draw."""
+    data, p = synthetic
+    res = dp.analyse(data, p)
+    fits = dp._fits(p, dp.neuron_trials(data, p), split=False)
+    assert fits["split"] is None and res["split"] is not None
+    for key in ("index", "base", "reversal", "reversal_x", "tau_hat", "utility"):
+        np.testing.assert_array_equal(fits[key], res[key])
