@@ -9,6 +9,7 @@ import os
 import sys
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -298,7 +299,20 @@ def write_json(path, obj):
     )
 
 
+#: zlib level of the run directory's .npz files. `np.savez_compressed` uses the default, 6;
+#: level 1 wrote the spikes of a 16,000 s distributional run (0.96 GB of arrays) in about
+#: a tenth of the time (65 s at level 6) for a file about 15 % larger.
+NPZ_COMPRESSLEVEL = 1
+
+
 def write_npz(path, **arrays):
+    """``arrays`` as a compressed .npz (`np.load` reads it as it reads
+    `np.savez_compressed`'s), zlib level `NPZ_COMPRESSLEVEL`, written atomically."""
     buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
+    with zipfile.ZipFile(
+        buf, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=NPZ_COMPRESSLEVEL
+    ) as zf:
+        for name, value in arrays.items():
+            with zf.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=True)
     atomic_write_bytes(path, buf.getvalue())

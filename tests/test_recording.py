@@ -272,3 +272,32 @@ def test_chunked_and_unchunked_runs_are_identical(tmp_path):
         elif isinstance(v, np.ndarray):
             np.testing.assert_array_equal(many.data[k], v)
     assert many.metadata["status"] == "complete" and not (tmp_path / "c" / "chunks").exists()
+
+
+def test_write_npz_reads_back_as_savez_compressed_does(tmp_path):
+    """rundir.write_npz (zlib level 1): np.load gives back every array with its dtype and
+    shape (empty, 0-d, int16, bool and a large compressible one), as it does from
+    np.savez_compressed; the file is a zip of deflated members."""
+    import zipfile
+
+    from dopasim import rundir
+
+    rng = np.random.default_rng(0)
+    arrays = {
+        "t": np.sort(rng.uniform(0, 100, 200_000)),
+        "i": rng.integers(0, 400, 200_000).astype(np.int32),
+        "empty": np.zeros(0, dtype=np.int32),
+        "scalar": np.array(3.5),
+        "cue": rng.integers(-1, 3, 50).astype(np.int16),
+        "flags": rng.random(50) < 0.5,
+    }
+    rundir.write_npz(tmp_path / "a.npz", **arrays)
+    np.savez_compressed(tmp_path / "b.npz", **arrays)
+    with np.load(tmp_path / "a.npz") as a, np.load(tmp_path / "b.npz") as b:
+        assert sorted(a.files) == sorted(b.files) == sorted(arrays)
+        for k, v in arrays.items():
+            assert a[k].dtype == v.dtype and a[k].shape == v.shape
+            np.testing.assert_array_equal(a[k], v)
+            np.testing.assert_array_equal(a[k], b[k])
+    with zipfile.ZipFile(tmp_path / "a.npz") as z:
+        assert {m.compress_type for m in z.infolist()} == {zipfile.ZIP_DEFLATED}
