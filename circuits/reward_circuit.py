@@ -302,9 +302,6 @@ CRITIC_HYPOTHESES = (
     "1 + a (2 tau_k - 1) and dips by 1 - a (2 tau_k - 1), a = critic_learning_asymmetry "
     "(asymmetric learning in the striatum, proposed by Lowet et al. 2020 and 2025; "
     "not measured)",
-    "distributional critic: the running mean subtracted from the DA asymmetry's current "
-    "takes each sample capped at asym_mean_cap times its own size, so that it follows "
-    "the drive's fluctuations and not the phasic events (not measured)",
 )
 
 #: The tag of one presynaptic spike with ``critic_eligibility='pre'``: A_plus * tau_plus *
@@ -334,37 +331,6 @@ I_asym = a_asym - r_asym : volt  # the asymmetry's current
 alpha_pos : 1 (constant)  # gain of positive deviations (2 tau)
 alpha_neg : 1 (constant)  # gain of negative deviations (2 (1 - tau))
 """
-
-#: The floor of the capped running mean's window (`da_asymmetry_eqs`): it lets the mean
-#: grow from 0 at the start of a run (with a cap k it grows about e^((k - 1) t /
-#: tau_drive_slow) until it reaches the fluctuations' mean, within a minute at k = 3).
-ASYM_MEAN_FLOOR = 0.05 * mV
-
-
-def da_asymmetry_eqs(capped):
-    """`DA_ASYMMETRY_EQS`, or with ``capped`` its running mean of the extra current taking
-    each sample clipped to +-(asym_mean_cap |r_asym| + asym_mean_floor) [hypothesis].
-
-    With alpha+ + alpha- = 2 the extra current is (alpha+ - 1) |dz|: the deviation's size,
-    with the sign and gain of the channel's optimism. Its plain running mean takes in the
-    phasic events (the reward's burst, the expectation's pause) with the drive's
-    fluctuations, so subtracting it also moves the rate between events: an optimistic
-    channel's tonic rate falls and a pessimistic one's rises, by about 0.5 Hz at tau 0.8
-    and 0.2 (calibration, docs/distributional.md). Capped at a few times its own size, a
-    sample of an event counts about as much as a large fluctuation, and the mean follows
-    the fluctuations, the part of the current that the asymmetry makes between events."""
-    if not capped:
-        return DA_ASYMMETRY_EQS
-    old = (
-        "dr_asym/dt = (a_asym - r_asym)/tau_drive_slow : volt  # running mean of the extra current"
-    )
-    assert old in DA_ASYMMETRY_EQS
-    new = (
-        "r_cap = asym_mean_cap*abs(r_asym) + asym_mean_floor : volt  # the mean's window\n"
-        "dr_asym/dt = (clip(a_asym, -r_cap, r_cap) - r_asym)/tau_drive_slow : volt"
-        "  # capped running mean of the extra current"
-    )
-    return DA_ASYMMETRY_EQS.replace(old, new)
 
 
 def channel_of(n, k):
@@ -502,15 +468,6 @@ CIRCUIT_CHECKS = (
         "deviation of the DA drive below which the asymmetry does not scale it",
         unit=mV,
         low=0,
-    ),
-    Param(
-        "asym_mean_cap",
-        None,
-        "float",
-        "cap of the running mean of the DA asymmetry's current, in multiples of the mean "
-        "(0: no cap)",
-        low=0.0,
-        high=100.0,
     ),
     Param(
         "critic_tag_delay",
@@ -734,12 +691,6 @@ class RewardCircuitParams:
     #: asymmetrically it becomes a mean excitation of an optimistic channel that grows
     #: with its value (docs/distributional.md). 0 mV: every deviation is scaled.
     asym_threshold: Quantity = field(default_factory=lambda: 0 * mV)
-    #: The cap k of the running mean of the asymmetry's extra current
-    #: (`da_asymmetry_eqs`) [hypothesis]: each sample counts at most k times the mean's
-    #: own size (plus `ASYM_MEAN_FLOOR`), so that the mean follows the drive's
-    #: fluctuations and not the phasic events, and every channel keeps the tonic rate
-    #: between events. 0: no cap (the plain running mean, the default).
-    asym_mean_cap: float = 0.0
     #: With ``critic_eligibility='pre'``: a presynaptic spike tags its synapse this long
     #: after it arrives (`ThreeFactorRule.tag_delay`; 0 ms: at arrival) [hypothesis].
     #: With a tag at arrival a cue's burst meets the tags of the cue's own first spikes,
@@ -808,8 +759,6 @@ class RewardCircuitParams:
             out.append(CRITIC_HYPOTHESES[5])
         if np.ptp(self.learning_gains()[0]) > 0:  # the channels' plasticity differs
             out.append(CRITIC_HYPOTHESES[6])
-        if self.asym_mean_cap > 0 and np.any(self.channel_taus() != 0.5):
-            out.append(CRITIC_HYPOTHESES[7])
         return tuple(out)
 
     @property
@@ -1321,10 +1270,7 @@ def _populations(b):
     P, rng, dt, g = b.P, b.rng, b.P.dt, b.groups
     n_da, n_gaba, noise = b.n["da"], b.n["gaba"], P.membrane_noise
     # a distributional critic's DA neurons scale their drive's deviations (channel tau)
-    capped = P.asym_mean_cap > 0
-    asym = (
-        dict(extra_eqs=da_asymmetry_eqs(capped), extra_current="I_asym") if P.distributional else {}
-    )
+    asym = dict(extra_eqs=DA_ASYMMETRY_EQS, extra_current="I_asym") if P.distributional else {}
     g["vta_da"] = da = lif_group(n_da, P.da, "vta_da", rng, dt=dt, noise=noise, **asym)
     if P.distributional:
         da.namespace.update(
@@ -1332,8 +1278,6 @@ def _populations(b):
             tau_drive_slow=P.tau_drive_slow,
             asym_threshold=P.asym_threshold,
         )
-        if capped:
-            da.namespace.update(asym_mean_cap=P.asym_mean_cap, asym_mean_floor=ASYM_MEAN_FLOOR)
         if n_da:
             tau = P.channel_taus()[channel_of(n_da, P.critic_channels)]
             da.alpha_pos, da.alpha_neg = 2 * tau, 2 * (1 - tau)

@@ -255,16 +255,6 @@ SIGNAL_PARAMS = (
         "not scale it (RewardCircuitParams.asym_threshold; a hypothesis)",
         low=0,
     ),
-    Param(
-        "asym_mean_cap",
-        _CIRCUIT.asym_mean_cap,
-        "float",
-        "distributional critic: each sample of the running mean subtracted from the DA "
-        "asymmetry's current is capped at this many times the mean "
-        "(RewardCircuitParams.asym_mean_cap; a hypothesis; 0: no cap)",
-        low=0.0,
-        high=100.0,
-    ),
     pv._q(
         "rect_clip",
         _CIRCUIT.pools.rect_clip_value,
@@ -322,7 +312,6 @@ def with_signal(P, p):
         critic_expectation_slope=p["expectation_slope"],
         tau_drive_fast=p["tau_drive_fast"],
         asym_threshold=p["asym_threshold"],
-        asym_mean_cap=p["asym_mean_cap"],
         critic_tag_delay=p["tag_delay"],
         pools=P.pools.with_(rect_clip=p["rect_clip"], base_clip=p["base_clip"]),
     )
@@ -430,8 +419,7 @@ def critic_key(p):
         key = (*key, f"elig-{p['eligibility']}")
     for q in SIGNAL_PARAMS:
         if p[q.name] != q.default:
-            value = p[q.name] / q.unit if q.unit is not None else p[q.name]
-            key = (*key, f"{q.name}{float(value)!r}")
+            key = (*key, f"{q.name}{float(p[q.name] / q.unit)!r}")
     for q in EXPECTATION_PARAMS:
         if p[q.name] != q.default:
             key = (*key, f"{q.name}{float(p[q.name])!r}")

@@ -13,14 +13,13 @@ from brian2 import Network, NeuronGroup, SpikeMonitor, Synapses, ms, mV, nmolar,
 
 from dopasim import runner
 from dopasim.circuits.reward_circuit import (
-    ASYM_MEAN_FLOOR,
     CRITIC_HYPOTHESES,
     CRITIC_PROJECTIONS,
+    DA_ASYMMETRY_EQS,
     FIXED_PROJECTIONS,
     RewardCircuitParams,
     build_reward_circuit,
     channel_of,
-    da_asymmetry_eqs,
 )
 from dopasim.circuits.scenarios import is_hypothesis, parse_scenarios
 from dopasim.models.three_factor import transmitter_value
@@ -394,12 +393,6 @@ def test_the_signal_knobs_reach_the_built_groups(p_tiny):
         assert "c_e +=" not in syn.pre.code and "c_e +=" in syn.tag.code
     _, plain = _build({**p_tiny, "eligibility": "pre"})
     assert [p.name for p in plain["ctx_d1"]._pathways] == ["ctx_d1_pre"]
-    # asym_mean_cap: the capped running mean's equation and its constants (none without)
-    assert "r_cap" not in str(plain["vta_da"].equations)
-    _, capped = _build({**p_tiny, "asym_mean_cap": 3.0})
-    assert "r_cap" in str(capped["vta_da"].equations)
-    ns = capped["vta_da"].namespace
-    assert (ns["asym_mean_cap"], ns["asym_mean_floor"]) == (3.0, ASYM_MEAN_FLOOR)
 
 
 def test_a_tag_delay_needs_the_presynaptic_eligibility():
@@ -459,58 +452,23 @@ def test_plastic_synapses_read_their_targets_compartment(p_tiny):
     assert info["d1_channel"] == channel_of(len(c["str_d1"]), K).tolist()
 
 
-def _asymmetry_group(n, threshold, cap=0.0):
+def _asymmetry_group(n, threshold):
     """``n`` neurons of DA_ASYMMETRY_EQS alone (the circuit's filters, tau = 0.8:
-    alpha+ 1.6, alpha- 0.4) with the dead zone ``threshold`` (and with ``cap`` > 0 its
-    running mean capped, `da_asymmetry_eqs`)."""
+    alpha+ 1.6, alpha- 0.4) with the dead zone ``threshold``."""
     P = RewardCircuitParams()
-    namespace = {
-        "tau_drive_fast": P.tau_drive_fast,
-        "tau_drive_slow": P.tau_drive_slow,
-        "asym_threshold": threshold,
-    }
-    if cap:
-        namespace.update(asym_mean_cap=cap, asym_mean_floor=ASYM_MEAN_FLOOR)
     g = NeuronGroup(
         n,
-        da_asymmetry_eqs(cap > 0) + "g_e : volt\ng_s : volt\ng_i : volt\n",
+        DA_ASYMMETRY_EQS + "g_e : volt\ng_s : volt\ng_i : volt\n",
         method="euler",
-        namespace=namespace,
+        namespace={
+            "tau_drive_fast": P.tau_drive_fast,
+            "tau_drive_slow": P.tau_drive_slow,
+            "asym_threshold": threshold,
+        },
         dt=0.5 * ms,
     )
     g.alpha_pos, g.alpha_neg = 1.6, 0.4
     return g
-
-
-def test_the_capped_running_mean_follows_the_fluctuations_not_the_events():
-    """da_asymmetry_eqs(True): a drive that fluctuates by +-1 mV (sign flipped every 20
-    ms) and once a second has an event, +10 mV for 100 ms then -10 mV for 100 ms (the
-    drive's mean stays 0). The extra current is 0.6 |dz| (tau 0.8). Its plain running
-    mean takes in the events and ends several times that of the fluctuations alone; the
-    capped one (k = 3) ends much nearer (measured 0.14, 1.06 and 0.24 mV: with events 20 %
-    of the time its fixed point is 0.8 / (1 - 0.2 k) = 2 times the fluctuations' mean)."""
-    from brian2 import network_operation
-
-    alone = _asymmetry_group(1, 0 * mV)
-    plain = _asymmetry_group(1, 0 * mV)
-    capped = _asymmetry_group(1, 0 * mV, cap=3.0)
-
-    @network_operation(dt=10 * ms)
-    def drive(t):
-        now = int(round(float(t / ms)))
-        wiggle = 1 if (now // 20) % 2 else -1
-        phase = now % 1000
-        event = 10 if phase < 100 else (-10 if phase < 200 else 0)
-        alone.g_e = wiggle * mV
-        for g in (plain, capped):
-            g.g_e = (event + wiggle) * mV
-
-    Network(alone, plain, capped, drive).run(60 * second)
-    r_alone, r_plain, r_capped = (float(g.r_asym[0] / mV) for g in (alone, plain, capped))
-    assert r_alone > 0
-    assert r_plain > 4 * r_alone
-    assert r_alone < r_capped < 2.2 * r_alone
-    assert r_capped - r_alone < 0.25 * (r_plain - r_alone)
 
 
 def test_the_asymmetry_scales_deviations_by_alpha_pos_above_and_alpha_neg_below():
@@ -1081,7 +1039,6 @@ def _prepare_prob(params, tmp_path):
         ({"expectation_slope": "-2"}, "expectation_slope"),
         ({"learning_asymmetry": "2"}, "learning_asymmetry"),
         ({"d2_fraction": "0.005"}, "d2_fraction"),
-        ({"asym_mean_cap": "-1"}, "asym_mean_cap"),
     ],
 )
 def test_probability_with_the_distributional_critic_refuses_bad_input(params, needle, tmp_path):
@@ -1091,7 +1048,7 @@ def test_probability_with_the_distributional_critic_refuses_bad_input(params, ne
 
 
 def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_critic(tmp_path):
-    asym, own, dip, pre, delay, matched, plastic, capped = CRITIC_HYPOTHESES
+    asym, own, dip, pre, delay, matched, plastic = CRITIC_HYPOTHESES
 
     def listed(module, p):
         return set(module.hypotheses(p)) & set(CRITIC_HYPOTHESES)
@@ -1148,14 +1105,6 @@ def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_
         assert listed(module, p) == with_dip(p, kept)
     module, p, _, _ = _prepare_prob({**PROB_DIST, "learning_asymmetry": "0.5"}, tmp_path)
     assert plastic in listed(module, p)
-    # the capped running mean of the asymmetry's current: listed where there is an
-    # asymmetry (not in the classical control, whose current is 0)
-    for control, kept in (("none", {asym, own, capped}), ("classical", {own})):
-        params = {"control": control, "asym_mean_cap": "3"}
-        module, p, _, _ = runner.prepare("distributional", params, 1, "numpy", tmp_path / "i", True)
-        assert listed(module, p) == with_dip(p, kept)
-    module, p, _, _ = _prepare_prob({**PROB_DIST, "asym_mean_cap": "3"}, tmp_path)
-    assert capped in listed(module, p)
 
 
 def _optimism_data(p, design):
