@@ -1349,6 +1349,7 @@ def _striatum(b):
             extra_current=current,
             dt=P.dt,
             noise=P.membrane_noise,
+            inputs=("g_e",),  # only the cortical input (ctx_d1, ctx_d2) reaches the MSNs
         )
         if current:
             g[name].namespace.update(j_da_msn=sign * P.j_da_msn, da_ref=P.pools.da_tonic)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from brian2 import NeuronGroup, Quantity, ms, mV
 
-__all__ = ["LIFParams", "LIF_EQS", "NOISE_SOURCES", "lif_group"]
+__all__ = ["INPUTS", "LIFParams", "LIF_EQS", "NOISE_SOURCES", "lif_equations", "lif_group"]
 
 LIF_EQS = """
 dv/dt = (v_rest - v + I_bias + g_e + g_s - g_i - g_ahp)/tau_m + sigma*sqrt(2/tau_m)*xi : volt (unless refractory)
@@ -104,6 +104,32 @@ class LIFParams:
         }
 
 
+#: The synaptic variables of `LIF_EQS`: fast excitation, slow excitation, inhibition.
+INPUTS = ("g_e", "g_s", "g_i")
+
+
+def lif_equations(inputs=INPUTS, ahp=True):
+    """`LIF_EQS` with only the synaptic variables ``inputs`` (of `INPUTS`) and, with
+    ``ahp``, the AHP. Left out, a variable is 0 for the whole run, and so is its term: the
+    membrane's update is the same to the bit (a sum with a 0 added is the sum)."""
+    unknown = set(inputs) - set(INPUTS)
+    if unknown:
+        raise ValueError(f"inputs: {sorted(unknown)} not among {', '.join(INPUTS)}")
+    keep = set(inputs) | ({"g_ahp"} if ahp else set())
+    lines = LIF_EQS.strip("\n").split("\n")
+    out = []
+    for line in lines:
+        var = line[1 : line.index("/")] if line.startswith("dg_") else None
+        if var is not None and var not in keep:
+            continue
+        out.append(line)
+    eqs = "\n" + "\n".join(out) + "\n"
+    for var, sign in (("g_e", "+"), ("g_s", "+"), ("g_i", "-"), ("g_ahp", "-")):
+        if var not in keep:
+            eqs = eqs.replace(f" {sign} {var}", "", 1)
+    return eqs
+
+
 #: The membrane noise's sources: Brian2's white noise ``xi`` (polar-method Gaussian from
 #: its Mersenne twister), or ``counter``: the same Euler-Maruyama increment
 #: sigma sqrt(2 dt/tau_m) z with z from `dopasim.models.noise.counter_normal` (a hash of
@@ -130,6 +156,7 @@ def lif_group(
     extra_current=None,
     dt=None,
     noise="xi",
+    inputs=INPUTS,
 ):
     """A `NeuronGroup` of ``n`` LIF neurons with heterogeneous tonic drive.
 
@@ -137,12 +164,16 @@ def lif_group(
     ``noise='counter'``, the noise seed, after them), so that the group is fully
     determined by the circuit's connectivity stream. ``extra_current`` names a
     voltage-valued variable of ``extra_eqs`` added to the membrane's input. ``noise`` is
-    one of `NOISE_SOURCES`.
+    one of `NOISE_SOURCES`. ``inputs`` names the synaptic variables the group has (of
+    `INPUTS`); a group that no synapse reaches through the others leaves them out, and a
+    group without an AHP (``b_ahp`` 0) has no ``g_ahp``: variables that would stay 0
+    cost an update per neuron and step (`lif_equations`).
     """
     params.validate(name)
     if noise not in NOISE_SOURCES:
         raise ValueError(f"{name}: noise must be one of {', '.join(NOISE_SOURCES)}, got {noise!r}")
-    eqs = LIF_EQS
+    ahp = float(params.b_ahp) != 0
+    eqs = lif_equations(inputs, ahp)
     namespace = params.namespace()
     if noise == "counter":
         from dopasim.models.noise import counter_normal
@@ -154,12 +185,12 @@ def lif_group(
         eqs += _COUNTER_NOISE
         namespace["counter_normal"] = counter_normal
     if extra_current:
-        eqs = eqs.replace("- g_ahp)/tau_m", f"- g_ahp + {extra_current})/tau_m")
+        eqs = eqs.replace(")/tau_m + sigma", f" + {extra_current})/tau_m + sigma", 1)
     group = NeuronGroup(
         n,
         eqs + extra_eqs,
         threshold="v > v_th and alive",
-        reset="v = v_reset\ng_ahp += b_ahp\n" + extra_reset,
+        reset="v = v_reset\n" + ("g_ahp += b_ahp\n" if ahp else "") + extra_reset,
         refractory=params.t_ref,
         method="euler",
         namespace=namespace,

@@ -124,3 +124,34 @@ def test_noise_source_is_validated():
 
     with pytest.raises(ValueError, match="noise must be one of xi, counter"):
         lif_group(2, LIFParams(), "bad", np.random.default_rng(0), noise="white")
+
+
+def test_lif_equations_leave_out_only_what_stays_zero():
+    """lif_equations: the full set is LIF_EQS; without g_s, g_i and the AHP only g_e's
+    equation and term remain (the MSNs' set); an unknown input is refused. A group left
+    without them runs to the bit as the full one when nothing reaches those variables
+    (numpy target, the same seed)."""
+    import pytest
+    from brian2 import Network, SpikeMonitor, mV
+
+    from dopasim.models.lif import LIF_EQS, LIFParams, lif_equations, lif_group
+
+    assert lif_equations() == LIF_EQS
+    eqs = lif_equations(("g_e",), ahp=False)
+    assert "g_e" in eqs and not any(v in eqs for v in ("g_s", "g_i", "g_ahp"))
+    with pytest.raises(ValueError, match="inputs"):
+        lif_equations(("g_x",))
+    p = LIFParams(sigma=4 * mV, i_bias_mean=14 * mV)  # b_ahp 0: no AHP
+    runs = []
+    for inputs in (("g_e", "g_s", "g_i"), ("g_e",)):
+        start_scope()
+        g = lif_group(
+            50, p, "g", np.random.default_rng(3), dt=0.5 * ms, noise="counter", inputs=inputs
+        )
+        g.g_e = 2 * mV
+        s, v = SpikeMonitor(g), StateMonitor(g, "v", record=[0, 7])
+        Network(g, s, v).run(200 * ms)
+        runs.append((np.array(s.i[:]), np.array(s.t_[:]), np.array(v.v_[:])))
+    assert runs[0][0].size > 0
+    for a, b in zip(*runs, strict=True):
+        np.testing.assert_array_equal(a, b)
