@@ -300,8 +300,8 @@ def write_json(path, obj):
 
 
 #: zlib level of the run directory's .npz files. `np.savez_compressed` uses the default, 6;
-#: level 1 wrote the spikes of a 16,000 s distributional run (0.96 GB of arrays) in about
-#: a tenth of the time (65 s at level 6) for a file about 15 % larger.
+#: level 1 wrote the spikes of a 16,000 s distributional run (0.96 GB of arrays) in 14.7 s
+#: against 94.5 s, for 267 MB against 239 MB (the same machine and load).
 NPZ_COMPRESSLEVEL = 1
 
 

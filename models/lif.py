@@ -111,7 +111,8 @@ INPUTS = ("g_e", "g_s", "g_i")
 def lif_equations(inputs=INPUTS, ahp=True):
     """`LIF_EQS` with only the synaptic variables ``inputs`` (of `INPUTS`) and, with
     ``ahp``, the AHP. Left out, a variable is 0 for the whole run, and so is its term: the
-    membrane's update is the same to the bit (a sum with a 0 added is the sum)."""
+    membrane's update is the same to the bit (a sum with a 0 added is the sum; checked on
+    numpy, and on cpp_standalone by the spikes of a 16,000 s distributional run)."""
     unknown = set(inputs) - set(INPUTS)
     if unknown:
         raise ValueError(f"inputs: {sorted(unknown)} not among {', '.join(INPUTS)}")
