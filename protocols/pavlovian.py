@@ -623,11 +623,12 @@ def memory_counts_for(
     n_ctx = n_cues * per_cue
     rises = P.rule.tau_r is not None
     gate = bool(P.ht_gates_ltd)
-    # v, g_e, g_s, g_i, g_ahp, I_bias; alive; noise_seed (counter noise)
+    # v, g_e, g_s, g_i, g_ahp, I_bias; alive; noise_seed (counter noise). Groups without an
+    # AHP have no g_ahp, the MSNs only g_e of the inputs (`lif_group`'s ``inputs``)
     lif = {"float64": 6, "bool": 1, "int32": int(P.membrane_noise == "counter")}
     rect = P.rectified
-    # + the post trace da_apost and the link to the pools' [DA] da_n
-    msn = dict(lif, float64=6 + 1, linked=1)
+    # v, g_e, I_bias + the post trace da_apost, and the link to the pools' [DA] da_n
+    msn = dict(lif, float64=3 + 1, linked=1)
     # the volume transmitter of each MSN population (one element): da_A, da_D (+ da_Ar,
     # da_Dr; + da_ltd; + the rectified term's gains da_gb, da_gd), and its links to the
     # pools: da_n, da_nb (+ da_ltd_src; + the running means da_nm and da_nr)
@@ -637,8 +638,8 @@ def memory_counts_for(
     vt = {"n": K, "float64": 2 + 2 * rises + gate + 2 * rect, "linked": 2 + gate + 2 * rect}
     neurons = {
         "vta_da": dict(lif, n=n_da, float64=6 + 5 * P.distributional),
-        # + the 5-HT2C gain j_ht2c, and its link to the pools' [5-HT]
-        "vta_gaba": dict(lif, n=n_gaba, float64=7, linked=1),
+        # no AHP; + the 5-HT2C gain j_ht2c, and its link to the pools' [5-HT]
+        "vta_gaba": dict(lif, n=n_gaba, float64=5 + 1, linked=1),
         "drn_5ht": dict(lif, n=n_5ht),
         "str_d1": dict(msn, n=n_d1),
         "str_d2": dict(msn, n=n_d2),
