@@ -11,6 +11,8 @@ a zero baseline, a constant sequence) is ``float('nan')``, never an exception.
 
 Functions
 ---------
+in_time_order
+    True when spike times never decrease (a monitor's, as recorded).
 neuron_order
     The order that groups spikes by neuron, each neuron's in their given order.
 population_psth
@@ -37,6 +39,7 @@ import numbers
 import numpy as np
 
 __all__ = [
+    "in_time_order",
     "neuron_order",
     "population_psth",
     "window_ratio",
@@ -159,7 +162,7 @@ def neuron_order(i):
     return np.argsort(i, kind="stable")
 
 
-def _in_time_order(t):
+def in_time_order(t):
     """True when ``t`` never decreases (a monitor's spikes); False with a NaN."""
     return t.size < 2 or bool(np.all(t[1:] >= t[:-1]))
 
@@ -170,7 +173,7 @@ def _sorted_by_neuron(i, t):
     ``same[k]`` is True when spikes ``k`` and ``k + 1`` (after sorting) belong to the same
     neuron, so ``np.diff(t)[same]`` are the inter-spike intervals.
     """
-    if _in_time_order(t):
+    if in_time_order(t):
         # already in time order: the stable sort by neuron is the lexsort by (neuron,
         # time, position), without its much slower sort of the times
         order = neuron_order(i)

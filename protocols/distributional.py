@@ -658,7 +658,7 @@ def _analysed(data, p):
 def _time_ordered(spikes):
     """``(i, t)`` of a spike monitor in time order (as recorded: kept as they are)."""
     i, t = (np.asarray(a) for a in spikes)
-    if t.size > 1 and not bool(np.all(t[1:] >= t[:-1])):
+    if not analysis.in_time_order(t):
         order = np.argsort(t, kind="stable")
         i, t = i[order], t[order]
     return i, t

@@ -312,9 +312,7 @@ def sorted_times(t):
     """``np.sort(t)``, without sorting when ``t`` is already in order (a monitor's spike
     times are: sorting tens of millions of them again takes seconds)."""
     t = np.asarray(t)
-    if t.size < 2 or bool(np.all(t[1:] >= t[:-1])):
-        return t
-    return np.sort(t)
+    return t if analysis.in_time_order(t) else np.sort(t)
 
 
 def trial_times(data, p):
