@@ -304,6 +304,15 @@ CRITIC_HYPOTHESES = (
     "not measured)",
 )
 
+#: What a run's metadata lists when the DA neurons' tonic rates differ by their time scale
+#: (`LIFParams.tau_scale_sd` of ``da`` above 0).
+DA_TIME_SCALE_HYPOTHESIS = (
+    "VTA DA neurons: their tonic rates differ by each neuron's time scale (tau_m, t_ref "
+    "and tau_ahp times one factor), so that a neuron's pauses and bursts scale with its "
+    "tonic rate (DA neurons' responses as scaled copies of one response function, Eshel "
+    "et al. 2016; the intrinsic cause of the spread is not modelled)"
+)
+
 #: The tag of one presynaptic spike with ``critic_eligibility='pre'``: A_plus * tau_plus *
 #: 1 Hz of `STRIATAL_RULE`, the mean tag a pre spike gets from the causal half of the
 #: window when the MSN fires at 1 Hz (the order of the D1 MSNs' cue-period rate).
@@ -742,9 +751,9 @@ class RewardCircuitParams:
 
     def hypotheses(self):
         """The circuit's mechanisms that no direct measurement sets (for the metadata)."""
+        out = [DA_TIME_SCALE_HYPOTHESIS] if float(self.da.tau_scale_sd) > 0 else []
         if not self.distributional:
-            return ()
-        out = []
+            return tuple(out)
         if np.any(self.channel_taus() != 0.5):  # the classical control scales nothing
             out.append(CRITIC_HYPOTHESES[0])
         if self.critic_da == "own":  # the uncoupled control shares one compartment

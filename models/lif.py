@@ -58,6 +58,14 @@ class LIFParams:
         Membrane noise (standard deviation of the free fluctuations).
     i_bias_mean, i_bias_sd : Quantity
         Mean and spread (Gaussian, across neurons) of the tonic drive.
+    tau_scale_sd : float
+        Spread of the neurons' time scale: each neuron's ``tau_m``, ``t_ref`` and
+        ``tau_ahp`` are multiplied by its own factor ``k_tau = exp(tau_scale_sd z)``, z
+        standard normal (0: every neuron has the population's time constants and no
+        ``k_tau``). With the drive and the noise in volts unchanged, a neuron's
+        steady-state f-I curve is the population's divided by ``k_tau``: its rates, its
+        pauses and its bursts all scale with its tonic rate (a gain, not an offset, as a
+        tonic drive's spread gives). See `lif_group`.
     """
 
     tau_m: Quantity = field(default_factory=lambda: 20 * ms)
@@ -73,6 +81,7 @@ class LIFParams:
     sigma: Quantity = field(default_factory=lambda: 3 * mV)
     i_bias_mean: Quantity = field(default_factory=lambda: 15 * mV)
     i_bias_sd: Quantity = field(default_factory=lambda: 1 * mV)
+    tau_scale_sd: float = 0.0
 
     def with_(self, **changes):
         """A copy with some parameters changed."""
@@ -86,6 +95,8 @@ class LIFParams:
         for key in ("t_ref", "sigma", "i_bias_sd", "b_ahp"):
             if float(getattr(self, key)) < 0:
                 raise ValueError(f"{name}: {key} must be >= 0, got {getattr(self, key)}")
+        if not 0 <= float(self.tau_scale_sd) <= 1:
+            raise ValueError(f"{name}: tau_scale_sd must be in [0, 1], got {self.tau_scale_sd}")
         if not self.v_reset < self.v_th:
             raise ValueError(f"{name}: v_reset ({self.v_reset}) must be below v_th ({self.v_th})")
 
@@ -131,6 +142,25 @@ def lif_equations(inputs=INPUTS, ahp=True):
     return eqs
 
 
+#: A neuron's own time scale (`LIFParams.tau_scale_sd` > 0): a constant per neuron.
+_TIME_SCALE = """
+k_tau : 1 (constant)  # this neuron's factor on tau_m, t_ref and tau_ahp
+"""
+
+
+def _with_time_scale(eqs):
+    """``eqs`` (of `lif_equations`) with ``tau_m`` and ``tau_ahp`` times ``k_tau``."""
+    for old, new in (
+        (")/tau_m + sigma*sqrt(2/tau_m)", ")/(tau_m*k_tau) + sigma*sqrt(2/(tau_m*k_tau))"),
+        ("-g_ahp/tau_ahp", "-g_ahp/(tau_ahp*k_tau)"),
+    ):
+        if old in eqs:
+            eqs = eqs.replace(old, new, 1)
+        elif old.startswith(")"):
+            raise AssertionError(f"LIF equations without {old!r}")
+    return eqs + _TIME_SCALE
+
+
 #: The membrane noise's sources: Brian2's white noise ``xi`` (polar-method Gaussian from
 #: its Mersenne twister), or ``counter``: the same Euler-Maruyama increment
 #: sigma sqrt(2 dt/tau_m) z with z from `dopasim.models.noise.counter_normal` (a hash of
@@ -174,25 +204,31 @@ def lif_group(
     if noise not in NOISE_SOURCES:
         raise ValueError(f"{name}: noise must be one of {', '.join(NOISE_SOURCES)}, got {noise!r}")
     ahp = float(params.b_ahp) != 0
+    scaled = float(params.tau_scale_sd) > 0
     eqs = lif_equations(inputs, ahp)
     namespace = params.namespace()
+    refractory, tau_m = params.t_ref, "(tau_m*k_tau)" if scaled else "tau_m"
+    if scaled:
+        eqs = _with_time_scale(eqs)
+        namespace["t_ref"] = params.t_ref
+        refractory = "t_ref*k_tau"
     if noise == "counter":
         from dopasim.models.noise import counter_normal
 
         eqs = eqs.replace(
-            "sigma*sqrt(2/tau_m)*xi",
-            "sigma*sqrt(2/(tau_m*dt))*counter_normal(timestep(t, dt), i, noise_seed)",
+            f"sigma*sqrt(2/{tau_m})*xi",
+            f"sigma*sqrt(2/({tau_m}*dt))*counter_normal(timestep(t, dt), i, noise_seed)",
         )
         eqs += _COUNTER_NOISE
         namespace["counter_normal"] = counter_normal
     if extra_current:
-        eqs = eqs.replace(")/tau_m + sigma", f" + {extra_current})/tau_m + sigma", 1)
+        eqs = eqs.replace(f")/{tau_m} + sigma", f" + {extra_current})/{tau_m} + sigma", 1)
     group = NeuronGroup(
         n,
         eqs + extra_eqs,
         threshold="v > v_th and alive",
         reset="v = v_reset\n" + ("g_ahp += b_ahp\n" if ahp else "") + extra_reset,
-        refractory=params.t_ref,
+        refractory=refractory,
         method="euler",
         namespace=namespace,
         name=name,
@@ -205,4 +241,6 @@ def lif_group(
         if noise == "counter":
             # an array, not a scalar: the seed lives in a data file, not in the code
             group.noise_seed = np.full(n, int(rng.integers(0, 2**31 - 1)))
+        if scaled:  # drawn last: the group's other draws are as without it
+            group.k_tau = np.exp(float(params.tau_scale_sd) * rng.standard_normal(n))
     return group

@@ -80,7 +80,7 @@ import numpy as np
 from brian2 import ms, mV, nmolar, second
 
 from dopasim import analysis, distributional, plots
-from dopasim.circuits.reward_circuit import ELIGIBILITIES, RewardCircuitParams
+from dopasim.circuits.reward_circuit import DA_NEURON, ELIGIBILITIES, RewardCircuitParams
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
 
@@ -283,6 +283,33 @@ SIGNAL_PARAMS = (
     ),
 )
 
+#: Where the DA neurons' tonic rates differ (also parameters of `probability`): a spread
+#: of the tonic drive shifts a neuron along the population's f-I curve, so that a faster
+#: neuron's pauses grow more than its bursts (its tau-hat falls with its baseline); a
+#: spread of the time scale scales the f-I curve, so that a neuron's pauses and bursts
+#: both scale with its tonic rate (`LIFParams.tau_scale_sd`; DA neurons' responses are
+#: scaled copies of one function, Eshel, Tian, Bukwich & Uchida 2016, Nat Neurosci
+#: 19:479; the spread's cause is not modelled: a hypothesis). See docs/distributional.md.
+DA_SPREAD_PARAMS = (
+    pv._q(
+        "da_bias_sd",
+        DA_NEURON.i_bias_sd,
+        mV,
+        "spread (SD across neurons) of the VTA DA neurons' tonic drive (LIFParams.i_bias_sd)",
+        low=0,
+    ),
+    Param(
+        "da_timescale_sd",
+        DA_NEURON.tau_scale_sd,
+        "float",
+        "spread (SD of the log) of the VTA DA neurons' time scale: each neuron's tau_m, "
+        "t_ref and tau_ahp times its own factor, so its rates scale by the inverse "
+        "(LIFParams.tau_scale_sd; a hypothesis)",
+        low=0.0,
+        high=1.0,
+    ),
+)
+
 
 def check_taus(p):
     """Refuse channel asymmetries the critic cannot have (ParamError): tau_low above
@@ -304,9 +331,9 @@ def check_signal(p):
 
 
 def with_signal(P, p):
-    """``P`` with the `SIGNAL_PARAMS`, `EXPECTATION_PARAMS` and `LEARNING_ASYMMETRY` of
-    ``p``."""
-    return P.with_(
+    """``P`` with the `SIGNAL_PARAMS`, `EXPECTATION_PARAMS`, `DA_SPREAD_PARAMS` and
+    `LEARNING_ASYMMETRY` of ``p``."""
+    return with_da_spread(P, p).with_(
         critic_learning_asymmetry=p["learning_asymmetry"],
         critic_expectation_gain=p["expectation_gain"],
         critic_expectation_slope=p["expectation_slope"],
@@ -315,6 +342,17 @@ def with_signal(P, p):
         critic_tag_delay=p["tag_delay"],
         pools=P.pools.with_(rect_clip=p["rect_clip"], base_clip=p["base_clip"]),
     )
+
+
+def with_da_spread(P, p):
+    """``P`` with the DA neurons' `DA_SPREAD_PARAMS` of ``p``."""
+    return P.with_(da=P.da.with_(i_bias_sd=p["da_bias_sd"], tau_scale_sd=p["da_timescale_sd"]))
+
+
+def da_spread_key(p):
+    """What `DA_SPREAD_PARAMS` add to a build key: the time scale's variable ``k_tau``
+    when its spread is above 0 (its values, like the drives, are data)."""
+    return ("da-timescale",) if p["da_timescale_sd"] > 0 else ()
 
 
 def with_d1_factor(P, factor):
@@ -506,6 +544,7 @@ PARAMS = [
     D2_FRACTION,
     *SIGNAL_PARAMS,
     *EXPECTATION_PARAMS,
+    *DA_SPREAD_PARAMS,
     Param(
         "cued_fraction",
         1.0,
@@ -584,7 +623,7 @@ def check(p):
 
 def build_key(p):
     key = (*pv.build_key(p, 1), "distributional", p["channels"], p["control"])
-    return (*key, p["connectivity"], *(critic_key(p) or ("linear",)))
+    return (*key, p["connectivity"], *(critic_key(p) or ("linear",)), *da_spread_key(p))
 
 
 def drives(utility):

@@ -616,6 +616,7 @@ def memory_counts_for(
     P = cparams
     T = float(p["duration"])
     n_da, n_gaba, n_5ht = P.size("n_da"), P.size("n_gaba"), P.size("n_5ht")
+    scaled = float(P.da.tau_scale_sd) > 0
     n_d1, n_d2, n_out = P.size("n_d1"), P.size("n_d2"), P.size("n_outcome")
     per_cue = n_states * P.n_per_state
     n_ctx = n_cues * per_cue
@@ -635,7 +636,8 @@ def memory_counts_for(
     K = P.critic_channels if P.distributional else 1
     vt = {"n": K, "float64": 2 + 2 * rises + gate + 2 * rect, "linked": 2 + gate + 2 * rect}
     neurons = {
-        "vta_da": dict(lif, n=n_da, float64=6 + 5 * P.distributional),
+        # (+ k_tau, the neurons' own time scale, `LIFParams.tau_scale_sd`)
+        "vta_da": dict(lif, n=n_da, float64=6 + 5 * P.distributional + int(scaled)),
         # no AHP; + the 5-HT2C gain j_ht2c, and its link to the pools' [5-HT]
         "vta_gaba": dict(lif, n=n_gaba, float64=5 + 1, linked=1),
         "drn_5ht": dict(lif, n=n_5ht),

@@ -52,6 +52,7 @@ from dopasim.protocols.distributional import (
     D1_FACTOR,
     D2_FRACTION,
     DA_FACTOR,
+    DA_SPREAD_PARAMS,
     DIP_GAIN,
     ELIGIBILITY,
     EXPECTATION_PARAMS,
@@ -63,7 +64,9 @@ from dopasim.protocols.distributional import (
     check_sizes,
     check_taus,
     critic_key,
+    da_spread_key,
     window_param,
+    with_da_spread,
     with_factors,
     with_signal,
 )
@@ -106,6 +109,7 @@ PARAMS = [
     D2_FRACTION,
     *SIGNAL_PARAMS,
     *EXPECTATION_PARAMS,
+    *DA_SPREAD_PARAMS,
     Param(
         "cue_window",
         "0,0.15",
@@ -157,7 +161,7 @@ def check(p):
 
 def circuit_params(p):
     if p["critic"] == "classical":
-        return pv.circuit_params(p, connectivity=p["connectivity"])
+        return with_da_spread(pv.circuit_params(p, connectivity=p["connectivity"]), p)
     P = pv.circuit_params(
         p,
         critic="distributional",
@@ -173,7 +177,7 @@ def circuit_params(p):
 
 
 def build_key(p):
-    key = pv.build_key(p, len(p["probs"]))
+    key = (*pv.build_key(p, len(p["probs"])), *da_spread_key(p))
     if p["critic"] == "classical" and p["connectivity"] == "bernoulli":
         return key
     key = (*key, p["critic"], p["channels"], p["connectivity"])

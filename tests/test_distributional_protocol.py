@@ -374,6 +374,46 @@ def test_the_knobs_reach_the_circuit_and_the_build_key(protocol, params, tmp_pat
         assert mc.build_key(pc) == mk.build_key(pk)
 
 
+@pytest.mark.parametrize(
+    ("protocol", "params"),
+    [
+        ("distributional", {}),
+        ("probability", {"critic": "distributional", "probabilities": "0.1,0.5,0.9"}),
+        ("probability", {"probabilities": "0.1,0.5,0.9"}),  # the classical critic too
+    ],
+)
+def test_the_da_spread_reaches_the_circuit_and_the_build_key(protocol, params, tmp_path):
+    """da_bias_sd and da_timescale_sd set the DA neurons' LIFParams in every critic of
+    both protocols; only a time scale's spread changes the code (k_tau: a variable more),
+    and the run's metadata then lists its hypothesis."""
+    from dopasim.circuits.reward_circuit import DA_NEURON, DA_TIME_SCALE_HYPOTHESIS
+
+    def prep(name, **one):
+        m, p, _, _ = runner.prepare(protocol, {**params, **one}, 1, "numpy", tmp_path / name, True)
+        return m, p, m.circuit_params(p)
+
+    m0, p0, P0 = prep("a")
+    _, p1, P1 = prep("b", da_bias_sd="0mV", da_timescale_sd="0.3")
+    _, p2, P2 = prep("c", da_bias_sd="0.5mV")
+    assert P0.da == DA_NEURON
+    assert (P1.da.i_bias_sd, P1.da.tau_scale_sd) == (0 * mV, 0.3)
+    assert (P2.da.i_bias_sd, P2.da.tau_scale_sd) == (0.5 * mV, 0.0)
+    assert m0.build_key(p0) == m0.build_key(p2) != m0.build_key(p1)
+    assert DA_TIME_SCALE_HYPOTHESIS in P1.hypotheses()
+    assert DA_TIME_SCALE_HYPOTHESIS not in P0.hypotheses() + P2.hypotheses()
+
+
+def test_the_da_time_scales_are_drawn_per_neuron(p_tiny):
+    """With da_timescale_sd the DA neurons (only they) carry k_tau, lognormal with that
+    spread (80 neurons: SD of the log within 0.06 of 0.3, margin fixed before the run),
+    and their drives are equal with da_bias_sd 0."""
+    _, c = _build({**p_tiny, "da_timescale_sd": 0.3, "da_bias_sd": 0 * mV, "da_factor": 8})
+    k = np.asarray(c["vta_da"].k_tau[:])
+    assert k.size == 80 and abs(np.log(k).std() - 0.3) < 0.06
+    assert np.ptp(np.asarray(c["vta_da"].I_bias[:])) == 0
+    assert "k_tau" not in c["vta_gaba"].variables
+
+
 def test_the_signal_knobs_reach_the_built_groups(p_tiny):
     """tau_drive_fast and asym_threshold reach the DA neurons' namespace, rect_clip and
     base_clip the pools' (where the running means read them), tag_delay the delay of the
@@ -961,6 +1001,9 @@ def test_pearson_p_known_cases():
         ({"learning_asymmetry": "-0.1"}, "learning_asymmetry"),
         ({"learning_asymmetry": "1.5"}, "learning_asymmetry"),
         ({"eligibility": "pre", "tag_delay": "-1ms"}, "tag_delay"),
+        ({"da_timescale_sd": "-0.1"}, "da_timescale_sd"),
+        ({"da_timescale_sd": "2"}, "da_timescale_sd"),
+        ({"da_bias_sd": "-1mV"}, "da_bias_sd"),
     ],
 )
 def test_bad_protocol_input_names_the_field(params, needle, tmp_path):

@@ -45,6 +45,10 @@ TINY = {
         **get_protocol("distributional").TINY_PARAMS,
         "expectation_gain": "0.9",
     },
+    "distributional/timescale": {
+        **get_protocol("distributional").TINY_PARAMS,
+        "da_timescale_sd": "0.3",
+    },
 }
 
 #: Brian2's own per-element arrays, counted by `dopasim.memory`'s overhead constants.
