@@ -157,7 +157,6 @@ def test_lif_equations_leave_out_only_what_stays_zero():
         np.testing.assert_array_equal(a, b)
 
 
-
 def test_time_scale_spread_scales_the_f_i_curve():
     """tau_scale_sd: each neuron's rate is the population's divided by its k_tau (log-log
     slope -1), and its response to a rise of the drive is the same fraction of its tonic
