@@ -7,8 +7,10 @@ docs/preregistration/2026-12-04-distributional-counter.md (seeds 4-6, counter-ba
 membrane noise; docs/results/2026-12-04-distributional-counter.md) and
 docs/preregistration/2026-12-06-distributional-matched.md (seeds 7-9: the critic
 calibrated since, with matched expectations and asymmetric plasticity, set by the
-parameters below; reported in docs/results/2026-12-06-distributional-matched.md).
-Calibration used seeds 101-127 only; seeds 1-9 are spent.
+parameters below; reported in docs/results/2026-12-06-distributional-matched.md), and
+docs/preregistration/2026-12-06-distributional-timescale.md (seeds 10-12: the same critic
+with DA neurons whose tonic rates differ by their time scale, forty GABA neurons per
+channel and 3,500 trials). Calibration used seeds 101-131 only; seeds 1-9 are spent.
 Paired seeds, cpp_standalone, two worker processes (each with its own build slot):
 
 * the variable-magnitude task (`dopasim run distributional` with `DESIGN`) under
@@ -35,10 +37,10 @@ from dopasim.params import resolve_params, to_jsonable
 from dopasim.protocols import get_protocol
 
 pytestmark = pytest.mark.long
-SEEDS = (7, 8, 9)  # the third pre-registration's (1-3, 4-6: the first two)
+SEEDS = (10, 11, 12)  # the fourth pre-registration's (1-3, 4-6, 7-9: the first three)
 CONTROLS = ("none", "classical", "uncoupled")
-#: The critic both tasks share: the calibration of docs/distributional.md (seeds 126,
-#: 127), set by parameters (the protocols' defaults are the critic of earlier releases).
+#: The critic both tasks share: the calibration of docs/distributional.md (seeds 126-131),
+#: set by parameters (the protocols' defaults are the critic of earlier releases).
 CRITIC = {
     "eligibility": "pre",
     "learning_rate": "0.25",
@@ -54,8 +56,11 @@ CRITIC = {
     "expectation_slope": "0.275",
     "learning_asymmetry": "1",
 }
+#: The DA neurons' rates differ by their time scale, not their drive (the fourth run).
+DA_SPREAD = {"da_bias_sd": "0mV", "da_timescale_sd": "0.3"}
 OPTIMISM = {
     **CRITIC,
+    **DA_SPREAD,
     "critic": "distributional",
     "probabilities": "0.1,0.5,0.9",
     "n_trials": "3000",
@@ -64,7 +69,14 @@ OPTIMISM = {
     "membrane_noise": "counter",
 }
 #: The variable-magnitude task's parameters beside the control.
-DESIGN = {**CRITIC, "state_dur": "1.5s", "reward_gain": "0.5", "n_trials": "4000"}
+DESIGN = {
+    **CRITIC,
+    **DA_SPREAD,
+    "state_dur": "1.5s",
+    "reward_gain": "0.5",
+    "gaba_factor": "4",
+    "n_trials": "3500",
+}
 
 
 def _jobs():
