@@ -88,6 +88,7 @@ Tan KR et al. (2012). GABA neurons of the VTA drive conditioned place aversion. 
     73:1173-1183. https://doi.org/10.1016/j.neuron.2012.02.015
 """
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -877,8 +878,22 @@ class RewardCircuitParams:
             raise ValueError(
                 f"dt = {self.dt} is too large for the fastest time constant ({fastest * 1e3:g} ms)"
             )
-        for neuron in (self.da, self.gaba, self.ht, self.msn):
-            neuron.validate()
+        for name, neuron in (
+            ("da", self.da),
+            ("gaba", self.gaba),
+            ("ht", self.ht),
+            ("msn", self.msn),
+        ):
+            neuron.validate(name)
+            sd = float(neuron.tau_scale_sd)
+            if sd > 0:  # the fastest neurons (k_tau at -3 SD) still need a step of dt
+                k = math.exp(-3 * sd)
+                if float(self.dt) > min(k * float(neuron.tau_m) / 4, k * float(neuron.t_ref)):
+                    raise ValueError(
+                        f"{name}.tau_scale_sd: {sd:g} gives the fastest neurons (k_tau "
+                        f"{k:.2f}) a refractory period or tau_m/4 below dt = {self.dt}; "
+                        "allowed: a smaller spread or step"
+                    )
         self.rule.validate()
         self.pools.validate()
 

@@ -15,7 +15,8 @@ The equations::
     dg_ahp/dt = -g_ahp/tau_ahp  after-hyperpolarisation, += b_ahp at each spike
 
 A spike is emitted at ``v > v_th``; then ``v = v_reset`` and the neuron is refractory for
-``t_ref``. ``sigma`` is the standard deviation of the membrane-potential fluctuations
+``t_ref``. With ``LIFParams.tau_scale_sd`` > 0 each neuron's ``tau_m``, ``t_ref`` and
+``tau_ahp`` are multiplied by its own constant ``k_tau``. ``sigma`` is the standard deviation of the membrane-potential fluctuations
 that the white-noise current alone would cause. Synaptic inputs may be negative on
 ``g_s`` (a slow inhibitory path).
 """
@@ -65,7 +66,10 @@ class LIFParams:
         ``k_tau``). With the drive and the noise in volts unchanged, a neuron's
         steady-state f-I curve is the population's divided by ``k_tau``: its rates, its
         pauses and its bursts all scale with its tonic rate (a gain, not an offset, as a
-        tonic drive's spread gives). See `lif_group`.
+        tonic drive's spread gives). Exact in continuous time for the membrane, its noise,
+        the refractory period and the AHP; the synaptic filters keep their time constants,
+        and the refractory period is counted in whole steps (floor of t_ref k_tau / dt).
+        At most 0.5. See `lif_group`.
     """
 
     tau_m: Quantity = field(default_factory=lambda: 20 * ms)
@@ -95,8 +99,8 @@ class LIFParams:
         for key in ("t_ref", "sigma", "i_bias_sd", "b_ahp"):
             if float(getattr(self, key)) < 0:
                 raise ValueError(f"{name}: {key} must be >= 0, got {getattr(self, key)}")
-        if not 0 <= float(self.tau_scale_sd) <= 1:
-            raise ValueError(f"{name}: tau_scale_sd must be in [0, 1], got {self.tau_scale_sd}")
+        if not 0 <= float(self.tau_scale_sd) <= 0.5:
+            raise ValueError(f"{name}: tau_scale_sd must be in [0, 0.5], got {self.tau_scale_sd}")
         if not self.v_reset < self.v_th:
             raise ValueError(f"{name}: v_reset ({self.v_reset}) must be below v_th ({self.v_th})")
 
@@ -241,6 +245,8 @@ def lif_group(
         if noise == "counter":
             # an array, not a scalar: the seed lives in a data file, not in the code
             group.noise_seed = np.full(n, int(rng.integers(0, 2**31 - 1)))
-        if scaled:  # drawn last: the group's other draws are as without it
+        # drawn last: the group's other draws are as without it (the groups built after
+        # it draw from the same stream, so theirs are not)
+        if scaled:
             group.k_tau = np.exp(float(params.tau_scale_sd) * rng.standard_normal(n))
     return group

@@ -306,7 +306,7 @@ DA_SPREAD_PARAMS = (
         "t_ref and tau_ahp times its own factor, so its rates scale by the inverse "
         "(LIFParams.tau_scale_sd; a hypothesis)",
         low=0.0,
-        high=1.0,
+        high=0.5,
     ),
 )
 

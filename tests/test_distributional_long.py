@@ -1,6 +1,6 @@
 """The distributional dopamine code (issue 23's acceptance). Marker: long.
 
-Dabney et al. 2020, Nature 577:671. Pre-registered three times, each before its run:
+Dabney et al. 2020, Nature 577:671. Pre-registered four times, each before its run:
 docs/preregistration/2026-12-04-distributional.md (seeds 1-3, Brian2's white noise;
 reported in docs/results/2026-12-04-distributional.md),
 docs/preregistration/2026-12-04-distributional-counter.md (seeds 4-6, counter-based

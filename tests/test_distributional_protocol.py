@@ -403,6 +403,17 @@ def test_the_da_spread_reaches_the_circuit_and_the_build_key(protocol, params, t
     assert DA_TIME_SCALE_HYPOTHESIS not in P0.hypotheses() + P2.hypotheses()
 
 
+def test_a_time_scale_spread_too_wide_for_the_step_is_refused():
+    """RewardCircuitParams.validate: the fastest DA neurons (k_tau at -3 SD) need a
+    refractory period and tau_m/4 of at least one step."""
+    from dopasim.circuits.reward_circuit import RewardCircuitParams
+
+    P = RewardCircuitParams(dt=1 * ms)
+    P.with_(da=P.da.with_(tau_scale_sd=0.5)).validate()  # 5 ms x 0.22 = 1.1 ms
+    with pytest.raises(ValueError, match=r"^da\.tau_scale_sd: 0.5"):
+        RewardCircuitParams(dt=1.2 * ms, da=P.da.with_(tau_scale_sd=0.5)).validate()
+
+
 def test_the_da_time_scales_are_drawn_per_neuron(p_tiny):
     """With da_timescale_sd the DA neurons (only they) carry k_tau, lognormal with that
     spread (80 neurons: SD of the log within 0.06 of 0.3, margin fixed before the run),
@@ -1002,7 +1013,7 @@ def test_pearson_p_known_cases():
         ({"learning_asymmetry": "1.5"}, "learning_asymmetry"),
         ({"eligibility": "pre", "tag_delay": "-1ms"}, "tag_delay"),
         ({"da_timescale_sd": "-0.1"}, "da_timescale_sd"),
-        ({"da_timescale_sd": "2"}, "da_timescale_sd"),
+        ({"da_timescale_sd": "0.6"}, "da_timescale_sd"),
         ({"da_bias_sd": "-1mV"}, "da_bias_sd"),
     ],
 )
