@@ -21,6 +21,7 @@ that the white-noise current alone would cause. Synaptic inputs may be negative 
 ``g_s`` (a slow inhibitory path).
 """
 
+import re
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -153,16 +154,8 @@ k_tau : 1 (constant)  # this neuron's factor on tau_m, t_ref and tau_ahp
 
 
 def _with_time_scale(eqs):
-    """``eqs`` (of `lif_equations`) with ``tau_m`` and ``tau_ahp`` times ``k_tau``."""
-    for old, new in (
-        (")/tau_m + sigma*sqrt(2/tau_m)", ")/(tau_m*k_tau) + sigma*sqrt(2/(tau_m*k_tau))"),
-        ("-g_ahp/tau_ahp", "-g_ahp/(tau_ahp*k_tau)"),
-    ):
-        if old in eqs:
-            eqs = eqs.replace(old, new, 1)
-        elif old.startswith(")"):
-            raise AssertionError(f"LIF equations without {old!r}")
-    return eqs + _TIME_SCALE
+    """``eqs`` with every ``tau_m`` and ``tau_ahp`` times ``k_tau``, and its declaration."""
+    return re.sub(r"\b(tau_m|tau_ahp)\b", r"(\1*k_tau)", eqs) + _TIME_SCALE
 
 
 #: The membrane noise's sources: Brian2's white noise ``xi`` (polar-method Gaussian from
@@ -211,22 +204,22 @@ def lif_group(
     scaled = float(params.tau_scale_sd) > 0
     eqs = lif_equations(inputs, ahp)
     namespace = params.namespace()
-    refractory, tau_m = params.t_ref, "(tau_m*k_tau)" if scaled else "tau_m"
-    if scaled:
-        eqs = _with_time_scale(eqs)
-        namespace["t_ref"] = params.t_ref
-        refractory = "t_ref*k_tau"
+    refractory = params.t_ref
     if noise == "counter":
         from dopasim.models.noise import counter_normal
 
         eqs = eqs.replace(
-            f"sigma*sqrt(2/{tau_m})*xi",
-            f"sigma*sqrt(2/({tau_m}*dt))*counter_normal(timestep(t, dt), i, noise_seed)",
+            "sigma*sqrt(2/tau_m)*xi",
+            "sigma*sqrt(2/(tau_m*dt))*counter_normal(timestep(t, dt), i, noise_seed)",
         )
         eqs += _COUNTER_NOISE
         namespace["counter_normal"] = counter_normal
     if extra_current:
-        eqs = eqs.replace(f")/{tau_m} + sigma", f" + {extra_current})/{tau_m} + sigma", 1)
+        eqs = eqs.replace(")/tau_m + sigma", f" + {extra_current})/tau_m + sigma", 1)
+    if scaled:  # last: the membrane's own equations, not extra_eqs, get the time scale
+        eqs = _with_time_scale(eqs)
+        namespace["t_ref"] = params.t_ref
+        refractory = "t_ref*k_tau"
     group = NeuronGroup(
         n,
         eqs + extra_eqs,
