@@ -303,6 +303,11 @@ CRITIC_HYPOTHESES = (
     "1 + a (2 tau_k - 1) and dips by 1 - a (2 tau_k - 1), a = critic_learning_asymmetry "
     "(asymmetric learning in the striatum, proposed by Lowet et al. 2020 and 2025; "
     "not measured)",
+    "distributional critic: the DA neurons scale negative deviations of their drive by "
+    "critic_pause_gain on top of alpha-, a compensation of their f-I curve's flatter "
+    "slope below the tonic rate, so that pauses follow the expectation as bursts do "
+    "(negative errors are compressed in DA firing rates, Bayer & Glimcher 2005; the "
+    "compensation is not measured)",
 )
 
 #: What a run's metadata lists when the DA neurons' tonic rates differ by their time scale
@@ -418,6 +423,16 @@ CIRCUIT_CHECKS = (
         low=0,
         low_open=True,
         high=10,
+    ),
+    Param(
+        "critic_pause_gain",
+        None,
+        "float",
+        "extra gain of a distributional critic's DA neurons for negative deviations of "
+        "their drive (on top of alpha-)",
+        low=0,
+        low_open=True,
+        high=4,
     ),
     Param(
         "critic_learning_asymmetry",
@@ -660,6 +675,18 @@ class RewardCircuitParams:
     #: Spearman(design tau, reversal point) rose from 0.49 to 0.89 (seed 108). 1: the
     #: linear rule (no rectification; the code of earlier releases).
     critic_dip_gain: float = 2.0
+    #: With a distributional critic, channel k's DA neurons scale the negative
+    #: deviations of their drive by 2 (1 - tau_k) times this gain (the positive ones by
+    #: 2 tau_k) [hypothesis]. The DA neurons' f-I curve is flatter below their tonic
+    #: rate than above it, so the same expectation takes less rate from an omission's
+    #: pause than from a reward's burst: in the classical control of the 10/50/90 task
+    #: (calibration seed 140, late half, all DA neurons, 0-0.3 s after the outcome) the
+    #: 50 % and 90 % cues' expectations lowered the reward's burst by 0.97 and 1.68 Hz
+    #: and deepened the omission's dip by 0.68 and 1.05 Hz, 0.63-0.70 of it, and that
+    #: symmetric critic learned optimistic values (docs/distributional.md). Negative
+    #: errors are compressed in DA firing rates (Bayer & Glimcher 2005, Neuron
+    #: 47:129). 1: no compensation (the critic of earlier releases).
+    critic_pause_gain: float = 1.0
     #: With a distributional critic, the corticostriatal synapses' learning rate relative
     #: to the rule's ``k_da`` (both receptor classes). A calibration knob, not a
     #: calibrated value: at the rule's rate each synapse moves at random by about 0.04
@@ -761,6 +788,8 @@ class RewardCircuitParams:
             out.append(CRITIC_HYPOTHESES[1])
         if self.critic_dip_gain != 1:
             out.append(CRITIC_HYPOTHESES[2])
+        if self.critic_pause_gain != 1:
+            out.append(CRITIC_HYPOTHESES[7])
         if self.critic_eligibility == "pre":
             out.append(CRITIC_HYPOTHESES[3])
             if float(self.critic_tag_delay) > 0:
@@ -1304,7 +1333,8 @@ def _populations(b):
         )
         if n_da:
             tau = P.channel_taus()[channel_of(n_da, P.critic_channels)]
-            da.alpha_pos, da.alpha_neg = 2 * tau, 2 * (1 - tau)
+            da.alpha_pos = 2 * tau
+            da.alpha_neg = 2 * (1 - tau) * float(P.critic_pause_gain)
     if n_da:
         alive = np.ones(n_da, dtype=bool)
         alive[b.removed] = False

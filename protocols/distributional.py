@@ -119,6 +119,19 @@ DIP_GAIN = Param(
     high=10.0,
 )
 
+#: The distributional critic's compensation of the DA neurons' shallower pauses (also a
+#: parameter of `probability`).
+PAUSE_GAIN = Param(
+    "pause_gain",
+    RewardCircuitParams.critic_pause_gain,
+    "float",
+    "distributional critic: extra gain of the DA neurons for negative deviations of their "
+    "drive, on top of alpha- (RewardCircuitParams.critic_pause_gain; a hypothesis; 1: none)",
+    low=0.0,
+    low_open=True,
+    high=4.0,
+)
+
 #: The distributional critic's asymmetry of plasticity (also a parameter of
 #: `probability`).
 LEARNING_ASYMMETRY = Param(
@@ -535,6 +548,7 @@ PARAMS = [
         high=8.0,
     ),
     DIP_GAIN,
+    PAUSE_GAIN,
     LEARNING_ASYMMETRY,
     LEARNING_RATE,
     ELIGIBILITY,
@@ -656,6 +670,7 @@ def circuit_params(p):
         connectivity=p["connectivity"],
         critic_reward_gain=p["reward_gain"],
         critic_dip_gain=p["dip_gain"],
+        critic_pause_gain=p["pause_gain"],
         critic_learning_rate=p["learning_rate"],
         critic_eligibility=p["eligibility"],
     )

@@ -59,6 +59,7 @@ from dopasim.protocols.distributional import (
     GABA_FACTOR,
     LEARNING_ASYMMETRY,
     LEARNING_RATE,
+    PAUSE_GAIN,
     SIGNAL_PARAMS,
     check_signal,
     check_sizes,
@@ -100,6 +101,7 @@ PARAMS = [
     Param("tau_low", 0.2, "float", "lowest channel asymmetry tau", low=0.0, high=1.0),
     Param("tau_high", 0.8, "float", "highest channel asymmetry tau", low=0.0, high=1.0),
     DIP_GAIN,
+    PAUSE_GAIN,
     LEARNING_ASYMMETRY,
     LEARNING_RATE,
     ELIGIBILITY,
@@ -170,6 +172,7 @@ def circuit_params(p):
         critic_tau_high=p["tau_high"],
         connectivity=p["connectivity"],
         critic_dip_gain=p["dip_gain"],
+        critic_pause_gain=p["pause_gain"],
         critic_learning_rate=p["learning_rate"],
         critic_eligibility=p["eligibility"],
     )

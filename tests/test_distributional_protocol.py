@@ -473,6 +473,18 @@ def test_da_asymmetries_follow_the_channel_taus(p_tiny):
     assert c2.info["critic"]["taus"] == [0.5] * K
 
 
+@pytest.mark.parametrize("control", ["none", "classical"])
+def test_the_pause_gain_scales_negative_deviations_only(p_tiny, control):
+    """pause_gain g: alpha_neg = 2 (1 - tau_k) g, alpha_pos = 2 tau_k unchanged (the
+    classical control's neurons: alpha_pos 1, alpha_neg g)."""
+    P, c = _build({**p_tiny, "control": control, "pause_gain": 1.5})
+    assert P.critic_pause_gain == 1.5
+    da = c["vta_da"]
+    tau = P.channel_taus()[channel_of(len(da), K)]
+    np.testing.assert_allclose(np.asarray(da.alpha_pos[:]), 2 * tau)
+    np.testing.assert_allclose(np.asarray(da.alpha_neg[:]), 2 * (1 - tau) * 1.5)
+
+
 def test_plastic_synapses_read_their_targets_compartment(p_tiny):
     """Each ctx_d1 / ctx_d2 synapse's da_channel is channel_of(n_msn, K) of its target;
     the D1 and D2 transmitter groups have K elements; with distinct values per
@@ -994,6 +1006,8 @@ def test_pearson_p_known_cases():
         ({"reward_gain": "9"}, "reward_gain"),  # the input would saturate
         ({"dip_gain": "0"}, "dip_gain"),
         ({"dip_gain": "11"}, "dip_gain"),
+        ({"pause_gain": "0"}, "pause_gain"),
+        ({"pause_gain": "5"}, "pause_gain"),
         ({"learning_rate": "0"}, "learning_rate"),
         ({"learning_rate": "11"}, "learning_rate"),
         ({"d1_factor": "0"}, "d1_factor"),
@@ -1083,6 +1097,7 @@ def _prepare_prob(params, tmp_path):
         ({"channels": "1"}, "channels"),
         ({"dip_gain": "0"}, "dip_gain"),
         ({"dip_gain": "12"}, "dip_gain"),
+        ({"pause_gain": "-1"}, "pause_gain"),
         ({"learning_rate": "0"}, "learning_rate"),
         ({"learning_rate": "-1"}, "learning_rate"),
         ({"d1_factor": "0"}, "d1_factor"),
@@ -1102,7 +1117,7 @@ def test_probability_with_the_distributional_critic_refuses_bad_input(params, ne
 
 
 def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_critic(tmp_path):
-    asym, own, dip, pre, delay, matched, plastic = CRITIC_HYPOTHESES
+    asym, own, dip, pre, delay, matched, plastic, pause = CRITIC_HYPOTHESES
 
     def listed(module, p):
         return set(module.hypotheses(p)) & set(CRITIC_HYPOTHESES)
@@ -1147,6 +1162,14 @@ def test_the_critics_hypotheses_reach_the_metadata_only_with_the_distributional_
         assert listed(module, p) == with_dip(p, kept)
     module, p, _, _ = _prepare_prob({**PROB_DIST, "expectation_slope": "0.3"}, tmp_path)
     assert matched in listed(module, p)
+    # the pause gain: listed when it is not 1, in every control (all DA neurons have it)
+    assert pause not in listed(module, p)
+    for control in dp.CONTROLS:
+        params = {"control": control, "pause_gain": "1.5"}
+        module, p, _, _ = runner.prepare("distributional", params, 1, "numpy", tmp_path / "k", True)
+        assert pause in listed(module, p)
+    module, p, _, _ = _prepare_prob({**PROB_DIST, "pause_gain": "1.5"}, tmp_path)
+    assert pause in listed(module, p)
     # the asymmetry of plasticity: listed where the channels' taus differ
     # (the uncoupled control's shared error leaves every channel's plasticity symmetric)
     for control, kept in (
