@@ -682,7 +682,7 @@ class RewardCircuitParams:
     #: pause than from a reward's burst: in the classical control of the 10/50/90 task
     #: (calibration seed 140, late half, all DA neurons, 0-0.3 s after the outcome) the
     #: 50 % and 90 % cues' expectations lowered the reward's burst by 0.97 and 1.68 Hz
-    #: and deepened the omission's dip by 0.68 and 1.05 Hz, 0.63-0.70 of it, and that
+    #: and deepened the omission's dip by 0.68 and 1.05 Hz, about two thirds of it, and that
     #: symmetric critic learned optimistic values (docs/distributional.md). Negative
     #: errors are compressed in DA firing rates (Bayer & Glimcher 2005, Neuron
     #: 47:129). 1: no compensation (the critic of earlier releases).
