@@ -335,6 +335,7 @@ CRITIC_DA = ("own", "shared")
 #: Only the part of the deviation beyond +-asym_threshold is scaled (dz; 0 mV: all of
 #: it), so that the fluctuations of the drive, which the scaling would rectify into a
 #: mean current of (alpha+ - alpha-)/2 times their mean size, stay out of it.
+#: alpha_neg is 2 (1 - tau) times ``critic_pause_gain`` (1 by default; `_populations`).
 DA_ASYMMETRY_EQS = """
 ds_fast/dt = (g_e + g_s - g_i - s_fast)/tau_drive_fast : volt  # synaptic drive, filtered
 ds_slow/dt = (g_e + g_s - g_i - s_slow)/tau_drive_slow : volt  # its running mean (tonic)
