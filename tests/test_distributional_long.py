@@ -1,19 +1,16 @@
 """The distributional dopamine code (issue 23's acceptance). Marker: long.
 
-Dabney et al. 2020, Nature 577:671. Pre-registered five times, each before its run:
+Dabney et al. 2020, Nature 577:671. Pre-registered four times, each before its run:
 docs/preregistration/2026-12-04-distributional.md (seeds 1-3, Brian2's white noise;
 reported in docs/results/2026-12-04-distributional.md),
 docs/preregistration/2026-12-04-distributional-counter.md (seeds 4-6, counter-based
-membrane noise; docs/results/2026-12-04-distributional-counter.md),
+membrane noise; docs/results/2026-12-04-distributional-counter.md) and
 docs/preregistration/2026-12-06-distributional-matched.md (seeds 7-9: the critic
-calibrated since, with matched expectations and asymmetric plasticity, set by
-parameters; reported in docs/results/2026-12-06-distributional-matched.md),
+calibrated since, with matched expectations and asymmetric plasticity, set by the
+parameters below; reported in docs/results/2026-12-06-distributional-matched.md), and
 docs/preregistration/2026-12-06-distributional-timescale.md (seeds 10-12: the same critic
 with DA neurons whose tonic rates differ by their time scale, forty GABA neurons per
-channel and 3,500 trials; reported in docs/results/2026-12-06-distributional-timescale.md),
-and docs/preregistration/2026-12-07-distributional-pauses.md (seeds 13-15: the same
-critic with the DA neurons' pauses deepened, pause_gain 1.75, and 6,000 trials in the
-10/50/90 task). Calibration used seeds 101-142 only; seeds 1-12 are spent.
+channel and 3,500 trials). Calibration used seeds 101-131 only; seeds 1-9 are spent.
 Paired seeds, cpp_standalone, two worker processes (each with its own build slot):
 
 * the variable-magnitude task (`dopasim run distributional` with `DESIGN`) under
@@ -40,9 +37,9 @@ from dopasim.params import resolve_params, to_jsonable
 from dopasim.protocols import get_protocol
 
 pytestmark = pytest.mark.long
-SEEDS = (13, 14, 15)  # the fifth pre-registration's (1-3, 4-6, 7-9, 10-12: the first four)
+SEEDS = (10, 11, 12)  # the fourth pre-registration's (1-3, 4-6, 7-9: the first three)
 CONTROLS = ("none", "classical", "uncoupled")
-#: The critic both tasks share: the calibration of docs/distributional.md (seeds 126-142),
+#: The critic both tasks share: the calibration of docs/distributional.md (seeds 126-131),
 #: set by parameters (the protocols' defaults are the critic of earlier releases).
 CRITIC = {
     "eligibility": "pre",
@@ -58,7 +55,6 @@ CRITIC = {
     "expectation_gain": "0.91",
     "expectation_slope": "0.275",
     "learning_asymmetry": "1",
-    "pause_gain": "1.75",
 }
 #: The DA neurons' rates differ by their time scale, not their drive (the fourth run).
 DA_SPREAD = {"da_bias_sd": "0mV", "da_timescale_sd": "0.3"}
@@ -67,7 +63,7 @@ OPTIMISM = {
     **DA_SPREAD,
     "critic": "distributional",
     "probabilities": "0.1,0.5,0.9",
-    "n_trials": "6000",
+    "n_trials": "3000",
     "gaba_factor": "4",
     "state_dur": "1s",
     "membrane_noise": "counter",
