@@ -41,6 +41,13 @@ optimism_n_above, optimism_n_below
 optimism_neuron_spearman, optimism_neuron_median
     Spearman correlation across alive DA neurons between the design tau and the
     neuron's optimism index, and the indices' median.
+value_index_channel_<k>, value_index_spearman
+    The same index of the channel's value, read from its D1 MSNs: their mean rate from
+    the end of ``cue_window`` to the outcome minus the second before the CS (the
+    channel's D1 MSNs pooled, late half), and the Spearman correlation of tau_k with it.
+    Reported beside the DA index, not a criterion: the DA neurons read the value out
+    through their asymmetric scaling, and the two indices differ where that read-out
+    is not linear (docs/distributional.md).
 """
 
 import numpy as np
@@ -268,6 +275,38 @@ def optimism_metrics(data, p):
     return out
 
 
+def value_metrics(data, p):
+    """Each channel's value index from its D1 MSNs (module docstring); {} without the
+    D1 MSNs' spikes or channels."""
+    if "spikes_str_d1" not in data or "d1_channel" not in data:
+        return {}
+    cues = np.asarray(data["trial_cue"])
+    cs = pv.trial_times(data, p)
+    window = (p["cue_window_s"][1], float(p["us_delay"]))
+    base = (-min(1.0, float(p["cs_time"])), 0.0)
+    chan = np.asarray(data["d1_channel"])
+    taus = np.asarray(data["channel_tau"])
+    late = [_late(cues, c) for c in range(3)]
+    sums = np.zeros((len(taus), len(cs)))
+    for k, spikes in pv.alive_spike_trains(data, "str_d1"):
+        sums[chan[k]] += distributional.responses(spikes, cs, window=window, baseline=base)
+    counts = np.bincount(chan, minlength=len(taus))
+    out, idx = {}, []
+    for k in range(len(taus)):
+        if not counts[k]:
+            idx.append(np.nan)
+        else:
+            mean = sums[k] / counts[k]
+            idx.append(distributional.optimism_index(*([mean[m].mean()] for m in late))[0])
+        out[f"value_index_channel_{k}"] = float(idx[-1])
+    idx = np.asarray(idx, float)
+    ok = np.isfinite(idx)
+    out["value_index_spearman"] = (
+        float(analysis.spearman_rho(taus[ok], idx[ok])) if ok.sum() >= 3 else float("nan")
+    )
+    return out
+
+
 def _label(prob):
     return f"p{int(round(prob * 100))}"
 
@@ -285,6 +324,7 @@ def metrics(data, p):
     out["cs_spearman_rho"] = float(analysis.spearman_rho(np.array(p["probs"]), np.array(ratios)))
     if p.get("critic", "classical") == "distributional":
         out.update(optimism_metrics(data, p))
+        out.update(value_metrics(data, p))
     return out
 
 

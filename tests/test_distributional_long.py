@@ -217,6 +217,14 @@ def test_print_the_tables(runs):
             f"seed {s} channel optimism:",
             [round(runs[("optimism", s)][f"optimism_channel_{k}"], 2) for k in range(10)],
         )
+        # reported, not a criterion: the same index of the channels' D1 values
+        print(
+            f"seed {s} channel value index (D1):",
+            [
+                round(runs[("optimism", s)].get(f"value_index_channel_{k}", math.nan), 2)
+                for k in range(10)
+            ],
+        )
     assert all(np.isfinite(_vals(runs, "none", "spearman_tau_value")))
 
 

@@ -1235,6 +1235,49 @@ def test_optimism_metrics_recover_the_designed_indices(tmp_path):
     assert m["optimism_neuron_spearman"] > 0.9
 
 
+def test_value_metrics_read_the_channels_d1_values(tmp_path):
+    """value_metrics(): each channel's value index comes from its own D1 MSNs' rates
+    between the cue window and the outcome, minus the second before the CS (late half):
+    D1 MSNs at 0, the design level or 1 above baseline for the 10, 50 and 90 % cues give
+    the design indices (to the spike counts' rounding), whatever the DA neurons do; no
+    D1 spikes or channels, no value metrics."""
+    _, p, _, _ = _prepare_prob(PROB_DIST, tmp_path)
+    design = (0.3, 0.45, 0.7)
+    pr, data = _optimism_data(p, (0.5, 0.5, 0.5))  # DA neurons at 0.5 in every channel
+    cues, n_d1 = data["trial_cue"], 9
+    T, cs0, us = float(p["trial_len"]), float(p["cs_time"]), float(p["us_delay"])
+    w0 = p["cue_window_s"][1]
+    chan = channel_of(n_d1, len(design))
+    i_all, t_all = [], []
+    for n in range(n_d1):
+        for j, c in enumerate(cues):
+            cs = j * T + cs0
+            level = (0.0, design[chan[n]], 1.0)[c]
+            count = int(round((us - w0) * (20 + 200 * level)))
+            t = np.concatenate([_evenly(cs - 1.0, cs, 2), _evenly(cs + w0, cs + us, count)])
+            i_all.append(np.full(t.size, n))
+            t_all.append(t)
+    i, t = np.concatenate(i_all), np.concatenate(t_all)
+    order = np.argsort(t, kind="stable")
+    data["channel_tau"] = np.linspace(0.2, 0.8, len(design))
+    data["da_channel"] = channel_of(len(data["da_channel"]), len(design)).astype(np.int32)
+    data = {
+        **data,
+        "spikes_str_d1": (i[order], t[order]),
+        "d1_channel": chan.astype(np.int32),
+        "sizes": {**data["sizes"], "str_d1": n_d1},
+    }
+    m = pr.value_metrics(data, p)
+    for c, want in enumerate(design):
+        assert abs(m[f"value_index_channel_{c}"] - want) < 0.03, (c, m)
+    assert m["value_index_spearman"] == pytest.approx(1.0)
+    assert all(
+        abs(pr.optimism_metrics(data, p)[f"optimism_channel_{c}"] - 0.5) < 0.06 for c in range(3)
+    )
+    del data["spikes_str_d1"]
+    assert pr.value_metrics(data, p) == {}
+
+
 @pytest.mark.parametrize(
     "scenario",
     [
