@@ -1,16 +1,22 @@
 """The distributional dopamine code (issue 23's acceptance). Marker: long.
 
-Dabney et al. 2020, Nature 577:671. Pre-registered four times, each before its run:
+Dabney et al. 2020, Nature 577:671. Pre-registered six times, each before its run (the
+fifth withdrawn before any run):
 docs/preregistration/2026-12-04-distributional.md (seeds 1-3, Brian2's white noise;
 reported in docs/results/2026-12-04-distributional.md),
 docs/preregistration/2026-12-04-distributional-counter.md (seeds 4-6, counter-based
-membrane noise; docs/results/2026-12-04-distributional-counter.md) and
+membrane noise; docs/results/2026-12-04-distributional-counter.md),
 docs/preregistration/2026-12-06-distributional-matched.md (seeds 7-9: the critic
-calibrated since, with matched expectations and asymmetric plasticity, set by the
-parameters below; reported in docs/results/2026-12-06-distributional-matched.md), and
+calibrated since, with matched expectations and asymmetric plasticity, set by
+parameters; reported in docs/results/2026-12-06-distributional-matched.md),
 docs/preregistration/2026-12-06-distributional-timescale.md (seeds 10-12: the same critic
 with DA neurons whose tonic rates differ by their time scale, forty GABA neurons per
-channel and 3,500 trials). Calibration used seeds 101-131 only; seeds 1-9 are spent.
+channel and 3,500 trials; reported in docs/results/2026-12-06-distributional-timescale.md),
+docs/preregistration/2026-12-07-distributional-pauses.md (withdrawn before any run) and
+docs/preregistration/2026-12-07-distributional-more-da.md (seeds 13-15: the same critic
+with the DA neurons' pauses deepened, pause_gain 1.75, and in the 10/50/90 task 6,000
+trials and twice the DA neurons). Calibration used seeds 101-145 and the spent seed 10;
+seeds 1-12 are spent.
 Paired seeds, cpp_standalone, two worker processes (each with its own build slot):
 
 * the variable-magnitude task (`dopasim run distributional` with `DESIGN`) under
@@ -37,9 +43,9 @@ from dopasim.params import resolve_params, to_jsonable
 from dopasim.protocols import get_protocol
 
 pytestmark = pytest.mark.long
-SEEDS = (10, 11, 12)  # the fourth pre-registration's (1-3, 4-6, 7-9: the first three)
+SEEDS = (13, 14, 15)  # the sixth pre-registration's (1-3, 4-6, 7-9, 10-12: the first four)
 CONTROLS = ("none", "classical", "uncoupled")
-#: The critic both tasks share: the calibration of docs/distributional.md (seeds 126-131),
+#: The critic both tasks share: the calibration of docs/distributional.md (seeds 126-145),
 #: set by parameters (the protocols' defaults are the critic of earlier releases).
 CRITIC = {
     "eligibility": "pre",
@@ -55,6 +61,7 @@ CRITIC = {
     "expectation_gain": "0.91",
     "expectation_slope": "0.275",
     "learning_asymmetry": "1",
+    "pause_gain": "1.75",
 }
 #: The DA neurons' rates differ by their time scale, not their drive (the fourth run).
 DA_SPREAD = {"da_bias_sd": "0mV", "da_timescale_sd": "0.3"}
@@ -63,7 +70,8 @@ OPTIMISM = {
     **DA_SPREAD,
     "critic": "distributional",
     "probabilities": "0.1,0.5,0.9",
-    "n_trials": "3000",
+    "n_trials": "6000",
+    "da_factor": "8",  # twice the DA neurons in this task only
     "gaba_factor": "4",
     "state_dur": "1s",
     "membrane_noise": "counter",
