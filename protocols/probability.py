@@ -277,12 +277,12 @@ def optimism_metrics(data, p):
 
 def value_metrics(data, p):
     """Each channel's value index from its D1 MSNs (module docstring); {} without the
-    D1 MSNs' spikes or channels."""
-    if "spikes_str_d1" not in data or "d1_channel" not in data:
+    D1 MSNs' spikes or channels, or when the cue window ends at the outcome."""
+    window = (p["cue_window_s"][1], float(p["us_delay"]))
+    if "spikes_str_d1" not in data or "d1_channel" not in data or window[0] >= window[1]:
         return {}
     cues = np.asarray(data["trial_cue"])
     cs = pv.trial_times(data, p)
-    window = (p["cue_window_s"][1], float(p["us_delay"]))
     base = (-min(1.0, float(p["cs_time"])), 0.0)
     chan = np.asarray(data["d1_channel"])
     taus = np.asarray(data["channel_tau"])

@@ -1274,6 +1274,8 @@ def test_value_metrics_read_the_channels_d1_values(tmp_path):
     assert all(
         abs(pr.optimism_metrics(data, p)[f"optimism_channel_{c}"] - 0.5) < 0.06 for c in range(3)
     )
+    # a cue window that ends at the outcome leaves no time to read the value in
+    assert pr.value_metrics(data, {**p, "cue_window_s": (0.0, float(p["us_delay"]))}) == {}
     del data["spikes_str_d1"]
     assert pr.value_metrics(data, p) == {}
 
