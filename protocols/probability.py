@@ -222,17 +222,24 @@ def _late(cues, c):
     return mask
 
 
-def cue_responses(data, p):
-    """(n_alive, n_trials) DA cue responses (Hz: window rate minus the rate before the CS,
-    over the second before it or from the trial's start when the CS comes sooner), the
-    alive neurons' indices."""
+def cue_responses(data, p, pop="vta_da", window=None):
+    """(n_alive, n_trials) cue responses of ``pop`` (Hz: the rate in ``window`` after the
+    CS, default ``cue_window``, minus the rate before the CS, over the second before it
+    or from the trial's start when the CS comes sooner), the alive neurons' indices."""
     cs = pv.trial_times(data, p)
     base = (-min(1.0, float(p["cs_time"])), 0.0)  # within the trial, as pavlovian.ratio
+    window = p["cue_window_s"] if window is None else window
     alive, rows = [], []
-    for k, spikes in pv.alive_spike_trains(data):
+    for k, spikes in pv.alive_spike_trains(data, pop):
         alive.append(k)
-        rows.append(distributional.responses(spikes, cs, window=p["cue_window_s"], baseline=base))
+        rows.append(distributional.responses(spikes, cs, window=window, baseline=base))
     return np.reshape(rows, (len(alive), len(cs))), np.asarray(alive, dtype=int)
+
+
+def _spearman(x, y):
+    """Spearman correlation over the finite ``y``; NaN with fewer than three."""
+    ok = np.isfinite(y)
+    return float(analysis.spearman_rho(x[ok], y[ok])) if ok.sum() >= 3 else float("nan")
 
 
 def optimism_metrics(data, p):
@@ -259,18 +266,12 @@ def optimism_metrics(data, p):
         if np.isfinite(idx) and pval < 0.05 and np.sign(idx - 0.5) == sign:
             n_above += int(sign > 0)
             n_below += int(sign < 0)
-    oi_chan = np.asarray(oi_chan, float)
-    ok = np.isfinite(oi_chan)
-    out["optimism_spearman"] = (
-        float(analysis.spearman_rho(taus[ok], oi_chan[ok])) if ok.sum() >= 3 else float("nan")
-    )
+    out["optimism_spearman"] = _spearman(taus, np.asarray(oi_chan, float))
     out["optimism_n_above"], out["optimism_n_below"] = n_above, n_below
     means = [resp[:, m].mean(axis=1) for m in late]
     oi = distributional.optimism_index(*means) if len(alive) else np.array([])
     okn = np.isfinite(oi)
-    out["optimism_neuron_spearman"] = (
-        float(analysis.spearman_rho(taus[chan][okn], oi[okn])) if okn.sum() >= 3 else float("nan")
-    )
+    out["optimism_neuron_spearman"] = _spearman(taus[chan], oi)
     out["optimism_neuron_median"] = float(np.median(oi[okn])) if okn.any() else float("nan")
     return out
 
@@ -282,28 +283,18 @@ def value_metrics(data, p):
     if "spikes_str_d1" not in data or "d1_channel" not in data or window[0] >= window[1]:
         return {}
     cues = np.asarray(data["trial_cue"])
-    cs = pv.trial_times(data, p)
-    base = (-min(1.0, float(p["cs_time"])), 0.0)
-    chan = np.asarray(data["d1_channel"])
+    resp, alive = cue_responses(data, p, "str_d1", window)
+    chan = np.asarray(data["d1_channel"])[alive]
     taus = np.asarray(data["channel_tau"])
     late = [_late(cues, c) for c in range(3)]
-    sums = np.zeros((len(taus), len(cs)))
-    for k, spikes in pv.alive_spike_trains(data, "str_d1"):
-        sums[chan[k]] += distributional.responses(spikes, cs, window=window, baseline=base)
-    counts = np.bincount(chan, minlength=len(taus))
-    out, idx = {}, []
+    idx = np.full(len(taus), np.nan)
     for k in range(len(taus)):
-        if not counts[k]:
-            idx.append(np.nan)
-        else:
-            mean = sums[k] / counts[k]
-            idx.append(distributional.optimism_index(*([mean[m].mean()] for m in late))[0])
-        out[f"value_index_channel_{k}"] = float(idx[-1])
-    idx = np.asarray(idx, float)
-    ok = np.isfinite(idx)
-    out["value_index_spearman"] = (
-        float(analysis.spearman_rho(taus[ok], idx[ok])) if ok.sum() >= 3 else float("nan")
-    )
+        rows = resp[chan == k]
+        if len(rows):
+            pooled = rows.mean(axis=0)
+            idx[k] = distributional.optimism_index(*([pooled[m].mean()] for m in late))[0]
+    out = {f"value_index_channel_{k}": float(v) for k, v in enumerate(idx)}
+    out["value_index_spearman"] = _spearman(taus, idx)
     return out
 
 
