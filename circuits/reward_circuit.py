@@ -655,12 +655,12 @@ class RewardCircuitParams:
     #: 1 whatever ``critic_learning_asymmetry``): an asymmetry of plasticity is a
     #: channel's own asymmetric error, coupled to its own value predictor, which the
     #: control takes away (with it kept, each channel's value has no fixed point under
-    #: the shared error and runs to its bound: docs/distributional.md).
+    #: the shared error and runs to its bound: docs/distributional-calibration.md).
     critic_da: str = "own"
     #: The reward input's rate with a distributional critic, relative to
     #: ``outcome_rate`` (1: the classical critic's reward, calibrated for a burst of about
     #: 2.5x the tonic rate). A knob for testing what sets the reversal points, not a
-    #: calibrated value: a sweep over 0.3-2 (calibration seed 108, docs/distributional.md)
+    #: calibrated value: a sweep over 0.3-2 (calibration seed 108, docs/distributional-calibration.md)
     #: moved the reversal points with the reward's scale while the learned value barely
     #: changed, and improved no criterion of the code; the default stays 1.
     critic_reward_gain: float = 1.0
@@ -671,7 +671,7 @@ class RewardCircuitParams:
     #: channel's compartment within tens of ms, so with the linear rule the three
     #: smallest rewards gave the same error (about -2 nM s against +5.5 nM s for the
     #: largest; calibration seed 108). Calibrated on seeds 108 and 110 (1,700 trials,
-    #: docs/distributional.md): at 2 the symmetric channels reverse at 5.7-5.9 ul, the
+    #: docs/distributional-calibration.md): at 2 the symmetric channels reverse at 5.7-5.9 ul, the
     #: size of the task's mean utility (5.65 ul; 1: 7.8 ul, optimistic; 3: 5.3 ul), and
     #: Spearman(design tau, reversal point) rose from 0.49 to 0.89 (seed 108). 1: the
     #: linear rule (no rectification; the code of earlier releases).
@@ -684,7 +684,7 @@ class RewardCircuitParams:
     #: (calibration seed 140, late half, all DA neurons, 0-0.3 s after the outcome) the
     #: 50 % and 90 % cues' expectations lowered the reward's burst by 0.97 and 1.68 Hz
     #: and deepened the omission's dip by 0.68 and 1.05 Hz, about two thirds of it, and that
-    #: symmetric critic learned optimistic values (docs/distributional.md). Negative
+    #: symmetric critic learned optimistic values (docs/distributional-calibration.md). Negative
     #: errors are compressed in DA firing rates (Bayer & Glimcher 2005, Neuron
     #: 47:129). 1: no compensation (the critic of earlier releases).
     critic_pause_gain: float = 1.0
@@ -698,7 +698,7 @@ class RewardCircuitParams:
     #: rate. At 0.25 the value without a reward is gone, but so, on some seeds, is
     #: learning: on calibration seed 113 the code's criteria 1-5 were met, on 114 the
     #: pessimistic channels learned nothing in 1,700 trials, and in the 10/50/90 task
-    #: seed 113 learned with 1,500 trials and not with 3,000 (docs/distributional.md).
+    #: seed 113 learned with 1,500 trials and not with 3,000 (docs/distributional-calibration.md).
     #: The default stays 1.
     critic_learning_rate: float = 1.0
     #: What tags a distributional critic's corticostriatal synapses (both receptor
@@ -708,14 +708,14 @@ class RewardCircuitParams:
     #: [hypothesis]. With 'stdp' a D1 spike's own echo in its channel's DA (+3-4 Hz within
     #: 10 ms) meets the tag that spike just made, and that correlation, not the task's
     #: errors, set most of the weights' trial-to-trial noise (calibration seeds 110 and
-    #: 113, docs/distributional.md); a presynaptic tag sees the echo only through the
+    #: 113, docs/distributional-calibration.md); a presynaptic tag sees the echo only through the
     #: input's share in the MSNs' firing. It has no LTD tag, so 5-HT's gate of LTD
     #: (`ht_gates_ltd`, the SSRI scenario's) does not act on it. On calibration seeds
     #: 115 and 116 it cut the weights' noise per trial about fourfold and the
     #: variable-magnitude code met criteria 1-5 and 1-4, but the optimistic channels'
     #: values ran away: the DA neurons' asymmetric scaling turns the fluctuations of
     #: their own value input into a mean excitation, and a presynaptic tag learns from
-    #: any sustained error (docs/distributional.md). The default stays 'stdp'.
+    #: any sustained error (docs/distributional-calibration.md). The default stays 'stdp'.
     critic_eligibility: str = "stdp"
     #: Filters of the asymmetric scaling [hypothesis]: the drive's deviation is taken
     #: from its fast filter (shot noise of single inputs smoothed) and its slow running
@@ -727,13 +727,13 @@ class RewardCircuitParams:
     #: (`DA_ASYMMETRY_EQS`) [hypothesis]. The D1 input's shot noise after the fast filter
     #: has an SD of about 1-5 mV at 1-6 Hz of D1 firing (100 inputs of 8 mV); scaled
     #: asymmetrically it becomes a mean excitation of an optimistic channel that grows
-    #: with its value (docs/distributional.md). 0 mV: every deviation is scaled.
+    #: with its value (docs/distributional-calibration.md). 0 mV: every deviation is scaled.
     asym_threshold: Quantity = field(default_factory=lambda: 0 * mV)
     #: With ``critic_eligibility='pre'``: a presynaptic spike tags its synapse this long
     #: after it arrives (`ThreeFactorRule.tag_delay`; 0 ms: at arrival) [hypothesis].
     #: With a tag at arrival a cue's burst meets the tags of the cue's own first spikes,
     #: and in the optimistic channels (burst x alpha+) that loop ran away
-    #: (docs/distributional.md, seed 117); a tag that comes later credits each error to
+    #: (docs/distributional-calibration.md, seed 117); a tag that comes later credits each error to
     #: the states before it, as TD does.
     critic_tag_delay: Quantity = field(default_factory=lambda: 0 * ms)
     #: The gain of each channel's expectation (its D1 -> VTA GABA weight, ``j_d1_gaba``)
@@ -746,13 +746,13 @@ class RewardCircuitParams:
     #: (alpha+ - alpha-)/2 times its mean size, which grows with the value (an
     #: excitation in optimistic channels, an inhibition in pessimistic ones). The gain
     #: that balances a channel's drive through a cue therefore rises with its tau
-    #: (docs/distributional.md). A calibration knob, not a calibrated value: with gains
+    #: (docs/distributional-calibration.md). A calibration knob, not a calibrated value: with gains
     #: near each channel's balance (0.91, 0.275; seeds 126, 127) and no asymmetry of
     #: plasticity no channel ran away, but no channel became significantly pessimistic in
     #: the 10/50/90 task and the variable-magnitude code disappeared, which that excess
     #: had carried; with the asymmetry of plasticity at 1 (``critic_learning_asymmetry``)
     #: both tasks met issue 23's criteria 1-6 on those seeds, and in the pre-registered
-    #: run on seeds 7-9 all but criterion 5 (docs/distributional.md, "Matched
+    #: run on seeds 7-9 all but criterion 5 (docs/distributional-calibration.md, "Matched
     #: expectations with asymmetric plasticity"). (1, 0): every channel at
     #: ``j_d1_gaba``, the default.
     critic_expectation_gain: float = 1.0
@@ -768,7 +768,7 @@ class RewardCircuitParams:
     #: 639:717) found D1 and D2 MSNs coding the right and left tails of the reward
     #: distribution. Why here: a DA pause cannot go below silence, and the DA neurons'
     #: convex f-I curve compresses the dips of the pessimistic channels (calibration,
-    #: docs/distributional.md), so their values saw less than half of the designed
+    #: docs/distributional-calibration.md), so their values saw less than half of the designed
     #: asymmetry. 0: no asymmetry of plasticity (the default; the linear rule unless
     #: ``critic_dip_gain`` != 1); any other value makes the rule rectified, also in the
     #: classical and the uncoupled controls, whose gains are then all 1.

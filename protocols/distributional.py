@@ -249,7 +249,7 @@ EXPECTATION_PARAMS = (
 _CIRCUIT = RewardCircuitParams()
 #: The DA neurons' asymmetric scaling and the synapses' rectified signal (also
 #: parameters of `probability`): circuit fields, so that every calibration of
-#: docs/distributional.md can be reproduced from the command line.
+#: docs/distributional-calibration.md can be reproduced from the command line.
 SIGNAL_PARAMS = (
     pv._q(
         "tau_drive_fast",
@@ -302,7 +302,7 @@ SIGNAL_PARAMS = (
 #: spread of the time scale scales the f-I curve, so that a neuron's pauses and bursts
 #: both scale with its tonic rate (`LIFParams.tau_scale_sd`; DA neurons' responses are
 #: scaled copies of one function, Eshel, Tian, Bukwich & Uchida 2016, Nat Neurosci
-#: 19:479; the spread's cause is not modelled: a hypothesis). See docs/distributional.md.
+#: 19:479; the spread's cause is not modelled: a hypothesis). See docs/distributional-calibration.md.
 DA_SPREAD_PARAMS = (
     pv._q(
         "da_bias_sd",
@@ -374,7 +374,7 @@ def with_d1_factor(P, factor):
     Each DA and GABA neuron of a channel gets input from every D1 MSN of its channel
     (`RewardCircuitParams.critic`), so f times the MSNs at 1/f of the weight keep the
     mean drive (the value V) and shrink the effect of each single D1 spike on its own
-    channel's DA (docs/distributional.md: that echo of a spike is the noise of a
+    channel's DA (docs/distributional-calibration.md: that echo of a spike is the noise of a
     channel's learning signal). f is a whole number, so every channel keeps f times its
     MSNs. f = 1: ``P`` itself.
     """
@@ -389,7 +389,7 @@ def with_gaba_factor(P, factor):
     Within a channel every DA neuron gets input from every GABA neuron of its channel
     (ten GABA neurons at twice the classical weight by default), so their shot noise is
     the largest part of the DA neurons' synaptic noise, which the asymmetric scaling
-    rectifies (docs/distributional.md). f times the GABA neurons at 1/f of the weight
+    rectifies (docs/distributional-calibration.md). f times the GABA neurons at 1/f of the weight
     keep the mean inhibition (the expectation) and divide its variance by f; each GABA
     neuron's own inputs are unchanged. f = 1: ``P`` itself.
     """

@@ -47,7 +47,7 @@ value_index_channel_<k>, value_index_spearman
     channel's D1 MSNs pooled, late half), and the Spearman correlation of tau_k with it.
     Reported beside the DA index, not a criterion: the DA neurons read the value out
     through their asymmetric scaling, and the two indices differ where that read-out
-    is not linear (docs/distributional.md).
+    is not linear (docs/distributional-calibration.md).
 """
 
 import numpy as np

@@ -7,7 +7,7 @@ Reads ``<projection>_w_samples`` (one sample per trial; the trial protocols'
 ``weight_samples``) from a run directory and prints, per weight bin, the steps, the mean
 weight, the mean change per trial (drift), its SD and the fraction of trials with a
 change (`dopasim.analysis.weight_drift`), and the final weights' mean, SD and the
-fractions at the bounds. docs/distributional.md uses it to tell a drift that the
+fractions at the bounds. docs/distributional-calibration.md uses it to tell a drift that the
 learning signal makes from the one that diffusion against the lower bound makes.
 """
 
