@@ -59,6 +59,7 @@ __all__ = [
     "wasserstein1",
     "references",
     "optimism_index",
+    "expectile_optimism",
     "optimism_test",
     "population_utility",
     "to_utility",
@@ -898,6 +899,21 @@ def optimism_index(r10, r50, r90):
     den = c - a
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den != 0, (b - a) / np.where(den != 0, den, 1.0), np.nan)
+
+
+def expectile_optimism(taus, probs=(0.1, 0.5, 0.9)):
+    """The optimism index that a perfect expectile code predicts in the 10/50/90 task:
+    (e50 - e10) / (e90 - e10) of the tau-expectiles of the three cues' rewards, each 1
+    with the cue's probability and 0 otherwise (Dabney et al. 2020, Fig. 3). The
+    tau-expectile of such a reward is tau p / (tau p + (1 - tau)(1 - p)), so tau = 0.5
+    gives the probabilities' own index, 0.5 for 10/50/90, and tau = 0.2 gives 0.26.
+    ``probs``: three probabilities in (0, 1), increasing."""
+    t = _taus(taus)
+    p = _vector(probs, "probs")
+    if p.size != 3 or np.any(np.diff(p) <= 0) or p[0] <= 0 or p[-1] >= 1:
+        raise ParamError(f"probs: {list(p)}; allowed: three increasing values in (0, 1)")
+    e = [expectiles([0.0, 1.0], t, weights=[1 - q, q]) for q in p]
+    return (e[1] - e[0]) / (e[2] - e[0])
 
 
 def optimism_test(r10, r50, r90):

@@ -355,6 +355,27 @@ def distributional_responses(cells, tau_hat, sizes, path):
     return savefig(fig, path)
 
 
+def distributional_optimism(taus, index, significant, value_index, expected, path):
+    """Each channel's optimism index (R50 - R10)/(R90 - R10) against its asymmetry tau_k:
+    its DA neurons' cue responses (filled where significant), its value read from its D1
+    MSNs (or None), and a perfect expectile code's (Dabney et al. 2020, Fig. 3)."""
+    fig, ax = plt.subplots(figsize=(5, 4))
+    taus, index = np.asarray(taus, float), np.asarray(index, float)
+    sig = np.asarray(significant, bool)
+    ax.axhline(0.5, color="0.5", lw=0.6, ls=":")
+    ax.plot(taus, expected, "-", color="0.6", lw=1, label="expectiles of the cues' rewards")
+    if value_index is not None:
+        ax.plot(taus, value_index, "s", color="C2", mfc="none", ms=5, label="value (D1 MSNs)")
+    ax.plot(taus[sig], index[sig], "o", color="C0", label="DA cue response, p < 0.05")
+    ax.plot(taus[~sig], index[~sig], "o", color="C0", mfc="none", label="DA cue response, n.s.")
+    ax.set_xlabel("channel asymmetry tau_k (design)")
+    ax.set_ylabel("optimism index (R50 - R10) / (R90 - R10)")
+    ax.set_ylim(0, 1)
+    ax.legend(frameon=False, fontsize=8, loc="upper left")
+    ax.set_title("Optimism by channel, 10/50/90 % cues")
+    return savefig(fig, path)
+
+
 def distributional_tau_reversal(tau_hat, reversal, path):
     """Asymmetry against reversal point, one dot per DA neuron (Dabney et al. 2020, Fig. 4)."""
     fig, ax = plt.subplots(figsize=(4.5, 4))

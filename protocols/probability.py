@@ -52,7 +52,7 @@ value_index_channel_<k>, value_index_spearman
 
 import numpy as np
 
-from dopasim import analysis, distributional
+from dopasim import analysis, distributional, plots
 from dopasim.params import Param, ParamError
 from dopasim.protocols import pavlovian as pv
 from dopasim.protocols.distributional import (
@@ -319,10 +319,28 @@ def metrics(data, p):
     return out
 
 
+def optimism_figure(data, p, path):
+    """optimism.png (distributional critic): each channel's optimism index against its
+    tau_k, from its DA cue responses and its D1 value, beside a perfect expectile code's."""
+    m = {**optimism_metrics(data, p), **value_metrics(data, p)}
+    taus = np.asarray(data["channel_tau"], float)
+    index = np.array([m[f"optimism_channel_{k}"] for k in range(len(taus))])
+    pval = np.array([m[f"optimism_p_channel_{k}"] for k in range(len(taus))])
+    value = None
+    if "value_index_spearman" in m:
+        value = [m[f"value_index_channel_{k}"] for k in range(len(taus))]
+    expected = distributional.expectile_optimism(taus, p["probs"])
+    sig = np.isfinite(pval) & (pval < 0.05)
+    return plots.distributional_optimism(taus, index, sig, value, expected, path)
+
+
 def figures(data, p, outdir):
     cues = np.asarray(data["trial_cue"])
     groups = {f"P = {prob:g} (late)": _late(cues, c) for c, prob in enumerate(p["probs"])}
-    return pv.figures(data, p, outdir, groups)
+    paths = pv.figures(data, p, outdir, groups)
+    if p.get("critic", "classical") == "distributional":
+        paths.append(optimism_figure(data, p, outdir / "optimism.png"))
+    return paths
 
 
 def memory_counts(p):

@@ -291,6 +291,30 @@ def test_optimism_index():
     assert np.isnan(dist.optimism_index([1.0], [2.0], [1.0])[0])
 
 
+def test_expectile_optimism_of_bernoulli_cues():
+    """A perfect expectile code's index: the tau-expectile of a reward that is 1 with
+    probability q is tau q / (tau q + (1 - tau)(1 - q)), written out here; a symmetric
+    channel gets the probabilities' own index (0.5 for 10/50/90, 0.25 for 10/30/90), and
+    the index rises with tau."""
+    taus = np.array([0.1, 0.2, 0.5, 0.8, 0.9])
+
+    def by_hand(probs):
+        e = [taus * q / (taus * q + (1 - taus) * (1 - q)) for q in probs]
+        return (e[1] - e[0]) / (e[2] - e[0])
+
+    got = dist.expectile_optimism(taus)
+    np.testing.assert_allclose(got, by_hand((0.1, 0.5, 0.9)), rtol=1e-12)
+    assert got[2] == pytest.approx(0.5) and got[1] == pytest.approx(0.26)
+    assert np.all(np.diff(got) > 0)
+    np.testing.assert_allclose(
+        dist.expectile_optimism(taus, (0.1, 0.3, 0.9)), by_hand((0.1, 0.3, 0.9)), rtol=1e-12
+    )
+    assert dist.expectile_optimism([0.5], (0.1, 0.3, 0.9))[0] == pytest.approx(0.25)
+    for bad in ((0.5, 0.1, 0.9), (0.1, 0.5), (0.0, 0.5, 0.9), (0.1, 0.5, 1.0)):
+        with pytest.raises(ParamError, match="^probs: "):
+            dist.expectile_optimism(taus, bad)
+
+
 # ---------------------------------------------------------------------------------------
 # bad input: one line naming the field
 # ---------------------------------------------------------------------------------------

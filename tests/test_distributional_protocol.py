@@ -1235,6 +1235,15 @@ def test_optimism_metrics_recover_the_designed_indices(tmp_path):
     assert m["optimism_neuron_spearman"] > 0.9
 
 
+def test_optimism_figure_of_the_distributional_critic(tmp_path):
+    """`probability` with the distributional critic adds optimism.png: the channels'
+    indices against tau_k (here without D1 MSNs, so no value markers)."""
+    _, p, _, _ = _prepare_prob(PROB_DIST, tmp_path)
+    pr, data = _optimism_data(p, (0.2, 0.4, 0.6, 0.8))
+    path = pr.optimism_figure(data, p, tmp_path / "optimism.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_value_metrics_read_the_channels_d1_values(tmp_path):
     """value_metrics(): each channel's value index comes from its own D1 MSNs' rates
     between the cue window and the outcome, minus the second before the CS (late half):
