@@ -15,18 +15,21 @@ channel and 3,500 trials; reported in docs/results/2026-12-06-distributional-tim
 docs/preregistration/2026-12-07-distributional-pauses.md (withdrawn before any run) and
 docs/preregistration/2026-12-07-distributional-more-da.md (seeds 13-15: the same critic
 with the DA neurons' pauses deepened, pause_gain 1.75, and in the 10/50/90 task 6,000
-trials and twice the DA neurons). Calibration used seeds 101-145 and the spent seed 10;
-seeds 1-12 are spent.
-Paired seeds, cpp_standalone, two worker processes (each with its own build slot):
-
-* the variable-magnitude task (`dopasim run distributional` with `DESIGN`) under
-  ``control=none``, ``classical`` and ``uncoupled``;
-* the 10/50/90 % task (`probability` with `OPTIMISM`).
+trials and twice the DA neurons; reported in
+docs/results/2026-12-07-distributional-more-da.md: every criterion passed, the
+speed target, reported, did not).
+Calibration used seeds 101-145 and the spent seed 10; seeds 1-15 are spent.
+The design is the two sweep files that users run, read here with the seeds below:
+``examples/distributional.toml`` (the variable-magnitude task under ``control=none``,
+``classical`` and ``uncoupled``) and ``examples/distributional-10-50-90.toml`` (the
+10/50/90 % task, `probability` with the distributional critic). Paired seeds,
+cpp_standalone, two worker processes (each with its own build slot).
 
 The criteria and margins are the issue's; each is one test below. Every table is
 printed (``make test-long ARGS="tests/test_distributional_long.py -s"``).
 ``DOPASIM_DISTRIBUTIONAL_RUNS=DIR`` keeps the run directories in DIR and evaluates the
-runs found there instead of running them again.
+runs found there instead of running them again (a run is reused only if its seed and
+every parameter of the file match).
 """
 
 import json
@@ -41,63 +44,35 @@ import pytest
 
 from dopasim.params import resolve_params, to_jsonable
 from dopasim.protocols import get_protocol
+from dopasim.sweepfile import load_sweep
 
 pytestmark = pytest.mark.long
 SEEDS = (13, 14, 15)  # the sixth pre-registration's (1-3, 4-6, 7-9, 10-12: the first four)
 CONTROLS = ("none", "classical", "uncoupled")
-#: The critic both tasks share: the calibration of docs/distributional.md (seeds 126-145),
-#: set by parameters (the protocols' defaults are the critic of earlier releases).
-CRITIC = {
-    "eligibility": "pre",
-    "learning_rate": "0.25",
-    "d1_factor": "3",
-    "da_factor": "4",
-    "d2_fraction": "0.1",
-    "dt": "1ms",
-    "rect_clip": "40nM",
-    "base_clip": "20nM",
-    "tag_delay": "100ms",
-    "dip_gain": "1",
-    "expectation_gain": "0.91",
-    "expectation_slope": "0.275",
-    "learning_asymmetry": "1",
-    "pause_gain": "1.75",
-}
-#: The DA neurons' rates differ by their time scale, not their drive (the fourth run).
-DA_SPREAD = {"da_bias_sd": "0mV", "da_timescale_sd": "0.3"}
-OPTIMISM = {
-    **CRITIC,
-    **DA_SPREAD,
-    "critic": "distributional",
-    "probabilities": "0.1,0.5,0.9",
-    "n_trials": "6000",
-    "da_factor": "8",  # twice the DA neurons in this task only
-    "gaba_factor": "4",
-    "state_dur": "1s",
-    "membrane_noise": "counter",
-}
-#: The variable-magnitude task's parameters beside the control.
-DESIGN = {
-    **CRITIC,
-    **DA_SPREAD,
-    "state_dur": "1.5s",
-    "reward_gain": "0.5",
-    "gaba_factor": "4",
-    "n_trials": "3500",
-}
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+#: The variable-magnitude task with its controls, and the 10/50/90 % task: the design of
+#: the latest pre-registration (its critic calibrated in docs/distributional-calibration.md).
+VARIABLE = EXAMPLES / "distributional.toml"
+CUES = EXAMPLES / "distributional-10-50-90.toml"
+
+
+def _planned(path):
+    """The sweep file's runs on `SEEDS` (`dopasim.sweepfile.load_sweep`)."""
+    plan, errors = load_sweep(path, overrides={"seeds": list(SEEDS)})
+    assert not errors, [e.format(path) for e in errors]
+    return plan.runs
 
 
 def _jobs():
     """(protocol, params, seed, name) of every run, in an order that lets each of two
     workers compile few builds: worker 0 takes the even positions, worker 1 the odd."""
-    jobs = []
-    for s in SEEDS:
-        jobs.append(("distributional", {**DESIGN, "control": "none"}, s, f"none-s{s}"))
-        jobs.append(("distributional", {**DESIGN, "control": "classical"}, s, f"classical-s{s}"))
-    for s in SEEDS:
-        jobs.append(("distributional", {**DESIGN, "control": "uncoupled"}, s, f"uncoupled-s{s}"))
-    for s in SEEDS:
-        jobs.append(("probability", OPTIMISM, s, f"optimism-s{s}"))
+    variable = {(r.params["control"], r.seed): r for r in _planned(VARIABLE)}
+    cues = {r.seed: r for r in _planned(CUES)}
+    assert set(variable) == {(c, s) for c in CONTROLS for s in SEEDS}, sorted(variable)
+    assert set(cues) == set(SEEDS), sorted(cues)
+    order = [(c, s) for s in SEEDS for c in CONTROLS[:2]] + [("uncoupled", s) for s in SEEDS]
+    jobs = [(variable[k].protocol, variable[k].params, k[1], f"{k[0]}-s{k[1]}") for k in order]
+    jobs += [(cues[s].protocol, cues[s].params, s, f"optimism-s{s}") for s in SEEDS]
     return jobs
 
 
@@ -121,8 +96,8 @@ def _run_one(args):
         same &= got.get("membrane_noise") == "counter"  # this pre-registration's noise
         if m.get("status") == "complete" and m.get("seed") == seed and same:
             return out  # a finished run of this seed and design: evaluated, not run again
-    # force: the memory estimate assumes 10 Hz in every MSN while a state is on (23-29
-    # GiB for this design); the calibration runs took about 1 GB
+    # force: the memory estimate is an upper bound at ceiling rates (about 41 GiB for a
+    # variable-magnitude run, 64 GiB for a 10/50/90 run); the runs take about 1 GB
     runner.run(
         protocol,
         params,
