@@ -30,7 +30,8 @@ def _params(name):
 
 def test_the_two_distributional_tasks_share_their_critic():
     """Both tasks of the pre-registered design run one critic: every parameter that both
-    files set is the same, except the DA neurons' number (twice in the 10/50/90 task)."""
+    files set is the same, except the DA neurons' number (twice in the 10/50/90 task)
+    and the two tasks' own length of a state and number of trials."""
     variable = _params("distributional.toml")
     cues = _params("distributional-10-50-90.toml")
     assert {r.params["control"] for r in variable} == {"none", "classical", "uncoupled"}
