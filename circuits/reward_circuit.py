@@ -93,6 +93,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 from brian2 import (
+    Clock,
     Hz,
     Network,
     NeuronGroup,
@@ -1128,6 +1129,7 @@ class _Build:
     lesion_rng: np.random.Generator | None
     n: dict  # sizes: da, gaba, ht, d1, d2, out, ctx
     circuit: Circuit
+    clock: Clock  # every object's but the recorders' and the rule's epochs (one clock)
     groups: dict = field(default_factory=dict)
     # _inputs: the cortical states' TimedArrays; a choice task's controller
     state_ns: dict = field(default_factory=dict)
@@ -1173,7 +1175,10 @@ def build_reward_circuit(params, stimulus, rng, lesion_rng=None):
         "ctx": stimulus.n_cues * stimulus.n_states * P.n_per_state,
         "channels": P.critic_channels if P.distributional else 1,  # DA pool compartments
     }
-    b = _Build(P, stimulus, rng, lesion_rng, n, Circuit(Network()))
+    # one clock for the circuit's objects: the same results as a clock each (Brian2's
+    # schedule does not depend on it), without the scheduler's cost per clock and step
+    clock = Clock(P.dt, name="circuit_clock")
+    b = _Build(P, stimulus, rng, lesion_rng, n, Circuit(Network()), clock)
     # the stages run in this order: the connectivity stream is drawn in it
     _inputs(b)
     _pools_and_lesion(b)
@@ -1206,7 +1211,7 @@ def _inputs(b):
     if task is not None:
         if stimulus.n_states != 1:
             raise ValueError("a choice task needs one cortical state per stimulus (n_states = 1)")
-        b.ctl, b.task_ns = selection.controller(task, stimulus.grid, dt)
+        b.ctl, b.task_ns = selection.controller(task, stimulus.grid, dt, clock=b.clock)
         # closed loop: the stimuli on the screen and the feedback follow the choice
         ctx_eqs += """
         show_all : 1 (linked)
@@ -1221,7 +1226,7 @@ def _inputs(b):
         threshold=f"rand() < (rate_off + rate_on*{on})*dt",
         namespace={**b.state_ns, "rate_on": P.state_rate_on, "rate_off": P.state_rate_off},
         name="ctx_state",
-        dt=dt,
+        clock=b.clock,
     )
     ctx.code = np.arange(b.n["ctx"]) // P.n_per_state
     outcome_eqs = "" if task is None else f"{reward_on} : 1 (linked)\n{punish_on} : 1 (linked)"
@@ -1234,7 +1239,7 @@ def _inputs(b):
             threshold=f"rand() < rate*{gate}*dt",
             namespace=ns,
             name=name,
-            dt=dt,
+            clock=b.clock,
         )
     if task is not None:
         for group, names in (
@@ -1314,18 +1319,20 @@ def _pools_and_lesion(b):
     b.rules = {"d1": rule_d1, "d2": rule_d2}
     flux, compartments = b.release_da * n_da * P.da_design_rate, b.n["channels"]
     b.groups["pools"] = P.pools.build(
-        "pools", P.dt, flux, flux_fraction, rectify=b.rectify, n=compartments
+        "pools", P.dt, flux, flux_fraction, rectify=b.rectify, n=compartments, clock=b.clock
     )
 
 
 def _populations(b):
     """VTA DA (lesioned ones silent), VTA GABA (with the 5-HT2C current) and raphe 5-HT
     neurons; each draws its drives and potentials from the connectivity stream."""
-    P, rng, dt, g = b.P, b.rng, b.P.dt, b.groups
+    P, rng, g = b.P, b.rng, b.groups
     n_da, n_gaba, noise = b.n["da"], b.n["gaba"], P.membrane_noise
     # a distributional critic's DA neurons scale their drive's deviations (channel tau)
     asym = dict(extra_eqs=DA_ASYMMETRY_EQS, extra_current="I_asym") if P.distributional else {}
-    g["vta_da"] = da = lif_group(n_da, P.da, "vta_da", rng, dt=dt, noise=noise, **asym)
+    g["vta_da"] = da = lif_group(
+        n_da, P.da, "vta_da", rng, clock=b.clock, noise=noise, lesionable=True, **asym
+    )
     if P.distributional:
         da.namespace.update(
             tau_drive_fast=P.tau_drive_fast,
@@ -1348,7 +1355,7 @@ def _populations(b):
         rng,
         extra_eqs=HT2C_EQS,
         extra_current="I_ht2c",
-        dt=dt,
+        clock=b.clock,
         noise=noise,
     )
     occ_intact = float(ht2c_occupancy(P.ht2c_vta_tonic, P.ht2c_ec50))
@@ -1367,7 +1374,7 @@ def _populations(b):
         "gain_mV": float(P.ht2c_gain() / mV),
         "occupancy_intact": occ_intact,
     }
-    g["drn_5ht"] = lif_group(b.n["ht"], P.ht, "drn_5ht", rng, dt=dt, noise=noise)
+    g["drn_5ht"] = lif_group(b.n["ht"], P.ht, "drn_5ht", rng, clock=b.clock, noise=noise)
 
 
 def _striatum(b):
@@ -1402,7 +1409,7 @@ def _striatum(b):
             extra_eqs=eqs,
             extra_reset=vt.reset_code(),
             extra_current=current,
-            dt=P.dt,
+            clock=b.clock,
             noise=P.membrane_noise,
             inputs=("g_e",),  # only the cortical input (ctx_d1, ctx_d2) reaches the MSNs
         )
@@ -1426,7 +1433,7 @@ def _plastic_projections(b):
             "da",
             name,
             transmit=transmit,
-            dt=P.dt,
+            clock=b.clock,
             ltd_gate=P.ht_gates_ltd,
             record_weights=True,
             channels=P.distributional,
@@ -1451,7 +1458,15 @@ def _task_readout(b):
     if task is not None:
         g = b.groups
         _, b.task_objects = selection.readout(
-            task, b.ctl, b.task_ns, g["str_d1"], g["str_d2"], b.P.msn_channels, b.state_ns, b.P.dt
+            task,
+            b.ctl,
+            b.task_ns,
+            g["str_d1"],
+            g["str_d2"],
+            b.P.msn_channels,
+            b.state_ns,
+            b.P.dt,
+            clock=b.clock,
         )
         b.task_objects.append(b.ctl)
 
@@ -1478,11 +1493,16 @@ def _fixed_projections(b):
         per_channel = channel_gains is not None and bool(np.any(channel_gains != 1))
         if row.gain is None and not per_channel:
             syn = Synapses(
-                src, tgt, on_pre=row.on_pre, namespace={"J": J / P.scale}, name=row.name, dt=P.dt
+                src,
+                tgt,
+                on_pre=row.on_pre,
+                namespace={"J": J / P.scale},
+                name=row.name,
+                clock=b.clock,
             )
         else:
             syn = Synapses(
-                src, tgt, "J : volt (constant)", on_pre=row.on_pre, name=row.name, dt=P.dt
+                src, tgt, "J : volt (constant)", on_pre=row.on_pre, name=row.name, clock=b.clock
             )
         i, _ = _connect(syn, p, b.rng, len(src), len(tgt), allowed, rule=P.connectivity)
         if row.delay_field is not None and len(i):
@@ -1518,7 +1538,7 @@ def _release(b):
         # phi_post is the pools' subexpression; its constant must resolve here too
         namespace={"term_half": P.pools.term_half},
         name="da_release",
-        dt=P.dt,
+        clock=b.clock,
     )
     ht_release = Synapses(
         g["drn_5ht"],
@@ -1526,7 +1546,7 @@ def _release(b):
         on_pre="ht_post += q",
         namespace={"q": b.release_ht},
         name="ht_release",
-        dt=P.dt,
+        clock=b.clock,
     )
     b.release = [da_release, ht_release]
     n_da, q = b.n["da"], float(b.release_da * b.factor / umolar)

@@ -75,6 +75,7 @@ import numpy as np
 from brian2 import Hz, NeuronGroup, Quantity, Synapses, TimedArray, ms
 
 from dopasim.models.noise import counter_normal
+from dopasim.models.timing import timing
 
 __all__ = ["SelectionParams", "SelectionTask", "PHASE_ITI", "PHASE_RESET", "PHASE_OPEN"]
 
@@ -179,7 +180,7 @@ show_chosen = decided*int(t - t_choice < fb_delay + fb_dur)
 """
 
 
-def controller(task, grid, dt):
+def controller(task, grid, dt, clock=None):
     """The one-neuron controller and the task's TimedArrays (namespace)."""
     sp = task.params
     sp.validate()
@@ -199,7 +200,7 @@ def controller(task, grid, dt):
         reset="logged = 1",
         namespace=ns,
         name="bg_controller",
-        dt=dt,
+        **timing(dt, clock),
     )
     ctl.choice = -1
     ctl.t_choice = -1e9 * ms
@@ -207,7 +208,7 @@ def controller(task, grid, dt):
     return ctl, ns
 
 
-def readout(task, ctl, ns, d1, d2, n_channels, state_ns, dt):
+def readout(task, ctl, ns, d1, d2, n_channels, state_ns, dt, clock=None):
     """The accumulators and their wiring: D1 (Go) and D2 (NoGo) of each channel -> x_s."""
     sp = task.params
     n_stim = len(task.p_reward)
@@ -233,7 +234,7 @@ def readout(task, ctl, ns, d1, d2, n_channels, state_ns, dt):
             "counter_normal": counter_normal,
         },
         name="bg_thalamus",
-        dt=dt,
+        **timing(dt, clock),
     )
     acc.p_reward = np.asarray(task.p_reward, dtype=float)
     # an array, not a scalar: the seed lives in a data file, not in the compiled code
@@ -256,7 +257,7 @@ def readout(task, ctl, ns, d1, d2, n_channels, state_ns, dt):
     for msn, sign, name in ((d1, 1, "go"), (d2, -1, "nogo")):
         n = len(msn)
         per = n // n_channels
-        syn = Synapses(msn, acc, on_pre="x_post += step", name=f"bg_{name}", dt=dt)
+        syn = Synapses(msn, acc, on_pre="x_post += step", name=f"bg_{name}", **timing(dt, clock))
         src = np.arange(per * n_stim)
         if len(src):
             syn.connect(i=src, j=src // per)
@@ -274,7 +275,7 @@ def readout(task, ctl, ns, d1, d2, n_channels, state_ns, dt):
         decided_post = 1
         """,
         name="bg_select",
-        dt=dt,
+        **timing(dt, clock),
     )
     select.connect()
     objects.append(select)

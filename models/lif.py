@@ -27,6 +27,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from brian2 import NeuronGroup, Quantity, ms, mV
 
+from dopasim.models.timing import timing
+
 __all__ = ["INPUTS", "LIFParams", "LIF_EQS", "NOISE_SOURCES", "lif_equations", "lif_group"]
 
 LIF_EQS = """
@@ -36,7 +38,10 @@ dg_s/dt = -g_s/tau_s : volt       # slow excitation (or slow inhibition when neg
 dg_i/dt = -g_i/tau_i : volt       # inhibition
 dg_ahp/dt = -g_ahp/tau_ahp : volt # after-hyperpolarisation
 I_bias : volt (constant)          # tonic drive (heterogeneous across the population)
-alive : boolean (constant)        # False for a lesioned neuron (it never fires)
+"""
+
+#: A lesionable group's flag (`lif_group`): a lesioned neuron never fires.
+_ALIVE = """alive : boolean (constant)        # False for a lesioned neuron (it never fires)
 """
 
 
@@ -185,6 +190,8 @@ def lif_group(
     dt=None,
     noise="xi",
     inputs=INPUTS,
+    clock=None,
+    lesionable=False,
 ):
     """A `NeuronGroup` of ``n`` LIF neurons with heterogeneous tonic drive.
 
@@ -195,14 +202,18 @@ def lif_group(
     one of `NOISE_SOURCES`. ``inputs`` names the synaptic variables the group has (of
     `INPUTS`); a group that no synapse reaches through the others leaves them out, and a
     group without an AHP (``b_ahp`` 0) has no ``g_ahp``: variables that would stay 0
-    cost an update per neuron and step (`lif_equations`).
+    cost an update per neuron and step (`lif_equations`). ``clock`` (a `brian2.Clock`)
+    replaces ``dt``: the group shares it (`dopasim.models.timing`). A ``lesionable``
+    group has the boolean ``alive`` (all True; a lesion sets some False) and fires only
+    where it is True; the others do without it, and their threshold's compiled loop
+    without the branches Brian2 makes of each boolean it reads.
     """
     params.validate(name)
     if noise not in NOISE_SOURCES:
         raise ValueError(f"{name}: noise must be one of {', '.join(NOISE_SOURCES)}, got {noise!r}")
     ahp = float(params.b_ahp) != 0
     scaled = float(params.tau_scale_sd) > 0
-    eqs = lif_equations(inputs, ahp)
+    eqs = lif_equations(inputs, ahp) + (_ALIVE if lesionable else "")
     namespace = params.namespace()
     refractory = params.t_ref
     if noise == "counter":
@@ -223,16 +234,17 @@ def lif_group(
     group = NeuronGroup(
         n,
         eqs + extra_eqs,
-        threshold="v > v_th and alive",
+        threshold="v > v_th and alive" if lesionable else "v > v_th",
         reset="v = v_reset\n" + ("g_ahp += b_ahp\n" if ahp else "") + extra_reset,
         refractory=refractory,
         method="euler",
         namespace=namespace,
         name=name,
-        dt=dt,
+        **timing(dt, clock),
     )
     if n:
-        group.alive = np.ones(n, dtype=bool)
+        if lesionable:
+            group.alive = np.ones(n, dtype=bool)
         group.I_bias = params.i_bias_mean + params.i_bias_sd * rng.standard_normal(n)
         group.v = params.v_reset + (params.v_th - params.v_reset) * rng.uniform(0, 1, n)
         if noise == "counter":

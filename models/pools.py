@@ -84,6 +84,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from brian2 import NeuronGroup, Quantity, nmolar, second, umolar
 
+from dopasim.models.timing import timing
 from dopasim.params import Param, check_fields, fraction
 
 __all__ = ["NeuromodulatorPools", "adaptation_floor", "release_for"]
@@ -326,6 +327,7 @@ class NeuromodulatorPools:
         da_flux_fraction=1.0,
         rectify=None,
         n=1,
+        clock=None,
     ):
         """The pools' group; variables ``da``, ``ht`` (concentrations), ``ltd_gate``...
 
@@ -412,7 +414,7 @@ class NeuromodulatorPools:
                 "d2_ec50": self.d2_ec50,
             },
             name=name,
-            dt=dt,
+            **timing(dt, clock),
         )
         da0 = self.da_tonic if da_flux_fraction == 1 else self.da_steady(da_flux_fraction)
         group.da = da0

@@ -117,6 +117,8 @@ from brian2 import (
 )
 from brian2.devices.cpp_standalone.device import CPPStandaloneDevice
 
+from dopasim.models.timing import timing
+
 #: What can tag a synapse (`ThreeFactorRule.eligibility`).
 ELIGIBILITIES = ("stdp", "pre")
 
@@ -440,6 +442,7 @@ w_now = {self._bounded(vt)} : 1  # weight now
         record_weights=False,
         archive=None,
         channels=False,
+        clock=None,
     ):
         """Create the plastic `Synapses` between ``source`` and ``target``.
 
@@ -467,7 +470,7 @@ w_now = {self._bounded(vt)} : 1  # weight now
             namespace=self.namespace(archive),
             delay=delay,
             name=name,
-            dt=dt,
+            **timing(dt, clock),
         )
 
 

@@ -5,7 +5,7 @@ import inspect
 
 import numpy as np
 import pytest
-from brian2 import Synapses, ms, mV
+from brian2 import Synapses, ms, mV, second
 
 from dopasim.circuits import reward_circuit as rc
 from dopasim.circuits.reward_circuit import (
@@ -107,3 +107,24 @@ def test_the_table_follows_the_params():
     assert by_name["punish_da"]["gain"] == pytest.approx(0.3)
     assert by_name["reward_da"]["probability"] == 0.4
     assert by_name["d1_gaba"]["delay"] == 50 * ms
+
+
+def test_the_circuit_runs_on_one_clock(small):
+    """Every object stepping at the circuit's dt shares one clock (the scheduler's cost
+    is per clock and step); only the recorders and the rule's epochs keep their own."""
+    P, c = small
+    at_dt = {o.clock for o in c.network.objects if float(o.clock.dt_) == float(P.dt / second)}
+    assert [clk.name for clk in at_dt] == ["circuit_clock"]
+    groups = [c[k] for k in ("ctx_state", "vta_da", "vta_gaba", "drn_5ht", "str_d1", "str_d2")]
+    assert all(g.clock is next(iter(at_dt)) for g in groups)
+
+
+def test_only_the_da_neurons_can_be_lesioned():
+    """The DA neurons carry ``alive`` (a lesion sets it False and they never fire);
+    the other populations do without it, and with it their threshold's branches."""
+    P, c = _small_circuit(da_loss=0.5)
+    alive = np.asarray(c["vta_da"].alive[:])
+    assert alive.sum() == len(alive) - len(c.info["lesioned_da"]) > 0
+    assert "alive" in c["vta_da"].events["spike"]
+    for name in ("vta_gaba", "drn_5ht", "str_d1", "str_d2"):
+        assert "alive" not in c[name].variables and c[name].events["spike"] == "v > v_th", name
