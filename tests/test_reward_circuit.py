@@ -363,3 +363,17 @@ def test_negative_latencies_are_refused(key):
         ValueError, match=f"{key}: '-5. ms' is outside the allowed range; allowed: >= 0 ms"
     ):
         RewardCircuitParams(**{key: -5 * ms}).validate()
+
+
+def test_the_seeder_keeps_off_the_default_clock():
+    """`SeedAtStart`'s group runs on its operation's 1 s clock: on Brian2's 0.1 ms
+    default clock (no code object of its own) the compiled scheduler woke every 0.1 ms."""
+    import brian2
+
+    from dopasim.device import SeedAtStart
+
+    net = brian2.Network()
+    seeder = SeedAtStart(net)
+    clocks = {seeder.group.clock, *(o.clock for o in seeder.group.contained_objects)}
+    assert clocks == {seeder.group.clock}
+    assert float(seeder.group.clock.dt_) == 1.0
