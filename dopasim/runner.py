@@ -491,10 +491,12 @@ def run(
                     gc.collect()
                     circuit = module.build(p, rngs)
                     network = circuit.network
+                    # the protocol's clocks, which the chunks' ends must fall on (not
+                    # the seeder's 1 s one: it acts at the first step only)
+                    dts = [float(o.clock.dt_) for o in network.objects]
                     # standalone: the seed is a run argument, so every seed runs the
                     # same binary
                     seeder = SeedAtStart(network) if device == "cpp_standalone" else None
-                    dts = [float(o.clock.dt_) for o in network.objects]
                     ends = chunk_ends(duration, chunk, dts)
                     timings["build_s"] = time.perf_counter() - t0
                     metadata = _metadata(module, p, seed, device, dev, duration)

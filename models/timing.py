@@ -1,9 +1,9 @@
 """Which clock a Brian2 object runs on: its own time step, or a clock it shares.
 
-Given ``dt`` alone, Brian2 makes each object a clock of its own; the reward circuit's
-35 or so objects then had 34 clocks, and every step of the compiled network's scheduler
-collected the due ones into a set (an allocation each) and looked up each object's clock
-in it: 13 % of a standalone run of the distributional critic (``perf``; Brian2 2.10).
+Given ``dt`` alone, Brian2 makes each object a clock of its own: a distributional run's
+compiled network had 34 clocks, 22 of them the circuit's objects', and every step its
+scheduler collected the due ones into a set (an allocation each) and looked up each
+object's clock in it: 13 % of the run (``perf``; Brian2 2.10).
 Objects given one `brian2.Clock` run in the same order (Brian2 sorts by ``when``,
 ``order`` and name, not by clock) at the same times (a clock's ``t`` is its step count
 times its ``dt``), so their results are identical to the bit.

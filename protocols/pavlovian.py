@@ -622,9 +622,10 @@ def memory_counts_for(
     n_ctx = n_cues * per_cue
     rises = P.rule.tau_r is not None
     gate = bool(P.ht_gates_ltd)
-    # v, g_e, g_s, g_i, g_ahp, I_bias; alive; noise_seed (counter noise). Groups without an
-    # AHP have no g_ahp, the MSNs only g_e of the inputs (`lif_group`'s ``inputs``)
-    lif = {"float64": 6, "bool": 1, "int32": int(P.membrane_noise == "counter")}
+    # v, g_e, g_s, g_i, g_ahp, I_bias; noise_seed (counter noise). Groups without an AHP
+    # have no g_ahp, the MSNs only g_e of the inputs (`lif_group`'s ``inputs``); only the
+    # DA neurons have alive (`lif_group`'s ``lesionable``)
+    lif = {"float64": 6, "int32": int(P.membrane_noise == "counter")}
     rect = P.rectified
     # v, g_e, I_bias + the post trace da_apost, and the link to the pools' [DA] da_n
     msn = dict(lif, float64=3 + 1, linked=1)
@@ -637,7 +638,7 @@ def memory_counts_for(
     vt = {"n": K, "float64": 2 + 2 * rises + gate + 2 * rect, "linked": 2 + gate + 2 * rect}
     neurons = {
         # (+ k_tau, the neurons' own time scale, `LIFParams.tau_scale_sd`)
-        "vta_da": dict(lif, n=n_da, float64=6 + 5 * P.distributional + int(scaled)),
+        "vta_da": dict(lif, n=n_da, float64=6 + 5 * P.distributional + int(scaled), bool=1),
         # no AHP; + the 5-HT2C gain j_ht2c, and its link to the pools' [5-HT]
         "vta_gaba": dict(lif, n=n_gaba, float64=5 + 1, linked=1),
         "drn_5ht": dict(lif, n=n_5ht),

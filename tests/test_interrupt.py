@@ -176,8 +176,9 @@ def test_numerical_failure_stops_a_standalone_run_after_the_chunk(tmp_path, monk
     monkeypatch.setattr(conditioning, "build", blow_up)
     out = tmp_path / "r"
     params = dict(TINY_CONDITIONING, n_trials="4")  # 8 s simulated, 2 s chunks
-    # the binary checks at the 2 s boundary, last in that time step: it stops one step on
-    with pytest.raises(runner.NumericalFailure, match=r"numerical failure at 2\.0001 s of 8 s"):
+    # the binary checks at the 2 s boundary, last in that time step: it stops one step
+    # (0.5 ms, the circuit's) on
+    with pytest.raises(runner.NumericalFailure, match=r"numerical failure at 2\.0005 s of 8 s"):
         runner.run(
             "conditioning",
             params,
@@ -189,7 +190,7 @@ def test_numerical_failure_stops_a_standalone_run_after_the_chunk(tmp_path, monk
         )
     meta = json.loads((out / "metadata.json").read_text())
     assert meta["status"] == "failed" and "NaN" in meta["failure"]
-    assert meta["reached_time_s"] == pytest.approx(2.0001) and verify(out) == []
+    assert meta["reached_time_s"] == pytest.approx(2.0005) and verify(out) == []
 
 
 @pytest.mark.parametrize("where", ["begin", "before"])

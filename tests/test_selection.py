@@ -440,3 +440,17 @@ def test_choice_noise_must_not_be_negative():
         SelectionParams(test_drift_sd=np.inf * Hz).validate()
     with pytest.raises(ValueError, match="noise_seed"):
         SelectionParams(noise_seed=2**31).validate()
+
+
+def test_the_read_out_runs_on_the_circuits_clock():
+    """The task's controller, accumulators and their synapses share the circuit's one
+    clock (`dopasim.models.timing`), as every object of the circuit at its dt does."""
+    from dopasim.seeding import streams
+
+    module, p, seed, _ = runner.prepare("probabilistic-selection", dict(TINY_SELECTION), 1, "numpy")
+    circuit = module.build(p, streams(seed))
+    objects = {o.name: o for o in circuit.network.objects}
+    clock = circuit["vta_da"].clock
+    assert clock.name == "circuit_clock"
+    for name in ("bg_controller", "bg_thalamus", "bg_go", "bg_nogo", "bg_select"):
+        assert objects[name].clock is clock, name
