@@ -9,10 +9,17 @@ Objects given one `brian2.Clock` run in the same order (Brian2 sorts by ``when``
 times its ``dt``), so their results are identical to the bit.
 """
 
+import numpy as np
+
 __all__ = ["timing"]
 
 
 def timing(dt=None, clock=None):
     """Brian2's keyword arguments for an object's time base: ``clock`` when given (a
-    `brian2.Clock` to share), else ``dt`` (None: Brian2's ``defaultclock``)."""
-    return {"clock": clock} if clock is not None else {"dt": dt}
+    `brian2.Clock` to share), else ``dt`` (None: Brian2's ``defaultclock``). Given both,
+    they must agree (a builder's ``dt`` is its step also when it shares a clock)."""
+    if clock is None:
+        return {"dt": dt}
+    if dt is not None and not np.isclose(float(dt), float(clock.dt_), rtol=1e-12, atol=0):
+        raise ValueError(f"dt: {dt} is not the step of the clock '{clock.name}' ({clock.dt})")
+    return {"clock": clock}

@@ -128,3 +128,15 @@ def test_only_the_da_neurons_can_be_lesioned():
     assert "alive" in c["vta_da"].events["spike"]
     for name in ("vta_gaba", "drn_5ht", "str_d1", "str_d2"):
         assert "alive" not in c[name].variables and c[name].events["spike"] == "v > v_th", name
+
+
+def test_a_shared_clock_must_have_the_builders_step():
+    from brian2 import Clock
+
+    from dopasim.models.timing import timing
+
+    clock = Clock(0.5 * ms, name="probe_clock")
+    assert timing(0.5 * ms, clock) == {"clock": clock} == timing(None, clock)
+    assert timing(1 * ms) == {"dt": 1 * ms}
+    with pytest.raises(ValueError, match=r"dt: 1\. ms is not the step of the clock 'probe_clock'"):
+        timing(1 * ms, clock)
